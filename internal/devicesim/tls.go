@@ -1,0 +1,91 @@
+package devicesim
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"time"
+)
+
+// CA is a throw-away certificate authority with one server certificate valid for
+// localhost, 127.0.0.1 and ::1. Clients trust it through CertPEM (the provider's
+// ca_cert_pem); a client that does not gets a real certificate-verification error.
+type CA struct {
+	CertPEM   []byte
+	serverTLS tls.Certificate
+}
+
+// NewCA creates a CA and a loopback server certificate signed by it.
+func NewCA() (*CA, error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "devicesim test CA", Organization: []string{"infrabackup devicesim"}},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
+		IsCA:                  true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return nil, err
+	}
+	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	leafTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1"), net.IPv6loopback},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(10 * 365 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, caCert, &leafKey.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	return &CA{
+		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		serverTLS: tls.Certificate{
+			Certificate: [][]byte{leafDER, caDER},
+			PrivateKey:  leafKey,
+		},
+	}, nil
+}
+
+// ServerTLSConfig is the TLS configuration simulated devices serve with.
+func (ca *CA) ServerTLSConfig() *tls.Config {
+	return &tls.Config{Certificates: []tls.Certificate{ca.serverTLS}, MinVersion: tls.VersionTLS12}
+}
+
+// Listen opens a TLS listener on a free loopback port (addr "" means 127.0.0.1:0).
+func (ca *CA) Listen(addr string) (net.Listener, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("devicesim: listen %s: %w", addr, err)
+	}
+	return tls.NewListener(l, ca.ServerTLSConfig()), nil
+}
