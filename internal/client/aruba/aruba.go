@@ -1,0 +1,390 @@
+// Package aruba speaks the ArubaOS 8 Mobility Conductor REST API (port 4343): login,
+// configuration actions (copy_running_flash, flash_backup, copy_flash_scp,
+// tar_flash_clean), show commands and logout. It accepts every variant real builds
+// answer with (see shared/contracts/aruba-aos8.md).
+package aruba
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
+)
+
+// DefaultPort is the conductor's HTTPS API port.
+const DefaultPort = 4343
+
+// maxBody bounds what is read from one API answer; running configs are far smaller.
+const maxBody = 64 << 20
+
+// Config says how to reach and authenticate to one conductor.
+type Config struct {
+	Host     string
+	Port     int
+	Username string
+	Password string
+}
+
+// Conductor is a client for one Mobility Conductor. Its methods need an open session
+// (see Session); they are not meant to be called concurrently.
+type Conductor struct {
+	http *client.Client
+	cfg  Config
+	base *url.URL
+
+	mu      sync.Mutex
+	uid     string
+	csrf    string
+	session *client.Session
+}
+
+// New returns a client for the conductor described by cfg.
+func New(hc *client.Client, cfg Config) (*Conductor, error) {
+	if strings.TrimSpace(cfg.Host) == "" {
+		return nil, errors.New("conductor host is empty")
+	}
+	if cfg.Port == 0 {
+		cfg.Port = DefaultPort
+	}
+	if cfg.Port < 1 || cfg.Port > 65535 {
+		return nil, fmt.Errorf("conductor port %d is out of range 1-65535", cfg.Port)
+	}
+	if cfg.Username == "" || cfg.Password == "" {
+		return nil, errors.New("conductor username and password are required")
+	}
+	c := &Conductor{
+		http: hc,
+		cfg:  cfg,
+		base: &url.URL{Scheme: "https", Host: net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))},
+	}
+	c.session = client.NewSession(c.login, c.logout)
+	return c, nil
+}
+
+// Session is the conductor's session: open it once per operation and always close it
+// (client.With does both).
+func (c *Conductor) Session() *client.Session { return c.session }
+
+// Device names the conductor in errors.
+func (c *Conductor) Device() string {
+	return "conductor " + net.JoinHostPort(c.cfg.Host, strconv.Itoa(c.cfg.Port))
+}
+
+func (c *Conductor) fail(step string, status int, msg string, err error) *client.DeviceError {
+	return &client.DeviceError{Device: c.Device(), Step: step, HTTPStatus: status, Message: client.Redact(msg), Err: err}
+}
+
+// login posts the credentials as a form body (never in the URL, where proxies and the
+// device's own logs would keep them).
+func (c *Conductor) login(ctx context.Context) error {
+	const step = "log in"
+	form := url.Values{"username": {c.cfg.Username}, "password": {c.cfg.Password}}
+	req, err := http.NewRequestWithContext(client.Repeatable(ctx), http.MethodPost, c.endpoint("/v1/api/login", nil), strings.NewReader(form.Encode()))
+	if err != nil {
+		return c.fail(step, 0, "", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	status, body, err := c.send(req)
+	if err != nil {
+		return c.fail(step, 0, "", err)
+	}
+	env, perr := parseEnvelope(body)
+	var msg string
+	switch {
+	case perr != nil:
+		msg = describeBody(status, body, perr)
+	case env.Global == nil && status == http.StatusOK:
+		msg = "the answer has no _global_result"
+	default:
+		msg = env.failure()
+	}
+	if status == http.StatusOK && msg == "" && env.Global.UID != "" {
+		c.mu.Lock()
+		c.uid, c.csrf = env.Global.UID, env.Global.CSRFToken
+		c.mu.Unlock()
+		return nil
+	}
+	if msg == "" {
+		msg = nonEmpty(env.message(), "no session identifier (UIDARUBA) in the answer")
+	}
+	e := c.fail(step, status, msg, nil)
+	switch {
+	case sessionLimitText(msg):
+		e.Hint = "the conductor refuses new sessions: at most 64 CLI, WebUI and API sessions may be open at once. " +
+			"Close idle sessions (show web-server statistics / aaa), wait for them to time out (900 s by default), or lower -parallelism"
+	case status == http.StatusUnauthorized || strings.Contains(strings.ToLower(msg), "authentication failed"):
+		e.Hint = "check the aruba username and password of the provider (or ARUBA_USERNAME / ARUBA_PASSWORD)"
+	}
+	return e
+}
+
+// logout frees the session slot.
+func (c *Conductor) logout(ctx context.Context) error {
+	const step = "log out"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.endpoint("/v1/api/logout", nil), nil)
+	if err != nil {
+		return c.fail(step, 0, "", err)
+	}
+	c.authenticate(req)
+	status, body, err := c.send(req)
+	c.mu.Lock()
+	c.uid, c.csrf = "", ""
+	c.mu.Unlock()
+	if err != nil {
+		return c.fail(step, 0, "", err)
+	}
+	if status != http.StatusOK {
+		return c.fail(step, status, describeBody(status, body, nil), nil)
+	}
+	return nil
+}
+
+// endpoint builds a URL on the conductor; the session id is added by authenticate.
+func (c *Conductor) endpoint(path string, query url.Values) string {
+	u := *c.base
+	u.Path = path
+	if query != nil {
+		u.RawQuery = query.Encode()
+	}
+	return u.String()
+}
+
+// authenticate adds the session in all three forms builds expect: query UIDARUBA,
+// cookie SESSION and header X-CSRF-Token.
+func (c *Conductor) authenticate(req *http.Request) {
+	c.mu.Lock()
+	uid, csrf := c.uid, c.csrf
+	c.mu.Unlock()
+	q := req.URL.Query()
+	q.Set("UIDARUBA", uid)
+	req.URL.RawQuery = q.Encode()
+	req.AddCookie(&http.Cookie{Name: "SESSION", Value: uid})
+	if csrf != "" {
+		req.Header.Set("X-CSRF-Token", csrf)
+	}
+	req.Header.Set("Accept", "application/json")
+}
+
+func (c *Conductor) send(req *http.Request) (int, []byte, error) {
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return resp.StatusCode, nil, fmt.Errorf("reading the answer: %w", err)
+	}
+	return resp.StatusCode, body, nil
+}
+
+// call sends one authenticated request and classifies the answer: an expired session
+// becomes client.ErrSessionExpired (so Session.Call logs in again once).
+func (c *Conductor) call(ctx context.Context, step, method, path string, query url.Values, body []byte) ([]byte, error) {
+	var out []byte
+	err := c.session.Call(ctx, func(ctx context.Context) error {
+		var rdr io.Reader
+		if body != nil {
+			rdr = bytes.NewReader(body)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, c.endpoint(path, query), rdr)
+		if err != nil {
+			return c.fail(step, 0, "", err)
+		}
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		c.authenticate(req)
+		status, resp, err := c.send(req)
+		if err != nil {
+			return c.fail(step, 0, "", err)
+		}
+		if status == http.StatusUnauthorized || status == http.StatusForbidden {
+			return c.fail(step, status, "the session is no longer valid", client.ErrSessionExpired)
+		}
+		if status != http.StatusOK {
+			return c.fail(step, status, describeBody(status, resp, nil), nil)
+		}
+		if env, perr := parseEnvelope(resp); perr == nil && env.Global.failed() && sessionExpiredText(env.Global.StatusStr) {
+			return c.fail(step, status, env.Global.StatusStr, client.ErrSessionExpired)
+		}
+		out = resp
+		return nil
+	})
+	return out, err
+}
+
+// configure posts a configuration action and checks every failure form builds use.
+func (c *Conductor) configure(ctx context.Context, step, object, configPath string, payload any) (string, error) {
+	body, err := json.Marshal(payload)
+	if err != nil {
+		return "", c.fail(step, 0, "", err)
+	}
+	resp, err := c.call(ctx, step, http.MethodPost, "/v1/configuration/object/"+object, url.Values{"config_path": {configPath}}, body)
+	if err != nil {
+		return "", err
+	}
+	env, err := parseEnvelope(resp)
+	if err != nil {
+		return "", c.fail(step, http.StatusOK, describeBody(http.StatusOK, resp, err), nil)
+	}
+	if msg := env.failure(); msg != "" {
+		return "", c.fail(step, http.StatusOK, msg, nil)
+	}
+	return env.message(), nil
+}
+
+// show runs a show command and returns its raw JSON answer. An unknown or abbreviated
+// command is answered with an empty body.
+func (c *Conductor) show(ctx context.Context, command string) ([]byte, error) {
+	step := fmt.Sprintf("%q", command)
+	resp, err := c.call(ctx, step, http.MethodGet, "/v1/configuration/showcommand", url.Values{"command": {command}}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(bytes.TrimSpace(resp)) == 0 {
+		return nil, c.fail(step, http.StatusOK, "the conductor answered with an empty body (the command is unknown, abbreviated or not supported on this build)", nil)
+	}
+	return resp, nil
+}
+
+// Hostname returns the conductor's hostname (`show hostname`).
+func (c *Conductor) Hostname(ctx context.Context) (string, error) {
+	resp, err := c.show(ctx, "show hostname")
+	if err != nil {
+		return "", err
+	}
+	h, err := parseHostname(resp)
+	if err != nil {
+		return "", c.fail(`"show hostname"`, http.StatusOK, err.Error(), nil)
+	}
+	return h, nil
+}
+
+// RunningConfig returns `show running-config` as text, one line per configuration line.
+func (c *Conductor) RunningConfig(ctx context.Context) (string, error) {
+	resp, err := c.show(ctx, "show running-config")
+	if err != nil {
+		return "", err
+	}
+	text, err := parseShowText(resp)
+	if err != nil {
+		return "", c.fail(`"show running-config"`, http.StatusOK, err.Error(), nil)
+	}
+	if !strings.HasSuffix(text, "\n") {
+		text += "\n"
+	}
+	return text, nil
+}
+
+// CopyRunningToFlash saves the running configuration to a flash file (copy_running_flash).
+func (c *Conductor) CopyRunningToFlash(ctx context.Context, configPath, fileName string) error {
+	_, err := c.configure(ctx, "save running config to flash", "copy_running_flash", configPath, map[string]string{"filename": fileName})
+	return err
+}
+
+// LegacyFlashBackupName is the archive AOS 8.2 builds write whatever name is asked for.
+const LegacyFlashBackupName = "flashbackup.tar.gz"
+
+// FlashBackup archives the flash (flash_backup) as <base>.tar.gz and returns the
+// archive's name on flash. AOS 8.2 builds refuse the filename field: then the call is
+// made again without it (the refused call started nothing) and the archive is
+// flashbackup.tar.gz.
+func (c *Conductor) FlashBackup(ctx context.Context, configPath, base string) (string, error) {
+	const step = "flash backup"
+	_, err := c.configure(ctx, step, "flash_backup", configPath, map[string]string{"backup_flash": "flash", "filename": base})
+	if err == nil {
+		return base + ".tar.gz", nil
+	}
+	var de *client.DeviceError
+	if !errors.As(err, &de) || de.HTTPStatus != http.StatusOK || !mentionsFilename(de.Message) {
+		return "", err
+	}
+	if _, err2 := c.configure(ctx, step+" (AOS 8.2 form, without filename)", "flash_backup", configPath, map[string]string{"backup_flash": "flash"}); err2 != nil {
+		return "", err2
+	}
+	return LegacyFlashBackupName, nil
+}
+
+func mentionsFilename(msg string) bool {
+	return strings.Contains(strings.ToLower(msg), "filename")
+}
+
+// SCPCopy describes one copy_flash_scp upload.
+type SCPCopy struct {
+	SourceFile string // name on flash
+	Host       string // an IP address: the API takes no DNS names
+	Username   string
+	Password   string
+	DestFile   string // relative to the SCP user's home
+}
+
+// CopyFlashToSCP makes the conductor push a flash file to an SCP server. It is sent
+// exactly once: the upload is a job on the device.
+func (c *Conductor) CopyFlashToSCP(ctx context.Context, configPath string, cp SCPCopy) error {
+	step := "copy " + cp.SourceFile + " to SCP server"
+	if net.ParseIP(cp.Host) == nil {
+		return c.fail(step, 0, fmt.Sprintf("SCP host %q is not an IP address (the conductor API accepts only addresses)", cp.Host), nil)
+	}
+	msg, err := c.configure(ctx, step, "copy_flash_scp", configPath, map[string]string{
+		"srcfilename": cp.SourceFile, "scphost": cp.Host, "username": cp.Username,
+		"passwd": cp.Password, "destfilename": cp.DestFile,
+	})
+	if err != nil {
+		return err
+	}
+	// A build that reports success without the upload text is accepted: the provider
+	// verifies the file on the SCP server afterwards anyway.
+	_ = msg
+	return nil
+}
+
+// TarFlashClean deletes the *.tar* files from flash (tar_flash_clean).
+func (c *Conductor) TarFlashClean(ctx context.Context, configPath string) error {
+	_, err := c.configure(ctx, "clean tar files from flash", "tar_flash_clean", configPath, struct{}{})
+	return err
+}
+
+// describeBody turns an unexpected answer into a short, secret-free sentence.
+func describeBody(status int, body []byte, parseErr error) string {
+	text := strings.TrimSpace(string(body))
+	switch {
+	case text == "":
+		return fmt.Sprintf("HTTP %d with an empty body", status)
+	case strings.HasPrefix(text, "<"):
+		return fmt.Sprintf("HTTP %d with an HTML page instead of JSON (%s)", status, snippet(htmlTitle(text)))
+	case parseErr != nil:
+		return fmt.Sprintf("%v (answer starts %q)", parseErr, snippet(text))
+	default:
+		return fmt.Sprintf("HTTP %d: %s", status, snippet(text))
+	}
+}
+
+func htmlTitle(s string) string {
+	lower := strings.ToLower(s)
+	if i := strings.Index(lower, "<title>"); i >= 0 {
+		if j := strings.Index(lower[i:], "</title>"); j > 0 {
+			return s[i+len("<title>") : i+j]
+		}
+	}
+	return s
+}
+
+func snippet(s string) string {
+	s = client.Redact(s)
+	if len(s) > 160 {
+		s = s[:160] + "..."
+	}
+	return s
+}
