@@ -1,0 +1,102 @@
+package backupstore
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// MaxNameLen is the longest device name or kind the store accepts.
+const MaxNameLen = 64
+
+// Families of devices the store knows.
+const (
+	FamilyAruba = "aruba"
+	FamilyILO   = "ilo"
+)
+
+func nameByteOK(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '.' || c == '_' || c == '-'
+}
+
+// ValidName checks a user-provided name (a device name, a kind) that becomes a file
+// or folder name: 1 to 64 characters among letters, digits, '.', '_' and '-', not
+// starting with '.' or '-'. The error is written for a Terraform user.
+func ValidName(s string) error {
+	if s == "" {
+		return errors.New("name must not be empty: use 1 to 64 letters, digits, '.', '_' or '-'")
+	}
+	if len(s) > MaxNameLen {
+		return fmt.Errorf("name %q is %d characters long; at most %d are allowed", abbreviate(s), len(s), MaxNameLen)
+	}
+	for i := 0; i < len(s); i++ {
+		if !nameByteOK(s[i]) {
+			r, _ := utf8.DecodeRuneInString(s[i:])
+			return fmt.Errorf("name %q contains %q at position %d: only letters, digits, '.', '_' and '-' are allowed (it becomes a folder or file name)", s, r, i+1)
+		}
+	}
+	switch s[0] {
+	case '.':
+		return fmt.Errorf("name %q must not start with '.': it would be a hidden file or a path like \"..\"", s)
+	case '-':
+		return fmt.Errorf("name %q must not start with '-'", s)
+	}
+	return nil
+}
+
+// SanitizeName turns a name chosen by a device (a hostname, a file name it reports)
+// into a safe single path component: every character other than letters, digits,
+// '.', '_' and '-' becomes '_', the result is cut to 64 characters, and a leading '.'
+// or '-' becomes '_'. A result that is empty or only dots (like "..") is refused.
+// Its output always passes ValidName.
+func SanitizeName(s string) (string, error) {
+	var b strings.Builder
+	b.Grow(min(len(s), MaxNameLen))
+	for _, r := range s { // invalid UTF-8 yields RuneError per byte: replaced too
+		if b.Len() == MaxNameLen {
+			break
+		}
+		if r < utf8.RuneSelf && nameByteOK(byte(r)) {
+			b.WriteByte(byte(r))
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	out := b.String()
+	if strings.Trim(out, ".") == "" {
+		return "", fmt.Errorf("name %q reported by the device cannot be used as a file name (it is empty or only dots)", abbreviate(s))
+	}
+	if out[0] == '.' || out[0] == '-' {
+		out = "_" + out[1:]
+	}
+	return out, nil
+}
+
+func validFamily(family string) error {
+	switch family {
+	case FamilyAruba, FamilyILO:
+		return nil
+	}
+	return fmt.Errorf("unknown device family %q: expected %q or %q", abbreviate(family), FamilyAruba, FamilyILO)
+}
+
+// validExt checks a file extension such as "tar.gz" or "json" (a leading dot is
+// tolerated and removed by the caller).
+func validExt(ext string) error {
+	if ext == "" {
+		return errors.New("file extension must not be empty")
+	}
+	if err := ValidName(ext); err != nil {
+		return fmt.Errorf("invalid file extension: %w", err)
+	}
+	return nil
+}
+
+func abbreviate(s string) string {
+	if len(s) <= 80 {
+		return s
+	}
+	return s[:77] + "..."
+}

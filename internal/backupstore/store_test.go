@@ -1,0 +1,980 @@
+package backupstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 25, 10, 15, 0, 123_456_789, time.UTC)
+
+func openStore(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "backups"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func randBytes(n int, seed uint64) []byte {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+func hexSHA(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+
+// names lists a folder's entries (nil if it does not exist).
+func names(t *testing.T, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range es {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+func assertNoTemp(t *testing.T, dir string) {
+	t.Helper()
+	for _, n := range names(t, dir) {
+		if strings.HasPrefix(n, ".tmp-") {
+			t.Errorf("temporary file left behind: %s", filepath.Join(dir, n))
+		}
+	}
+}
+
+func mode(t *testing.T, p string) os.FileMode {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Mode().Perm()
+}
+
+func commitOne(t *testing.T, s *Store, family, device, host string, started time.Time, data []byte) Backup {
+	t.Helper()
+	r, err := s.Begin(family, device, started)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.WriteFile(context.Background(), "config", "cfg", bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := r.Commit(host, 443, map[string]string{"serial": "SN1"}, started.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestOpen(t *testing.T) {
+	base := t.TempDir()
+	root := filepath.Join(base, "a", "b")
+	s, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Root() != root {
+		t.Errorf("Root() = %q, want %q", s.Root(), root)
+	}
+	if m := mode(t, root); m != 0o700 {
+		t.Errorf("root mode %o, want 700", m)
+	}
+	if m := mode(t, filepath.Join(base, "a")); m != 0o700 {
+		t.Errorf("parent mode %o, want 700", m)
+	}
+	if got := names(t, root); len(got) != 0 {
+		t.Errorf("Open left files in the root: %v", got)
+	}
+
+	t.Chdir(base)
+	s, err = Open("rel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !filepath.IsAbs(s.Root()) || s.Root() != filepath.Join(base, "rel") {
+		t.Errorf("Root() = %q, want absolute %s", s.Root(), filepath.Join(base, "rel"))
+	}
+
+	file := filepath.Join(base, "file")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(file); err == nil || !strings.Contains(err.Error(), "is a file, not a folder") {
+		t.Errorf("Open(file) error = %v, want 'is a file, not a folder'", err)
+	}
+	if _, err := Open(""); err == nil {
+		t.Error("Open(\"\") succeeded")
+	}
+
+	if os.Geteuid() != 0 { // root can write anywhere
+		ro := filepath.Join(base, "ro")
+		if err := os.Mkdir(ro, 0o500); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(ro); err == nil || !strings.Contains(err.Error(), "not writable") {
+			t.Errorf("Open(read-only) error = %v, want 'not writable'", err)
+		}
+	}
+}
+
+func TestWriteFileExactBytesShaSizeMode(t *testing.T) {
+	s := openStore(t)
+	r, err := s.Begin(FamilyAruba, "mc1", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ID() != "20261125T101500.123Z" {
+		t.Errorf("ID() = %q", r.ID())
+	}
+	data := randBytes(3<<20+12345, 1) // not a multiple of the copy buffer
+	f, err := r.WriteFile(context.Background(), "flash", ".tar.gz", bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPath := filepath.Join(s.Root(), "aruba", "mc1", "20261125T101500.123Z-flash.tar.gz")
+	if f.Path != wantPath || f.Kind != "flash" || f.Location != "" {
+		t.Errorf("file = %+v, want path %s", f, wantPath)
+	}
+	if f.Size != int64(len(data)) || f.SHA256 != hexSHA(data) {
+		t.Errorf("size/sha = %d/%s, want %d/%s", f.Size, f.SHA256, len(data), hexSHA(data))
+	}
+	got, err := os.ReadFile(f.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Error("file content differs from the source")
+	}
+	if m := mode(t, f.Path); m != 0o600 {
+		t.Errorf("file mode %o, want 600", m)
+	}
+	for _, d := range []string{filepath.Join(s.Root(), "aruba"), r.Dir()} {
+		if m := mode(t, d); m != 0o700 {
+			t.Errorf("folder %s mode %o, want 700", d, m)
+		}
+	}
+	// an empty source is a valid (empty) file
+	f2, err := r.WriteFile(context.Background(), "empty", "txt", strings.NewReader(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f2.Size != 0 || f2.SHA256 != hexSHA(nil) {
+		t.Errorf("empty file = %+v", f2)
+	}
+	// a kind is written once per run
+	if _, err := r.WriteFile(context.Background(), "flash", "tar.gz", strings.NewReader("x")); err == nil || !strings.Contains(err.Error(), "already part of this run") {
+		t.Errorf("second flash write error = %v", err)
+	}
+	for _, bad := range []struct{ kind, ext string }{{"../x", "gz"}, {"a/b", "gz"}, {"", "gz"}, {"ok", ""}, {"ok", "../gz"}, {"ok", "a/b"}} {
+		if _, err := r.WriteFile(context.Background(), bad.kind, bad.ext, strings.NewReader("x")); err == nil {
+			t.Errorf("WriteFile(%q, %q) succeeded", bad.kind, bad.ext)
+		}
+	}
+	assertNoTemp(t, r.Dir())
+}
+
+var errBoom = errors.New("boom: connection reset")
+
+// failAfter yields n bytes, then fails.
+type failAfter struct{ n int }
+
+func (f *failAfter) Read(p []byte) (int, error) {
+	if f.n == 0 {
+		return 0, errBoom
+	}
+	k := min(len(p), f.n)
+	for i := range p[:k] {
+		p[i] = 'x'
+	}
+	f.n -= k
+	return k, nil
+}
+
+func TestWriteFileReaderFailsMidStream(t *testing.T) {
+	s := openStore(t)
+	r, err := s.Begin(FamilyILO, "ilo1", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.WriteFile(context.Background(), "config", "json", &failAfter{n: 1<<20 + 7})
+	if !errors.Is(err, errBoom) {
+		t.Fatalf("error = %v, want errBoom", err)
+	}
+	if !strings.Contains(err.Error(), "after 1048583 bytes") {
+		t.Errorf("error does not say how far it got: %v", err)
+	}
+	if got := names(t, r.Dir()); !slices.Equal(got, []string{r.ID() + ".lock"}) {
+		t.Errorf("folder after failed write = %v, want only the reservation", got)
+	}
+	// the kind can be retried after a failure
+	if _, err := r.WriteFile(context.Background(), "config", "json", strings.NewReader("{}")); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if err := r.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(t, r.Dir()); len(got) != 0 {
+		t.Errorf("folder after Abort = %v, want empty", got)
+	}
+}
+
+// cancelOnRead cancels its context on the first read and keeps producing data.
+type cancelOnRead struct {
+	cancel context.CancelFunc
+	reads  int
+}
+
+func (c *cancelOnRead) Read(p []byte) (int, error) {
+	c.reads++
+	if c.reads == 2 {
+		c.cancel()
+	}
+	return len(p), nil // endless
+}
+
+func TestWriteFileContextCancelled(t *testing.T) {
+	s := openStore(t)
+	r, err := s.Begin(FamilyAruba, "mc1", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	src := &cancelOnRead{cancel: cancel}
+	_, err = r.WriteFile(ctx, "flash", "tar.gz", src)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error = %v, want context.Canceled", err)
+	}
+	if src.reads > 3 {
+		t.Errorf("kept reading %d times after cancel", src.reads)
+	}
+	if got := names(t, r.Dir()); !slices.Equal(got, []string{r.ID() + ".lock"}) {
+		t.Errorf("folder after cancelled write = %v, want only the reservation", got)
+	}
+	// already cancelled before the first byte
+	_, err = r.WriteFile(ctx, "flash", "tar.gz", strings.NewReader("data"))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error = %v, want context.Canceled", err)
+	}
+	assertNoTemp(t, r.Dir())
+
+	// deadline
+	dctx, dcancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer dcancel()
+	_, err = r.WriteFile(dctx, "flash", "tar.gz", slowReader{})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("error = %v, want DeadlineExceeded", err)
+	}
+	if got := names(t, r.Dir()); !slices.Equal(got, []string{r.ID() + ".lock"}) {
+		t.Errorf("folder after timed-out write = %v", got)
+	}
+}
+
+type slowReader struct{}
+
+func (slowReader) Read(p []byte) (int, error) {
+	time.Sleep(5 * time.Millisecond)
+	return copy(p, "slow"), nil
+}
+
+func TestAbortRemovesFilesAndIsIdempotent(t *testing.T) {
+	s := openStore(t)
+	r, err := s.Begin(FamilyAruba, "mc1", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"flash", "config"} {
+		if _, err := r.WriteFile(context.Background(), k, "bin", strings.NewReader(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.AddFile(File{Kind: "remote", Location: "scp://u@10.0.0.1/b/f.tar.gz", Size: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if len(names(t, r.Dir())) != 3 {
+		t.Fatalf("expected 2 files + lock, got %v", names(t, r.Dir()))
+	}
+	if err := r.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(t, r.Dir()); len(got) != 0 {
+		t.Errorf("after Abort: %v", got)
+	}
+	if err := r.Abort(); err != nil {
+		t.Errorf("second Abort: %v", err)
+	}
+	if _, err := r.WriteFile(context.Background(), "x", "bin", strings.NewReader("x")); err == nil || !strings.Contains(err.Error(), "aborted") {
+		t.Errorf("WriteFile after Abort: %v", err)
+	}
+	if _, err := r.Commit("h", 1, nil, time.Time{}); err == nil {
+		t.Error("Commit after Abort succeeded")
+	}
+	if _, err := s.Latest(FamilyAruba, "mc1"); !errors.Is(err, ErrNoBackup) {
+		t.Errorf("Latest after Abort: %v", err)
+	}
+	// the stamp is free again
+	r2, err := s.Begin(FamilyAruba, "mc1", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2.ID() != r.ID() {
+		t.Errorf("aborted stamp not reused: %s vs %s", r2.ID(), r.ID())
+	}
+}
+
+func TestCommitThenLatest(t *testing.T) {
+	s := openStore(t)
+	older := commitOne(t, s, FamilyAruba, "mc1", "10.1.1.1", t0.Add(-time.Hour), []byte("old"))
+
+	r, err := s.Begin(FamilyAruba, "mc1", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flash := randBytes(100_000, 2)
+	ff, err := r.WriteFile(context.Background(), "flash", "tar.gz", bytes.NewReader(flash))
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote := File{Kind: "flash-remote", Location: "scp://backup@10.9.9.9/mc1/flash.tar.gz", Size: ff.Size, SHA256: strings.ToUpper(ff.SHA256)}
+	if err := r.AddFile(remote); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Latest(FamilyAruba, "mc1"); err != nil {
+		t.Fatal(err)
+	} else if b, _ := s.Latest(FamilyAruba, "mc1"); b.ID != older.ID {
+		t.Errorf("uncommitted run visible: Latest = %s", b.ID)
+	}
+	attrs := map[string]string{"serial": "CN123", "firmware": "8.10.0.7", "hostname": "mc-01"}
+	completed := t0.Add(42 * time.Second)
+	b, err := r.Commit("10.1.1.1", 4343, attrs, completed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs["serial"] = "mutated" // Commit keeps its own copy
+	if b.Attributes["serial"] != "CN123" {
+		t.Error("Commit did not copy the attributes")
+	}
+	got, err := s.Latest(FamilyAruba, "mc1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != r.ID() || got.Family != "aruba" || got.Device != "mc1" || got.Host != "10.1.1.1" || got.Port != 4343 {
+		t.Errorf("Latest = %+v", got)
+	}
+	if !got.StartedAt.Equal(t0) || !got.CompletedAt.Equal(completed) || got.CompletedAt.Location() != time.UTC {
+		t.Errorf("times = %v / %v", got.StartedAt, got.CompletedAt)
+	}
+	remote.SHA256 = strings.ToLower(remote.SHA256)
+	if !slices.Equal(got.Files, []File{ff, remote}) || !slices.Equal(b.Files, got.Files) {
+		t.Errorf("files = %+v\nwant %+v", got.Files, []File{ff, remote})
+	}
+	if f, ok := got.File("flash"); !ok || f != ff {
+		t.Errorf("File(flash) = %+v, %v", f, ok)
+	}
+	if _, ok := got.File("nope"); ok {
+		t.Error("File(nope) found")
+	}
+	if got.Attributes["serial"] != "CN123" || len(got.Attributes) != 3 {
+		t.Errorf("attributes = %v", got.Attributes)
+	}
+
+	// the sidecar on disk: mode, shape, no reservation left
+	sc := s.SidecarPath(got)
+	if m := mode(t, sc); m != 0o600 {
+		t.Errorf("sidecar mode %o", m)
+	}
+	if slices.Contains(names(t, r.Dir()), r.ID()+".lock") {
+		t.Error("reservation left after Commit")
+	}
+	raw, err := os.ReadFile(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"format_version", "family", "device", "host", "port", "id", "started_at", "completed_at", "files", "attributes"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("sidecar lacks %q: %s", k, raw)
+		}
+	}
+	if m["format_version"] != float64(1) || m["id"] != r.ID() || m["completed_at"] != "2026-11-25T10:15:42.123456789Z" {
+		t.Errorf("sidecar = %s", raw)
+	}
+	files := m["files"].([]any)
+	if f0 := files[0].(map[string]any); f0["path"] != ff.Path || f0["sha256"] != ff.SHA256 || f0["location"] != nil {
+		t.Errorf("sidecar file 0 = %v", f0)
+	}
+	if f1 := files[1].(map[string]any); f1["location"] != remote.Location || f1["path"] != nil {
+		t.Errorf("sidecar file 1 = %v", f1)
+	}
+
+	// committed runs ignore Abort and refuse more work
+	if err := r.Abort(); err != nil {
+		t.Errorf("Abort after Commit: %v", err)
+	}
+	if _, err := os.Stat(ff.Path); err != nil {
+		t.Errorf("Abort after Commit removed a file: %v", err)
+	}
+	if _, err := r.Commit("h", 1, nil, time.Time{}); err == nil {
+		t.Error("second Commit succeeded")
+	}
+	if err := r.AddFile(File{Kind: "z", Location: "scp://h/z"}); err == nil {
+		t.Error("AddFile after Commit succeeded")
+	}
+}
+
+func TestCommitAndAddFileRefuseBadInput(t *testing.T) {
+	s := openStore(t)
+	r, err := s.Begin(FamilyILO, "ilo1", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Abort()
+	if _, err := r.Commit("h", 443, nil, time.Time{}); err == nil || !strings.Contains(err.Error(), "nothing to commit") {
+		t.Errorf("empty Commit: %v", err)
+	}
+	err = r.AddFile(File{Kind: "remote", Location: "scp://user:hunter2@10.0.0.1/dir/file"})
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("AddFile with password: %v", err)
+	}
+	for _, f := range []File{
+		{Kind: "r", Location: ""},
+		{Kind: "r", Location: "not a url"},
+		{Kind: "../r", Location: "scp://h/f"},
+		{Kind: "r", Location: "scp://h/f", SHA256: "zz"},
+		{Kind: "r", Location: "scp://h/f", Size: -1},
+		{Kind: "r", Path: "/etc/passwd", SHA256: hexSHA(nil)},
+	} {
+		if err := r.AddFile(f); err == nil {
+			t.Errorf("AddFile(%+v) succeeded", f)
+		}
+	}
+	if _, err := r.WriteFile(context.Background(), "bios", "json", strings.NewReader("{}")); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"password", "ilo_Password", "api_token", "Secret"} {
+		if _, err := r.Commit("h", 443, map[string]string{k: "v"}, time.Time{}); err == nil || !strings.Contains(err.Error(), "secret") {
+			t.Errorf("Commit with attribute %q: %v", k, err)
+		}
+	}
+	if _, err := r.Commit("h", 70000, nil, time.Time{}); err == nil {
+		t.Error("Commit with port 70000 succeeded")
+	}
+	if _, err := r.Commit("h", 443, nil, time.Time{}); err != nil {
+		t.Errorf("valid Commit after refused ones: %v", err)
+	}
+}
+
+func TestBeginValidates(t *testing.T) {
+	s := openStore(t)
+	for _, c := range []struct{ fam, dev string }{
+		{"cisco", "x"}, {"", "x"}, {"../aruba", "x"}, {"aruba", "../x"}, {"aruba", ".."}, {"aruba", "a/b"}, {"aruba", ""},
+	} {
+		if _, err := s.Begin(c.fam, c.dev, t0); err == nil {
+			t.Errorf("Begin(%q, %q) succeeded", c.fam, c.dev)
+		}
+	}
+	if got := names(t, s.Root()); len(got) != 0 {
+		t.Errorf("refused Begin created %v", got)
+	}
+	if _, err := s.Latest("aruba", "../../etc"); err == nil || errors.Is(err, ErrNoBackup) {
+		t.Errorf("Latest with traversal: %v", err)
+	}
+}
+
+func TestSameMillisecondGetsDistinctIDs(t *testing.T) {
+	s := openStore(t)
+	r1, err := s.Begin(FamilyAruba, "mc1", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := s.Begin(FamilyAruba, "mc1", t0.Add(100*time.Microsecond)) // same millisecond
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r1.ID() != "20261125T101500.123Z" || r2.ID() != "20261125T101500.124Z" {
+		t.Errorf("ids = %s, %s", r1.ID(), r2.ID())
+	}
+	// a committed stamp stays taken after its reservation is gone
+	if _, err := r1.WriteFile(context.Background(), "c", "txt", strings.NewReader("1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r1.Commit("h", 1, nil, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	r3, err := s.Begin(FamilyAruba, "mc1", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r3.ID() != "20261125T101500.125Z" {
+		t.Errorf("third id = %s", r3.ID())
+	}
+	// another device is independent
+	r4, err := s.Begin(FamilyAruba, "mc2", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r4.ID() != r1.ID() {
+		t.Errorf("other device id = %s", r4.ID())
+	}
+}
+
+func TestConcurrentRuns(t *testing.T) {
+	s := openStore(t)
+	devices := []string{"mc1", "mc2", "mc3", "ilo-a"}
+	const perDevice = 8
+	type result struct {
+		b    Backup
+		data []byte
+	}
+	var mu sync.Mutex
+	var results []result
+	var wg sync.WaitGroup
+	errs := make(chan error, len(devices)*perDevice)
+	for di, dev := range devices {
+		for i := range perDevice {
+			wg.Go(func() {
+				data := randBytes(200_000+i*1000, uint64(di*100+i))
+				r, err := s.Begin(FamilyAruba, dev, t0) // all in the same millisecond
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer r.Abort()
+				if _, err := r.WriteFile(context.Background(), "flash", "tar.gz", iotestHalfReader(data)); err != nil {
+					errs <- err
+					return
+				}
+				b, err := r.Commit("host-"+dev, 22, map[string]string{"n": fmt.Sprint(i)}, time.Time{})
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				results = append(results, result{b, data})
+				mu.Unlock()
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if len(results) != len(devices)*perDevice {
+		t.Fatalf("%d runs landed, want %d", len(results), len(devices)*perDevice)
+	}
+	ids := map[string]bool{}
+	for _, res := range results {
+		key := res.b.Device + "/" + res.b.ID
+		if ids[key] {
+			t.Errorf("duplicate id %s", key)
+		}
+		ids[key] = true
+		f, _ := res.b.File("flash")
+		got, err := os.ReadFile(f.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, res.data) || f.SHA256 != hexSHA(res.data) {
+			t.Errorf("%s: content corrupted", key)
+		}
+		if err := VerifyFile(f.Path, f.SHA256); err != nil {
+			t.Error(err)
+		}
+		fb, ff, err := s.FindByPath(f.Path)
+		if err != nil || fb.ID != res.b.ID || ff != f {
+			t.Errorf("FindByPath(%s) = %s, %v", f.Path, fb.ID, err)
+		}
+	}
+	for _, dev := range devices {
+		dir := filepath.Join(s.Root(), "aruba", dev)
+		got := names(t, dir)
+		if len(got) != 2*perDevice {
+			t.Errorf("%s holds %d entries, want %d: %v", dev, len(got), 2*perDevice, got)
+		}
+		for _, n := range got {
+			if strings.HasSuffix(n, ".lock") || strings.HasPrefix(n, ".") {
+				t.Errorf("%s: leftover %s", dev, n)
+			}
+		}
+		b, err := s.Latest(FamilyAruba, dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("20261125T101500.%03dZ", 123+perDevice-1); b.ID != want {
+			t.Errorf("%s: Latest = %s, want %s", dev, b.ID, want)
+		}
+	}
+}
+
+// iotestHalfReader returns data in small uneven chunks to exercise the copy loop.
+func iotestHalfReader(data []byte) io.Reader { return &chunky{data: data} }
+
+type chunky struct {
+	data []byte
+	n    int
+}
+
+func (c *chunky) Read(p []byte) (int, error) {
+	if len(c.data) == 0 {
+		return 0, io.EOF
+	}
+	c.n++
+	k := min(len(p), len(c.data), 1000+c.n*37)
+	copy(p, c.data[:k])
+	c.data = c.data[k:]
+	return k, nil
+}
+
+func TestLatestSkipsCorruptAndIncomplete(t *testing.T) {
+	s := openStore(t)
+	good := commitOne(t, s, FamilyILO, "ilo1", "ilo1.example.com", t0, []byte("good"))
+	dir := filepath.Join(s.Root(), "ilo", "ilo1")
+	write := func(name, content string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// newer, but unusable in various ways
+	write("20261125T110000.000Z.json", "{not json")
+	write("20261125T110001.000Z.json", "")
+	// valid sidecar whose file is missing
+	b := good
+	b.ID = "20261125T110002.000Z"
+	b.Files = []File{{Kind: "config", Path: filepath.Join(dir, b.ID+"-config.cfg"), Size: 4, SHA256: hexSHA([]byte("good"))}}
+	data, _ := encodeSidecar(b)
+	write(b.ID+".json", string(data))
+	// file present but truncated
+	b.ID = "20261125T110003.000Z"
+	b.Files[0].Path = filepath.Join(dir, b.ID+"-config.cfg")
+	data, _ = encodeSidecar(b)
+	write(b.ID+".json", string(data))
+	write(b.ID+"-config.cfg", "go")
+	// newer format version
+	b.ID = "20261125T110004.000Z"
+	b.Files[0].Path = filepath.Join(dir, b.ID+"-config.cfg")
+	write(b.ID+"-config.cfg", "good")
+	data, _ = encodeSidecar(b)
+	write(b.ID+".json", strings.Replace(string(data), `"format_version": 1`, `"format_version": 2`, 1))
+	// record claiming another device
+	b.ID = "20261125T110005.000Z"
+	b.Device = "ilo2"
+	b.Files[0].Path = filepath.Join(dir, b.ID+"-config.cfg")
+	write(b.ID+"-config.cfg", "good")
+	data, _ = encodeSidecar(b)
+	write(b.ID+".json", string(data))
+	// record pointing outside its folder
+	b.ID = "20261125T110006.000Z"
+	b.Device = "ilo1"
+	b.Files[0].Path = "/etc/passwd"
+	data, _ = encodeSidecar(b)
+	write(b.ID+".json", string(data))
+	// incomplete run: files but no sidecar
+	r, err := s.Begin(FamilyILO, "ilo1", t0.Add(2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.WriteFile(context.Background(), "config", "cfg", strings.NewReader("new")); err != nil {
+		t.Fatal(err)
+	}
+	// unrelated and temporary entries
+	write("README.txt", "hello")
+	write(".tmp-20261125T120000.000Z.json-123", "{}")
+	write("20261125T120000.000Z.json.bak", "{}")
+	write("29991231T235959.999Z.lock", "")
+	if err := os.Mkdir(filepath.Join(dir, "20261125T130000.000Z.json"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := s.Latest(FamilyILO, "ilo1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != good.ID {
+		t.Errorf("Latest = %s, want %s", got.ID, good.ID)
+	}
+
+	// once the good one's file is gone, nothing is usable
+	if err := os.Remove(good.Files[0].Path); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Latest(FamilyILO, "ilo1")
+	if !errors.Is(err, ErrNoBackup) || !strings.Contains(err.Error(), "8 unusable backup record(s) skipped") {
+		t.Errorf("Latest = %v, want ErrNoBackup with 8 skipped", err)
+	}
+	if _, err := s.Latest(FamilyILO, "never"); !errors.Is(err, ErrNoBackup) {
+		t.Errorf("Latest(unknown device) = %v", err)
+	}
+}
+
+func TestLatestByHost(t *testing.T) {
+	s := openStore(t)
+	commitOne(t, s, FamilyILO, "old-name", "ilo.example.com", t0, []byte("1"))
+	want := commitOne(t, s, FamilyILO, "new-name", "ilo.example.com", t0.Add(time.Minute), []byte("2"))
+	commitOne(t, s, FamilyILO, "other", "other.example.com", t0.Add(time.Hour), []byte("3"))
+	commitOne(t, s, FamilyAruba, "mc", "ilo.example.com", t0.Add(2*time.Hour), []byte("4"))
+	// a newer corrupt record of the same host must not hide the good one
+	if err := os.WriteFile(filepath.Join(s.Root(), "ilo", "old-name", "20261125T235959.000Z.json"), []byte(`{"format_version":1`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LatestByHost(FamilyILO, "ILO.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Device != "new-name" || got.ID != want.ID {
+		t.Errorf("LatestByHost = %s/%s, want new-name/%s", got.Device, got.ID, want.ID)
+	}
+	if _, err := s.LatestByHost(FamilyILO, "nobody"); !errors.Is(err, ErrNoBackup) {
+		t.Errorf("unknown host: %v", err)
+	}
+	if _, err := s.LatestByHost(FamilyAruba, "other.example.com"); !errors.Is(err, ErrNoBackup) {
+		t.Errorf("host of another family: %v", err)
+	}
+	s2 := openStore(t)
+	if _, err := s2.LatestByHost(FamilyILO, "x"); !errors.Is(err, ErrNoBackup) {
+		t.Errorf("empty store: %v", err)
+	}
+}
+
+func TestFindByPath(t *testing.T) {
+	s := openStore(t)
+	b := commitOne(t, s, FamilyAruba, "mc1", "10.0.0.1", t0, []byte("cfg"))
+	f := b.Files[0]
+	gotB, gotF, err := s.FindByPath(f.Path)
+	if err != nil || gotB.ID != b.ID || gotF != f {
+		t.Fatalf("FindByPath = %s %+v %v", gotB.ID, gotF, err)
+	}
+	// a relative path works too
+	t.Chdir(filepath.Join(s.Root(), "aruba"))
+	if _, gotF, err := s.FindByPath(filepath.Join("mc1", filepath.Base(f.Path))); err != nil || gotF != f {
+		t.Errorf("relative FindByPath = %+v %v", gotF, err)
+	}
+	// through a symbolic link to the store
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(s.Root(), link); err != nil {
+		t.Fatal(err)
+	}
+	if _, gotF, err := s.FindByPath(filepath.Join(link, "aruba", "mc1", filepath.Base(f.Path))); err != nil || gotF != f {
+		t.Errorf("FindByPath via symlink = %+v %v", gotF, err)
+	}
+
+	r, err := s.Begin(FamilyAruba, "mc1", t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc, err := r.WriteFile(context.Background(), "config", "cfg", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stray := filepath.Join(s.Root(), "aruba", "mc1", b.ID+"-stray.bin")
+	if err := os.WriteFile(stray, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	outside := filepath.Join(t.TempDir(), "x.cfg")
+	for _, p := range []string{
+		inc.Path, // incomplete run
+		stray,    // not recorded
+		outside,  // outside the store
+		filepath.Join(s.Root(), "aruba", "mc1", "..", "..", "..", "etc", "passwd"),
+		filepath.Join(s.Root(), "aruba", "mc1"),
+		filepath.Join(s.Root(), "aruba", "mc1", "README"),
+		filepath.Join(s.Root(), "cisco", "mc1", filepath.Base(f.Path)),
+	} {
+		if _, _, err := s.FindByPath(p); !errors.Is(err, ErrNoBackup) {
+			t.Errorf("FindByPath(%s) = %v, want ErrNoBackup", p, err)
+		}
+	}
+	if _, _, err := s.FindByPath(inc.Path); err == nil || !strings.Contains(err.Error(), "never completed") {
+		t.Errorf("incomplete run error = %v", err)
+	}
+}
+
+func TestVerifyFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	data := randBytes(1<<20+3, 9)
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sum := hexSHA(data)
+	if err := VerifyFile(p, sum); err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyFile(p, strings.ToUpper(sum)); err != nil {
+		t.Errorf("upper-case hash: %v", err)
+	}
+	other := hexSHA([]byte("other"))
+	err := VerifyFile(p, other)
+	if err == nil || !strings.Contains(err.Error(), sum) || !strings.Contains(err.Error(), other) || !strings.Contains(err.Error(), "corrupt or was changed") {
+		t.Errorf("mismatch error = %v", err)
+	}
+	if err := VerifyFile(p, "abc"); err == nil || !strings.Contains(err.Error(), "64 hex digits") {
+		t.Errorf("bad hash error = %v", err)
+	}
+	if err := VerifyFile(filepath.Join(dir, "missing"), sum); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file error = %v", err)
+	}
+}
+
+func TestValidName(t *testing.T) {
+	ok := []string{"a", "mc1", "MC-01.example.com", "a_b", "0", strings.Repeat("x", 64), "a..b"}
+	for _, s := range ok {
+		if err := ValidName(s); err != nil {
+			t.Errorf("ValidName(%q) = %v", s, err)
+		}
+	}
+	bad := map[string]string{
+		"":                      "empty",
+		".":                     "start with '.'",
+		"..":                    "start with '.'",
+		"../x":                  "'/'",
+		"a/b":                   "'/'",
+		"\\x":                   "'\\\\'",
+		"-rf":                   "start with '-'",
+		".hidden":               "start with '.'",
+		"a b":                   "' '",
+		"a\x00b":                "'\\x00'",
+		"caf\u00e9":             "'é'",
+		strings.Repeat("x", 65): "at most 64",
+		"C:":                    "':'",
+	}
+	for s, want := range bad {
+		err := ValidName(s)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ValidName(%q) = %v, want an error mentioning %s", s, err, want)
+		}
+	}
+}
+
+func TestSanitizeName(t *testing.T) {
+	cases := map[string]string{
+		"mc-01":                 "mc-01",
+		"mc 01/core":            "mc_01_core",
+		"../x":                  "_._x",
+		"a/b":                   "a_b",
+		"\\x":                   "_x",
+		".hidden":               "_hidden",
+		"-rf":                   "_rf",
+		"café":                  "caf_",
+		"a\xffb":                "a_b",
+		"x..":                   "x..",
+		"...a":                  "_..a",
+		strings.Repeat("y", 70): strings.Repeat("y", 64),
+		strings.Repeat("é", 70): strings.Repeat("_", 64),
+	}
+	for in, want := range cases {
+		got, err := SanitizeName(in)
+		if err != nil || got != want {
+			t.Errorf("SanitizeName(%q) = %q, %v; want %q", in, got, err, want)
+		}
+		if err == nil {
+			if verr := ValidName(got); verr != nil {
+				t.Errorf("SanitizeName(%q) = %q fails ValidName: %v", in, got, verr)
+			}
+		}
+	}
+	for _, in := range []string{"", ".", "..", "...", strings.Repeat(".", 100)} {
+		if got, err := SanitizeName(in); err == nil {
+			t.Errorf("SanitizeName(%q) = %q, want an error", in, got)
+		}
+	}
+}
+
+// TestWriteMemoryBounded checks that a large stream is not held in memory: writing
+// 64 MiB allocates far less than that (the benchmark measures the same for 256 MiB).
+func TestWriteMemoryBounded(t *testing.T) {
+	s := openStore(t)
+	r, err := s.Begin(FamilyAruba, "mc1", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Abort()
+	const n = 64 << 20
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f, err := r.WriteFile(context.Background(), "flash", "bin", &patternReader{left: n})
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Size != n {
+		t.Fatalf("size %d", f.Size)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4<<20 {
+		t.Errorf("writing %d MiB allocated %d bytes: the stream is being buffered", n>>20, alloc)
+	}
+}
+
+// patternReader produces left bytes of a fixed pattern without allocating.
+type patternReader struct{ left int64 }
+
+func (p *patternReader) Read(b []byte) (int, error) {
+	if p.left == 0 {
+		return 0, io.EOF
+	}
+	k := len(b)
+	if int64(k) > p.left {
+		k = int(p.left)
+	}
+	for i := range b[:k] {
+		b[i] = byte(i)
+	}
+	p.left -= int64(k)
+	return k, nil
+}
+
+func BenchmarkWriteFile256MiB(b *testing.B) {
+	s, err := Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 256 << 20
+	b.SetBytes(n)
+	b.ReportAllocs()
+	start := t0
+	for i := 0; b.Loop(); i++ {
+		r, err := s.Begin(FamilyAruba, "bench", start.Add(time.Duration(i)*time.Second))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := r.WriteFile(context.Background(), "flash", "bin", &patternReader{left: n}); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if err := r.Abort(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}
