@@ -1,0 +1,95 @@
+# Quickstart: back up every device listed in terraform.tfvars.json. `make demo` runs
+# it against the built-in device simulators; point the variables at real devices to
+# use it for real.
+
+terraform {
+  required_providers {
+    infrabackup = {
+      source = "infrabackup/infrabackup"
+    }
+  }
+}
+
+variable "backup_dir" {
+  type = string
+}
+
+variable "ca_cert_pem_file" {
+  description = "PEM file of the CA that signed the devices' certificates."
+  type        = string
+}
+
+variable "aruba_username" {
+  type = string
+}
+
+variable "aruba_password" {
+  type      = string
+  sensitive = true
+}
+
+variable "conductors" {
+  description = "Conductors to back up: name => { host, port }."
+  type = map(object({
+    host = string
+    port = number
+  }))
+  default = {}
+}
+
+variable "scp" {
+  description = "SCP server the conductors push their files to (null: local copies only)."
+  type = object({
+    host     = string
+    port     = number
+    username = string
+    password = string
+    host_key = string
+  })
+  default   = null
+  sensitive = true
+}
+
+variable "backup_trigger" {
+  description = "Change it to take new backups. In production use time_rotating (see README)."
+  type        = string
+  default     = "initial"
+}
+
+provider "infrabackup" {
+  backup_dir  = var.backup_dir
+  ca_cert_pem = file(var.ca_cert_pem_file)
+  aruba = {
+    username = var.aruba_username
+    password = var.aruba_password
+  }
+}
+
+resource "infrabackup_aruba_conductor_backup" "this" {
+  for_each = var.conductors
+
+  host    = each.value.host
+  port    = each.value.port
+  name    = each.key
+  trigger = var.backup_trigger
+
+  scp = var.scp == null ? null : {
+    host        = var.scp.host
+    port        = var.scp.port
+    username    = var.scp.username
+    password_wo = var.scp.password
+    remote_dir  = "conductors"
+    host_key    = var.scp.host_key
+  }
+}
+
+output "conductor_backups" {
+  description = "Where each conductor's backup landed."
+  value = {
+    for name, b in infrabackup_aruba_conductor_backup.this : name => {
+      completed_at           = b.completed_at
+      running_config_changed = b.running_config_changed
+      files                  = [for f in b.files : coalesce(f.path, f.location)]
+    }
+  }
+}

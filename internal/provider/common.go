@@ -1,0 +1,117 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	dsschema "github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
+)
+
+var sha256FingerprintRE = regexp.MustCompile(`^SHA256:[A-Za-z0-9+/]{43}=?$`)
+
+func providerDataFrom(v any, diags *diag.Diagnostics) *providerData {
+	if v == nil {
+		return nil // the provider is not configured yet (validate, early plan)
+	}
+	d, ok := v.(*providerData)
+	if !ok {
+		diags.AddError("Unexpected provider data", fmt.Sprintf("expected *providerData, got %T: this is a bug in the provider", v))
+		return nil
+	}
+	return d
+}
+
+func validateSCPHostKey(m *arubaSCPModel, diags *diag.Diagnostics) {
+	verify := m.Verify.IsNull() || m.Verify.ValueBool()
+	if !verify || m.Verify.IsUnknown() || m.HostKey.IsUnknown() || m.HostKeyFingerprint.IsUnknown() || m.InsecureIgnoreHostKey.IsUnknown() {
+		return
+	}
+	if m.HostKey.IsNull() && m.HostKeyFingerprint.IsNull() && !m.InsecureIgnoreHostKey.ValueBool() {
+		diags.AddAttributeError(path.Root("scp"), "The SCP server's host key is not known",
+			"Verifying the uploads connects to the SCP server over SSH, and its host key is checked: set scp.host_key "+
+				"(the server's public key, e.g. from ssh-keyscan) or scp.host_key_fingerprint (SHA256:..., from ssh-keygen -lf). "+
+				"For a lab server only, insecure_ignore_host_key = true skips the check; verify = false skips verification.")
+	}
+}
+
+// fileAttrTypes is the object type of one entry of `files`.
+var fileAttrTypes = map[string]attr.Type{
+	"kind":     types.StringType,
+	"path":     types.StringType,
+	"location": types.StringType,
+	"size":     types.Int64Type,
+	"sha256":   types.StringType,
+}
+
+func fileAttributes() map[string]schema.Attribute {
+	return map[string]schema.Attribute{
+		"kind":     schema.StringAttribute{Computed: true, MarkdownDescription: "What the file holds (`running-config`, `running-config-scp`, `flash-archive-scp`, `ilo-backup`)."},
+		"path":     schema.StringAttribute{Computed: true, MarkdownDescription: "Local path, for files in the local backup store."},
+		"location": schema.StringAttribute{Computed: true, MarkdownDescription: "Remote location (`scp://user@address/path`), for files on an SCP server."},
+		"size":     schema.Int64Attribute{Computed: true, MarkdownDescription: "Size in bytes (0 when a remote file was not verified)."},
+		"sha256":   schema.StringAttribute{Computed: true, MarkdownDescription: "SHA-256 of the content, hex (empty when a remote file was not verified)."},
+	}
+}
+
+// dataFileAttributes is fileAttributes for data source schemas.
+func dataFileAttributes() map[string]dsschema.Attribute {
+	out := map[string]dsschema.Attribute{}
+	for name, a := range fileAttributes() {
+		switch a := a.(type) {
+		case schema.StringAttribute:
+			out[name] = dsschema.StringAttribute{Computed: true, MarkdownDescription: a.MarkdownDescription}
+		case schema.Int64Attribute:
+			out[name] = dsschema.Int64Attribute{Computed: true, MarkdownDescription: a.MarkdownDescription}
+		}
+	}
+	return out
+}
+
+func filesValue(files []backupstore.File) (types.List, diag.Diagnostics) {
+	objType := types.ObjectType{AttrTypes: fileAttrTypes}
+	elems := make([]attr.Value, 0, len(files))
+	var diags diag.Diagnostics
+	for _, f := range files {
+		obj, d := types.ObjectValue(fileAttrTypes, map[string]attr.Value{
+			"kind":     types.StringValue(f.Kind),
+			"path":     optionalString(f.Path),
+			"location": optionalString(f.Location),
+			"size":     types.Int64Value(f.Size),
+			"sha256":   types.StringValue(f.SHA256),
+		})
+		diags.Append(d...)
+		elems = append(elems, obj)
+	}
+	list, d := types.ListValue(objType, elems)
+	diags.Append(d...)
+	return list, diags
+}
+
+func optionalString(s string) types.String {
+	if s == "" {
+		return types.StringNull()
+	}
+	return types.StringValue(s)
+}
+
+func formatTime(t time.Time) types.String {
+	return types.StringValue(t.UTC().Format(time.RFC3339Nano))
+}
+
+// timeoutAware explains a deadline hit by the resource's own timeout.
+func timeoutAware(ctx context.Context, err error, limit time.Duration) string {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Sprintf("%v\n\nThe operation did not finish within its create timeout (%s); raise timeouts.create if the device is slow.", err, limit)
+	}
+	return err.Error()
+}

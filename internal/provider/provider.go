@@ -1,0 +1,328 @@
+// Package provider maps Terraform configuration onto the backup jobs: schemas,
+// plan-time validation, state. Device protocols live in internal/client and the order
+// of backup steps in internal/backupjob.
+package provider
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/ephemeral"
+	"github.com/hashicorp/terraform-plugin-framework/function"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/provider"
+	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/aruba"
+)
+
+// Environment variables read when the provider configuration leaves a setting unset.
+const (
+	EnvBackupDir     = "INFRABACKUP_BACKUP_DIR"
+	EnvArubaUsername = "ARUBA_USERNAME"
+	EnvArubaPassword = "ARUBA_PASSWORD"
+	EnvILOUsername   = "ILO_USERNAME"
+	EnvILOPassword   = "ILO_PASSWORD"
+)
+
+var (
+	_ provider.Provider                       = (*infrabackupProvider)(nil)
+	_ provider.ProviderWithEphemeralResources = (*infrabackupProvider)(nil)
+	_ provider.ProviderWithFunctions          = (*infrabackupProvider)(nil)
+)
+
+type infrabackupProvider struct {
+	version string
+	// now is the clock; tests replace it to move time instead of sleeping.
+	now func() time.Time
+}
+
+// New returns the provider factory for providerserver.
+func New(version string) func() provider.Provider {
+	return func() provider.Provider { return &infrabackupProvider{version: version, now: time.Now} }
+}
+
+type providerModel struct {
+	BackupDir      types.String      `tfsdk:"backup_dir"`
+	CACertPEM      types.String      `tfsdk:"ca_cert_pem"`
+	Insecure       types.Bool        `tfsdk:"insecure"`
+	RequestTimeout types.String      `tfsdk:"request_timeout"`
+	MaxRetries     types.Int64       `tfsdk:"max_retries"`
+	RetryWaitMin   types.String      `tfsdk:"retry_wait_min"`
+	RetryWaitMax   types.String      `tfsdk:"retry_wait_max"`
+	Aruba          *arubaCredentials `tfsdk:"aruba"`
+	ILO            *iloCredentials   `tfsdk:"ilo"`
+}
+
+type arubaCredentials struct {
+	Username types.String `tfsdk:"username"`
+	Password types.String `tfsdk:"password"`
+	Port     types.Int64  `tfsdk:"port"`
+}
+
+type iloCredentials struct {
+	Username types.String `tfsdk:"username"`
+	Password types.String `tfsdk:"password"`
+	Port     types.Int64  `tfsdk:"port"`
+}
+
+func (p *infrabackupProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
+	resp.TypeName = "infrabackup"
+	resp.Version = p.version
+}
+
+func (p *infrabackupProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp *provider.SchemaResponse) {
+	durationValidators := []validator.String{durationBetween(100*time.Millisecond, 24*time.Hour)}
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "Backs up infrastructure management devices (Aruba Mobility Conductors, HPE iLOs) on `terraform apply`.",
+		Attributes: map[string]schema.Attribute{
+			"backup_dir": schema.StringAttribute{
+				MarkdownDescription: "Folder where local backup copies are written (created with mode 0700 if missing). Defaults to `$" + EnvBackupDir + "`.",
+				Optional:            true,
+				Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
+			},
+			"ca_cert_pem": schema.StringAttribute{
+				MarkdownDescription: "PEM-encoded CA certificates to trust, in addition to the system's, when verifying device certificates. Devices usually have self-signed certificates: put the device's certificate or its CA here.",
+				Optional:            true,
+				Validators:          []validator.String{pemValidator{}},
+			},
+			"insecure": schema.BoolAttribute{
+				MarkdownDescription: "Skip TLS certificate verification of devices. **Insecure**: anyone on the path can read the credentials and the backups. Only for lab devices; prefer `ca_cert_pem`. Default `false`.",
+				Optional:            true,
+			},
+			"request_timeout": schema.StringAttribute{
+				MarkdownDescription: "How long one request may wait for a device's answer, as a Go duration (`90s`, `2m`). Default `2m` (a conductor's flash backup takes 20-45 s). Downloads are bounded by the resource's timeouts instead.",
+				Optional:            true,
+				Validators:          durationValidators,
+			},
+			"max_retries": schema.Int64Attribute{
+				MarkdownDescription: "How many times a request that is safe to repeat (reads, logins) is retried on connection errors, HTTP 429 and 5xx, with exponential backoff honouring `Retry-After`. Requests that start a job on a device are never repeated. Default 3.",
+				Optional:            true,
+				Validators:          []validator.Int64{int64validator.Between(0, 10)},
+			},
+			"retry_wait_min": schema.StringAttribute{
+				MarkdownDescription: "Shortest wait before a retry, as a Go duration. Default `500ms`.",
+				Optional:            true,
+				Validators:          durationValidators,
+			},
+			"retry_wait_max": schema.StringAttribute{
+				MarkdownDescription: "Longest wait before a retry, as a Go duration. Default `30s`.",
+				Optional:            true,
+				Validators:          durationValidators,
+			},
+			"aruba": schema.SingleNestedAttribute{
+				MarkdownDescription: "Credentials of the Aruba Mobility Conductors.",
+				Optional:            true,
+				Attributes: map[string]schema.Attribute{
+					"username": schema.StringAttribute{
+						MarkdownDescription: "API user. Defaults to `$" + EnvArubaUsername + "`.",
+						Optional:            true,
+					},
+					"password": schema.StringAttribute{
+						MarkdownDescription: "API password. Defaults to `$" + EnvArubaPassword + "`.",
+						Optional:            true,
+						Sensitive:           true,
+					},
+					"port": schema.Int64Attribute{
+						MarkdownDescription: "HTTPS API port. Default 4343.",
+						Optional:            true,
+						Validators:          []validator.Int64{int64validator.Between(1, 65535)},
+					},
+				},
+			},
+			"ilo": schema.SingleNestedAttribute{
+				MarkdownDescription: "Credentials of the HPE iLOs.",
+				Optional:            true,
+				Attributes: map[string]schema.Attribute{
+					"username": schema.StringAttribute{
+						MarkdownDescription: "iLO user. Defaults to `$" + EnvILOUsername + "`.",
+						Optional:            true,
+					},
+					"password": schema.StringAttribute{
+						MarkdownDescription: "iLO password. Defaults to `$" + EnvILOPassword + "`.",
+						Optional:            true,
+						Sensitive:           true,
+					},
+					"port": schema.Int64Attribute{
+						MarkdownDescription: "HTTPS port. Default 443.",
+						Optional:            true,
+						Validators:          []validator.Int64{int64validator.Between(1, 65535)},
+					},
+				},
+			},
+		},
+	}
+}
+
+// providerData is what resources and data sources receive from Configure.
+type providerData struct {
+	http       *client.Client
+	backupDir  string
+	storeErr   error
+	store      *backupstore.Store
+	aruba      deviceCredentials
+	ilo        deviceCredentials
+	now        func() time.Time
+	deviceLock *keyedMutex
+}
+
+type deviceCredentials struct {
+	username, password string
+	port               int
+}
+
+// Store opens the local backup store, or says why it cannot.
+func (d *providerData) Store() (*backupstore.Store, error) {
+	if d.storeErr != nil {
+		return nil, d.storeErr
+	}
+	return d.store, nil
+}
+
+func (p *infrabackupProvider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
+	var cfg providerModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, _ := parseDurationOr(cfg.RequestTimeout, client.DefaultRequestTimeout)
+	waitMin, _ := parseDurationOr(cfg.RetryWaitMin, client.DefaultRetryWaitMin)
+	waitMax, _ := parseDurationOr(cfg.RetryWaitMax, client.DefaultRetryWaitMax)
+	retries := int64(client.DefaultRetryMax)
+	if !cfg.MaxRetries.IsNull() && !cfg.MaxRetries.IsUnknown() {
+		retries = cfg.MaxRetries.ValueInt64()
+	}
+	if waitMax < waitMin {
+		resp.Diagnostics.AddAttributeError(path.Root("retry_wait_max"), "retry_wait_max is shorter than retry_wait_min",
+			fmt.Sprintf("retry_wait_max (%s) must be at least retry_wait_min (%s).", waitMax, waitMin))
+		return
+	}
+	hc, err := client.New(client.Config{
+		CACertPEM:      cfg.CACertPEM.ValueString(),
+		Insecure:       cfg.Insecure.ValueBool(),
+		RequestTimeout: timeout,
+		RetryMax:       int(retries),
+		RetryWaitMin:   waitMin,
+		RetryWaitMax:   waitMax,
+		UserAgent:      fmt.Sprintf("terraform-provider-infrabackup/%s", p.version),
+	})
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("ca_cert_pem"), "Invalid TLS settings", err.Error())
+		return
+	}
+	if cfg.Insecure.ValueBool() {
+		resp.Diagnostics.AddWarning("TLS certificate verification is off",
+			"insecure = true: device certificates are not verified, so credentials and backups can be intercepted. Use ca_cert_pem instead wherever possible.")
+	}
+	data := &providerData{http: hc, now: p.now, deviceLock: &keyedMutex{}}
+
+	data.backupDir = stringOrEnv(cfg.BackupDir, EnvBackupDir)
+	if data.backupDir == "" {
+		data.storeErr = fmt.Errorf("no backup folder is configured: set backup_dir in the provider block or the %s environment variable", EnvBackupDir)
+	} else {
+		data.store, data.storeErr = backupstore.Open(data.backupDir)
+	}
+
+	data.aruba = deviceCredentials{port: aruba.DefaultPort}
+	if cfg.Aruba != nil {
+		data.aruba.username = cfg.Aruba.Username.ValueString()
+		data.aruba.password = cfg.Aruba.Password.ValueString()
+		if !cfg.Aruba.Port.IsNull() {
+			data.aruba.port = int(cfg.Aruba.Port.ValueInt64())
+		}
+	}
+	data.aruba.username = orEnv(data.aruba.username, EnvArubaUsername)
+	data.aruba.password = orEnv(data.aruba.password, EnvArubaPassword)
+
+	data.ilo = deviceCredentials{port: 443}
+	if cfg.ILO != nil {
+		data.ilo.username = cfg.ILO.Username.ValueString()
+		data.ilo.password = cfg.ILO.Password.ValueString()
+		if !cfg.ILO.Port.IsNull() {
+			data.ilo.port = int(cfg.ILO.Port.ValueInt64())
+		}
+	}
+	data.ilo.username = orEnv(data.ilo.username, EnvILOUsername)
+	data.ilo.password = orEnv(data.ilo.password, EnvILOPassword)
+
+	resp.ResourceData = data
+	resp.DataSourceData = data
+	resp.EphemeralResourceData = data
+}
+
+func (p *infrabackupProvider) Resources(context.Context) []func() resource.Resource {
+	return []func() resource.Resource{
+		newArubaConductorBackupResource,
+	}
+}
+
+func (p *infrabackupProvider) DataSources(context.Context) []func() datasource.DataSource {
+	return []func() datasource.DataSource{
+		newArubaConductorBackupDataSource,
+	}
+}
+
+func (p *infrabackupProvider) EphemeralResources(context.Context) []func() ephemeral.EphemeralResource {
+	return nil
+}
+
+func (p *infrabackupProvider) Functions(context.Context) []func() function.Function {
+	return nil
+}
+
+func stringOrEnv(v types.String, env string) string {
+	if !v.IsNull() && !v.IsUnknown() && v.ValueString() != "" {
+		return v.ValueString()
+	}
+	return os.Getenv(env)
+}
+
+func orEnv(v, env string) string {
+	if v != "" {
+		return v
+	}
+	return os.Getenv(env)
+}
+
+func parseDurationOr(v types.String, def time.Duration) (time.Duration, error) {
+	if v.IsNull() || v.IsUnknown() || v.ValueString() == "" {
+		return def, nil
+	}
+	return time.ParseDuration(v.ValueString())
+}
+
+// keyedMutex serialises work on one device: two resources naming the same conductor
+// would otherwise overwrite each other's fixed-name files on its flash.
+type keyedMutex struct {
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex
+}
+
+func (k *keyedMutex) Lock(key string) func() {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*sync.Mutex{}
+	}
+	m, ok := k.locks[key]
+	if !ok {
+		m = &sync.Mutex{}
+		k.locks[key] = m
+	}
+	k.mu.Unlock()
+	m.Lock()
+	return m.Unlock
+}
+
+func hostPortKey(host string, port int) string { return host + ":" + strconv.Itoa(port) }

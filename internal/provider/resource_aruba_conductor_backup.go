@@ -1,0 +1,381 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/boolplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/objectplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupjob"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/aruba"
+)
+
+const defaultArubaCreateTimeout = 30 * time.Minute
+
+var (
+	_ resource.ResourceWithConfigure      = (*arubaConductorBackupResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*arubaConductorBackupResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*arubaConductorBackupResource)(nil)
+)
+
+func newArubaConductorBackupResource() resource.Resource { return &arubaConductorBackupResource{} }
+
+type arubaConductorBackupResource struct{ data *providerData }
+
+type arubaBackupModel struct {
+	ID                   types.String   `tfsdk:"id"`
+	Host                 types.String   `tfsdk:"host"`
+	Port                 types.Int64    `tfsdk:"port"`
+	Trigger              types.String   `tfsdk:"trigger"`
+	Name                 types.String   `tfsdk:"name"`
+	ConfigPath           types.String   `tfsdk:"config_path"`
+	FlashBackup          types.Bool     `tfsdk:"flash_backup"`
+	SCP                  *arubaSCPModel `tfsdk:"scp"`
+	Hostname             types.String   `tfsdk:"hostname"`
+	StartedAt            types.String   `tfsdk:"started_at"`
+	CompletedAt          types.String   `tfsdk:"completed_at"`
+	RunningConfigPath    types.String   `tfsdk:"running_config_path"`
+	RunningConfigChanged types.Bool     `tfsdk:"running_config_changed"`
+	Files                types.List     `tfsdk:"files"`
+	Timeouts             timeouts.Value `tfsdk:"timeouts"`
+}
+
+type arubaSCPModel struct {
+	Host                  types.String `tfsdk:"host"`
+	Port                  types.Int64  `tfsdk:"port"`
+	Username              types.String `tfsdk:"username"`
+	PasswordWO            types.String `tfsdk:"password_wo"`
+	PasswordWOVersion     types.Int64  `tfsdk:"password_wo_version"`
+	RemoteDir             types.String `tfsdk:"remote_dir"`
+	Verify                types.Bool   `tfsdk:"verify"`
+	HostKey               types.String `tfsdk:"host_key"`
+	HostKeyFingerprint    types.String `tfsdk:"host_key_fingerprint"`
+	InsecureIgnoreHostKey types.Bool   `tfsdk:"insecure_ignore_host_key"`
+}
+
+func (r *arubaConductorBackupResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_aruba_conductor_backup"
+}
+
+func (r *arubaConductorBackupResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	replace := []planmodifier.String{stringplanmodifier.RequiresReplace()}
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "Backs up one Aruba Mobility Conductor (ArubaOS 8) when created: its running configuration " +
+			"to the local backup store, and with an `scp` block its running configuration and flash archive to an SCP server, " +
+			"verified over SFTP. Change `trigger` to take a new backup. Destroying the resource never deletes backups.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{
+				MarkdownDescription: "`<name>/<backup id>`: unique per backup.",
+				Computed:            true,
+			},
+			"host": schema.StringAttribute{
+				MarkdownDescription: "Conductor host name or IP address.",
+				Required:            true,
+				Validators:          []validator.String{hostValidator()},
+				PlanModifiers:       replace,
+			},
+			"port": schema.Int64Attribute{
+				MarkdownDescription: "HTTPS API port. Defaults to the provider's `aruba.port` (4343).",
+				Optional:            true,
+				Validators:          []validator.Int64{int64validator.Between(1, 65535)},
+				PlanModifiers:       []planmodifier.Int64{int64planmodifier.RequiresReplace()},
+			},
+			"trigger": schema.StringAttribute{
+				MarkdownDescription: "Any value; when it changes, a new backup is taken. Typically `time_rotating.weekly.id` or a `plantimestamp()` kept in `terraform_data`.",
+				Required:            true,
+				Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
+				PlanModifiers:       replace,
+			},
+			"name": schema.StringAttribute{
+				MarkdownDescription: "Names the device's backup folder and file names. Defaults to the conductor's hostname (made safe for file names).",
+				Optional:            true,
+				Computed:            true,
+				Validators:          []validator.String{nameValidator()},
+				PlanModifiers:       replace,
+			},
+			"config_path": schema.StringAttribute{
+				MarkdownDescription: "Configuration node the actions run at. Default `/md`.",
+				Optional:            true,
+				Computed:            true,
+				Default:             stringdefault.StaticString("/md"),
+				Validators:          []validator.String{configPathValidator()},
+				PlanModifiers:       replace,
+			},
+			"flash_backup": schema.BoolAttribute{
+				MarkdownDescription: "Also archive the conductor's flash (`flash_backup`) and push it to the SCP server. Default `true` when `scp` is set; needs `scp` (there is no other way to get the archive off the device).",
+				Optional:            true,
+				Computed:            true,
+				PlanModifiers:       []planmodifier.Bool{boolplanmodifier.RequiresReplace()},
+			},
+			"scp": schema.SingleNestedAttribute{
+				MarkdownDescription: "SCP server the conductor pushes its files to. The conductor uploads to port 22; the provider then checks the files over SFTP.",
+				Optional:            true,
+				PlanModifiers:       []planmodifier.Object{objectplanmodifier.RequiresReplaceIf(scpNeedsReplace, "Changing the SCP server takes a new backup.", "Changing the SCP server takes a new backup.")},
+				Attributes: map[string]schema.Attribute{
+					"host": schema.StringAttribute{
+						MarkdownDescription: "SCP server name or address. A name is resolved by the provider (at plan and again at apply): the conductor API accepts only addresses.",
+						Required:            true,
+						Validators:          []validator.String{hostValidator()},
+					},
+					"port": schema.Int64Attribute{
+						MarkdownDescription: "SSH port the provider verifies uploads on. Default 22 (conductors always upload to 22).",
+						Optional:            true,
+						Computed:            true,
+						Default:             int64default.StaticInt64(22),
+						Validators:          []validator.Int64{int64validator.Between(1, 65535)},
+					},
+					"username": schema.StringAttribute{
+						MarkdownDescription: "SCP user.",
+						Required:            true,
+						Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
+					},
+					"password_wo": schema.StringAttribute{
+						MarkdownDescription: "SCP password. Write-only: never stored in state or plan.",
+						Required:            true,
+						WriteOnly:           true,
+						Sensitive:           true,
+						Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
+					},
+					"password_wo_version": schema.Int64Attribute{
+						MarkdownDescription: "Bump to record that `password_wo` changed (write-only values are not compared between runs).",
+						Optional:            true,
+					},
+					"remote_dir": schema.StringAttribute{
+						MarkdownDescription: "Existing folder, relative to the SCP user's home, that receives the files. Default: the home itself.",
+						Optional:            true,
+						Computed:            true,
+						Default:             stringdefault.StaticString(""),
+						Validators:          []validator.String{relativeDirValidator()},
+					},
+					"verify": schema.BoolAttribute{
+						MarkdownDescription: "Check over SFTP that every file arrived with a plausible size and record its SHA-256. Default `true`.",
+						Optional:            true,
+						Computed:            true,
+						Default:             booldefault.StaticBool(true),
+					},
+					"host_key": schema.StringAttribute{
+						MarkdownDescription: "The SCP server's SSH host key in `authorized_keys` form (`ssh-ed25519 AAAA...`), for verification.",
+						Optional:            true,
+					},
+					"host_key_fingerprint": schema.StringAttribute{
+						MarkdownDescription: "The SCP server's SSH host key fingerprint (`SHA256:...`, as `ssh-keygen -lf` prints it), for verification.",
+						Optional:            true,
+						Validators:          []validator.String{stringvalidator.RegexMatches(sha256FingerprintRE, "must look like SHA256:<base64>, as printed by ssh-keygen -l")},
+					},
+					"insecure_ignore_host_key": schema.BoolAttribute{
+						MarkdownDescription: "Verify without checking the SSH host key. **Insecure**: explicit opt-in for labs. Default `false`.",
+						Optional:            true,
+						Computed:            true,
+						Default:             booldefault.StaticBool(false),
+					},
+				},
+			},
+			"hostname": schema.StringAttribute{
+				MarkdownDescription: "The conductor's hostname, when it was read (when `name` is not set).",
+				Computed:            true,
+			},
+			"started_at":   schema.StringAttribute{MarkdownDescription: "When the backup started (RFC 3339, UTC).", Computed: true},
+			"completed_at": schema.StringAttribute{MarkdownDescription: "When the backup completed (RFC 3339, UTC).", Computed: true},
+			"running_config_path": schema.StringAttribute{
+				MarkdownDescription: "Local path of the running configuration copy.",
+				Computed:            true,
+			},
+			"running_config_changed": schema.BoolAttribute{
+				MarkdownDescription: "Whether the running configuration differs from the previous local backup of this device (`true` for the first one).",
+				Computed:            true,
+			},
+			"files": schema.ListNestedAttribute{
+				MarkdownDescription: "Every file this backup wrote.",
+				Computed:            true,
+				NestedObject:        schema.NestedAttributeObject{Attributes: fileAttributes()},
+			},
+			"timeouts": timeouts.Attributes(ctx, timeouts.Opts{Create: true, CreateDescription: "How long the whole backup may take. Default `30m`."}),
+		},
+	}
+}
+
+func (r *arubaConductorBackupResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
+}
+
+func (r *arubaConductorBackupResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var m arubaBackupModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if m.FlashBackup.ValueBool() && m.SCP == nil {
+		resp.Diagnostics.AddAttributeError(path.Root("flash_backup"), "flash_backup needs an scp block",
+			"A flash archive can only leave the conductor through its SCP client: add an scp block, or set flash_backup = false.")
+	}
+	if m.SCP != nil {
+		validateSCPHostKey(m.SCP, &resp.Diagnostics)
+	}
+}
+
+func (r *arubaConductorBackupResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() || !req.State.Raw.IsNull() && len(resp.RequiresReplace) == 0 {
+		return // destroy, or an update that takes no new backup
+	}
+	var m arubaBackupModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if m.FlashBackup.IsUnknown() {
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("flash_backup"), m.SCP != nil)...)
+	}
+	if m.SCP != nil && !m.SCP.Host.IsUnknown() {
+		if _, err := backupjob.ResolveSCPHost(ctx, m.SCP.Host.ValueString()); err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("scp").AtName("host"), "Unknown SCP host",
+				fmt.Sprintf("The SCP server %q cannot be resolved to an address (%v). The conductor API accepts only addresses: give an IP address or a name this machine can resolve.", m.SCP.Host.ValueString(), err))
+		}
+	}
+}
+
+func (r *arubaConductorBackupResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan arubaBackupModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() || r.data == nil {
+		return
+	}
+	createTimeout, diags := plan.Timeouts.Create(ctx, defaultArubaCreateTimeout)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, createTimeout)
+	defer cancel()
+
+	creds := r.data.aruba
+	if creds.username == "" || creds.password == "" {
+		resp.Diagnostics.AddError("Missing Aruba credentials",
+			fmt.Sprintf("Set aruba.username and aruba.password in the provider block, or the %s and %s environment variables.", EnvArubaUsername, EnvArubaPassword))
+		return
+	}
+	store, err := r.data.Store()
+	if err != nil {
+		resp.Diagnostics.AddError("Local backup store unavailable", err.Error())
+		return
+	}
+	port := creds.port
+	if !plan.Port.IsNull() {
+		port = int(plan.Port.ValueInt64())
+	}
+	var scp *backupjob.ArubaSCP
+	var scpPassword string
+	if plan.SCP != nil {
+		resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("scp").AtName("password_wo"), &scpPassword)...)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+		scp = &backupjob.ArubaSCP{
+			Host: plan.SCP.Host.ValueString(), Port: int(plan.SCP.Port.ValueInt64()),
+			Username: plan.SCP.Username.ValueString(), Password: scpPassword,
+			RemoteDir: plan.SCP.RemoteDir.ValueString(), Verify: plan.SCP.Verify.ValueBool(),
+			HostKey: plan.SCP.HostKey.ValueString(), HostKeyFingerprint: plan.SCP.HostKeyFingerprint.ValueString(),
+			InsecureIgnoreHostKey: plan.SCP.InsecureIgnoreHostKey.ValueBool(),
+		}
+	}
+	ctx = logContext(ctx, creds.password, scpPassword)
+	host := plan.Host.ValueString()
+	conductor, err := aruba.New(r.data.http, aruba.Config{Host: host, Port: port, Username: creds.username, Password: creds.password})
+	if err != nil {
+		resp.Diagnostics.AddError("Invalid conductor settings", err.Error())
+		return
+	}
+	flash := plan.FlashBackup.ValueBool()
+	if plan.FlashBackup.IsUnknown() || plan.FlashBackup.IsNull() {
+		flash = scp != nil
+	}
+	unlock := r.data.deviceLock.Lock(hostPortKey(host, port))
+	defer unlock()
+	res, err := backupjob.RunAruba(ctx, store, backupjob.ArubaRequest{
+		Conductor: conductor, Host: host, Port: port, Name: plan.Name.ValueString(),
+		ConfigPath: plan.ConfigPath.ValueString(), FlashBackup: flash, SCP: scp, Now: r.data.now,
+	})
+	if err != nil {
+		resp.Diagnostics.AddError(fmt.Sprintf("Backup of conductor %s failed", host), timeoutAware(ctx, err, createTimeout))
+		return
+	}
+	b := res.Backup
+	plan.ID = types.StringValue(b.Device + "/" + b.ID)
+	plan.Name = types.StringValue(b.Device)
+	plan.FlashBackup = types.BoolValue(flash)
+	plan.Hostname = optionalString(res.Hostname)
+	plan.StartedAt = types.StringValue(b.StartedAt.UTC().Format(time.RFC3339Nano))
+	plan.CompletedAt = types.StringValue(b.CompletedAt.UTC().Format(time.RFC3339Nano))
+	plan.RunningConfigChanged = types.BoolValue(res.RunningConfigChanged)
+	if f, ok := b.File(backupjob.KindRunningConfig); ok {
+		plan.RunningConfigPath = types.StringValue(f.Path)
+	}
+	files, diags := filesValue(b.Files)
+	resp.Diagnostics.Append(diags...)
+	plan.Files = files
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// Read makes no device call: a backup is a fact of the past, and refresh must not log
+// in to every device on every plan.
+func (r *arubaConductorBackupResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state arubaBackupModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+// Update only records arguments that take no new backup (password_wo_version, timeouts).
+func (r *arubaConductorBackupResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan, state arubaBackupModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	state.Timeouts = plan.Timeouts
+	if state.SCP != nil && plan.SCP != nil {
+		state.SCP.PasswordWOVersion = plan.SCP.PasswordWOVersion
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+// Delete forgets the backup; the files stay where they were written.
+func (r *arubaConductorBackupResource) Delete(context.Context, resource.DeleteRequest, *resource.DeleteResponse) {
+}
+
+// scpNeedsReplace takes a new backup when the SCP destination changes, but not when
+// only password_wo_version does.
+func scpNeedsReplace(ctx context.Context, req planmodifier.ObjectRequest, resp *objectplanmodifier.RequiresReplaceIfFuncResponse) {
+	if req.StateValue.IsNull() != req.PlanValue.IsNull() {
+		resp.RequiresReplace = true
+		return
+	}
+	stateAttrs, planAttrs := req.StateValue.Attributes(), req.PlanValue.Attributes()
+	for name, pv := range planAttrs {
+		if name == "password_wo_version" || name == "password_wo" {
+			continue
+		}
+		if sv, ok := stateAttrs[name]; !ok || !sv.Equal(pv) {
+			resp.RequiresReplace = true
+			return
+		}
+	}
+}
