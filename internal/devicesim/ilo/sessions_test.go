@@ -1,0 +1,264 @@
+package ilo
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDiscoveryPerGeneration(t *testing.T) {
+	for _, tt := range []struct {
+		gen, wantGen, wantFW, slash string
+	}{
+		{"iLO 5", "iLO 5", "3.09", "/"},
+		{"", "iLO 6", "1.70", ""},
+		{"ilo7", "iLO 7", "1.14", ""},
+	} {
+		t.Run(tt.wantGen, func(t *testing.T) {
+			c := start(t, Config{Name: "srv1", Generation: tt.gen})
+			root := c.getJSON("/redfish/v1/") // no session needed
+			mgr := root["Oem"].(map[string]any)["Hpe"].(map[string]any)["Manager"].([]any)[0].(map[string]any)
+			if mgr["ManagerType"] != tt.wantGen || mgr["ManagerFirmwareVersion"] != tt.wantFW {
+				t.Fatalf("Oem.Hpe.Manager[0] = %v", mgr)
+			}
+			for _, k := range []string{"SessionService", "Managers", "Systems"} {
+				if _, ok := root[k].(map[string]any)["@odata.id"].(string); !ok {
+					t.Fatalf("root lacks link %s: %v", k, root)
+				}
+			}
+
+			// Everything else needs a session.
+			resp, body := c.do("GET", "/redfish/v1/Managers/1/", nil, nil)
+			wantMessage(t, resp, body, 401, MsgNoValidSession)
+
+			c.login()
+			m := c.getJSON("/redfish/v1/Managers/1/")
+			svc := m["Oem"].(map[string]any)["Hpe"].(map[string]any)["Links"].(map[string]any)["BackupRestoreService"].(map[string]any)["@odata.id"]
+			if svc != "/redfish/v1/Managers/1/BackupRestoreService"+tt.slash {
+				t.Fatalf("BackupRestoreService link %v", svc)
+			}
+			if m["FirmwareVersion"] != tt.wantGen+" v"+tt.wantFW {
+				t.Fatalf("FirmwareVersion %v", m["FirmwareVersion"])
+			}
+			sys := c.getJSON("/redfish/v1/Systems/1/")
+			if sys["SerialNumber"] != c.d.Serial() || !regexp.MustCompile(`^[A-Z]{3}[0-9]{5}[A-Z][0-9]$`).MatchString(c.d.Serial()) {
+				t.Fatalf("SerialNumber %v (sim %s)", sys["SerialNumber"], c.d.Serial())
+			}
+			if DeriveSerial("srv1") != c.d.Serial() || DeriveSerial("srv2") == c.d.Serial() {
+				t.Fatal("serial is not derived from the name")
+			}
+		})
+	}
+}
+
+func TestPathsCaseInsensitiveAndSlashes(t *testing.T) {
+	c := start(t, Config{Serial: "TWA22525A7"})
+	for _, p := range []string{"/redfish/v1", "/redfish/v1/", "/REDFISH/V1/", "/Redfish/v1//"} {
+		if resp, body := c.do("GET", p, nil, nil); resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %s", p, resp.StatusCode, body)
+		}
+	}
+	resp, body := c.do("POST", "/REDFISH/v1/sessionservice/SESSIONS", map[string]string{"UserName": c.d.Username(), "Password": c.d.Password()}, nil)
+	if resp.StatusCode != 201 {
+		t.Fatalf("login on odd spelling: %d %s", resp.StatusCode, body)
+	}
+	c.token = resp.Header.Get("X-Auth-Token")
+	for _, p := range []string{
+		"/redfish/v1/managers/1", "/REDFISH/V1/MANAGERS/1/", "/redfish/v1/Systems/1",
+		"/redfish/v1/managers/1/backuprestoreservice", "/redfish/v1/Managers/1/BackupRestoreService/",
+		"/redfish/v1/managers/1/backuprestoreservice/backupfiles/",
+	} {
+		if resp, body := c.do("GET", p, nil, nil); resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %s", p, resp.StatusCode, body)
+		}
+	}
+	resp, body = c.do("GET", "/redfish/v1/NoSuchThing", nil, nil)
+	wantMessage(t, resp, body, 404, MsgResourceMissingAtURI)
+	resp, body = c.do("DELETE", "/redfish/v1/Managers/1", nil, nil)
+	wantMessage(t, resp, body, 405, MsgOperationNotAllowed)
+}
+
+func TestLoginLogoutAbsoluteLocation(t *testing.T) {
+	c := start(t, Config{Username: "backup-op"})
+	token, loc := c.login()
+	if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(token) {
+		t.Fatalf("token %q", token)
+	}
+	want := regexp.MustCompile(`^` + regexp.QuoteMeta(c.srv.URL) + `/redfish/v1/SessionService/Sessions/backup-op[0-9a-f]{16}/$`)
+	if !want.MatchString(loc) {
+		t.Fatalf("Location %q is not absolute https://host:port/...", loc)
+	}
+	if c.d.OpenSessions() != 1 {
+		t.Fatalf("open sessions %d", c.d.OpenSessions())
+	}
+	// The session resource is readable; DELETE of the Location logs out.
+	sess := c.getJSON(pathOf(t, loc))
+	if sess["UserName"] != "backup-op" {
+		t.Fatalf("session %v", sess)
+	}
+	resp, body := c.do("DELETE", loc, nil, nil)
+	wantMessage(t, resp, body, 200, MsgSuccess)
+	resp, body = c.do("GET", "/redfish/v1/Managers/1", nil, nil)
+	wantMessage(t, resp, body, 401, MsgNoValidSession)
+	resp, body = c.do("DELETE", loc, nil, nil) // token is gone
+	wantMessage(t, resp, body, 401, MsgNoValidSession)
+	st := c.d.Stats.Snapshot()
+	if st.Logins != 1 || st.Logouts != 1 || st.OpenSessions != 0 || c.d.OpenSessions() != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if st.Calls[EndpointLogin] != 1 || st.Calls[EndpointLogout] != 2 {
+		t.Fatalf("calls %v", st.Calls)
+	}
+}
+
+func TestRelativeLocation(t *testing.T) {
+	c := start(t, Config{RelativeLocation: true})
+	_, loc := c.login()
+	if !strings.HasPrefix(loc, "/redfish/v1/SessionService/Sessions/") || !strings.HasSuffix(loc, "/") {
+		t.Fatalf("Location %q", loc)
+	}
+	// Toggled at run time.
+	c.d.SetRelativeLocation(false)
+	_, loc2 := c.login()
+	if !strings.HasPrefix(loc2, "https://") {
+		t.Fatalf("Location %q", loc2)
+	}
+	if resp, body := c.do("DELETE", loc, nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("logout other session: %d %s", resp.StatusCode, body)
+	}
+	if c.d.OpenSessions() != 1 {
+		t.Fatalf("open %d", c.d.OpenSessions())
+	}
+}
+
+func TestBadPasswordAndLoginDelay(t *testing.T) {
+	c := start(t, Config{Password: "s3cret-pass", LoginDelay: 300 * time.Millisecond})
+	for i := 1; i <= 2; i++ {
+		resp, body := c.loginAs(c.d.Username(), "wrong-pass")
+		wantMessage(t, resp, body, 401, MsgUnauthorizedLoginAttempt)
+		if strings.Contains(string(body), "wrong-pass") || resp.Header.Get("X-Auth-Token") != "" {
+			t.Fatal("failed login leaks the password or a token")
+		}
+	}
+	resp, body := c.loginAs(c.d.Username(), "wrong-pass") // third consecutive failure
+	wantMessage(t, resp, body, 401, MsgLoginAttemptDelayed)
+	resp, body = c.loginAs(c.d.Username(), c.d.Password()) // right password, but too soon
+	wantMessage(t, resp, body, 401, MsgLoginAttemptDelayed)
+	resp, body = c.loginAs("nobody", c.d.Password()) // unknown user too
+	wantMessage(t, resp, body, 401, MsgLoginAttemptDelayed)
+	time.Sleep(350 * time.Millisecond)
+	c.login()
+	// A success resets the count: the next failure is a plain UnauthorizedLoginAttempt.
+	resp, body = c.loginAs(c.d.Username(), "wrong-pass")
+	wantMessage(t, resp, body, 401, MsgUnauthorizedLoginAttempt)
+	st := c.d.Stats.Snapshot()
+	if st.FailedLogins != 6 || st.Logins != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestLoginBodyValidation(t *testing.T) {
+	c := start(t, Config{})
+	resp, body := c.do("POST", "/redfish/v1/SessionService/Sessions/", "{not json", nil)
+	wantMessage(t, resp, body, 400, MsgMalformedJSON)
+	resp, body = c.do("POST", "/redfish/v1/SessionService/Sessions/", map[string]string{"UserName": "x"}, nil)
+	wantMessage(t, resp, body, 400, MsgPropertyMissing)
+	resp, body = c.do("POST", "/redfish/v1/SessionService/Sessions/", map[string]any{"UserName": "x", "Password": 5}, nil)
+	wantMessage(t, resp, body, 400, MsgPropertyValueTypeError)
+}
+
+func TestSessionLimit(t *testing.T) {
+	for _, status := range []int{0, 403} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			c := start(t, Config{MaxSessions: 2, SessionLimitStatus: status})
+			_, loc1 := c.login()
+			c.login()
+			resp, body := c.loginAs(c.d.Username(), c.d.Password())
+			want := status
+			if want == 0 {
+				want = 503
+			}
+			wantMessage(t, resp, body, want, MsgSessionLimitExceeded)
+			if c.d.OpenSessions() != 2 {
+				t.Fatalf("open %d", c.d.OpenSessions())
+			}
+			if resp, _ := c.do("DELETE", loc1, nil, nil); resp.StatusCode != 200 {
+				t.Fatal("logout failed")
+			}
+			c.login()
+			st := c.d.Stats.Snapshot()
+			if st.Logins != 3 || st.FailedLogins != 1 || st.PeakOpenSessions != 2 {
+				t.Fatalf("stats %+v", st)
+			}
+		})
+	}
+}
+
+func TestIdleAndForcedExpiry(t *testing.T) {
+	c := start(t, Config{IdleTimeout: 150 * time.Millisecond})
+	c.login()
+	// Use keeps a session alive.
+	for i := 0; i < 3; i++ {
+		time.Sleep(60 * time.Millisecond)
+		c.getJSON("/redfish/v1/Managers/1")
+	}
+	time.Sleep(250 * time.Millisecond)
+	resp, body := c.do("GET", "/redfish/v1/Managers/1", nil, nil)
+	if resp.StatusCode != 401 {
+		t.Fatalf("idle session still valid: %d", resp.StatusCode)
+	}
+	// The exact documented body shape.
+	want := `{"error":{"code":"iLO.0.10.ExtendedInfo","message":"See @Message.ExtendedInfo for more information.","@Message.ExtendedInfo":[{"MessageId":"Base.1.18.NoValidSession"}]}}`
+	if got := compactJSON(t, body); got != want {
+		t.Fatalf("401 body\n got %s\nwant %s", got, want)
+	}
+	if st := c.d.Stats.Snapshot(); st.ExpiredSessions != 1 || st.OpenSessions != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+
+	// Idle sessions are purged before the limit is checked.
+	c.d.SetMaxSessions(1)
+	c.login()
+	c.d.SetIdleTimeout(time.Hour)
+	c.d.SetMaxSessions(8)
+	other := c.token
+	c.login()
+	c.d.ExpireAllSessions()
+	if c.d.OpenSessions() != 0 {
+		t.Fatal("sessions left after ExpireAllSessions")
+	}
+	for _, tok := range []string{other, c.token} {
+		resp, body := c.do("GET", "/redfish/v1/Systems/1", nil, map[string]string{"X-Auth-Token": tok})
+		wantMessage(t, resp, body, 401, MsgNoValidSession)
+	}
+	if st := c.d.Stats.Snapshot(); st.ExpiredSessions != 3 || st.OpenSessions != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestStatsEndpointAndFaults(t *testing.T) {
+	c := start(t, Config{})
+	c.login()
+	c.getJSON("/redfish/v1/Managers/1")
+	st := decode(t, func() []byte { _, b := c.do("GET", StatsPath, nil, nil); return b }())
+	if st["logins"].(float64) != 1 || st["calls"].(map[string]any)[EndpointManager].(float64) != 1 {
+		t.Fatalf("stats %v", st)
+	}
+	// Injected faults apply to the API, not to /_sim/.
+	// (Times: 2, because Go's transport retries an idempotent request once when a
+	// reused connection is closed without an answer.)
+	c.d.Faults.Add(devicesimFault("reset", "/redfish/v1/managers/1/backuprestoreservice", 2))
+	if _, err := c.req("GET", "/redfish/v1/Managers/1/BackupRestoreService", nil, nil); err == nil {
+		t.Fatal("injected reset did not fail the request")
+	}
+	c.backupLocation() // the fault was used up
+	c.d.Faults.Add(devicesimFault("server-error", "", 1))
+	if resp, _ := c.do("GET", StatsPath, nil, nil); resp.StatusCode != 200 {
+		t.Fatal("/_sim/stats affected by faults")
+	}
+	if resp, _ := c.do("GET", "/redfish/v1/", nil, nil); resp.StatusCode != 503 {
+		t.Fatalf("server-error fault: %d", resp.StatusCode)
+	}
+}
