@@ -1,6 +1,8 @@
 package devicesim
 
 import (
+	"bufio"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -97,18 +99,21 @@ func (f *Faults) Wrap(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		// Handlers get a writer that remembers whether an answer was started, so
+		// ResetConnection knows whether there is anything to flush.
+		tw := &trackingWriter{ResponseWriter: w}
 		fault, latency := f.take(r)
 		if latency > 0 {
 			sleep(r, latency)
 		}
 		if fault == nil {
-			next.ServeHTTP(w, r)
+			next.ServeHTTP(tw, r)
 			return
 		}
 		switch fault.Kind {
 		case FaultSlow:
 			sleep(r, fault.Delay)
-			next.ServeHTTP(w, r)
+			next.ServeHTTP(tw, r)
 		case FaultMalformedJSON:
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write([]byte(`{"_global_result": {"status": "0", "status_str": "trunc`))
@@ -120,18 +125,23 @@ func (f *Faults) Wrap(next http.Handler) http.Handler {
 			w.Header().Set("Retry-After", strconv.Itoa(1))
 			w.WriteHeader(http.StatusServiceUnavailable)
 		case FaultReset:
-			ResetConnection(w)
+			ResetConnection(tw)
 		default:
-			next.ServeHTTP(w, r)
+			next.ServeHTTP(tw, r)
 		}
 	})
 }
 
 // ResetConnection drops the client's TCP connection without an HTTP answer (or in the
 // middle of one, when part of a body was already written).
+//
+// What was written is flushed first only for writers handed out by Faults.Wrap (which
+// know whether an answer was started): flushing an untouched writer would send
+// "200 OK" headers instead of no answer at all. On other writers, headers already
+// written still go out, but body bytes still buffered are dropped.
 func ResetConnection(w http.ResponseWriter) {
-	if fl, ok := w.(http.Flusher); ok {
-		fl.Flush()
+	if tw, ok := w.(*trackingWriter); ok && tw.started {
+		tw.Flush()
 	}
 	hj, ok := w.(http.Hijacker)
 	if !ok {
@@ -143,6 +153,42 @@ func ResetConnection(w http.ResponseWriter) {
 	}
 	_ = conn.Close()
 }
+
+// trackingWriter records whether the handler started an answer.
+type trackingWriter struct {
+	http.ResponseWriter
+	started bool
+}
+
+func (t *trackingWriter) WriteHeader(code int) {
+	if code >= 200 {
+		t.started = true
+	}
+	t.ResponseWriter.WriteHeader(code)
+}
+
+func (t *trackingWriter) Write(b []byte) (int, error) {
+	t.started = true
+	return t.ResponseWriter.Write(b)
+}
+
+func (t *trackingWriter) Flush() {
+	t.started = true
+	if fl, ok := t.ResponseWriter.(http.Flusher); ok {
+		fl.Flush()
+	}
+}
+
+func (t *trackingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := t.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, http.ErrNotSupported
+	}
+	return hj.Hijack()
+}
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (t *trackingWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
 
 func sleep(r *http.Request, d time.Duration) {
 	t := time.NewTimer(d)
