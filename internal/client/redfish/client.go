@@ -1,0 +1,453 @@
+package redfish
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode"
+
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
+)
+
+// DefaultPort is the iLO's HTTPS port.
+const DefaultPort = 443
+
+// Well-known paths. The backup service path is discovered; DocumentedBackupRestoreServicePath
+// is only the fallback for a manager resource that does not link it.
+const (
+	serviceRootPath                    = "/redfish/v1/"
+	sessionsPath                       = "/redfish/v1/SessionService/Sessions/"
+	managerPath                        = "/redfish/v1/Managers/1/"
+	systemPath                         = "/redfish/v1/Systems/1/"
+	DocumentedBackupRestoreServicePath = "/redfish/v1/Managers/1/BackupRestoreService/"
+)
+
+const (
+	maxJSONBody  = 4 << 20  // Redfish resources are small; bound what is decoded
+	maxErrorBody = 64 << 10 // error bodies are read this far for the message
+	drainLimit   = 64 << 10 // read this much of an unread body so the connection is reused
+)
+
+// Config says which iLO to talk to and how to log in.
+type Config struct {
+	// Host is the iLO's DNS name or IP address (IPv6 with or without brackets),
+	// without scheme, port or path.
+	Host string
+	// Port is the HTTPS port; 0 means 443.
+	Port int
+	// Username and Password are an iLO account's credentials.
+	Username string
+	Password string
+}
+
+// Client talks Redfish to one iLO. Create one per operation (it holds one session);
+// it is safe for concurrent use, but its calls share that session.
+type Client struct {
+	hc       *client.Client
+	cfg      Config
+	hostname string // Host without brackets
+	hostPort string // host:port for URLs
+	device   string // how errors name the iLO
+	sess     *client.Session
+
+	mu          sync.Mutex
+	token       string // X-Auth-Token of the open session; "" when none
+	sessionPath string // path to DELETE to log out; "" when none
+	servicePath string // discovered HpeiLOBackupRestoreService path
+
+	// The session that uploaded an accepted restore: WaitReady watches for the iLO
+	// to stop accepting it (the reset has begun). Never logged out.
+	endedToken string
+	endedPath  string
+}
+
+// ErrBadCredentials is wrapped by the error of a login the iLO refused for its user
+// name or password (iLO.x.UnauthorizedLoginAttempt).
+var ErrBadCredentials = errors.New("the iLO refused the user name or password")
+
+// New validates cfg and returns a Client that sends all traffic through hc. It does
+// not contact the iLO.
+func New(hc *client.Client, cfg Config) (*Client, error) {
+	if hc == nil {
+		return nil, errors.New("redfish: no HTTP client")
+	}
+	host, err := validateHost(cfg.Host)
+	if err != nil {
+		return nil, err
+	}
+	port := cfg.Port
+	if port == 0 {
+		port = DefaultPort
+	}
+	if port < 1 || port > 65535 {
+		return nil, fmt.Errorf("ilo port %d is out of range: use 1-65535 (the iLO default is 443)", cfg.Port)
+	}
+	if cfg.Username == "" {
+		return nil, errors.New("ilo username is empty: set the name of an iLO account")
+	}
+	if cfg.Password == "" {
+		return nil, errors.New("ilo password is empty: set the password of the iLO account")
+	}
+	hostPort := net.JoinHostPort(host, strconv.Itoa(port))
+	device := host
+	if strings.Contains(host, ":") {
+		device = "[" + host + "]"
+	}
+	if port != DefaultPort {
+		device = hostPort
+	}
+	c := &Client{hc: hc, cfg: cfg, hostname: host, hostPort: hostPort, device: device}
+	c.sess = client.NewSession(c.login, c.logout)
+	return c, nil
+}
+
+func validateHost(h string) (string, error) {
+	if h == "" {
+		return "", errors.New("ilo host is empty: set the iLO's DNS name or IP address")
+	}
+	if strings.Contains(h, "://") {
+		return "", fmt.Errorf("ilo host %q must be a DNS name or IP address only, without https:// or a path", h)
+	}
+	for _, r := range h {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune("/\\?#@", r) {
+			return "", fmt.Errorf("ilo host %q must be a DNS name or IP address only, without a path, user or spaces", h)
+		}
+	}
+	bracketed := strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]")
+	if bracketed {
+		h = h[1 : len(h)-1]
+	}
+	if strings.ContainsAny(h, "[]") {
+		return "", fmt.Errorf("ilo host %q is not a valid DNS name or IP address", h)
+	}
+	if strings.Contains(h, ":") {
+		addr := h
+		if i := strings.IndexByte(addr, '%'); i >= 0 { // zone, e.g. fe80::1%eth0
+			addr = addr[:i]
+		}
+		if ip := net.ParseIP(addr); ip == nil || ip.To4() != nil {
+			return "", fmt.Errorf("ilo host %q must not include a port: set port separately (an IPv6 address may be given with or without brackets)", h)
+		}
+	} else if bracketed {
+		return "", fmt.Errorf("ilo host %q: brackets are only for IPv6 addresses", h)
+	}
+	return h, nil
+}
+
+// Device is how errors and log lines name the iLO (host, plus the port when not 443).
+func (c *Client) Device() string { return c.device }
+
+// Session returns the client's session. Open it with client.With (or Open/Close);
+// every authenticated call runs inside Session.Call, so an expired session is
+// re-established once. After an accepted Restore the iLO has already ended the
+// session, and closing it sends no logout.
+func (c *Client) Session() *client.Session { return c.sess }
+
+func (c *Client) url(p string) string {
+	u := url.URL{Scheme: "https", Host: c.hostPort, Path: p}
+	return u.String()
+}
+
+func (c *Client) log(ctx context.Context, msg string, fields map[string]any) {
+	f := map[string]any{"device": c.device}
+	for k, v := range fields {
+		f[k] = v
+	}
+	tflog.SubsystemDebug(ctx, client.Subsystem, "ilo: "+msg, f)
+}
+
+// newRequest builds a request to path p on the iLO. token "" means unauthenticated.
+func (c *Client) newRequest(ctx context.Context, method, p string, body io.Reader, token string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.url(p), body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("OData-Version", "4.0")
+	if token != "" {
+		req.Header.Set("X-Auth-Token", token)
+	}
+	return req, nil
+}
+
+// send runs req through the shared HTTP client; a transport failure becomes a
+// DeviceError for step.
+func (c *Client) send(req *http.Request, step string) (*http.Response, error) {
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, &client.DeviceError{Device: c.device, Step: step, Err: err}
+	}
+	return resp, nil
+}
+
+// closeBody drains a little of an unread body (so the connection is reused) and closes it.
+func closeBody(resp *http.Response) {
+	if resp == nil || resp.Body == nil {
+		return
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
+	_ = resp.Body.Close()
+}
+
+// responseError reads an unsuccessful answer into a DeviceError. On an authenticated
+// call a 401 that says NoValidSession (or says nothing at all) wraps
+// client.ErrSessionExpired, so Session.Call logs in again once.
+func (c *Client) responseError(step string, resp *http.Response, authenticated bool) error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	return c.errorFrom(step, resp.StatusCode, body, authenticated)
+}
+
+func (c *Client) errorFrom(step string, status int, body []byte, authenticated bool) error {
+	ae := parseError(status, body)
+	msg, hint := ae.describe()
+	de := &client.DeviceError{
+		Device: c.device, Step: step, HTTPStatus: status,
+		Message: c.scrub(msg), Hint: hint,
+	}
+	switch {
+	case authenticated && status == http.StatusUnauthorized && (ae.has("NoValidSession") || len(ae.Messages) == 0):
+		de.Err = client.ErrSessionExpired
+	case ae.has("UnauthorizedLoginAttempt"):
+		de.Err = ErrBadCredentials
+	}
+	return de
+}
+
+// malformed is the error for a success answer whose JSON cannot be read.
+func (c *Client) malformed(step string, status int, what string, err error) error {
+	return &client.DeviceError{
+		Device: c.device, Step: step, HTTPStatus: status,
+		Message: fmt.Sprintf("the iLO answered with malformed JSON for %s (%s)", what, sanitize(err.Error(), maxTextLen)),
+		Hint:    "retry; if it persists, reset the iLO (its web server may be in a bad state)",
+	}
+}
+
+// scrub removes the password and the session token from device text, in case a
+// device echoes them.
+func (c *Client) scrub(s string) string {
+	c.mu.Lock()
+	token := c.token
+	c.mu.Unlock()
+	for _, secret := range []string{c.cfg.Password, token} {
+		if len(secret) >= 4 {
+			s = strings.ReplaceAll(s, secret, "***")
+		}
+	}
+	return s
+}
+
+// decodeJSON decodes a bounded JSON body into v.
+func decodeJSON(r io.Reader, v any) error {
+	data, err := io.ReadAll(io.LimitReader(r, maxJSONBody+1))
+	if err != nil {
+		return fmt.Errorf("reading the answer: %w", err)
+	}
+	if len(data) > maxJSONBody {
+		return fmt.Errorf("the answer is larger than %d bytes", maxJSONBody)
+	}
+	return json.Unmarshal(data, v)
+}
+
+// getJSON GETs p and decodes a 200 answer into v; token "" means unauthenticated.
+func (c *Client) getJSON(ctx context.Context, step, p, token, what string, v any) (http.Header, error) {
+	req, err := c.newRequest(ctx, http.MethodGet, p, nil, token)
+	if err != nil {
+		return nil, &client.DeviceError{Device: c.device, Step: step, Err: err}
+	}
+	resp, err := c.send(req, step)
+	if err != nil {
+		return nil, err
+	}
+	defer closeBody(resp)
+	if resp.StatusCode != http.StatusOK {
+		return nil, c.responseError(step, resp, token != "")
+	}
+	if err := decodeJSON(resp.Body, v); err != nil {
+		return nil, c.malformed(step, resp.StatusCode, what, err)
+	}
+	return resp.Header, nil
+}
+
+// call runs fn with the session's token inside Session.Call. With no open session
+// (never opened, or ended by a restore) it reports an expired session, so
+// Session.Call logs in and runs fn again.
+func (c *Client) call(ctx context.Context, step string, fn func(ctx context.Context, token string) error) error {
+	return c.sess.Call(ctx, func(ctx context.Context) error {
+		c.mu.Lock()
+		token := c.token
+		c.mu.Unlock()
+		if token == "" {
+			return &client.DeviceError{Device: c.device, Step: step, Message: "no iLO session is open", Err: client.ErrSessionExpired}
+		}
+		return fn(ctx, token)
+	})
+}
+
+// login is the Session's login: create a Redfish session and keep its token and path.
+func (c *Client) login(ctx context.Context) error {
+	token, p, err := c.createSession(ctx, "log in")
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.token, c.sessionPath = token, p
+	c.mu.Unlock()
+	c.log(ctx, "session opened", nil)
+	return nil
+}
+
+// logout is the Session's logout. A session the device already ended (restore) is
+// not logged out.
+func (c *Client) logout(ctx context.Context) error {
+	c.mu.Lock()
+	token, p := c.token, c.sessionPath
+	c.token, c.sessionPath = "", ""
+	c.mu.Unlock()
+	if p == "" || token == "" {
+		c.log(ctx, "no session to log out (the iLO already ended it)", nil)
+		return nil
+	}
+	return c.deleteSession(ctx, "log out", token, p)
+}
+
+// markSessionEnded records that the iLO ended the session by itself (it resets after
+// an accepted restore): closing the Session then sends no DELETE.
+func (c *Client) markSessionEnded(ctx context.Context) {
+	c.mu.Lock()
+	c.endedToken, c.endedPath = c.token, c.sessionPath
+	c.token, c.sessionPath = "", ""
+	c.mu.Unlock()
+	c.log(ctx, "the iLO ends every session when it resets; this session will not be logged out", nil)
+}
+
+// createSession logs in: POST {"UserName","Password"} to the sessions collection.
+// The POST starts no job, so it is marked repeatable for the transport.
+func (c *Client) createSession(ctx context.Context, step string) (token, sessionPath string, err error) {
+	body, err := json.Marshal(map[string]string{"UserName": c.cfg.Username, "Password": c.cfg.Password})
+	if err != nil {
+		return "", "", &client.DeviceError{Device: c.device, Step: step, Err: err}
+	}
+	req, err := c.newRequest(client.Repeatable(ctx), http.MethodPost, sessionsPath, bytes.NewReader(body), "")
+	if err != nil {
+		return "", "", &client.DeviceError{Device: c.device, Step: step, Err: err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.send(req, step)
+	if err != nil {
+		return "", "", err
+	}
+	defer closeBody(resp)
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+		return "", "", c.responseError(step, resp, false)
+	}
+	token = resp.Header.Get("X-Auth-Token")
+	location := resp.Header.Get("Location")
+	if location == "" { // not every BMC sends Location; the body names the session too
+		var doc struct {
+			ID string `json:"@odata.id"`
+		}
+		if derr := decodeJSON(resp.Body, &doc); derr == nil {
+			location = doc.ID
+		}
+	}
+	if token == "" {
+		return "", "", &client.DeviceError{Device: c.device, Step: step, HTTPStatus: resp.StatusCode,
+			Message: "the iLO accepted the login but sent no X-Auth-Token header",
+			Hint:    "check that the address is an HPE iLO's Redfish service and not a proxy or another web server"}
+	}
+	p, perr := c.sessionPathFrom(location)
+	if perr != nil {
+		if p != "" { // Location named another host: free the slot on this iLO, never send the token elsewhere
+			_ = c.deleteSession(context.WithoutCancel(ctx), step, token, p)
+		}
+		return "", "", &client.DeviceError{Device: c.device, Step: step, HTTPStatus: resp.StatusCode,
+			Message: perr.Error(),
+			Hint:    "connect to the iLO by the name or address it uses for itself, and check for proxies between this host and the iLO"}
+	}
+	return token, p, nil
+}
+
+// sessionPathFrom normalises a session Location to a path on this iLO. iLO sends an
+// absolute URL (https://host/redfish/v1/SessionService/Sessions/<id>/), other BMCs a
+// path. A Location on another host is refused; the path is still returned then, so
+// the caller can free the session on this iLO.
+func (c *Client) sessionPathFrom(location string) (string, error) {
+	if location == "" {
+		return "", errors.New("the iLO accepted the login but did not say where the session is (no Location header), so it could not be logged out")
+	}
+	u, err := url.Parse(location)
+	if err != nil {
+		return "", fmt.Errorf("the iLO sent a session Location that is not a URL: %s", quoteSanitized(location))
+	}
+	for _, seg := range strings.Split(u.Path, "/") {
+		if seg == "." || seg == ".." {
+			return "", fmt.Errorf("the iLO sent an unsafe session Location %s: it has a %q segment", quoteSanitized(location), seg)
+		}
+	}
+	base, _ := url.Parse(c.url(sessionsPath))
+	abs := base.ResolveReference(u)
+	p, err := devicePath(abs.EscapedPath(), true)
+	if err != nil {
+		return "", fmt.Errorf("the iLO sent an unsafe session Location %s: %v", quoteSanitized(location), err)
+	}
+	if u.IsAbs() || u.Host != "" {
+		if abs.Scheme != "https" && abs.Scheme != "http" {
+			return "", fmt.Errorf("the iLO sent a session Location with scheme %q: %s", abs.Scheme, quoteSanitized(location))
+		}
+		if !sameHost(abs.Hostname(), c.hostname) {
+			return p, fmt.Errorf("the iLO sent a session Location on another host (%s), not on %s; refusing to use it", quoteSanitized(location), c.device)
+		}
+	}
+	return p, nil
+}
+
+// sameHost compares host names case-insensitively and IP addresses by value. Ports
+// are not compared: an iLO behind a port forward names its own port.
+func sameHost(a, b string) bool {
+	if strings.EqualFold(a, b) {
+		return true
+	}
+	ipA, ipB := net.ParseIP(stripZone(a)), net.ParseIP(stripZone(b))
+	return ipA != nil && ipB != nil && ipA.Equal(ipB)
+}
+
+func stripZone(h string) string {
+	if i := strings.IndexByte(h, '%'); i >= 0 {
+		return h[:i]
+	}
+	return h
+}
+
+// deleteSession logs a session out. A session the iLO no longer knows (401, 404) is
+// already gone, which is what a logout wants.
+func (c *Client) deleteSession(ctx context.Context, step, token, p string) error {
+	req, err := c.newRequest(ctx, http.MethodDelete, p, nil, token)
+	if err != nil {
+		return &client.DeviceError{Device: c.device, Step: step, Err: err}
+	}
+	resp, err := c.send(req, step)
+	if err != nil {
+		return err
+	}
+	defer closeBody(resp)
+	switch resp.StatusCode {
+	case http.StatusOK, http.StatusAccepted, http.StatusNoContent:
+		c.log(ctx, "session closed", nil)
+		return nil
+	case http.StatusUnauthorized, http.StatusNotFound, http.StatusGone:
+		c.log(ctx, "session was already closed by the iLO", map[string]any{"status": resp.StatusCode})
+		return nil
+	}
+	return c.responseError(step, resp, false)
+}
