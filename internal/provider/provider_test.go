@@ -19,6 +19,7 @@ var testProviderFactories = map[string]func() (tfprotov6.ProviderServer, error){
 // TestMain makes acceptance tests part of the normal `go test`: they need the
 // terraform binary, not a flag someone has to remember. A missing binary fails loudly.
 func TestMain(m *testing.M) {
+	var cliConfig string
 	if os.Getenv("TF_ACC") == "" {
 		os.Setenv("TF_ACC", "1")
 	}
@@ -31,9 +32,23 @@ func TestMain(m *testing.M) {
 		os.Setenv("TF_ACC_TERRAFORM_PATH", tf)
 	}
 	os.Setenv("CHECKPOINT_DISABLE", "1")
+	if os.Getenv("TF_CLI_CONFIG_FILE") == "" {
+		// An empty CLI configuration: nothing from the developer's ~/.terraformrc
+		// (plugin caches, mirrors) changes what the tests exercise.
+		f, err := os.CreateTemp("", "terraformrc-*")
+		if err == nil {
+			f.Close()
+			cliConfig = f.Name()
+			os.Setenv("TF_CLI_CONFIG_FILE", f.Name())
+		}
+	}
 	// The simulators speak only to loopback; make sure no proxy setting diverts them.
 	os.Setenv("NO_PROXY", "127.0.0.1,localhost,::1")
-	os.Exit(m.Run())
+	code := m.Run()
+	if cliConfig != "" {
+		os.Remove(cliConfig)
+	}
+	os.Exit(code)
 }
 
 func TestProviderSchemaIsValid(t *testing.T) {
