@@ -1,0 +1,306 @@
+// Command devicesim starts simulated devices on loopback for demos, benchmarks and
+// manual testing: one CA, one SCP/SFTP server and N ArubaOS 8 Mobility Conductors.
+// It prints ONE JSON document (devicesim.Listing) on stdout describing how to reach
+// them, then serves until SIGINT or SIGTERM. Logs go to stderr.
+//
+//	go run ./internal/devicesim/cmd/devicesim -aruba 3 -fault-mode aos82,status-number
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/aruba"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/sftpserver"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "devicesim:", err)
+		os.Exit(2)
+	}
+}
+
+// options are the command's flags.
+type options struct {
+	listenHost string
+	dir        string
+	verbose    bool
+
+	// Conductors.
+	aruba            int
+	username         string
+	password         string
+	latency          time.Duration
+	flashBackupDelay time.Duration
+	idleTimeout      time.Duration
+	maxSessions      int
+	faultModes       []string
+
+	// SCP/SFTP server the conductors upload to.
+	sftpUsername string
+	sftpPassword string
+
+	// Add the flags of further device kinds here (e.g. `ilo int` for -ilo N).
+}
+
+// arubaFaultModes are the -fault-mode values; each adjusts every conductor's Config.
+var arubaFaultModes = map[string]struct {
+	help  string
+	apply func(*aruba.Config)
+}{
+	"aos82":           {"AOS 8.2: flash_backup refuses \"filename\" and writes flashbackup.tar.gz", func(c *aruba.Config) { c.AOS82 = true }},
+	"status-number":   {"status as the JSON number 0/1 instead of the string \"0\"/\"1\"", func(c *aruba.Config) { c.StatusAsNumber = true }},
+	"expiry-401":      {"an expired or unknown session gets HTTP 401 (default: HTTP 200 with status 1)", func(c *aruba.Config) { c.ExpiryStyle = aruba.Expiry401 }},
+	"expiry-403":      {"an expired or unknown session gets HTTP 403", func(c *aruba.Config) { c.ExpiryStyle = aruba.Expiry403 }},
+	"strict-csrf":     {"every call must carry the X-CSRF-Token header", func(c *aruba.Config) { c.StrictCSRF = true }},
+	"login-401":       {"a refused login gets HTTP 401 (default: HTTP 200 with status 1)", func(c *aruba.Config) { c.FailedLoginHTTP401 = true }},
+	"config-per-line": {"show running-config answers one _data element per line", func(c *aruba.Config) { c.RunningConfigPerLine = true }},
+}
+
+func faultModeHelp() string {
+	names := make([]string, 0, len(arubaFaultModes))
+	for n := range arubaFaultModes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("comma-separated conductor quirks, applied to every conductor:")
+	for _, n := range names {
+		fmt.Fprintf(&b, "\n  %-16s %s", n, arubaFaultModes[n].help)
+	}
+	return b.String()
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	var faults string
+	fs := flag.NewFlagSet("devicesim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: devicesim [flags]\n\n"+
+			"Starts simulated devices on loopback, prints one JSON document describing them on\n"+
+			"stdout, and serves until SIGINT/SIGTERM.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.listenHost, "listen-host", "127.0.0.1", "address every simulator listens on (the TLS certificate covers 127.0.0.1, ::1 and localhost)")
+	fs.StringVar(&o.dir, "dir", "", "working directory for ca.pem and sftp-root/ (default: a new temporary directory, removed on exit)")
+	fs.BoolVar(&o.verbose, "v", false, "log device events to stderr (never credentials)")
+
+	fs.IntVar(&o.aruba, "aruba", 3, "number of Aruba Mobility Conductors (conductor-01, conductor-02, ...)")
+	fs.StringVar(&o.username, "username", "admin", "API username of the devices")
+	fs.StringVar(&o.password, "password", "devicesim-Pass1", "API password of the devices")
+	fs.DurationVar(&o.latency, "latency", 0, "added to every API call")
+	fs.DurationVar(&o.flashBackupDelay, "flash-backup-delay", 0, "how long a conductor's flash_backup takes (real devices: 20-45s)")
+	fs.DurationVar(&o.idleTimeout, "idle-timeout", aruba.DefaultIdleTimeout, "conductor session idle timeout")
+	fs.IntVar(&o.maxSessions, "max-sessions", aruba.DefaultMaxSessions, "conductor concurrent-session limit")
+	fs.StringVar(&faults, "fault-mode", "", faultModeHelp())
+
+	fs.StringVar(&o.sftpUsername, "sftp-username", "backup", "username of the SCP/SFTP server")
+	fs.StringVar(&o.sftpPassword, "sftp-password", "devicesim-Scp1", "password of the SCP/SFTP server")
+
+	// Register the flags of further device kinds here.
+
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if o.aruba < 0 {
+		return o, errors.New("-aruba must be >= 0")
+	}
+	if o.username == "" || o.password == "" || o.sftpUsername == "" || o.sftpPassword == "" {
+		return o, errors.New("usernames and passwords must not be empty")
+	}
+	if net.ParseIP(o.listenHost) == nil {
+		return o, fmt.Errorf("-listen-host %q is not an IP address", o.listenHost)
+	}
+	for _, m := range strings.Split(faults, ",") {
+		m = strings.TrimSpace(m)
+		if m == "" {
+			continue
+		}
+		if _, ok := arubaFaultModes[m]; !ok {
+			return o, fmt.Errorf("unknown -fault-mode %q (see -help)", m)
+		}
+		o.faultModes = append(o.faultModes, m)
+	}
+	return o, nil
+}
+
+// env is everything the command started.
+type env struct {
+	opts    options
+	logger  *log.Logger
+	dir     string
+	ca      *devicesim.CA
+	sftp    *sftpserver.Server
+	listing devicesim.Listing
+	closers []func()
+}
+
+// deviceStarters start each kind of device, in order. To add a kind (e.g. iLO with a
+// -ilo N flag): add its flags to options/parseFlags and a starter here that appends
+// its devices to e.listing.Devices and its Close to e.closers.
+var deviceStarters = []func(*env) error{
+	startConductors,
+	// startILOs,
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	opts, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	logger := log.New(stderr, "devicesim: ", log.LstdFlags)
+	e, err := start(opts, logger)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(e.listing); err != nil {
+		return fmt.Errorf("writing the listing: %w", err)
+	}
+	logger.Printf("serving %d device(s); SFTP root %s; stop with Ctrl-C", len(e.listing.Devices), e.listing.SFTP.RootDir)
+	<-ctx.Done()
+	logger.Printf("shutting down")
+	return nil
+}
+
+func start(opts options, logger *log.Logger) (e *env, err error) {
+	e = &env{opts: opts, logger: logger}
+	defer func() {
+		if err != nil {
+			e.close()
+		}
+	}()
+	dir := opts.dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "devicesim-"); err != nil {
+			return e, err
+		}
+		e.closers = append(e.closers, func() { _ = os.RemoveAll(dir) })
+	} else if err = os.MkdirAll(dir, 0o700); err != nil {
+		return e, err
+	}
+	if e.dir, err = filepath.Abs(dir); err != nil {
+		return e, err
+	}
+
+	if e.ca, err = devicesim.NewCA(); err != nil {
+		return e, err
+	}
+	caFile := filepath.Join(e.dir, "ca.pem")
+	if err = os.WriteFile(caFile, e.ca.CertPEM, 0o644); err != nil {
+		return e, err
+	}
+	e.listing.CACertFile = caFile
+	e.listing.Devices = []devicesim.DeviceInfo{}
+
+	root := filepath.Join(e.dir, "sftp-root")
+	if err = os.MkdirAll(root, 0o700); err != nil {
+		return e, err
+	}
+	e.sftp, err = sftpserver.Start(sftpserver.Config{
+		Username: opts.sftpUsername, Password: opts.sftpPassword, RootDir: root,
+		Addr: net.JoinHostPort(opts.listenHost, "0"),
+	})
+	if err != nil {
+		return e, err
+	}
+	e.closers = append(e.closers, func() { _ = e.sftp.Close() })
+	e.listing.SFTP = &devicesim.SFTPInfo{
+		Address:            net.JoinHostPort(reachableHost(opts.listenHost), fmt.Sprint(e.sftp.Port())),
+		Username:           opts.sftpUsername,
+		Password:           opts.sftpPassword,
+		RootDir:            root,
+		HostKey:            e.sftp.AuthorizedKey(),
+		HostKeyFingerprint: e.sftp.Fingerprint(),
+	}
+
+	for _, startKind := range deviceStarters {
+		if err = startKind(e); err != nil {
+			return e, err
+		}
+	}
+	return e, nil
+}
+
+// close stops everything, last started first.
+func (e *env) close() {
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		e.closers[i]()
+	}
+	e.closers = nil
+}
+
+// reachableHost is the address clients dial for a listen host.
+func reachableHost(listen string) string {
+	if ip := net.ParseIP(listen); ip != nil && ip.IsUnspecified() {
+		return "127.0.0.1"
+	}
+	return listen
+}
+
+func startConductors(e *env) error {
+	var devLog *log.Logger
+	if e.opts.verbose {
+		devLog = e.logger
+	}
+	for i := 1; i <= e.opts.aruba; i++ {
+		cfg := aruba.Config{
+			Name:             fmt.Sprintf("conductor-%02d", i),
+			Username:         e.opts.username,
+			Password:         e.opts.password,
+			MaxSessions:      e.opts.maxSessions,
+			IdleTimeout:      e.opts.idleTimeout,
+			FlashBackupDelay: e.opts.flashBackupDelay,
+			SCPPort:          e.sftp.Port(),
+			ListenAddr:       net.JoinHostPort(e.opts.listenHost, "0"),
+			Logger:           devLog,
+		}
+		for _, m := range e.opts.faultModes {
+			arubaFaultModes[m].apply(&cfg)
+		}
+		s, err := aruba.Start(e.ca, cfg)
+		if err != nil {
+			return fmt.Errorf("starting %s: %w", cfg.Name, err)
+		}
+		e.closers = append(e.closers, s.Close)
+		s.Conductor.Faults.SetLatency(e.opts.latency)
+		e.listing.Devices = append(e.listing.Devices, devicesim.DeviceInfo{
+			Kind:     "aruba_conductor",
+			Name:     cfg.Name,
+			URL:      s.URL,
+			Host:     s.Host,
+			Port:     s.Port,
+			Username: cfg.Username,
+			Password: cfg.Password,
+			StatsURL: s.URL + "/_sim/stats",
+		})
+	}
+	return nil
+}
