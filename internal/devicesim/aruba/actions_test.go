@@ -345,11 +345,11 @@ func TestStatsCounters(t *testing.T) {
 	c.request(http.MethodGet, "/_sim/stats", nil, nil, auth{})
 	snap := s.Conductor.Stats.Snapshot()
 	want := map[string]int64{
-		"POST /v1/api/login":                           1,
-		"GET /v1/configuration/showcommand":            2,
-		"POST /v1/configuration/object/flash_backup":   1,
+		"POST /v1/api/login":                            1,
+		"GET /v1/configuration/showcommand":             2,
+		"POST /v1/configuration/object/flash_backup":    1,
 		"POST /v1/configuration/object/tar_flash_clean": 2,
-		"GET /v1/api/logout":                           1,
+		"GET /v1/api/logout":                            1,
 	}
 	if fmt.Sprint(snap.Calls) != fmt.Sprint(want) {
 		t.Fatalf("calls %v\nwant %v", snap.Calls, want)
