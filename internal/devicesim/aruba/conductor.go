@@ -185,6 +185,7 @@ type Conductor struct {
 	mu            sync.Mutex
 	sessions      map[string]*session // by UIDARUBA
 	expireNext    int
+	issued        []string // every session id and CSRF token handed out, for leak tests
 	runningConfig string
 	flash         map[string]flashFile
 }
@@ -314,6 +315,15 @@ func (c *Conductor) ExpireAllSessions() {
 	}
 }
 
+// IssuedTokens returns every session id (UIDARUBA) and CSRF token the conductor
+// handed out, in order (uid, token, uid, token, ...), so tests can check that none
+// of them leaked into a log or a state.
+func (c *Conductor) IssuedTokens() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.issued...)
+}
+
 // ExpireNextCalls makes the next n authenticated API calls (show commands and
 // configuration actions; not login/logout) find their session expired: the session is
 // dropped (counted as expired) and the call answered per ExpiryStyle, so a client's
@@ -367,6 +377,7 @@ func (c *Conductor) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	uid, token := newID()
 	c.sessions[uid] = &session{uid: uid, token: token, lastUsed: c.now()}
+	c.issued = append(c.issued, uid, token)
 	c.Stats.LoginSucceeded()
 	open := len(c.sessions)
 	c.mu.Unlock()

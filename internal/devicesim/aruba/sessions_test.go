@@ -46,6 +46,9 @@ func TestLoginPOSTAndGET(t *testing.T) {
 		// The new session works.
 		mustSucceed(t, c.object("copy_running_flash", map[string]string{"filename": "x.cfg"}))
 	}
+	if issued := s.Conductor.IssuedTokens(); len(issued) != 4 || !uuidRE.MatchString(issued[0]) || !uuidRE.MatchString(issued[2]) || len(issued[1]) != 32 {
+		t.Fatalf("IssuedTokens %v", issued)
+	}
 	st := s.Conductor.Stats.Snapshot()
 	if st.Logins != 2 || st.FailedLogins != 0 || st.OpenSessions != 2 || s.Conductor.OpenSessions() != 2 {
 		t.Fatalf("stats %+v, open %d", st, s.Conductor.OpenSessions())
