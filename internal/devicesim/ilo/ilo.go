@@ -77,6 +77,8 @@ type Config struct {
 	// LoginDelay is how long after a delayed failure every login is refused with
 	// LoginAttemptDelayed (default 1 s; real iLOs use 2-30 s).
 	LoginDelay time.Duration
+	// ListenAddr is where Start listens (default "": a free loopback port).
+	ListenAddr string
 }
 
 // Restore records one restore the simulator accepted.

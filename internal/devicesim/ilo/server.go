@@ -3,6 +3,7 @@ package ilo
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -24,24 +25,30 @@ type Server struct {
 	done chan struct{}
 }
 
-// Start creates an iLO from cfg and serves it on a free loopback port with the CA's
-// server certificate.
+// Start creates an iLO from cfg and serves it with the CA's server certificate on
+// cfg.ListenAddr (default: a free loopback port).
 func Start(ca *devicesim.CA, cfg Config) (*Server, error) {
-	l, err := ca.Listen("")
+	if ca == nil {
+		return nil, errors.New("ilo: a CA is required")
+	}
+	l, err := ca.Listen(cfg.ListenAddr)
 	if err != nil {
 		return nil, err
 	}
-	host, portStr, err := net.SplitHostPort(l.Addr().String())
-	if err != nil {
+	tcp, ok := l.Addr().(*net.TCPAddr)
+	if !ok {
 		_ = l.Close()
-		return nil, err
+		return nil, fmt.Errorf("ilo: unexpected listener address %v", l.Addr())
 	}
-	port, _ := strconv.Atoi(portStr)
+	host := tcp.IP.String()
+	if tcp.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
 	d := New(cfg)
 	s := &Server{
-		URL:  "https://" + net.JoinHostPort(host, portStr),
+		URL:  "https://" + net.JoinHostPort(host, strconv.Itoa(tcp.Port)),
 		Host: host,
-		Port: port,
+		Port: tcp.Port,
 		ILO:  d,
 		srv: &http.Server{
 			Handler:           d.Handler(),
@@ -54,9 +61,7 @@ func Start(ca *devicesim.CA, cfg Config) (*Server, error) {
 	}
 	go func() {
 		defer close(s.done)
-		if err := s.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			_ = err // listener failure after Close: nothing to report to
-		}
+		_ = s.srv.Serve(l) // http.ErrServerClosed after Close/Shutdown
 	}()
 	return s, nil
 }

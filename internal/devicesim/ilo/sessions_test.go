@@ -2,6 +2,7 @@ package ilo
 
 import (
 	"fmt"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -260,5 +261,25 @@ func TestStatsEndpointAndFaults(t *testing.T) {
 	}
 	if resp, _ := c.do("GET", "/redfish/v1/", nil, nil); resp.StatusCode != 503 {
 		t.Fatalf("server-error fault: %d", resp.StatusCode)
+	}
+}
+
+func TestStartDeviceInfoAndDefaults(t *testing.T) {
+	if _, err := Start(nil, Config{}); err == nil {
+		t.Fatal("Start without a CA")
+	}
+	c := start(t, Config{Name: "ilo-a", ListenAddr: "127.0.0.1:0"})
+	info := c.srv.DeviceInfo()
+	if info.Kind != "ilo" || info.Name != "ilo-a" || info.URL != c.srv.URL || info.Host != "127.0.0.1" ||
+		info.Port == 0 || info.Username != DefaultUsername || info.Password != DefaultPassword ||
+		info.StatsURL != c.srv.URL+StatsPath {
+		t.Fatalf("DeviceInfo %+v", info)
+	}
+	if c.d.Generation() != ILO6 || c.d.Firmware() != "1.70" || c.d.Serial() != DeriveSerial("ilo-a") {
+		t.Fatalf("defaults: %s %s %s", c.d.Generation(), c.d.Firmware(), c.d.Serial())
+	}
+	// A client that does not trust the CA gets a certificate error.
+	if _, err := http.Get(c.srv.URL + "/redfish/v1/"); err == nil {
+		t.Fatal("untrusted client connected")
 	}
 }
