@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
@@ -21,6 +22,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupjob"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/aruba"
@@ -46,7 +48,7 @@ type arubaBackupModel struct {
 	Name                 types.String   `tfsdk:"name"`
 	ConfigPath           types.String   `tfsdk:"config_path"`
 	FlashBackup          types.Bool     `tfsdk:"flash_backup"`
-	SCP                  *arubaSCPModel `tfsdk:"scp"`
+	SCP                  types.Object   `tfsdk:"scp"`
 	Hostname             types.String   `tfsdk:"hostname"`
 	StartedAt            types.String   `tfsdk:"started_at"`
 	CompletedAt          types.String   `tfsdk:"completed_at"`
@@ -220,12 +222,14 @@ func (r *arubaConductorBackupResource) ValidateConfig(ctx context.Context, req r
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if m.FlashBackup.ValueBool() && m.SCP == nil {
+	if m.FlashBackup.ValueBool() && m.SCP.IsNull() {
 		resp.Diagnostics.AddAttributeError(path.Root("flash_backup"), "flash_backup needs an scp block",
 			"A flash archive can only leave the conductor through its SCP client: add an scp block, or set flash_backup = false.")
 	}
-	if m.SCP != nil {
-		validateSCPHostKey(m.SCP, &resp.Diagnostics)
+	if scp, diags := scpFrom(ctx, m.SCP); scp != nil {
+		validateSCPHostKey(scp, &resp.Diagnostics)
+	} else {
+		resp.Diagnostics.Append(diags...)
 	}
 }
 
@@ -238,13 +242,15 @@ func (r *arubaConductorBackupResource) ModifyPlan(ctx context.Context, req resou
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if m.FlashBackup.IsUnknown() {
-		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("flash_backup"), m.SCP != nil)...)
+	if m.FlashBackup.IsUnknown() && !m.SCP.IsUnknown() {
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("flash_backup"), !m.SCP.IsNull())...)
 	}
-	if m.SCP != nil && !m.SCP.Host.IsUnknown() {
-		if _, err := backupjob.ResolveSCPHost(ctx, m.SCP.Host.ValueString()); err != nil {
+	scp, diags := scpFrom(ctx, m.SCP)
+	resp.Diagnostics.Append(diags...)
+	if scp != nil && !scp.Host.IsUnknown() {
+		if _, err := backupjob.ResolveSCPHost(ctx, scp.Host.ValueString()); err != nil {
 			resp.Diagnostics.AddAttributeError(path.Root("scp").AtName("host"), "Unknown SCP host",
-				fmt.Sprintf("The SCP server %q cannot be resolved to an address (%v). The conductor API accepts only addresses: give an IP address or a name this machine can resolve.", m.SCP.Host.ValueString(), err))
+				fmt.Sprintf("The SCP server %q cannot be resolved to an address (%v). The conductor API accepts only addresses: give an IP address or a name this machine can resolve.", scp.Host.ValueString(), err))
 		}
 	}
 }
@@ -280,17 +286,19 @@ func (r *arubaConductorBackupResource) Create(ctx context.Context, req resource.
 	}
 	var scp *backupjob.ArubaSCP
 	var scpPassword string
-	if plan.SCP != nil {
+	planSCP, diags := scpFrom(ctx, plan.SCP)
+	resp.Diagnostics.Append(diags...)
+	if planSCP != nil {
 		resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("scp").AtName("password_wo"), &scpPassword)...)
 		if resp.Diagnostics.HasError() {
 			return
 		}
 		scp = &backupjob.ArubaSCP{
-			Host: plan.SCP.Host.ValueString(), Port: int(plan.SCP.Port.ValueInt64()),
-			Username: plan.SCP.Username.ValueString(), Password: scpPassword,
-			RemoteDir: plan.SCP.RemoteDir.ValueString(), Verify: plan.SCP.Verify.ValueBool(),
-			HostKey: plan.SCP.HostKey.ValueString(), HostKeyFingerprint: plan.SCP.HostKeyFingerprint.ValueString(),
-			InsecureIgnoreHostKey: plan.SCP.InsecureIgnoreHostKey.ValueBool(),
+			Host: planSCP.Host.ValueString(), Port: int(planSCP.Port.ValueInt64()),
+			Username: planSCP.Username.ValueString(), Password: scpPassword,
+			RemoteDir: planSCP.RemoteDir.ValueString(), Verify: planSCP.Verify.ValueBool(),
+			HostKey: planSCP.HostKey.ValueString(), HostKeyFingerprint: planSCP.HostKeyFingerprint.ValueString(),
+			InsecureIgnoreHostKey: planSCP.InsecureIgnoreHostKey.ValueBool(),
 		}
 	}
 	ctx = logContext(ctx, creds.password, scpPassword)
@@ -351,14 +359,25 @@ func (r *arubaConductorBackupResource) Update(ctx context.Context, req resource.
 		return
 	}
 	state.Timeouts = plan.Timeouts
-	if state.SCP != nil && plan.SCP != nil {
-		state.SCP.PasswordWOVersion = plan.SCP.PasswordWOVersion
-	}
+	state.SCP = plan.SCP // differs from state only in password_wo_version (anything else replaces)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 
 // Delete forgets the backup; the files stay where they were written.
 func (r *arubaConductorBackupResource) Delete(context.Context, resource.DeleteRequest, *resource.DeleteResponse) {
+}
+
+// scpFrom converts the scp object; nil when it is null or not yet known.
+func scpFrom(ctx context.Context, obj types.Object) (*arubaSCPModel, diag.Diagnostics) {
+	if obj.IsNull() || obj.IsUnknown() {
+		return nil, nil
+	}
+	var m arubaSCPModel
+	diags := obj.As(ctx, &m, basetypes.ObjectAsOptions{})
+	if diags.HasError() {
+		return nil, diags
+	}
+	return &m, diags
 }
 
 // scpNeedsReplace takes a new backup when the SCP destination changes, but not when
