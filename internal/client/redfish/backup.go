@@ -144,8 +144,10 @@ func ValidateBackupPassword(p string) error {
 // ResolveBackupLocation). Without a backup password it GETs the file; with one it
 // POSTs multipart/form-data {sessionKey, password} to the same path, as HPE's
 // iLOrest does, and the iLO encrypts the backup with it (it then restores only with
-// that password). The body is streamed: the caller reads and closes it while ctx is
-// alive, and treats it as a secret (it holds the user database and license keys).
+// that password). The body is streamed, never buffered: the caller reads and closes
+// it while ctx is alive and before closing the session, and treats it as a secret (it
+// holds the user database and license keys). A body that ends early returns an error
+// from Read (io.ErrUnexpectedEOF or the connection error), never a silent short file.
 // size is the Content-Length, or -1 when the iLO does not send one.
 func (c *Client) OpenBackup(ctx context.Context, location, backupPassword string) (body io.ReadCloser, size int64, err error) {
 	const step = "download backup"

@@ -369,7 +369,9 @@ func (c *Client) createSession(ctx context.Context, step string) (token, session
 	p, perr := c.sessionPathFrom(location)
 	if perr != nil {
 		if p != "" { // Location named another host: free the slot on this iLO, never send the token elsewhere
-			_ = c.deleteSession(context.WithoutCancel(ctx), step, token, p)
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), client.LogoutTimeout)
+			_ = c.deleteSession(lctx, step, token, p)
+			cancel()
 		}
 		return "", "", &client.DeviceError{Device: c.device, Step: step, HTTPStatus: resp.StatusCode,
 			Message: perr.Error(),

@@ -237,7 +237,7 @@ var known = map[string]explanation{
 var (
 	securityState = explanation{kindSecurityState,
 		"the iLO's security state does not allow this (custom backup and restore is not supported in FIPS and higher security states)",
-		"use it only on an iLO in the Production or High Security state, or leave custom_backup_and_restore unset on this iLO"}
+		"use it only on an iLO in the Production or High Security state, or leave CustomBackupandRestore unmanaged on this iLO"}
 	resetting = explanation{kindResetting,
 		"the iLO is resetting",
 		"wait until the iLO is back (this can take a few minutes) and retry"}

@@ -27,7 +27,7 @@ const (
 // Routes are keyed "METHOD /path" (lower-case path, no trailing slash) and run
 // after the token was checked; login and logout are built in.
 type fakeILO struct {
-	t   *testing.T
+	t   testing.TB
 	srv *httptest.Server
 
 	mu       sync.Mutex
@@ -42,7 +42,7 @@ type fakeILO struct {
 	deletes  []string                                // paths DELETEd
 }
 
-func newFakeILO(t *testing.T) *fakeILO {
+func newFakeILO(t testing.TB) *fakeILO {
 	t.Helper()
 	f := &fakeILO{t: t, tokens: map[string]bool{}, calls: map[string]int{}, routes: map[string]http.HandlerFunc{}}
 	f.location = func(r *http.Request, id string) string {
@@ -191,12 +191,12 @@ func httpClient(t testing.TB, certPEM []byte) *client.Client {
 }
 
 // client returns a Client for the fake with the right credentials.
-func (f *fakeILO) client(t *testing.T) *Client {
+func (f *fakeILO) client(t testing.TB) *Client {
 	t.Helper()
 	return f.clientWith(t, fakeUser, fakePassword)
 }
 
-func (f *fakeILO) clientWith(t *testing.T, user, pass string) *Client {
+func (f *fakeILO) clientWith(t testing.TB, user, pass string) *Client {
 	t.Helper()
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw})
 	host, portStr, err := net.SplitHostPort(strings.TrimPrefix(f.srv.URL, "https://"))

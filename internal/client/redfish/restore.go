@@ -116,7 +116,13 @@ func (c *Client) upload(ctx context.Context, step, p, token string, open func() 
 	if resp.StatusCode == http.StatusOK {
 		return nil
 	}
-	return c.errorFrom(step, resp.StatusCode, data, true)
+	err = c.errorFrom(step, resp.StatusCode, data, true)
+	var de *client.DeviceError
+	if errors.As(err, &de) && de.Hint == "" && resp.StatusCode == http.StatusBadRequest {
+		de.Hint = "the iLO refused the upload: check that the file is an unmodified iLO backup taken from this same server " +
+			"(HPE supports restoring a backup only onto the server it was taken from)"
+	}
+	return err
 }
 
 // writeFields writes the form fields that precede the file, in the order iLO expects.
@@ -249,7 +255,7 @@ func (c *Client) WaitReady(ctx context.Context, poll time.Duration) error {
 			}
 			var de *client.DeviceError
 			if errors.As(err, &de) && errors.Is(err, ErrBadCredentials) {
-				de.Hint = "the restored configuration holds the iLO accounts of the backup: if the password changed since the backup was taken, use the one from then"
+				de.Hint = "check the ilo username and password; after a restore the iLO has the accounts of the backup, so if the password changed since the backup was taken, the old one applies"
 				return err
 			}
 		}

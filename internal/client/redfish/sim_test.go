@@ -473,3 +473,33 @@ func TestSimFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The upload CGI refuses an expired session before reading the body: the client must
+// see that answer (not a broken pipe), log in again and upload the file anew.
+func TestSimRestoreAfterSessionExpired(t *testing.T) {
+	srv, c := startSim(t, ilo.Config{Name: "rtexp", BackupSize: 4 << 20, ResetDuration: 300 * time.Millisecond})
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	err := client.With(ctx, c.Session(), func(ctx context.Context) error {
+		file, _, size, sum, push := backupToFile(ctx, t, c, dir, "")
+		srv.ILO.ExpireAllSessions()
+		opens := 0
+		open := func() (io.ReadCloser, error) { opens++; return os.Open(file) }
+		if err := c.Restore(ctx, push, open, size, file, ""); err != nil {
+			return err
+		}
+		if opens != 2 {
+			t.Errorf("backup opened %d times, want 2 (one re-login)", opens)
+		}
+		if err := c.WaitReady(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+		if r := srv.ILO.LastRestore(); r == nil || r.SHA256 != sum {
+			t.Fatalf("restore = %+v", r)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
