@@ -141,6 +141,8 @@ func validateHost(h string) (string, error) {
 		}
 	} else if bracketed {
 		return "", fmt.Errorf("ilo host %q: brackets are only for IPv6 addresses", h)
+	} else if strings.Contains(h, "%") {
+		return "", fmt.Errorf("ilo host %q is not a valid DNS name or IP address", h)
 	}
 	return h, nil
 }

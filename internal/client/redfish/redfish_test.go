@@ -58,6 +58,7 @@ func TestNewValidatesHostAndPort(t *testing.T) {
 		{host: "[10.0.0.5]", wantErr: "only for IPv6"},
 		{host: "user@ilo1", wantErr: "without a path, user"},
 		{host: "ilo 1", wantErr: "spaces"},
+		{host: "ilo%1", wantErr: "not a valid"},
 		{host: "ilo1", port: 70000, wantErr: "out of range"},
 		{host: "ilo1", port: -1, wantErr: "out of range"},
 	}
