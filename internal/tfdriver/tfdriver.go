@@ -25,9 +25,9 @@ const ProviderAddress = "registry.terraform.io/infrabackup/infrabackup"
 // Workspace is a folder holding the built binaries, the CLI configuration and the
 // Terraform working directory.
 type Workspace struct {
-	Dir       string // everything lives below it
-	BinDir    string // terraform-provider-infrabackup, devicesim
-	CLIConfig string
+	Dir          string // everything lives below it
+	BinDir       string // terraform-provider-infrabackup, devicesim
+	CLIConfig    string
 	TerraformBin string
 }
 

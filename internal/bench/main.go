@@ -1,0 +1,272 @@
+// Command bench is `make bench`: it measures the performance and memory targets of
+// the issues against the device simulators with the real terraform binary, and prints
+// one `name: value unit` line per figure.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/tfdriver"
+)
+
+type bench struct {
+	ctx    context.Context
+	repo   string
+	ws     *tfdriver.Workspace
+	rssDir string
+	env    []string
+}
+
+func main() {
+	dir := flag.String("dir", ".bench", "working folder (recreated)")
+	conductors := flag.Int("aruba", 100, "simulated conductors")
+	parallelism := flag.Int("parallelism", 20, "terraform -parallelism")
+	flag.Parse()
+	ctx := context.Background()
+	if err := run(ctx, *dir, *conductors, *parallelism); err != nil {
+		fmt.Fprintln(os.Stderr, "bench failed:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, dir string, conductors, parallelism int) error {
+	repo, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	_ = os.RemoveAll(dir)
+	ws, err := tfdriver.NewWorkspace(repo, dir)
+	if err != nil {
+		return err
+	}
+	b := &bench{ctx: ctx, repo: repo, ws: ws, rssDir: filepath.Join(ws.Dir, "rss")}
+	if err := b.wrapProvider(); err != nil {
+		return err
+	}
+	return b.aruba(conductors, parallelism)
+}
+
+// wrapProvider installs rsswrap under the provider's name so every provider process
+// Terraform starts reports its peak memory.
+func (b *bench) wrapProvider() error {
+	wrapDir := filepath.Join(b.ws.Dir, "wrapped")
+	if err := os.MkdirAll(b.rssDir, 0o755); err != nil {
+		return err
+	}
+	cmd := exec.Command("go", "build", "-o", filepath.Join(wrapDir, "terraform-provider-infrabackup"), "./internal/bench/rsswrap")
+	cmd.Dir, cmd.Stderr = b.repo, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return err
+	}
+	b.env = []string{
+		"INFRABACKUP_REAL_PROVIDER=" + filepath.Join(b.ws.BinDir, "terraform-provider-infrabackup"),
+		"INFRABACKUP_RSS_DIR=" + b.rssDir,
+	}
+	return b.ws.WriteCLIConfig(wrapDir)
+}
+
+// peakRSS is the largest peak resident set of the provider processes since the last
+// call, in MiB.
+func (b *bench) peakRSS() float64 {
+	var peak int64
+	files, _ := filepath.Glob(filepath.Join(b.rssDir, "*.rss"))
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		if kib, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64); err == nil && kib > peak {
+			peak = kib
+		}
+		_ = os.Remove(f)
+	}
+	return float64(peak) / 1024
+}
+
+func report(name string, value any, unit string) {
+	switch v := value.(type) {
+	case float64:
+		fmt.Printf("%s: %.3f %s\n", name, v, unit)
+	default:
+		fmt.Printf("%s: %v %s\n", name, v, unit)
+	}
+}
+
+// aruba: N conductors (50 ms per call, 2 s flash backup) at -parallelism P.
+func (b *bench) aruba(n, parallelism int) error {
+	sims, err := b.ws.StartSimulators("-dir", filepath.Join(b.ws.Dir, "devicesim"), "-aruba", fmt.Sprint(n),
+		"-latency", "50ms", "-flash-backup-delay", "2s")
+	if err != nil {
+		return err
+	}
+	defer sims.Stop()
+	l := sims.Listing
+	ca, err := os.ReadFile(l.CACertFile)
+	if err != nil {
+		return err
+	}
+	var devices []devicesim.DeviceInfo
+	for _, d := range l.Devices {
+		if d.Kind == "aruba_conductor" {
+			devices = append(devices, d)
+		}
+	}
+
+	// One conductor alone gives the critical path of a backup: the time its Create
+	// took, from the recorded start and completion.
+	single, err := b.applyConductors("aruba-single", l, devices[:1], 1, "one")
+	if err != nil {
+		return err
+	}
+	critical := single[devices[0].Name]
+	for _, d := range devices[:1] {
+		if _, err := tfdriver.Stats(b.ctx, d.StatsURL, ca); err != nil {
+			return err
+		}
+	}
+	_ = b.peakRSS()
+	before := sumStats(b.ctx, devices, ca)
+
+	start := time.Now()
+	if _, err := b.applyConductors("aruba-all", l, devices, parallelism, "all"); err != nil {
+		return err
+	}
+	wall := time.Since(start)
+	after := sumStats(b.ctx, devices, ca)
+	waves := (len(devices) + parallelism - 1) / parallelism
+	ideal := time.Duration(waves) * critical
+	report("aruba_conductors", len(devices), "devices")
+	report("aruba_backup_critical_path", critical.Seconds(), "s")
+	report("aruba_apply_wall_time", wall.Seconds(), "s")
+	report("aruba_ideal_time", ideal.Seconds(), "s")
+	report("aruba_apply_vs_ideal", wall.Seconds()/ideal.Seconds(), "x")
+	report("aruba_logins_per_backup", float64(after.Logins-before.Logins)/float64(len(devices)), "logins")
+	report("aruba_logouts_per_backup", float64(after.Logouts-before.Logouts)/float64(len(devices)), "logouts")
+	report("aruba_calls_per_backup", float64(after.TotalCalls()-before.TotalCalls())/float64(len(devices)), "calls")
+	report("aruba_open_sessions_after_apply", after.OpenSessions, "sessions")
+	report("aruba_provider_peak_rss", b.peakRSS(), "MiB")
+
+	// Plan on the resulting state: refresh must make no device call.
+	if err := b.ws.Terraform(b.ctx, filepath.Join(b.ws.Dir, "aruba-all"), nil, os.Stderr, b.env, "plan", "-input=false", "-parallelism="+fmt.Sprint(parallelism), "-detailed-exitcode"); err != nil {
+		return fmt.Errorf("plan after apply must show no changes: %w", err)
+	}
+	afterPlan := sumStats(b.ctx, devices, ca)
+	report("aruba_plan_device_calls", afterPlan.TotalCalls()-after.TotalCalls(), "calls")
+	return nil
+}
+
+// applyConductors writes a configuration backing up devices and applies it; it returns
+// each backup's create duration.
+func (b *bench) applyConductors(name string, l devicesim.Listing, devices []devicesim.DeviceInfo, parallelism int, trigger string) (map[string]time.Duration, error) {
+	dir := filepath.Join(b.ws.Dir, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	host, port := splitHostPort(l.SFTP.Address)
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, `
+provider "infrabackup" {
+  backup_dir  = %q
+  ca_cert_pem = file(%q)
+  aruba = {
+    username = %q
+    password = var.aruba_password
+  }
+}
+variable "aruba_password" {
+  type      = string
+  sensitive = true
+}
+variable "scp_password" {
+  type      = string
+  sensitive = true
+  ephemeral = true
+}
+terraform {
+  required_providers {
+    infrabackup = { source = "infrabackup/infrabackup" }
+  }
+}
+`, filepath.Join(b.ws.Dir, "backups"), l.CACertFile, devices[0].Username)
+	for _, d := range devices {
+		fmt.Fprintf(&cfg, `
+resource "infrabackup_aruba_conductor_backup" %q {
+  host    = %q
+  port    = %d
+  name    = %q
+  trigger = %q
+  scp = {
+    host        = %q
+    port        = %d
+    username    = %q
+    password_wo = var.scp_password
+    remote_dir  = "bench"
+    host_key    = %q
+  }
+}
+output %q {
+  value = [infrabackup_aruba_conductor_backup.%s.started_at, infrabackup_aruba_conductor_backup.%s.completed_at]
+}
+`, d.Name, d.Host, d.Port, d.Name, trigger, host, port, l.SFTP.Username, l.SFTP.HostKey, d.Name, d.Name, d.Name)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(cfg.String()), 0o644); err != nil {
+		return nil, err
+	}
+	env := append([]string{"TF_VAR_aruba_password=" + devices[0].Password, "TF_VAR_scp_password=" + l.SFTP.Password}, b.env...)
+	if err := b.ws.Terraform(b.ctx, dir, nil, os.Stderr, env, "apply", "-auto-approve", "-input=false", "-parallelism="+fmt.Sprint(parallelism)); err != nil {
+		return nil, err
+	}
+	b.env = env
+	var out strings.Builder
+	if err := b.ws.Terraform(b.ctx, dir, &out, os.Stderr, env, "output", "-json"); err != nil {
+		return nil, err
+	}
+	var outputs map[string]struct {
+		Value []string `json:"value"`
+	}
+	if err := json.Unmarshal([]byte(out.String()), &outputs); err != nil {
+		return nil, err
+	}
+	durations := map[string]time.Duration{}
+	for k, o := range outputs {
+		s, err1 := time.Parse(time.RFC3339Nano, o.Value[0])
+		e, err2 := time.Parse(time.RFC3339Nano, o.Value[1])
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("output %s: bad times %v", k, o.Value)
+		}
+		durations[k] = e.Sub(s)
+	}
+	return durations, nil
+}
+
+func sumStats(ctx context.Context, devices []devicesim.DeviceInfo, ca []byte) devicesim.StatsSnapshot {
+	var total devicesim.StatsSnapshot
+	total.Calls = map[string]int64{}
+	for _, d := range devices {
+		s, err := tfdriver.Stats(ctx, d.StatsURL, ca)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "stats:", err)
+			continue
+		}
+		total.Logins += s.Logins
+		total.Logouts += s.Logouts
+		total.OpenSessions += s.OpenSessions
+		for k, v := range s.Calls {
+			total.Calls[k] += v
+		}
+	}
+	return total
+}
+
+func splitHostPort(addr string) (string, int) {
+	i := strings.LastIndex(addr, ":")
+	port, _ := strconv.Atoi(addr[i+1:])
+	return strings.Trim(addr[:i], "[]"), port
+}
