@@ -265,12 +265,15 @@ func (p *infrabackupProvider) Configure(ctx context.Context, req provider.Config
 func (p *infrabackupProvider) Resources(context.Context) []func() resource.Resource {
 	return []func() resource.Resource{
 		newArubaConductorBackupResource,
+		newILOBackupResource,
+		newILOCustomBackupRestoreResource,
 	}
 }
 
 func (p *infrabackupProvider) DataSources(context.Context) []func() datasource.DataSource {
 	return []func() datasource.DataSource{
 		newArubaConductorBackupDataSource,
+		newILOBackupDataSource,
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
 	arubasim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/aruba"
+	ilosim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/ilo"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/sftpserver"
 )
 
@@ -29,6 +30,7 @@ type simEnv struct {
 	ca         *devicesim.CA
 	sftp       *sftpserver.Server
 	conductors []*arubasim.Server
+	ilos       []*ilosim.ILO // started by addILO (sim_ilo_test.go)
 	backupDir  string
 }
 
@@ -83,6 +85,11 @@ func (e *simEnv) assertNoOpenSessions() {
 			e.t.Errorf("conductor %s ends the test with %d open sessions (stats %+v)", c.Conductor.Name(), n, c.Conductor.Stats.Snapshot())
 		}
 	}
+	for _, d := range e.ilos {
+		if n := d.OpenSessions(); n != 0 {
+			e.t.Errorf("iLO %s ends the test with %d open sessions (stats %+v)", d.Name(), n, d.Stats.Snapshot())
+		}
+	}
 }
 
 // providerConfig is the provider block trusting the simulators' CA.
@@ -100,8 +107,12 @@ provider "infrabackup" {
     username = %q
     password = %q
   }
+  ilo = {
+    username = %q
+    password = %q
+  }
 }
-`, e.backupDir, strings.TrimSpace(string(e.ca.CertPEM)), testArubaUser, testArubaPass)
+`, e.backupDir, strings.TrimSpace(string(e.ca.CertPEM)), testArubaUser, testArubaPass, testILOUser, testILOPass)
 }
 
 // scpBlock is an scp argument pointing at the simulator's SFTP server.

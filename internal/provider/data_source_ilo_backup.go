@@ -1,0 +1,202 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/datasourcevalidator"
+	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupjob"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
+)
+
+var (
+	_ datasource.DataSourceWithConfigure        = (*iloBackupDataSource)(nil)
+	_ datasource.DataSourceWithConfigValidators = (*iloBackupDataSource)(nil)
+)
+
+func newILOBackupDataSource() datasource.DataSource { return &iloBackupDataSource{} }
+
+type iloBackupDataSource struct{ data *providerData }
+
+type iloBackupDataModel struct {
+	Host                   types.String `tfsdk:"host"`
+	Name                   types.String `tfsdk:"name"`
+	QueryDevice            types.Bool   `tfsdk:"query_device"`
+	ID                     types.String `tfsdk:"id"`
+	Port                   types.Int64  `tfsdk:"port"`
+	StartedAt              types.String `tfsdk:"started_at"`
+	CompletedAt            types.String `tfsdk:"completed_at"`
+	LocalPath              types.String `tfsdk:"local_path"`
+	SHA256                 types.String `tfsdk:"sha256"`
+	Size                   types.Int64  `tfsdk:"size"`
+	SerialNumber           types.String `tfsdk:"serial_number"`
+	Generation             types.String `tfsdk:"generation"`
+	FirmwareVersion        types.String `tfsdk:"firmware_version"`
+	DeviceFileName         types.String `tfsdk:"device_file_name"`
+	PasswordProtected      types.Bool   `tfsdk:"password_protected"`
+	Files                  types.List   `tfsdk:"files"`
+	HTTPPushURI            types.String `tfsdk:"http_push_uri"`
+	CustomBackupAndRestore types.Bool   `tfsdk:"custom_backup_and_restore"`
+	BackupFileCount        types.Int64  `tfsdk:"backup_file_count"`
+}
+
+func (d *iloBackupDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_ilo_backup"
+}
+
+func (d *iloBackupDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
+	computed := func(desc string) schema.StringAttribute {
+		return schema.StringAttribute{Computed: true, MarkdownDescription: desc}
+	}
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "The latest complete backup of one HPE iLO in the local backup store. Give `host` or `name`. " +
+			"By default it reads only local files and makes no device call.\n\n" +
+			"With `query_device = true` it also logs in to the iLO and reads its backup and restore service " +
+			"(`HttpPushUri`, `CustomBackupandRestore`, the number of backup files). **Reading that service makes the iLO " +
+			"write a fresh backup file to its NAND** (replacing the one it holds): that is how an iLO triggers a backup, and " +
+			"there is no way to read the service without it. A data source is read on every plan, so only turn " +
+			"`query_device` on where that is acceptable.",
+		Attributes: map[string]schema.Attribute{
+			"host": schema.StringAttribute{
+				MarkdownDescription: "The iLO's host as given to `infrabackup_ilo_backup`.",
+				Optional:            true, Computed: true,
+				Validators: []validator.String{hostValidator()},
+			},
+			"name": schema.StringAttribute{
+				MarkdownDescription: "The device's backup folder name (the resource's `name`; by default the server's serial number).",
+				Optional:            true, Computed: true,
+				Validators: []validator.String{nameValidator()},
+			},
+			"query_device": schema.BoolAttribute{
+				MarkdownDescription: "Also read the live backup and restore service from the iLO the backup was taken from " +
+					"(its recorded host and port), filling `http_push_uri`, `custom_backup_and_restore` and `backup_file_count`. " +
+					"**The iLO writes a fresh backup to its NAND on every such read.** Default `false`.",
+				Optional: true,
+			},
+			"id":                 computed("`<name>/<backup id>`."),
+			"port":               schema.Int64Attribute{Computed: true, MarkdownDescription: "HTTPS port the backup used."},
+			"started_at":         computed("When the backup started (RFC 3339, UTC)."),
+			"completed_at":       computed("When the backup completed (RFC 3339, UTC)."),
+			"local_path":         computed("Local path of the backup file."),
+			"sha256":             computed("SHA-256 of the backup file, hex."),
+			"size":               schema.Int64Attribute{Computed: true, MarkdownDescription: "Size of the backup file in bytes."},
+			"serial_number":      computed("The server's serial number at the time of the backup."),
+			"generation":         computed("The iLO generation: `iLO 5`, `iLO 6` or `iLO 7`."),
+			"firmware_version":   computed("The iLO firmware version at the time of the backup."),
+			"device_file_name":   computed("The name the iLO gave the backup in its NAND (data only)."),
+			"password_protected": schema.BoolAttribute{Computed: true, MarkdownDescription: "Whether the backup was taken with a backup password (it then restores only with that password)."},
+			"files": schema.ListNestedAttribute{
+				Computed: true, MarkdownDescription: "Every file of the backup.",
+				NestedObject: schema.NestedAttributeObject{Attributes: dataFileAttributes()},
+			},
+			"http_push_uri": computed("With `query_device`: where the iLO accepts restore uploads (`HttpPushUri`, e.g. `/cgi-bin/uploadRestoreFile`); null otherwise."),
+			"custom_backup_and_restore": schema.BoolAttribute{
+				Computed:            true,
+				MarkdownDescription: "With `query_device`: the iLO's `CustomBackupandRestore` flag; null otherwise, and when the firmware lacks it (iLO 5 before 2.72).",
+			},
+			"backup_file_count": schema.Int64Attribute{
+				Computed:            true,
+				MarkdownDescription: "With `query_device`: how many backup files the iLO holds in its NAND (it keeps one; the read itself makes a new one); null otherwise.",
+			},
+		},
+	}
+}
+
+func (d *iloBackupDataSource) ConfigValidators(context.Context) []datasource.ConfigValidator {
+	return []datasource.ConfigValidator{
+		datasourcevalidator.ExactlyOneOf(path.MatchRoot("host"), path.MatchRoot("name")),
+	}
+}
+
+func (d *iloBackupDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
+	d.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
+}
+
+func (d *iloBackupDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
+	var m iloBackupDataModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() || d.data == nil {
+		return
+	}
+	b, err := latestBackup(d.data, backupstore.FamilyILO, m.Name.ValueString(), m.Host.ValueString())
+	if err != nil {
+		resp.Diagnostics.AddError("No iLO backup found", err.Error())
+		return
+	}
+	m.Host = types.StringValue(b.Host)
+	m.Name = types.StringValue(b.Device)
+	m.ID = types.StringValue(b.Device + "/" + b.ID)
+	m.Port = types.Int64Value(int64(b.Port))
+	m.StartedAt = formatTime(b.StartedAt)
+	m.CompletedAt = formatTime(b.CompletedAt)
+	a := b.Attributes
+	m.SerialNumber = types.StringValue(a[backupjob.AttrSerial])
+	m.Generation = types.StringValue(a[backupjob.AttrGeneration])
+	m.FirmwareVersion = types.StringValue(a[backupjob.AttrFirmware])
+	m.DeviceFileName = types.StringValue(a[backupjob.AttrDeviceFileName])
+	protected, _ := strconv.ParseBool(a[backupjob.AttrProtected])
+	m.PasswordProtected = types.BoolValue(protected)
+	if f, ok := b.File(backupjob.KindILOBackup); ok {
+		m.LocalPath = types.StringValue(f.Path)
+		m.SHA256 = types.StringValue(f.SHA256)
+		m.Size = types.Int64Value(f.Size)
+	} else {
+		m.LocalPath, m.SHA256, m.Size = types.StringNull(), types.StringNull(), types.Int64Null()
+	}
+	files, diags := filesValue(b.Files)
+	resp.Diagnostics.Append(diags...)
+	m.Files = files
+
+	m.HTTPPushURI, m.CustomBackupAndRestore, m.BackupFileCount = types.StringNull(), types.BoolNull(), types.Int64Null()
+	if m.QueryDevice.ValueBool() {
+		svc, device, err := d.queryService(ctx, b.Host, b.Port)
+		if err != nil {
+			resp.Diagnostics.AddError(fmt.Sprintf("Reading the backup service of iLO %s failed", device), err.Error())
+			return
+		}
+		m.HTTPPushURI = types.StringValue(svc.HttpPushUri)
+		if svc.CustomBackupAndRestore != nil {
+			m.CustomBackupAndRestore = types.BoolValue(*svc.CustomBackupAndRestore)
+		}
+		if svc.BackupFileCount >= 0 {
+			m.BackupFileCount = types.Int64Value(int64(svc.BackupFileCount))
+		}
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// queryService reads the live backup service (which makes the iLO write a backup to
+// its NAND) in one session that is always logged out.
+func (d *iloBackupDataSource) queryService(ctx context.Context, host string, port int) (redfish.BackupService, string, error) {
+	device := host
+	if msg := iloCredentialsError(d.data); msg != "" {
+		return redfish.BackupService{}, device, fmt.Errorf("missing iLO credentials: %s", msg)
+	}
+	if port == 0 {
+		port = d.data.ilo.port
+	}
+	ctx = logContext(ctx, d.data.ilo.password)
+	rc, err := newILOClient(d.data, host, port)
+	if err != nil {
+		return redfish.BackupService{}, device, err
+	}
+	device = rc.Device()
+	unlock := d.data.deviceLock.Lock(hostPortKey(host, port))
+	defer unlock()
+	var svc redfish.BackupService
+	err = client.With(ctx, rc.Session(), func(ctx context.Context) error {
+		var err error
+		svc, err = rc.ReadBackupService(ctx)
+		return err
+	})
+	return svc, device, err
+}

@@ -1,0 +1,244 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
+)
+
+var (
+	_ resource.ResourceWithConfigure   = (*iloCustomBackupRestoreResource)(nil)
+	_ resource.ResourceWithImportState = (*iloCustomBackupRestoreResource)(nil)
+)
+
+func newILOCustomBackupRestoreResource() resource.Resource { return &iloCustomBackupRestoreResource{} }
+
+type iloCustomBackupRestoreResource struct{ data *providerData }
+
+type iloCustomBackupRestoreModel struct {
+	ID      types.String `tfsdk:"id"`
+	Host    types.String `tfsdk:"host"`
+	Port    types.Int64  `tfsdk:"port"`
+	Enabled types.Bool   `tfsdk:"enabled"`
+}
+
+func (r *iloCustomBackupRestoreResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_ilo_custom_backup_restore"
+}
+
+func (r *iloCustomBackupRestoreResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "Manages the `CustomBackupandRestore` flag of one HPE iLO's backup and restore service: when it is on, " +
+			"the iLO restores the user-defined configuration it was last backed up with, instead of the factory defaults, " +
+			"after a reset to factory defaults or a battery failure.\n\n" +
+			"Unlike the backup resource, this one manages live device state, so refresh reads the flag from the iLO. " +
+			"**Every read of the iLO's backup service makes it write a fresh backup file to its NAND**; each change is also " +
+			"logged in the iLO's Integrated Management Log. Changes are sent with `If-Match` (a stale ETag is re-read and " +
+			"retried once). Destroying the resource sets the flag back to its factory default, `false`.\n\n" +
+			"Needs iLO 5 firmware 2.72 or later, iLO 6 or iLO 7; not supported in the FIPS or higher security states. " +
+			"On iLO 6 1.05 the flag covers only IPMI and SNMP users. A factory reset clears it.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{
+				MarkdownDescription: "`host`, or `host:port` when `port` is set.",
+				Computed:            true,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"host": schema.StringAttribute{
+				MarkdownDescription: "iLO host name or IP address.",
+				Required:            true,
+				Validators:          []validator.String{hostValidator()},
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
+			},
+			"port": schema.Int64Attribute{
+				MarkdownDescription: "HTTPS port. Defaults to the provider's `ilo.port` (443).",
+				Optional:            true,
+				Validators:          []validator.Int64{int64validator.Between(1, 65535)},
+				PlanModifiers:       []planmodifier.Int64{int64planmodifier.RequiresReplace()},
+			},
+			"enabled": schema.BoolAttribute{
+				MarkdownDescription: "The wanted value of `CustomBackupandRestore`.",
+				Required:            true,
+			},
+		},
+	}
+}
+
+func (r *iloCustomBackupRestoreResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
+}
+
+func customFlagID(host string, port types.Int64) string {
+	if port.IsNull() || port.IsUnknown() {
+		return host
+	}
+	return net.JoinHostPort(strings.Trim(host, "[]"), strconv.FormatInt(port.ValueInt64(), 10))
+}
+
+// withILO runs fn in one session with the iLO (always logged out), holding the
+// device's lock: a read of the backup service replaces the iLO's backup file, which
+// would break a backup of the same iLO in flight.
+func (r *iloCustomBackupRestoreResource) withILO(ctx context.Context, m iloCustomBackupRestoreModel, fn func(ctx context.Context, rc *redfish.Client) error) (string, error) {
+	host := m.Host.ValueString()
+	if msg := iloCredentialsError(r.data); msg != "" {
+		return host, fmt.Errorf("missing iLO credentials: %s", msg)
+	}
+	ctx = logContext(ctx, r.data.ilo.password)
+	port := iloPort(r.data, m.Port)
+	rc, err := newILOClient(r.data, host, port)
+	if err != nil {
+		return host, err
+	}
+	unlock := r.data.deviceLock.Lock(hostPortKey(host, port))
+	defer unlock()
+	return rc.Device(), client.With(ctx, rc.Session(), func(ctx context.Context) error { return fn(ctx, rc) })
+}
+
+// readFlag reads the flag; firmware without it is an error that says so.
+func readFlag(ctx context.Context, rc *redfish.Client) (bool, error) {
+	svc, err := rc.ReadBackupService(ctx)
+	if err != nil {
+		return false, err
+	}
+	if svc.CustomBackupAndRestore == nil {
+		fw := "this firmware"
+		if mgr, derr := rc.Discover(ctx); derr == nil && mgr.Firmware != "" {
+			fw = strings.TrimSpace(mgr.Generation + " firmware " + mgr.Firmware)
+		}
+		return false, &client.DeviceError{Device: rc.Device(), Step: "read CustomBackupandRestore",
+			Message: fmt.Sprintf("the backup service has no CustomBackupandRestore property: %s does not support it", fw),
+			Hint:    "the flag needs iLO 5 firmware 2.72 or later, iLO 6 or iLO 7: update the iLO firmware, or remove this resource for this iLO"}
+	}
+	return *svc.CustomBackupAndRestore, nil
+}
+
+func (r *iloCustomBackupRestoreResource) set(ctx context.Context, m *iloCustomBackupRestoreModel, diagSummary string, diags *diag.Diagnostics) bool {
+	enabled := m.Enabled.ValueBool()
+	device, err := r.withILO(ctx, *m, func(ctx context.Context, rc *redfish.Client) error {
+		return rc.SetCustomBackupAndRestore(ctx, enabled)
+	})
+	if err != nil {
+		diags.AddError(fmt.Sprintf(diagSummary, device), err.Error())
+		return false
+	}
+	m.ID = types.StringValue(customFlagID(m.Host.ValueString(), m.Port))
+	return true
+}
+
+func (r *iloCustomBackupRestoreResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan iloCustomBackupRestoreModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() || r.data == nil {
+		return
+	}
+	if !r.set(ctx, &plan, "Setting CustomBackupandRestore on iLO %s failed", &resp.Diagnostics) {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// Read reads the flag from the iLO: this resource manages live device state, so a
+// change made elsewhere shows up as drift.
+func (r *iloCustomBackupRestoreResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state iloCustomBackupRestoreModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() || r.data == nil {
+		return
+	}
+	var enabled bool
+	device, err := r.withILO(ctx, state, func(ctx context.Context, rc *redfish.Client) error {
+		var err error
+		enabled, err = readFlag(ctx, rc)
+		return err
+	})
+	if err != nil {
+		resp.Diagnostics.AddError(fmt.Sprintf("Reading CustomBackupandRestore from iLO %s failed", device), err.Error())
+		return
+	}
+	state.Enabled = types.BoolValue(enabled)
+	state.ID = types.StringValue(customFlagID(state.Host.ValueString(), state.Port))
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+func (r *iloCustomBackupRestoreResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan iloCustomBackupRestoreModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() || r.data == nil {
+		return
+	}
+	if !r.set(ctx, &plan, "Setting CustomBackupandRestore on iLO %s failed", &resp.Diagnostics) {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// Delete puts the flag back to its factory default, false.
+func (r *iloCustomBackupRestoreResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state iloCustomBackupRestoreModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() || r.data == nil {
+		return
+	}
+	state.Enabled = types.BoolValue(false)
+	r.set(ctx, &state, "Resetting CustomBackupandRestore to false on iLO %s failed", &resp.Diagnostics)
+}
+
+// ImportState takes `host` or `host:port` (`[v6 address]:port` for IPv6).
+func (r *iloCustomBackupRestoreResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	host, port, err := parseImportHostPort(req.ID)
+	if err != nil {
+		resp.Diagnostics.AddError("Invalid import ID", err.Error())
+		return
+	}
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("host"), host)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("port"), port)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), customFlagID(host, port))...)
+}
+
+// parseImportHostPort splits an import ID: "host", "host:port", "[v6]:port", or a bare
+// IPv6 address.
+func parseImportHostPort(id string) (string, types.Int64, error) {
+	id = strings.TrimSpace(id)
+	usage := fmt.Errorf("import ID %q must be the iLO's host (\"ilo1.example.com\") or host:port (\"10.0.0.5:8443\", \"[2001:db8::5]:443\")", id)
+	if id == "" {
+		return "", types.Int64Null(), usage
+	}
+	host, portText, err := net.SplitHostPort(id)
+	if err != nil {
+		if net.ParseIP(strings.Trim(id, "[]")) != nil { // a bare IPv6 address
+			return strings.Trim(id, "[]"), types.Int64Null(), nil
+		}
+		if strings.Contains(id, ":") {
+			return "", types.Int64Null(), usage
+		}
+		host = id
+	} else {
+		p, perr := strconv.Atoi(portText)
+		if perr != nil || p < 1 || p > 65535 {
+			return "", types.Int64Null(), fmt.Errorf("%v: the port must be a number from 1 to 65535", usage)
+		}
+		if err := hostValidator().(stringCheck).check(host); err != nil {
+			return "", types.Int64Null(), fmt.Errorf("%v: %v", usage, err)
+		}
+		return host, types.Int64Value(int64(p)), nil
+	}
+	if err := hostValidator().(stringCheck).check(host); err != nil {
+		return "", types.Int64Null(), fmt.Errorf("%v: %v", usage, err)
+	}
+	return host, types.Int64Null(), nil
+}
