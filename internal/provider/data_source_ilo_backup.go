@@ -67,7 +67,7 @@ func (d *iloBackupDataSource) Schema(_ context.Context, _ datasource.SchemaReque
 			"`query_device` on where that is acceptable.",
 		Attributes: map[string]schema.Attribute{
 			"host": schema.StringAttribute{
-				MarkdownDescription: "The iLO's host as given to `infrabackup_ilo_backup`.",
+				MarkdownDescription: "The iLO's host as given to `infrabackup_ilo_backup` (compared case-insensitively; the port is not compared, so when several iLOs share a host behind different ports, look them up by `name`).",
 				Optional:            true, Computed: true,
 				Validators: []validator.String{hostValidator()},
 			},
