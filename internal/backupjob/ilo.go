@@ -87,11 +87,11 @@ func RunILO(ctx context.Context, store *backupstore.Store, req ILORequest) (ILOR
 	if now == nil {
 		now = time.Now
 	}
+	rc := req.ILO
 	if err := redfish.ValidateBackupPassword(req.BackupPassword); err != nil {
-		return ILOResult{}, err
+		return ILOResult{}, fmt.Errorf("%s: %w", rc.Device(), err)
 	}
 	started := now().UTC()
-	rc := req.ILO
 	var res ILOResult
 	err := client.With(ctx, rc.Session(), func(ctx context.Context) error {
 		mgr, err := rc.Discover(ctx)

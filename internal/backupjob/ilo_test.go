@@ -180,6 +180,7 @@ func TestRunILOFailuresLeaveNothing(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("want an error containing %q, got %v", tc.want, err)
 			}
+			t.Logf("error: %v", err)
 			if files := regularFiles(t, f.root); len(files) != 0 {
 				t.Errorf("a failed backup left files behind: %v", files)
 			}
