@@ -53,7 +53,7 @@ func TestParseShowAndHostname(t *testing.T) {
 		t.Error("a table is not show text")
 	}
 	for body, want := range map[string]string{
-		`{"_data":["Hostname is mc-dc1"]}`:                 "mc-dc1",
+		`{"_data":["Hostname is mc-dc1"]}`:                "mc-dc1",
 		`{"Hostname":[{"Hostname":"mc-tab"}],"_meta":[]}`: "mc-tab",
 	} {
 		if got, err := parseHostname([]byte(body)); err != nil || got != want {
