@@ -267,6 +267,7 @@ func (p *infrabackupProvider) Resources(context.Context) []func() resource.Resou
 		newArubaConductorBackupResource,
 		newILOBackupResource,
 		newILOCustomBackupRestoreResource,
+		newILORestoreResource,
 	}
 }
 

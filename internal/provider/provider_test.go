@@ -65,8 +65,10 @@ func TestProviderSchemaIsValid(t *testing.T) {
 	for _, d := range resp.Diagnostics {
 		t.Errorf("schema diagnostic: %s: %s", d.Summary, d.Detail)
 	}
-	if _, ok := resp.ResourceSchemas["infrabackup_ilo_custom_backup_restore"]; !ok {
-		t.Error("resource infrabackup_ilo_custom_backup_restore is not registered")
+	for _, name := range []string{"infrabackup_ilo_custom_backup_restore", "infrabackup_ilo_restore"} { // resources without a data source
+		if _, ok := resp.ResourceSchemas[name]; !ok {
+			t.Errorf("resource %s is not registered", name)
+		}
 	}
 	for _, name := range []string{"infrabackup_aruba_conductor_backup", "infrabackup_ilo_backup"} {
 		if _, ok := resp.ResourceSchemas[name]; !ok {

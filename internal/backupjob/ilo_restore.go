@@ -1,0 +1,450 @@
+package backupjob
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
+)
+
+// DefaultRestorePoll is the first interval between readiness probes after an accepted
+// restore; the probes back off up to redfish.MaxWaitReadyInterval.
+const DefaultRestorePoll = time.Second
+
+// Where the serial number of a backup came from.
+const (
+	SerialFromRecord   = "backup record"
+	SerialFromFileName = "file name"
+)
+
+// hpeBackupNameRE matches the name iLO gives a backup: HPE_<serial>_<YYYYMMDD>_<HHMM>.bak.
+var hpeBackupNameRE = regexp.MustCompile(`^HPE_([A-Za-z0-9][A-Za-z0-9-]{0,63})_(\d{8})_(\d{4})\.bak$`)
+
+// SerialFromHPEFileName returns the serial number in an iLO backup file name
+// (HPE_<serial>_<YYYYMMDD>_<HHMM>.bak, the name iLO gives a backup and its web
+// interface downloads), or "" when name is not such a name.
+func SerialFromHPEFileName(name string) string {
+	m := hpeBackupNameRE.FindStringSubmatch(name)
+	if m == nil {
+		return ""
+	}
+	if _, err := time.Parse("20060102 1504", m[2]+" "+m[3]); err != nil {
+		return ""
+	}
+	return m[1]
+}
+
+// ILORestoreRequest is one restore of an iLO from a local backup file.
+type ILORestoreRequest struct {
+	ILO *redfish.Client
+	// Store, when set, is asked whether it records File: a recorded file must still
+	// have its recorded SHA-256, and the record gives the backup's serial number.
+	Store *backupstore.Store
+	// File is the local path of the backup.
+	File string
+	// BackupPassword opens a password-protected backup (≤ 32 characters). It is never
+	// stored or logged.
+	BackupPassword string
+	// AllowDifferentServer lets a backup of another server (or of an unknown one) be
+	// restored. HPE supports restoring a backup only onto the server it was taken from.
+	AllowDifferentServer bool
+	// Poll is the first interval between readiness probes after the upload
+	// (DefaultRestorePoll when 0).
+	Poll time.Duration
+	Now  func() time.Time
+}
+
+// ILORestoreFile is what the local checks learnt about a backup file.
+type ILORestoreFile struct {
+	Path   string // absolute
+	Size   int64
+	SHA256 string // lower-case hex; what is uploaded is checked against it
+	// Recorded is true when the local store records the file (its SHA-256 matched).
+	Recorded bool
+	// BackupID is "<device>/<run id>" of the store's record, when Recorded.
+	BackupID string
+	// Serial is the serial number of the server the backup was taken from ("" when
+	// unknown); SerialSource says where it came from (SerialFromRecord,
+	// SerialFromFileName).
+	Serial       string
+	SerialSource string
+	// Protected is the record's word on a backup password (nil when unknown).
+	Protected *bool
+	// UploadName is the file name sent with the upload.
+	UploadName string
+}
+
+// ILORestoreResult is what a restore did. After a NotBackError the result is still
+// filled in: the iLO accepted the restore.
+type ILORestoreResult struct {
+	File ILORestoreFile
+	// Manager is the target iLO as discovered before the upload.
+	Manager redfish.Manager
+	// AcceptedAt is when the iLO accepted the upload (and began to reset); zero when
+	// it did not.
+	AcceptedAt time.Time
+	// ReadyAt is when the iLO answered and accepted a login again.
+	ReadyAt time.Time
+}
+
+// RestoreRefusedError is a restore refused before anything was uploaded: the iLO's
+// configuration is untouched.
+type RestoreRefusedError struct {
+	Device string
+	Reason string
+	Hint   string
+	Err    error
+}
+
+func (e *RestoreRefusedError) Error() string {
+	var b strings.Builder
+	if e.Device != "" {
+		b.WriteString(e.Device + ": ")
+	}
+	b.WriteString("restore refused, nothing was uploaded: " + e.Reason)
+	if e.Hint != "" {
+		b.WriteString(". " + e.Hint)
+	}
+	return b.String()
+}
+
+func (e *RestoreRefusedError) Unwrap() error { return e.Err }
+
+// NotBackError says that the iLO accepted a restore (it is applying it) but could not
+// be confirmed to be back: it did not answer and accept a login again in time, or
+// it refused the credentials afterwards. Err is WaitReady's error; it wraps the
+// context's error on a timeout.
+type NotBackError struct {
+	Device     string
+	AcceptedAt time.Time
+	Err        error
+}
+
+func (e *NotBackError) Error() string {
+	return fmt.Sprintf("%s: the iLO ACCEPTED the restore at %s and reset to apply it, but it could not be confirmed to be back: %v",
+		e.Device, e.AcceptedAt.UTC().Format(time.RFC3339), e.Err)
+}
+
+func (e *NotBackError) Unwrap() error { return e.Err }
+
+// CheckILORestoreFile checks a backup file before a restore, without contacting any
+// device: it exists, is a non-empty regular file and can be read; when store records
+// it, its SHA-256 is still the recorded one (a file changed after the backup is
+// refused), and a file laid out like a store file but recorded by no complete backup
+// is refused too. The serial number comes from the record, else from an HPE file
+// name. Errors are *RestoreRefusedError.
+func CheckILORestoreFile(store *backupstore.Store, file string) (ILORestoreFile, error) {
+	refuse := func(reason, hint string, err error) (ILORestoreFile, error) {
+		return ILORestoreFile{}, &RestoreRefusedError{Reason: reason, Hint: hint, Err: err}
+	}
+	if strings.TrimSpace(file) == "" {
+		return refuse("backup_file is empty", "set it to the local path of an iLO backup, typically infrabackup_ilo_backup.<name>.local_path", nil)
+	}
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return refuse(fmt.Sprintf("backup file %q: %v", file, err), "", err)
+	}
+	fi, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return refuse(fmt.Sprintf("backup file %s does not exist", abs),
+			"check backup_file: it is typically infrabackup_ilo_backup.<name>.local_path or the local_path of the infrabackup_ilo_backup data source", err)
+	case err != nil:
+		return refuse(fmt.Sprintf("backup file %s cannot be read: %v", abs, err), "check the file's permissions for the user running Terraform", err)
+	case fi.IsDir():
+		return refuse(fmt.Sprintf("backup file %s is a folder", abs), "give the path of the backup file itself", nil)
+	case !fi.Mode().IsRegular():
+		return refuse(fmt.Sprintf("backup file %s is not a regular file (%s)", abs, fi.Mode().Type()), "give the path of the backup file itself", nil)
+	case fi.Size() == 0:
+		return refuse(fmt.Sprintf("backup file %s is empty", abs), "an iLO backup is never empty: use another backup", nil)
+	}
+	f, err := os.Open(abs)
+	if err != nil {
+		return refuse(fmt.Sprintf("backup file %s cannot be read: %v", abs, err), "check the file's permissions for the user running Terraform", err)
+	}
+	_ = f.Close()
+
+	out := ILORestoreFile{Path: abs, Size: fi.Size(), UploadName: filepath.Base(abs)}
+	if store != nil {
+		b, bf, ferr := store.FindByPath(abs)
+		switch {
+		case ferr == nil:
+			if b.Family != backupstore.FamilyILO || bf.Kind != KindILOBackup {
+				return refuse(fmt.Sprintf("%s is the %s file of a %s backup (%s/%s), not an iLO backup", abs, bf.Kind, b.Family, b.Device, b.ID),
+					"use the local_path of an infrabackup_ilo_backup", nil)
+			}
+			// VerifyFile re-hashes the whole file, streaming: a file altered (or
+			// corrupted) after the backup is refused here.
+			if verr := backupstore.VerifyFile(abs, bf.SHA256); verr != nil {
+				return refuse(verr.Error(), "", verr)
+			}
+			out.Recorded = true
+			out.BackupID = b.Device + "/" + b.ID
+			out.SHA256 = strings.ToLower(bf.SHA256)
+			out.Size = bf.Size
+			if s := strings.TrimSpace(b.Attributes[AttrSerial]); s != "" {
+				out.Serial, out.SerialSource = s, SerialFromRecord
+			} else if s := SerialFromHPEFileName(b.Attributes[AttrDeviceFileName]); s != "" {
+				out.Serial, out.SerialSource = s, SerialFromRecord
+			}
+			if p, perr := strconv.ParseBool(b.Attributes[AttrProtected]); perr == nil {
+				out.Protected = &p
+			}
+			// Send the name the iLO gave the backup, as its web interface would.
+			if n := b.Attributes[AttrDeviceFileName]; SerialFromHPEFileName(n) != "" {
+				out.UploadName = n
+			}
+		case errors.Is(ferr, backupstore.ErrNoBackup):
+			if inStoreLayout(store.Root(), abs) {
+				return refuse(fmt.Sprintf("%s is in the backup store, but no complete backup records it (%v)", abs, ferr),
+					"it may be left over from a failed backup, or its record was changed: use the local_path of a completed infrabackup_ilo_backup", ferr)
+			}
+		default:
+			return refuse(ferr.Error(), "", ferr)
+		}
+	}
+	if !out.Recorded {
+		sum, n, herr := hashFile(abs)
+		if herr != nil {
+			return refuse(fmt.Sprintf("backup file %s cannot be read: %v", abs, herr), "check the file's permissions for the user running Terraform", herr)
+		}
+		out.SHA256, out.Size = sum, n
+		if s := SerialFromHPEFileName(filepath.Base(abs)); s != "" {
+			out.Serial, out.SerialSource = s, SerialFromFileName
+		}
+	}
+	return out, nil
+}
+
+// inStoreLayout reports whether abs (or its real path) is <root>/<family>/<device>/<file>.
+func inStoreLayout(root, abs string) bool {
+	check := func(root, p string) bool {
+		rel, err := filepath.Rel(root, p)
+		if err != nil || !filepath.IsLocal(rel) {
+			return false
+		}
+		parts := strings.Split(rel, string(filepath.Separator))
+		return len(parts) == 3 && (parts[0] == backupstore.FamilyILO || parts[0] == backupstore.FamilyAruba)
+	}
+	if check(root, abs) {
+		return true
+	}
+	realRoot, err1 := filepath.EvalSymlinks(root)
+	realPath, err2 := filepath.EvalSymlinks(abs)
+	return err1 == nil && err2 == nil && check(realRoot, realPath)
+}
+
+func hashFile(p string) (string, int64, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", n, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// sameSerial compares serial numbers as HPE prints them (case and surrounding spaces
+// do not matter).
+func sameSerial(a, b string) bool {
+	return strings.TrimSpace(a) != "" && strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b))
+}
+
+// RunILORestore restores an iLO from a local backup file:
+//
+//  1. local checks (CheckILORestoreFile), and a backup whose serial number is
+//     unknown is refused unless AllowDifferentServer;
+//  2. log in and discover the iLO; a backup of another server is refused unless
+//     AllowDifferentServer;
+//  3. read the backup service for HttpPushUri;
+//  4. upload the file, streamed from disk: every byte is hashed on the way, and
+//     the last chunk is withheld (the upload fails, the iLO never sees a complete
+//     form) when the file no longer has the checked SHA-256;
+//  5. the iLO resets and ends every session (nothing is logged out); wait, with
+//     backoff, until it answers and accepts a login again, within ctx.
+//
+// Every refusal happens before the upload, and the session is always closed. After
+// an accepted upload any failure is a *NotBackError, and the result is filled in.
+func RunILORestore(ctx context.Context, req ILORestoreRequest) (ILORestoreResult, error) {
+	now := req.Now
+	if now == nil {
+		now = time.Now
+	}
+	poll := req.Poll
+	if poll <= 0 {
+		poll = DefaultRestorePoll
+	}
+	rc := req.ILO
+	device := rc.Device()
+	var res ILORestoreResult
+	if err := redfish.ValidateBackupPassword(req.BackupPassword); err != nil {
+		return res, &RestoreRefusedError{Device: device, Reason: err.Error(), Err: err}
+	}
+	file, err := CheckILORestoreFile(req.Store, req.File)
+	if err != nil {
+		var re *RestoreRefusedError
+		if errors.As(err, &re) {
+			re.Device = device
+		}
+		return res, err
+	}
+	res.File = file
+	if file.Serial == "" && !req.AllowDifferentServer {
+		return res, &RestoreRefusedError{Device: device,
+			Reason: fmt.Sprintf("the serial number of the server %s was taken from is unknown: the local backup store does not record it, "+
+				"and its name is not the iLO's own HPE_<serial>_<YYYYMMDD>_<HHMM>.bak", file.Path),
+			Hint: "HPE supports restoring a backup only onto the server it was taken from, so this cannot be checked: restore the local_path " +
+				"of an infrabackup_ilo_backup, or, if you know the backup belongs to this server, set allow_different_server = true"}
+	}
+	if file.Protected != nil && *file.Protected && req.BackupPassword == "" {
+		return res, &RestoreRefusedError{Device: device,
+			Reason: fmt.Sprintf("backup %s was taken with a backup password, and none is given", file.BackupID),
+			Hint:   "set backup_password_wo to the password the backup was taken with (a protected backup restores only with that password)"}
+	}
+
+	accepted := false
+	err = client.With(ctx, rc.Session(), func(ctx context.Context) error {
+		mgr, err := rc.Discover(ctx)
+		if err != nil {
+			return err
+		}
+		res.Manager = mgr
+		if !sameSerial(file.Serial, mgr.Serial) {
+			if !req.AllowDifferentServer {
+				return serialMismatch(device, file, mgr)
+			}
+			tflog.SubsystemWarn(ctx, client.Subsystem, "ilo: restoring a backup of another server (allow_different_server = true)", map[string]any{
+				"device": device, "backup_serial": file.Serial, "target_serial": mgr.Serial,
+			})
+		}
+		// Each read of the backup service makes the iLO write a fresh backup file to
+		// its NAND. Before a restore that is acceptable (it even keeps the outgoing
+		// configuration on the iLO); HttpPushUri is only found there.
+		svc, err := rc.ReadBackupService(ctx)
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(svc.HttpPushUri) == "" {
+			return &client.DeviceError{Device: device, Step: "read backup service",
+				Message: "the backup service offers no HttpPushUri, so this iLO cannot accept a restore upload over Redfish",
+				Hint:    "nothing was uploaded; check the iLO generation and firmware (iLO 5, 6 or 7 with a current firmware), or restore through the iLO web interface"}
+		}
+		open := func() (io.ReadCloser, error) { return openVerified(file) }
+		if err := rc.Restore(ctx, svc.HttpPushUri, open, file.Size, file.UploadName, req.BackupPassword); err != nil {
+			return err
+		}
+		accepted = true
+		res.AcceptedAt = now().UTC()
+		return nil
+	})
+	if err != nil {
+		if accepted {
+			// Only closing the session can fail after an accepted upload; the iLO ended it.
+			tflog.SubsystemWarn(ctx, client.Subsystem, "ilo: closing the session after the restore failed", map[string]any{"device": device, "error": client.Redact(err.Error())})
+		} else {
+			return res, err
+		}
+	}
+	if err := rc.WaitReady(ctx, poll); err != nil {
+		return res, &NotBackError{Device: device, AcceptedAt: res.AcceptedAt, Err: err}
+	}
+	res.ReadyAt = now().UTC()
+	return res, nil
+}
+
+func serialMismatch(device string, file ILORestoreFile, mgr redfish.Manager) error {
+	target := strings.TrimSpace(mgr.Serial)
+	reason := fmt.Sprintf("the backup was taken from the server with serial number %s (from its %s), but this iLO's server has serial number %s",
+		file.Serial, file.SerialSource, target)
+	hint := "HPE supports restoring a backup only onto the server it was taken from, and it is not meant to copy a configuration to another iLO: " +
+		"check host and backup_file. After a system board replacement the serial number can differ (or be missing) although it is the same server: " +
+		"then set allow_different_server = true"
+	if target == "" {
+		reason = fmt.Sprintf("the backup was taken from the server with serial number %s (from its %s), but this iLO reports no serial number",
+			file.Serial, file.SerialSource)
+		hint = "an iLO reports no serial number after a system board replacement until it is set again: if this is the server the backup " +
+			"was taken from, set allow_different_server = true, or set the serial number first (System Utilities) and retry"
+	}
+	return &RestoreRefusedError{Device: device, Reason: reason, Hint: hint}
+}
+
+// openVerified opens the backup for upload. The reader hashes every byte and, when
+// the last expected byte arrives, withholds the final chunk and fails if the file no
+// longer has the checked SHA-256 (or size): the form is then never completed and the
+// iLO restores nothing. Bytes past the checked size are never sent.
+func openVerified(file ILORestoreFile) (io.ReadCloser, error) {
+	f, err := os.Open(file.Path)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	if fi.Size() != file.Size {
+		_ = f.Close()
+		return nil, fmt.Errorf("backup file %s changed after it was checked: it now has %d bytes, %d were checked", file.Path, fi.Size(), file.Size)
+	}
+	return &verifyingReader{f: f, path: file.Path, size: file.Size, want: file.SHA256, h: sha256.New()}, nil
+}
+
+type verifyingReader struct {
+	f    *os.File
+	path string
+	size int64
+	want string
+	h    hash.Hash
+	n    int64
+	err  error
+}
+
+func (r *verifyingReader) Read(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	if r.n >= r.size {
+		return 0, io.EOF // never send more than was checked
+	}
+	if rest := r.size - r.n; int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	n, err := r.f.Read(p)
+	if n > 0 {
+		r.h.Write(p[:n])
+		r.n += int64(n)
+		if r.n == r.size {
+			if got := hex.EncodeToString(r.h.Sum(nil)); got != r.want {
+				r.err = fmt.Errorf("backup file %s changed while it was uploaded (SHA-256 %s, %s was checked): the upload was stopped before its end, so the iLO restores nothing", r.path, got, r.want)
+				return 0, r.err
+			}
+			return n, nil
+		}
+	}
+	if errors.Is(err, io.EOF) && r.n < r.size {
+		r.err = fmt.Errorf("backup file %s changed while it was uploaded: it ended after %d bytes, %d were checked; the upload was stopped before its end", r.path, r.n, r.size)
+		return n, r.err
+	}
+	return n, err
+}
+
+func (r *verifyingReader) Close() error { return r.f.Close() }

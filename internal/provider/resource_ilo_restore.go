@@ -1,0 +1,298 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/boolplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupjob"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
+)
+
+const defaultILORestoreCreateTimeout = 15 * time.Minute
+
+var (
+	_ resource.ResourceWithConfigure  = (*iloRestoreResource)(nil)
+	_ resource.ResourceWithModifyPlan = (*iloRestoreResource)(nil)
+)
+
+func newILORestoreResource() resource.Resource { return &iloRestoreResource{} }
+
+type iloRestoreResource struct{ data *providerData }
+
+type iloRestoreModel struct {
+	ID                      types.String   `tfsdk:"id"`
+	Host                    types.String   `tfsdk:"host"`
+	Port                    types.Int64    `tfsdk:"port"`
+	BackupFile              types.String   `tfsdk:"backup_file"`
+	BackupPasswordWO        types.String   `tfsdk:"backup_password_wo"`
+	BackupPasswordWOVersion types.Int64    `tfsdk:"backup_password_wo_version"`
+	Trigger                 types.String   `tfsdk:"trigger"`
+	AllowDifferentServer    types.Bool     `tfsdk:"allow_different_server"`
+	RestoredAt              types.String   `tfsdk:"restored_at"`
+	BackupSHA256            types.String   `tfsdk:"backup_sha256"`
+	SerialNumber            types.String   `tfsdk:"serial_number"`
+	BackupSerialNumber      types.String   `tfsdk:"backup_serial_number"`
+	Timeouts                timeouts.Value `tfsdk:"timeouts"`
+}
+
+func (r *iloRestoreResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_ilo_restore"
+}
+
+func (r *iloRestoreResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	replace := []planmodifier.String{stringplanmodifier.RequiresReplace()}
+	keep := []planmodifier.String{stringplanmodifier.UseStateForUnknown()}
+	computedString := func(desc string) schema.StringAttribute {
+		return schema.StringAttribute{MarkdownDescription: desc, Computed: true, PlanModifiers: keep}
+	}
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "**Destructive.** Restores the configuration of one HPE iLO 5, 6 or 7 from a backup file when created " +
+			"(and again whenever an argument other than `backup_password_wo_version` or `timeouts` changes): the backup " +
+			"overwrites the iLO's configuration, including its user accounts, license keys and network and security settings, " +
+			"then the iLO resets, is unreachable for up to several minutes and ends every session on it.\n\n" +
+			"Before anything is sent, the file is checked: it must exist; when the local backup store records it, its SHA-256 " +
+			"must still be the recorded one; and the server it was taken from (serial number from the store's record, or from " +
+			"an iLO file name `HPE_<serial>_<YYYYMMDD>_<HHMM>.bak`) must be the target iLO's server, as HPE supports restoring " +
+			"a backup only onto the server it was taken from (`allow_different_server` overrides this). The file is streamed " +
+			"from disk, never held in memory. The resource then waits, polling with backoff, until the iLO answers and accepts " +
+			"a login again.\n\n" +
+			"Refresh makes no device call. Destroying the resource only removes it from state: a restore cannot be undone.",
+		Attributes: map[string]schema.Attribute{
+			"id": computedString("`<host>/<time the restore was accepted>`: unique per restore."),
+			"host": schema.StringAttribute{
+				MarkdownDescription: "iLO host name or IP address of the iLO to restore.",
+				Required:            true,
+				Validators:          []validator.String{hostValidator()},
+				PlanModifiers:       replace,
+			},
+			"port": schema.Int64Attribute{
+				MarkdownDescription: "HTTPS port. Defaults to the provider's `ilo.port` (443).",
+				Optional:            true,
+				Validators:          []validator.Int64{int64validator.Between(1, 65535)},
+				PlanModifiers:       []planmodifier.Int64{int64planmodifier.RequiresReplace()},
+			},
+			"backup_file": schema.StringAttribute{
+				MarkdownDescription: "Local path of the backup to restore, typically `infrabackup_ilo_backup.<name>.local_path` " +
+					"or the `local_path` of the `infrabackup_ilo_backup` data source. A file the local backup store records must " +
+					"still have its recorded SHA-256; a file from elsewhere must keep the iLO's own name " +
+					"(`HPE_<serial>_<YYYYMMDD>_<HHMM>.bak`) so its server is known, unless `allow_different_server = true`.",
+				Required:      true,
+				Validators:    []validator.String{stringvalidator.LengthAtLeast(1)},
+				PlanModifiers: replace,
+			},
+			"backup_password_wo": schema.StringAttribute{
+				MarkdownDescription: fmt.Sprintf("The password the backup was taken with, for a password-protected backup "+
+					"(at most %d characters): a protected backup restores only with that password. "+
+					"Write-only: never stored in state or plan.", redfish.MaxBackupPasswordLength),
+				Optional:   true,
+				WriteOnly:  true,
+				Sensitive:  true,
+				Validators: []validator.String{stringvalidator.LengthAtLeast(1), backupPasswordValidator()},
+			},
+			"backup_password_wo_version": schema.Int64Attribute{
+				MarkdownDescription: "Any number, kept in state beside the write-only `backup_password_wo`. Changing it restores nothing.",
+				Optional:            true,
+			},
+			"trigger": schema.StringAttribute{
+				MarkdownDescription: "Any value; when it changes, the backup is restored again.",
+				Optional:            true,
+				Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
+				PlanModifiers:       replace,
+			},
+			"allow_different_server": schema.BoolAttribute{
+				MarkdownDescription: "Restore even when the backup was taken from another server than the target iLO's, or " +
+					"from a server that cannot be determined. HPE supports restoring a backup only onto the server it was " +
+					"taken from; it is not meant to copy a configuration to another iLO. Use it after a system board " +
+					"replacement, when the serial number changed or is missing. Default `false`.",
+				Optional:      true,
+				Computed:      true,
+				Default:       booldefault.StaticBool(false),
+				PlanModifiers: []planmodifier.Bool{boolplanmodifier.RequiresReplace()},
+			},
+			"restored_at":   computedString("When the iLO accepted the restore (RFC 3339, UTC)."),
+			"backup_sha256": computedString("SHA-256 of the restored backup file, hex: exactly these bytes were uploaded."),
+			"serial_number": computedString("Serial number of the target iLO's server (`Systems/1`), read before the upload."),
+			"backup_serial_number": computedString("Serial number of the server the backup was taken from (from the local " +
+				"store's record or the file name); null when it is not known."),
+			"timeouts": timeouts.Attributes(ctx, timeouts.Opts{Create: true, CreateDescription: "How long the checks, the upload " +
+				"and the wait for the iLO to come back after its reset may take together. Default `15m`."}),
+		},
+	}
+}
+
+func (r *iloRestoreResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
+}
+
+// ModifyPlan warns, on every plan that restores, that applying it overwrites the
+// iLO's configuration and resets it.
+func (r *iloRestoreResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() || !req.State.Raw.IsNull() && len(resp.RequiresReplace) == 0 {
+		return // destroy (forgets only), or an update that restores nothing
+	}
+	var m iloRestoreModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	target := "an iLO"
+	if !m.Host.IsUnknown() && !m.Host.IsNull() {
+		target = "iLO " + m.Host.ValueString()
+	}
+	file := "a backup file (path known after apply)"
+	if !m.BackupFile.IsUnknown() && !m.BackupFile.IsNull() {
+		file = m.BackupFile.ValueString()
+	}
+	resp.Diagnostics.AddWarning(fmt.Sprintf("This plan restores %s from a backup (destructive)", target),
+		fmt.Sprintf("Applying it uploads %s to %s, which overwrites the iLO's configuration (user accounts, license keys, network and "+
+			"security settings) with the backup's, then resets: the iLO is unreachable for up to several minutes and every "+
+			"session on it is dropped. A restore cannot be undone, and destroying the resource does not undo it.", file, target))
+}
+
+func (r *iloRestoreResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan iloRestoreModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() || r.data == nil {
+		return
+	}
+	var backupPassword types.String
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("backup_password_wo"), &backupPassword)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	createTimeout, diags := plan.Timeouts.Create(ctx, defaultILORestoreCreateTimeout)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, createTimeout)
+	defer cancel()
+
+	if msg := iloCredentialsError(r.data); msg != "" {
+		resp.Diagnostics.AddError("Missing iLO credentials", msg)
+		return
+	}
+	// Without a backup folder there is no record to check the file against; with one
+	// that cannot be opened, a recorded file could not be checked: refuse.
+	var store *backupstore.Store
+	if r.data.backupDir != "" {
+		s, err := r.data.Store()
+		if err != nil {
+			resp.Diagnostics.AddError("Local backup store unavailable",
+				err.Error()+"\n\nThe backup file is checked against the store's record before a restore; nothing was uploaded.")
+			return
+		}
+		store = s
+	}
+	ctx = logContext(ctx, r.data.ilo.password, backupPassword.ValueString())
+	host := plan.Host.ValueString()
+	port := iloPort(r.data, plan.Port)
+	rc, err := newILOClient(r.data, host, port)
+	if err != nil {
+		resp.Diagnostics.AddError("Invalid iLO settings", err.Error())
+		return
+	}
+	// One operation at a time per iLO: a backup running while the iLO resets would fail.
+	unlock := r.data.deviceLock.Lock(hostPortKey(host, port))
+	defer unlock()
+
+	res, err := backupjob.RunILORestore(ctx, backupjob.ILORestoreRequest{
+		ILO: rc, Store: store, File: plan.BackupFile.ValueString(),
+		BackupPassword: backupPassword.ValueString(), AllowDifferentServer: plan.AllowDifferentServer.ValueBool(),
+		Now: r.data.now,
+	})
+	var refused *backupjob.RestoreRefusedError
+	var notBack *backupjob.NotBackError
+	switch {
+	case errors.As(err, &refused):
+		resp.Diagnostics.AddAttributeError(path.Root("backup_file"), fmt.Sprintf("Restore of iLO %s refused", rc.Device()),
+			err.Error()+"\n\nThe iLO's configuration was not changed.")
+		return
+	case errors.As(err, &notBack):
+		// The iLO accepted the backup: record the restore (Terraform keeps it as
+		// tainted because of the error), so state says what happened.
+		plan.fromRestore(rc.Device(), res)
+		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+		resp.Diagnostics.AddError(fmt.Sprintf("iLO %s accepted the restore but has not come back", rc.Device()),
+			notBackDetail(ctx, err, createTimeout))
+		return
+	case err != nil:
+		resp.Diagnostics.AddError(fmt.Sprintf("Restore of iLO %s failed", rc.Device()), timeoutAware(ctx, err, createTimeout))
+		return
+	}
+	plan.fromRestore(rc.Device(), res)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// notBackDetail explains a restore the iLO accepted without coming back, and what to check.
+func notBackDetail(ctx context.Context, err error, limit time.Duration) string {
+	what := "The iLO accepted the backup and is applying it, but it could not be confirmed to be back."
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		what = fmt.Sprintf("The iLO accepted the backup and is applying it, but it has not answered and accepted a login again "+
+			"within the create timeout (%s).", limit)
+	}
+	return err.Error() + "\n\n" + what + " Do not power the server off while the iLO resets. Check:\n" +
+		"- the iLO web interface (or its console) and its Integrated Management Log and iLO Event Log, which record the restore and the reset;\n" +
+		"- the network path from this host to the iLO: the backup's network settings now apply, so if they differ (address, VLAN, certificate), " +
+		"the iLO answers elsewhere;\n" +
+		"- the iLO credentials: the iLO now has the user accounts of the backup;\n" +
+		"- if the iLO is only slow to reset, raise timeouts.create.\n\n" +
+		"The restore is recorded in state as tainted, so the next apply would restore again: once the iLO is back with the " +
+		"restored configuration, run `terraform untaint` on this resource to keep it."
+}
+
+// fromRestore fills the computed attributes from a restore the iLO accepted.
+func (m *iloRestoreModel) fromRestore(device string, res backupjob.ILORestoreResult) {
+	m.ID = types.StringValue(device + "/" + res.AcceptedAt.UTC().Format("20060102T150405.000Z"))
+	m.RestoredAt = formatTime(res.AcceptedAt)
+	m.BackupSHA256 = types.StringValue(res.File.SHA256)
+	m.SerialNumber = types.StringValue(res.Manager.Serial)
+	m.BackupSerialNumber = optionalString(res.File.Serial)
+	m.BackupPasswordWO = types.StringNull() // write-only: never in state
+}
+
+// Read makes no device call: a restore is a fact of the past, and refresh must not log
+// in to the iLO on every plan.
+func (r *iloRestoreResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state iloRestoreModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+// Update only records arguments that restore nothing (timeouts, the password version).
+func (r *iloRestoreResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan, state iloRestoreModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	state.Timeouts = plan.Timeouts
+	state.BackupPasswordWOVersion = plan.BackupPasswordWOVersion
+	state.BackupPasswordWO = types.StringNull()
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+// Delete only forgets the restore: it cannot be undone.
+func (r *iloRestoreResource) Delete(context.Context, resource.DeleteRequest, *resource.DeleteResponse) {
+}
