@@ -212,7 +212,7 @@ func CheckILORestoreFile(store *backupstore.Store, file string) (ILORestoreFile,
 		case errors.Is(ferr, backupstore.ErrNoBackup):
 			if inStoreLayout(store.Root(), abs) {
 				return refuse(fmt.Sprintf("%s is in the backup store, but no complete backup records it (%v)", abs, ferr),
-					"it may be left over from a failed backup, or its record was changed: use the local_path of a completed infrabackup_ilo_backup", ferr)
+					"it is left over from a failed backup, or the file or its record was changed after the backup: use the local_path of a completed infrabackup_ilo_backup", ferr)
 			}
 		default:
 			return refuse(ferr.Error(), "", ferr)
