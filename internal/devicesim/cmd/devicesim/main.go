@@ -25,6 +25,7 @@ import (
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/aruba"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/ilo"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/sftpserver"
 )
 
@@ -60,7 +61,10 @@ type options struct {
 	sftpUsername string
 	sftpPassword string
 
-	// Add the flags of further device kinds here (e.g. `ilo int` for -ilo N).
+	// iLOs.
+	ilo              int
+	iloBackupSize    int64
+	iloResetDuration time.Duration
 }
 
 // arubaFaultModes are the -fault-mode values; each adjusts every conductor's Config.
@@ -118,7 +122,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.sftpUsername, "sftp-username", "backup", "username of the SCP/SFTP server")
 	fs.StringVar(&o.sftpPassword, "sftp-password", "devicesim-Scp1", "password of the SCP/SFTP server")
 
-	// Register the flags of further device kinds here.
+	fs.IntVar(&o.ilo, "ilo", 0, "number of HPE iLOs (ilo-01, ilo-02, ...); they share -username, -password and -latency")
+	fs.Int64Var(&o.iloBackupSize, "ilo-backup-size", ilo.DefaultBackupSize, "bytes of each iLO backup image (streamed, never held in memory: multi-GiB is fine)")
+	fs.DurationVar(&o.iloResetDuration, "ilo-reset-duration", ilo.DefaultResetDuration, "how long an iLO is unreachable after an accepted restore")
 
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -126,8 +132,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	if o.aruba < 0 {
-		return o, errors.New("-aruba must be >= 0")
+	if o.aruba < 0 || o.ilo < 0 {
+		return o, errors.New("-aruba and -ilo must be >= 0")
 	}
 	if o.username == "" || o.password == "" || o.sftpUsername == "" || o.sftpPassword == "" {
 		return o, errors.New("usernames and passwords must not be empty")
@@ -164,7 +170,7 @@ type env struct {
 // its devices to e.listing.Devices and its Close to e.closers.
 var deviceStarters = []func(*env) error{
 	startConductors,
-	// startILOs,
+	startILOs,
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -301,6 +307,27 @@ func startConductors(e *env) error {
 			Password: cfg.Password,
 			StatsURL: s.URL + "/_sim/stats",
 		})
+	}
+	return nil
+}
+
+func startILOs(e *env) error {
+	for i := 1; i <= e.opts.ilo; i++ {
+		cfg := ilo.Config{
+			Name:          fmt.Sprintf("ilo-%02d", i),
+			Username:      e.opts.username,
+			Password:      e.opts.password,
+			BackupSize:    e.opts.iloBackupSize,
+			ResetDuration: e.opts.iloResetDuration,
+			ListenAddr:    net.JoinHostPort(e.opts.listenHost, "0"),
+		}
+		s, err := ilo.Start(e.ca, cfg)
+		if err != nil {
+			return fmt.Errorf("starting %s: %w", cfg.Name, err)
+		}
+		e.closers = append(e.closers, s.Close)
+		s.ILO.Faults.SetLatency(e.opts.latency)
+		e.listing.Devices = append(e.listing.Devices, s.DeviceInfo())
 	}
 	return nil
 }
