@@ -58,13 +58,15 @@ func transportError(err error) error {
 	var unknownCA x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
 	var verifyErr *tls.CertificateVerificationError
+	// The name check comes first: *tls.CertificateVerificationError wraps every
+	// verification failure, a name mismatch included.
 	switch {
-	case errors.As(err, &unknownCA), errors.As(err, &verifyErr):
-		return &TLSError{Err: err, Hint: "the device's TLS certificate is not trusted: set ca_cert_pem to the PEM of the CA that signed it " +
-			"(for a self-signed device certificate, the certificate itself); only for a lab device, set insecure = true to skip verification"}
 	case errors.As(err, &hostErr):
 		return &TLSError{Err: err, Hint: "the device's TLS certificate does not name the address used: connect by a name or address the certificate lists, " +
 			"or reissue the certificate"}
+	case errors.As(err, &unknownCA), errors.As(err, &verifyErr):
+		return &TLSError{Err: err, Hint: "the device's TLS certificate is not trusted: set ca_cert_pem to the PEM of the CA that signed it " +
+			"(for a self-signed device certificate, the certificate itself); only for a lab device, set insecure = true to skip verification"}
 	}
 	return err
 }

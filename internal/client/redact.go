@@ -17,6 +17,10 @@ var secretKeys = []string{
 // holds a secret; the value is what gets masked.
 var secretPattern = regexp.MustCompile(`(?i)("?(?:` + strings.Join(regexpQuoteAll(secretKeys), "|") + `)"?\s*[:=]\s*"?)([^"&;,\s}]+)`)
 
+// quotedSecretPattern matches a secret whose value is a quoted string, so the whole
+// string is masked even when it holds spaces, commas or escaped quotes.
+var quotedSecretPattern = regexp.MustCompile(`(?i)("?(?:` + strings.Join(regexpQuoteAll(secretKeys), "|") + `)"?\s*[:=]\s*")(?:[^"\\]|\\.)*("?)`)
+
 const mask = "***"
 
 func regexpQuoteAll(ss []string) []string {
@@ -41,6 +45,7 @@ func IsSecretKey(name string) bool {
 // Redact masks the value of every secret-named key in s. It is applied to everything
 // this package logs and to device messages placed in errors.
 func Redact(s string) string {
+	s = quotedSecretPattern.ReplaceAllString(s, "${1}"+mask+"${2}")
 	return secretPattern.ReplaceAllString(s, "${1}"+mask)
 }
 
