@@ -53,7 +53,13 @@ func run(ctx context.Context, dir string, conductors, parallelism int) error {
 	if err := b.wrapProvider(); err != nil {
 		return err
 	}
-	return b.aruba(conductors, parallelism)
+	if err := b.aruba(conductors, parallelism); err != nil {
+		return err
+	}
+	if err := b.iloLarge(); err != nil {
+		return err
+	}
+	return b.iloMany(conductors, parallelism)
 }
 
 // wrapProvider installs rsswrap under the provider's name so every provider process
@@ -133,6 +139,7 @@ func (b *bench) aruba(n, parallelism int) error {
 	}
 	_ = b.peakRSS()
 	before := sumStats(b.ctx, devices, ca)
+	b.env = append([]string{"TF_VAR_aruba_password=" + devices[0].Password, "TF_VAR_scp_password=" + l.SFTP.Password}, b.env...)
 
 	start := time.Now()
 	if _, err := b.applyConductors("aruba-all", l, devices, parallelism, "all"); err != nil {
@@ -216,30 +223,42 @@ output %q {
 }
 `, d.Name, d.Host, d.Port, d.Name, trigger, host, port, l.SFTP.Username, l.SFTP.HostKey, d.Name, d.Name, d.Name)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(cfg.String()), 0o644); err != nil {
+	env := append([]string{"TF_VAR_aruba_password=" + devices[0].Password, "TF_VAR_scp_password=" + l.SFTP.Password}, b.env...)
+	return b.apply(dir, cfg.String(), parallelism, env)
+}
+
+// apply writes main.tf into dir, applies it and returns, for every output holding a
+// [started_at, completed_at] pair, the duration between the two.
+func (b *bench) apply(dir, config string, parallelism int, env []string) (map[string]time.Duration, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	env := append([]string{"TF_VAR_aruba_password=" + devices[0].Password, "TF_VAR_scp_password=" + l.SFTP.Password}, b.env...)
+	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(config), 0o644); err != nil {
+		return nil, err
+	}
 	if err := b.ws.Terraform(b.ctx, dir, nil, os.Stderr, env, "apply", "-auto-approve", "-input=false", "-parallelism="+fmt.Sprint(parallelism)); err != nil {
 		return nil, err
 	}
-	b.env = env
 	var out strings.Builder
 	if err := b.ws.Terraform(b.ctx, dir, &out, os.Stderr, env, "output", "-json"); err != nil {
 		return nil, err
 	}
 	var outputs map[string]struct {
-		Value []string `json:"value"`
+		Value json.RawMessage `json:"value"`
 	}
 	if err := json.Unmarshal([]byte(out.String()), &outputs); err != nil {
 		return nil, err
 	}
 	durations := map[string]time.Duration{}
 	for k, o := range outputs {
-		s, err1 := time.Parse(time.RFC3339Nano, o.Value[0])
-		e, err2 := time.Parse(time.RFC3339Nano, o.Value[1])
+		var pair []string
+		if json.Unmarshal(o.Value, &pair) != nil || len(pair) != 2 {
+			continue // not a [started_at, completed_at] output
+		}
+		s, err1 := time.Parse(time.RFC3339Nano, pair[0])
+		e, err2 := time.Parse(time.RFC3339Nano, pair[1])
 		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("output %s: bad times %v", k, o.Value)
+			return nil, fmt.Errorf("output %s: bad times %v", k, pair)
 		}
 		durations[k] = e.Sub(s)
 	}

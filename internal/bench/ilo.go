@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
+)
+
+const gib = 1 << 30
+
+func iloProvider(l devicesim.Listing, backupDir string) string {
+	return fmt.Sprintf(`
+terraform {
+  required_providers {
+    infrabackup = { source = "infrabackup/infrabackup" }
+  }
+}
+variable "ilo_password" {
+  type      = string
+  sensitive = true
+}
+provider "infrabackup" {
+  backup_dir  = %q
+  ca_cert_pem = file(%q)
+  ilo = {
+    username = %q
+    password = var.ilo_password
+  }
+}
+`, backupDir, l.CACertFile, l.Devices[0].Username)
+}
+
+func iloBackupResource(name string, d devicesim.DeviceInfo, trigger string) string {
+	return fmt.Sprintf(`
+resource "infrabackup_ilo_backup" %q {
+  host    = %q
+  port    = %d
+  name    = %q
+  trigger = %q
+}
+output %q {
+  value = [infrabackup_ilo_backup.%s.started_at, infrabackup_ilo_backup.%s.completed_at]
+}
+output "%s_path" {
+  value = infrabackup_ilo_backup.%s.local_path
+}
+`, name, d.Host, d.Port, name, trigger, name, name, name, name, name)
+}
+
+// iloLarge: a 1 GiB backup downloaded by the provider and by curl from the same
+// simulator in the same run, then restored; peak memory of both provider runs.
+func (b *bench) iloLarge() error {
+	sims, err := b.ws.StartSimulators("-dir", filepath.Join(b.ws.Dir, "devicesim-ilo-large"), "-aruba", "0", "-ilo", "1",
+		"-ilo-backup-size", fmt.Sprint(gib), "-ilo-reset-duration", "1s")
+	if err != nil {
+		return err
+	}
+	defer sims.Stop()
+	l := sims.Listing
+	d := l.Devices[0]
+	env := append([]string{"TF_VAR_ilo_password=" + d.Password}, b.env...)
+
+	curlSecs, err := curlDownload(l, d, filepath.Join(b.ws.Dir, "curl-download.bak"))
+	if err != nil {
+		return err
+	}
+	_ = b.peakRSS()
+	dir := filepath.Join(b.ws.Dir, "ilo-large")
+	durations, err := b.apply(dir, iloProvider(l, filepath.Join(b.ws.Dir, "backups"))+iloBackupResource("big", d, "1"), 1, env)
+	if err != nil {
+		return err
+	}
+	provSecs := durations["big"].Seconds()
+	report("ilo_1gib_download_curl", float64(gib)/curlSecs/(1<<20), "MiB/s")
+	report("ilo_1gib_download_provider", float64(gib)/provSecs/(1<<20), "MiB/s")
+	report("ilo_1gib_download_provider_vs_curl", curlSecs/provSecs, "x")
+	report("ilo_1gib_download_provider_peak_rss", b.peakRSS(), "MiB")
+
+	var out strings.Builder
+	if err := b.ws.Terraform(b.ctx, dir, &out, os.Stderr, env, "output", "-raw", "big_path"); err != nil {
+		return err
+	}
+	restore := fmt.Sprintf(`
+resource "infrabackup_ilo_restore" "big" {
+  host        = %q
+  port        = %d
+  backup_file = %q
+}
+`, d.Host, d.Port, out.String())
+	start := time.Now()
+	if _, err := b.apply(filepath.Join(b.ws.Dir, "ilo-restore"), iloProvider(l, filepath.Join(b.ws.Dir, "backups"))+restore, 1, env); err != nil {
+		return err
+	}
+	report("ilo_1gib_restore_apply_time", time.Since(start).Seconds(), "s")
+	report("ilo_1gib_restore_provider_peak_rss", b.peakRSS(), "MiB")
+	_ = os.Remove(filepath.Join(b.ws.Dir, "curl-download.bak"))
+	return nil
+}
+
+// iloMany: n iLOs (50 ms per call) at -parallelism p versus p-sized waves of one
+// iLO's critical path.
+func (b *bench) iloMany(n, parallelism int) error {
+	sims, err := b.ws.StartSimulators("-dir", filepath.Join(b.ws.Dir, "devicesim-ilo-many"), "-aruba", "0", "-ilo", fmt.Sprint(n), "-latency", "50ms")
+	if err != nil {
+		return err
+	}
+	defer sims.Stop()
+	l := sims.Listing
+	ca, err := os.ReadFile(l.CACertFile)
+	if err != nil {
+		return err
+	}
+	env := append([]string{"TF_VAR_ilo_password=" + l.Devices[0].Password}, b.env...)
+	backupDir := filepath.Join(b.ws.Dir, "backups")
+	single, err := b.apply(filepath.Join(b.ws.Dir, "ilo-single"), iloProvider(l, backupDir)+iloBackupResource(l.Devices[0].Name, l.Devices[0], "one"), 1, env)
+	if err != nil {
+		return err
+	}
+	critical := single[l.Devices[0].Name]
+	before := sumStats(b.ctx, l.Devices, ca)
+	cfg := iloProvider(l, backupDir)
+	for _, d := range l.Devices {
+		cfg += iloBackupResource(d.Name, d, "all")
+	}
+	start := time.Now()
+	if _, err := b.apply(filepath.Join(b.ws.Dir, "ilo-all"), cfg, parallelism, env); err != nil {
+		return err
+	}
+	wall := time.Since(start)
+	after := sumStats(b.ctx, l.Devices, ca)
+	ideal := time.Duration((len(l.Devices)+parallelism-1)/parallelism) * critical
+	report("ilo_devices", len(l.Devices), "devices")
+	report("ilo_backup_critical_path", critical.Seconds(), "s")
+	report("ilo_apply_wall_time", wall.Seconds(), "s")
+	report("ilo_ideal_time", ideal.Seconds(), "s")
+	report("ilo_apply_vs_ideal", wall.Seconds()/ideal.Seconds(), "x")
+	report("ilo_sessions_per_backup", float64(after.Logins-before.Logins)/float64(len(l.Devices)), "sessions")
+	report("ilo_logouts_per_backup", float64(after.Logouts-before.Logouts)/float64(len(l.Devices)), "logouts")
+	report("ilo_open_sessions_after_apply", after.OpenSessions, "sessions")
+	return nil
+}
+
+// curlDownload logs in (Go), has the iLO mint a backup, times curl fetching it to a
+// file, and logs out. The token reaches curl through a 0600 header file, not argv.
+func curlDownload(l devicesim.Listing, d devicesim.DeviceInfo, dest string) (float64, error) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		return 0, fmt.Errorf("the download comparison needs curl (apt-get install -y curl)")
+	}
+	caPEM, err := os.ReadFile(l.CACertFile)
+	if err != nil {
+		return 0, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	body, _ := json.Marshal(map[string]string{"UserName": d.Username, "Password": d.Password})
+	resp, err := hc.Post(d.URL+"/redfish/v1/SessionService/Sessions/", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	token, location := resp.Header.Get("X-Auth-Token"), resp.Header.Get("Location")
+	if token == "" {
+		return 0, fmt.Errorf("curl comparison: login failed (HTTP %d)", resp.StatusCode)
+	}
+	defer func() {
+		req, _ := http.NewRequest(http.MethodDelete, location, nil)
+		req.Header.Set("X-Auth-Token", token)
+		if r, err := hc.Do(req); err == nil {
+			r.Body.Close()
+		}
+	}()
+	req, _ := http.NewRequest(http.MethodGet, d.URL+"/redfish/v1/Managers/1/BackupRestoreService", nil)
+	req.Header.Set("X-Auth-Token", token)
+	resp, err = hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	var svc struct{ BackupFileLocation string }
+	err = json.NewDecoder(resp.Body).Decode(&svc)
+	resp.Body.Close()
+	if err != nil || svc.BackupFileLocation == "" {
+		return 0, fmt.Errorf("curl comparison: no backup location (%v)", err)
+	}
+	headers := dest + ".headers"
+	if err := os.WriteFile(headers, []byte("X-Auth-Token: "+token+"\n"), 0o600); err != nil {
+		return 0, err
+	}
+	defer os.Remove(headers)
+	start := time.Now()
+	cmd := exec.Command("curl", "-sS", "--fail", "--cacert", l.CACertFile, "-H", "@"+headers, "-o", dest, d.URL+svc.BackupFileLocation)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return 0, fmt.Errorf("curl: %w", err)
+	}
+	return time.Since(start).Seconds(), nil
+}
