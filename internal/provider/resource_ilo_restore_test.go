@@ -6,9 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-go/tftypes"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
@@ -424,4 +428,67 @@ func TestAccILORestore_notBackInTime(t *testing.T) {
 			},
 		},
 	})
+}
+
+// TestILORestorePlanWarns checks that a plan that restores carries a warning that
+// says so, and that a plan that destroys (forgets) does not.
+func TestILORestorePlanWarns(t *testing.T) {
+	srv, err := providerserver.NewProtocol6WithError(New("test")())()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	schemas, err := srv.GetProviderSchema(ctx, &tfprotov6.GetProviderSchemaRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objType, ok := schemas.ResourceSchemas["infrabackup_ilo_restore"].ValueType().(tftypes.Object)
+	if !ok {
+		t.Fatal("no object type for infrabackup_ilo_restore")
+	}
+	value := func(set map[string]tftypes.Value) tftypes.Value {
+		vals := map[string]tftypes.Value{}
+		for name, typ := range objType.AttributeTypes {
+			vals[name] = tftypes.NewValue(typ, nil)
+		}
+		for name, v := range set {
+			vals[name] = v
+		}
+		return tftypes.NewValue(objType, vals)
+	}
+	dv := func(v tftypes.Value) *tfprotov6.DynamicValue {
+		d, err := tfprotov6.NewDynamicValue(objType, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &d
+	}
+	config := value(map[string]tftypes.Value{
+		"host":        tftypes.NewValue(tftypes.String, "ilo-rack4.example.net"),
+		"backup_file": tftypes.NewValue(tftypes.String, "/backups/ilo/X/HPE_X_20250101_1200.bak"),
+	})
+	null := tftypes.NewValue(objType, nil)
+	plan := func(prior, proposed tftypes.Value) []*tfprotov6.Diagnostic {
+		resp, err := srv.PlanResourceChange(ctx, &tfprotov6.PlanResourceChangeRequest{
+			TypeName: "infrabackup_ilo_restore", PriorState: dv(prior), ProposedNewState: dv(proposed), Config: dv(config),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Diagnostics
+	}
+	var warned bool
+	for _, d := range plan(null, config) {
+		if d.Severity == tfprotov6.DiagnosticSeverityError {
+			t.Errorf("plan error: %s: %s", d.Summary, d.Detail)
+		}
+		if d.Severity == tfprotov6.DiagnosticSeverityWarning && strings.Contains(d.Summary, "restores iLO ilo-rack4.example.net from a backup (destructive)") &&
+			strings.Contains(d.Detail, "overwrites the iLO's configuration") && strings.Contains(d.Detail, "every session on it is dropped") &&
+			strings.Contains(d.Detail, "HPE_X_20250101_1200.bak") {
+			warned = true
+		}
+	}
+	if !warned {
+		t.Error("a plan that restores carries no warning saying so")
+	}
 }
