@@ -75,7 +75,7 @@ func (r *iloRestoreResource) Schema(ctx context.Context, _ resource.SchemaReques
 			"a login again.\n\n" +
 			"Refresh makes no device call. Destroying the resource only removes it from state: a restore cannot be undone.",
 		Attributes: map[string]schema.Attribute{
-			"id": computedString("`<host>/<time the restore was accepted>`: unique per restore."),
+			"id": computedString("`<host>/<time the restore was accepted>` (`<host>:<port>/...` when the port is not 443): unique per restore."),
 			"host": schema.StringAttribute{
 				MarkdownDescription: "iLO host name or IP address of the iLO to restore.",
 				Required:            true,
