@@ -25,6 +25,8 @@ type bench struct {
 	ws     *tfdriver.Workspace
 	rssDir string
 	env    []string
+	// lastPlan and lastApply time the plan and the apply of the last apply() call.
+	lastPlan, lastApply time.Duration
 }
 
 func main() {
@@ -141,19 +143,20 @@ func (b *bench) aruba(n, parallelism int) error {
 	before := sumStats(b.ctx, devices, ca)
 	b.env = append([]string{"TF_VAR_aruba_password=" + devices[0].Password, "TF_VAR_scp_password=" + l.SFTP.Password}, b.env...)
 
-	start := time.Now()
 	if _, err := b.applyConductors("aruba-all", l, devices, parallelism, "all"); err != nil {
 		return err
 	}
-	wall := time.Since(start)
+	wall := b.lastApply
 	after := sumStats(b.ctx, devices, ca)
 	waves := (len(devices) + parallelism - 1) / parallelism
 	ideal := time.Duration(waves) * critical
 	report("aruba_conductors", len(devices), "devices")
 	report("aruba_backup_critical_path", critical.Seconds(), "s")
+	report("aruba_plan_wall_time", b.lastPlan.Seconds(), "s")
 	report("aruba_apply_wall_time", wall.Seconds(), "s")
 	report("aruba_ideal_time", ideal.Seconds(), "s")
 	report("aruba_apply_vs_ideal", wall.Seconds()/ideal.Seconds(), "x")
+	report("aruba_plan_and_apply_vs_ideal", (b.lastPlan+wall).Seconds()/ideal.Seconds(), "x")
 	report("aruba_logins_per_backup", float64(after.Logins-before.Logins)/float64(len(devices)), "logins")
 	report("aruba_logouts_per_backup", float64(after.Logouts-before.Logouts)/float64(len(devices)), "logouts")
 	report("aruba_calls_per_backup", float64(after.TotalCalls()-before.TotalCalls())/float64(len(devices)), "calls")
@@ -236,9 +239,17 @@ func (b *bench) apply(dir, config string, parallelism int, env []string) (map[st
 	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(config), 0o644); err != nil {
 		return nil, err
 	}
-	if err := b.ws.Terraform(b.ctx, dir, nil, os.Stderr, env, "apply", "-auto-approve", "-input=false", "-parallelism="+fmt.Sprint(parallelism)); err != nil {
+	par := "-parallelism=" + fmt.Sprint(parallelism)
+	planStart := time.Now()
+	if err := b.ws.Terraform(b.ctx, dir, nil, os.Stderr, env, "plan", "-input=false", "-out=tfplan", par); err != nil {
 		return nil, err
 	}
+	b.lastPlan = time.Since(planStart)
+	applyStart := time.Now()
+	if err := b.ws.Terraform(b.ctx, dir, nil, os.Stderr, env, "apply", "-input=false", par, "tfplan"); err != nil {
+		return nil, err
+	}
+	b.lastApply = time.Since(applyStart)
 	var out strings.Builder
 	if err := b.ws.Terraform(b.ctx, dir, &out, os.Stderr, env, "output", "-json"); err != nil {
 		return nil, err
