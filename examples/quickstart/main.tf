@@ -37,6 +37,26 @@ variable "conductors" {
   default = {}
 }
 
+variable "ilo_username" {
+  type    = string
+  default = ""
+}
+
+variable "ilo_password" {
+  type      = string
+  sensitive = true
+  default   = ""
+}
+
+variable "ilos" {
+  description = "iLOs to back up: name => { host, port }."
+  type = map(object({
+    host = string
+    port = number
+  }))
+  default = {}
+}
+
 variable "scp" {
   description = "SCP server the conductors push their files to (null: local copies only)."
   type = object({
@@ -62,6 +82,10 @@ provider "infrabackup" {
   aruba = {
     username = var.aruba_username
     password = var.aruba_password
+  }
+  ilo = {
+    username = var.ilo_username
+    password = var.ilo_password
   }
 }
 
@@ -90,6 +114,26 @@ output "conductor_backups" {
       completed_at           = b.completed_at
       running_config_changed = b.running_config_changed
       files                  = [for f in b.files : coalesce(f.path, f.location)]
+    }
+  }
+}
+
+resource "infrabackup_ilo_backup" "this" {
+  for_each = var.ilos
+
+  host    = each.value.host
+  port    = each.value.port
+  name    = each.key
+  trigger = var.backup_trigger
+}
+
+output "ilo_backups" {
+  description = "Where each iLO's backup landed."
+  value = {
+    for name, b in infrabackup_ilo_backup.this : name => {
+      completed_at  = b.completed_at
+      serial_number = b.serial_number
+      files         = [b.local_path]
     }
   }
 }

@@ -21,16 +21,17 @@ import (
 func main() {
 	dir := flag.String("dir", ".demo", "working folder for binaries, simulators, Terraform state and backups (kept for inspection)")
 	conductors := flag.Int("aruba", 3, "number of simulated conductors")
+	ilos := flag.Int("ilo", 2, "number of simulated iLOs")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *dir, *conductors); err != nil {
+	if err := run(ctx, *dir, *conductors, *ilos); err != nil {
 		fmt.Fprintln(os.Stderr, "demo failed:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, dir string, conductors int) error {
+func run(ctx context.Context, dir string, conductors, ilos int) error {
 	repo, err := os.Getwd()
 	if err != nil {
 		return err
@@ -40,8 +41,8 @@ func run(ctx context.Context, dir string, conductors int) error {
 	if err != nil {
 		return err
 	}
-	step(fmt.Sprintf("starting %d simulated Mobility Conductors and an SCP/SFTP server", conductors))
-	sims, err := ws.StartSimulators("-dir", filepath.Join(ws.Dir, "devicesim"), "-aruba", fmt.Sprint(conductors))
+	step(fmt.Sprintf("starting %d simulated Mobility Conductors, %d iLOs and an SCP/SFTP server", conductors, ilos))
+	sims, err := ws.StartSimulators("-dir", filepath.Join(ws.Dir, "devicesim"), "-aruba", fmt.Sprint(conductors), "-ilo", fmt.Sprint(ilos))
 	if err != nil {
 		return err
 	}
@@ -64,14 +65,18 @@ func run(ctx context.Context, dir string, conductors int) error {
 		"ca_cert_pem_file": l.CACertFile,
 		"backup_trigger":   time.Now().UTC().Format(time.RFC3339),
 	}
-	hosts := map[string]any{}
+	hosts, iloHosts := map[string]any{}, map[string]any{}
 	for _, d := range l.Devices {
-		if d.Kind == "aruba_conductor" {
+		switch d.Kind {
+		case "aruba_conductor":
 			hosts[d.Name] = map[string]any{"host": d.Host, "port": d.Port}
 			vars["aruba_username"], vars["aruba_password"] = d.Username, d.Password
+		case "ilo":
+			iloHosts[d.Name] = map[string]any{"host": d.Host, "port": d.Port}
+			vars["ilo_username"], vars["ilo_password"] = d.Username, d.Password
 		}
 	}
-	vars["conductors"] = hosts
+	vars["conductors"], vars["ilos"] = hosts, iloHosts
 	if l.SFTP != nil {
 		host, port := splitHostPort(l.SFTP.Address)
 		vars["scp"] = map[string]any{"host": host, "port": port, "username": l.SFTP.Username, "password": l.SFTP.Password, "host_key": l.SFTP.HostKey}
@@ -86,17 +91,19 @@ func run(ctx context.Context, dir string, conductors int) error {
 	if err := ws.Terraform(ctx, tfDir, os.Stdout, os.Stderr, nil, "apply", "-auto-approve", "-input=false"); err != nil {
 		return err
 	}
-	var out strings.Builder
-	if err := ws.Terraform(ctx, tfDir, &out, os.Stderr, nil, "output", "-json", "conductor_backups"); err != nil {
-		return err
-	}
-	var backups map[string]struct {
-		CompletedAt string   `json:"completed_at"`
-		Changed     bool     `json:"running_config_changed"`
-		Files       []string `json:"files"`
-	}
-	if err := json.Unmarshal([]byte(out.String()), &backups); err != nil {
-		return fmt.Errorf("reading terraform output: %w", err)
+	backups := map[string]backupOutput{}
+	for _, output := range []string{"conductor_backups", "ilo_backups"} {
+		var out strings.Builder
+		if err := ws.Terraform(ctx, tfDir, &out, os.Stderr, nil, "output", "-json", output); err != nil {
+			return err
+		}
+		var some map[string]backupOutput
+		if err := json.Unmarshal([]byte(out.String()), &some); err != nil {
+			return fmt.Errorf("reading terraform output %s: %w", output, err)
+		}
+		for k, v := range some {
+			backups[k] = v
+		}
 	}
 	step("where the backups landed")
 	names := make([]string, 0, len(backups))
@@ -106,7 +113,12 @@ func run(ctx context.Context, dir string, conductors int) error {
 	sort.Strings(names)
 	for _, n := range names {
 		b := backups[n]
-		fmt.Printf("%s (completed %s, running config changed: %v)\n", n, b.CompletedAt, b.Changed)
+		switch {
+		case b.Changed != nil:
+			fmt.Printf("%s (completed %s, running config changed: %v)\n", n, b.CompletedAt, *b.Changed)
+		default:
+			fmt.Printf("%s (completed %s, serial %s)\n", n, b.CompletedAt, b.Serial)
+		}
 		for _, f := range b.Files {
 			if strings.HasPrefix(f, "scp://") && l.SFTP != nil {
 				rel := f[strings.Index(f[len("scp://"):], "/")+len("scp://")+1:]
@@ -117,6 +129,14 @@ func run(ctx context.Context, dir string, conductors int) error {
 	}
 	fmt.Printf("\nLocal backup store: %s\nRun `make demo` again for a new backup of every device (the trigger changes).\n", vars["backup_dir"])
 	return nil
+}
+
+// backupOutput is one entry of the quickstart's conductor_backups or ilo_backups output.
+type backupOutput struct {
+	CompletedAt string   `json:"completed_at"`
+	Changed     *bool    `json:"running_config_changed"`
+	Serial      string   `json:"serial_number"`
+	Files       []string `json:"files"`
 }
 
 func step(s string) { fmt.Printf("\n==> %s\n", s) }
