@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	dsschema "github.com/hashicorp/terraform-plugin-framework/datasource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -114,4 +115,14 @@ func timeoutAware(ctx context.Context, err error, limit time.Duration) string {
 		return fmt.Sprintf("%v\n\nThe operation did not finish within its create timeout (%s); raise timeouts.create if the device is slow.", err, limit)
 	}
 	return err.Error()
+}
+
+// withCreateTimeout bounds ctx by the resource's create timeout (def when unset).
+func withCreateTimeout(ctx context.Context, t timeouts.Value, def time.Duration) (context.Context, context.CancelFunc, time.Duration, diag.Diagnostics) {
+	limit, diags := t.Create(ctx, def)
+	if diags.HasError() {
+		return ctx, func() {}, 0, diags
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	return ctx, cancel, limit, diags
 }

@@ -261,12 +261,11 @@ func (r *arubaConductorBackupResource) Create(ctx context.Context, req resource.
 	if resp.Diagnostics.HasError() || r.data == nil {
 		return
 	}
-	createTimeout, diags := plan.Timeouts.Create(ctx, defaultArubaCreateTimeout)
+	ctx, cancel, createTimeout, diags := withCreateTimeout(ctx, plan.Timeouts, defaultArubaCreateTimeout)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, createTimeout)
 	defer cancel()
 
 	creds := r.data.aruba
@@ -341,13 +340,8 @@ func (r *arubaConductorBackupResource) Create(ctx context.Context, req resource.
 
 // Read makes no device call: a backup is a fact of the past, and refresh must not log
 // in to every device on every plan.
-func (r *arubaConductorBackupResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
-	var state arubaBackupModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+// The framework hands the prior state back unchanged, which is all there is to do.
+func (r *arubaConductorBackupResource) Read(context.Context, resource.ReadRequest, *resource.ReadResponse) {
 }
 
 // Update only records arguments that take no new backup (password_wo_version, timeouts).

@@ -196,12 +196,11 @@ func (r *iloBackupResource) Create(ctx context.Context, req resource.CreateReque
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	createTimeout, diags := plan.Timeouts.Create(ctx, defaultILOCreateTimeout)
+	ctx, cancel, createTimeout, diags := withCreateTimeout(ctx, plan.Timeouts, defaultILOCreateTimeout)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, createTimeout)
 	defer cancel()
 
 	if msg := iloCredentialsError(r.data); msg != "" {
@@ -262,14 +261,8 @@ func (m *iloBackupModel) fromBackup(b backupstore.Backup) diag.Diagnostics {
 
 // Read makes no device call: a backup is a fact of the past, and refresh must not log
 // in to every iLO (nor make it write a backup to its NAND) on every plan.
-func (r *iloBackupResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
-	var state iloBackupModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
-}
+// The framework hands the prior state back unchanged, which is all there is to do.
+func (r *iloBackupResource) Read(context.Context, resource.ReadRequest, *resource.ReadResponse) {}
 
 // Update only records arguments that take no new backup (timeouts).
 func (r *iloBackupResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {

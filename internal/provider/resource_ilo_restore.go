@@ -177,12 +177,11 @@ func (r *iloRestoreResource) Create(ctx context.Context, req resource.CreateRequ
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	createTimeout, diags := plan.Timeouts.Create(ctx, defaultILORestoreCreateTimeout)
+	ctx, cancel, createTimeout, diags := withCreateTimeout(ctx, plan.Timeouts, defaultILORestoreCreateTimeout)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, createTimeout)
 	defer cancel()
 
 	if msg := iloCredentialsError(r.data); msg != "" {
@@ -270,14 +269,8 @@ func (m *iloRestoreModel) fromRestore(device string, res backupjob.ILORestoreRes
 
 // Read makes no device call: a restore is a fact of the past, and refresh must not log
 // in to the iLO on every plan.
-func (r *iloRestoreResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
-	var state iloRestoreModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
-}
+// The framework hands the prior state back unchanged, which is all there is to do.
+func (r *iloRestoreResource) Read(context.Context, resource.ReadRequest, *resource.ReadResponse) {}
 
 // Update only records arguments that restore nothing (timeouts, the password version).
 func (r *iloRestoreResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
