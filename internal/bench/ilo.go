@@ -273,8 +273,16 @@ func (b *bench) iloApplyTime(n, parallelism int, latency, name string) (time.Dur
 	for _, d := range l.Devices {
 		cfg += iloBackupResource(d.Name, d, name)
 	}
-	if _, err := b.apply(filepath.Join(b.ws.Dir, name), cfg, parallelism, env); err != nil {
+	durations, err := b.apply(filepath.Join(b.ws.Dir, name), cfg, parallelism, env)
+	if err != nil {
 		return 0, err
+	}
+	var sum time.Duration
+	for _, d := range durations {
+		sum += d
+	}
+	if len(durations) > 0 {
+		report(name+"_mean_backup_time", (sum / time.Duration(len(durations))).Seconds(), "s")
 	}
 	return b.lastApply, nil
 }
