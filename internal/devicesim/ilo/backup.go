@@ -405,21 +405,28 @@ func (d *ILO) streamImage(w http.ResponseWriter, b *backupFile, cfg Config, pass
 			return
 		}
 		if n > 0 {
-			if _, werr := w.Write(chunk); werr != nil {
-				return // client went away: not served
-			}
 			sum.Write(chunk)
+			if sent+int64(n) == h.Size {
+				// Record before the last bytes leave: a client that has read the
+				// whole body must find the record (tests compare against it at once).
+				d.recordServed(ServedImage{
+					Name: b.name, SHA256: hex.EncodeToString(sum.Sum(nil)), Size: h.Size,
+					PasswordProtected: h.PasswordProtected, At: time.Now(),
+				})
+			}
+			if _, werr := w.Write(chunk); werr != nil {
+				return // client went away
+			}
 			sent += int64(n)
 		}
 		if err != nil {
 			break
 		}
 	}
-	rec := ServedImage{
-		Name: b.name, SHA256: hex.EncodeToString(sum.Sum(nil)), Size: sent,
-		PasswordProtected: h.PasswordProtected, At: time.Now(),
-	}
+}
+
+func (d *ILO) recordServed(rec ServedImage) {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.served = append(d.served, rec)
-	d.mu.Unlock()
 }
