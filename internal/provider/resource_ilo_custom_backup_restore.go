@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
@@ -141,15 +142,21 @@ func (r *iloCustomBackupRestoreResource) set(ctx context.Context, m *iloCustomBa
 }
 
 func (r *iloCustomBackupRestoreResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	resp.Diagnostics.Append(r.applyPlan(ctx, req.Plan, &resp.State)...)
+}
+
+// applyPlan sets the flag to the planned value and records it: Create and Update
+// are the same operation.
+func (r *iloCustomBackupRestoreResource) applyPlan(ctx context.Context, planned tfsdk.Plan, state *tfsdk.State) diag.Diagnostics {
 	var plan iloCustomBackupRestoreModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() || r.data == nil {
-		return
+	diags := planned.Get(ctx, &plan)
+	if diags.HasError() || r.data == nil {
+		return diags
 	}
-	if !r.set(ctx, &plan, "Setting CustomBackupandRestore on iLO %s failed", &resp.Diagnostics) {
-		return
+	if r.set(ctx, &plan, "Setting CustomBackupandRestore on iLO %s failed", &diags) {
+		diags.Append(state.Set(ctx, &plan)...)
 	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	return diags
 }
 
 // Read reads the flag from the iLO: this resource manages live device state, so a
@@ -176,15 +183,7 @@ func (r *iloCustomBackupRestoreResource) Read(ctx context.Context, req resource.
 }
 
 func (r *iloCustomBackupRestoreResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan iloCustomBackupRestoreModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() || r.data == nil {
-		return
-	}
-	if !r.set(ctx, &plan, "Setting CustomBackupandRestore on iLO %s failed", &resp.Diagnostics) {
-		return
-	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	resp.Diagnostics.Append(r.applyPlan(ctx, req.Plan, &resp.State)...)
 }
 
 // Delete puts the flag back to its factory default, false.
