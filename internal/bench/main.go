@@ -33,15 +33,16 @@ func main() {
 	dir := flag.String("dir", ".bench", "working folder (recreated)")
 	conductors := flag.Int("aruba", 100, "simulated conductors")
 	parallelism := flag.Int("parallelism", 20, "terraform -parallelism")
+	scenario := flag.String("scenario", "all", "which figures to measure: all, aruba, ilo-large, ilo-many")
 	flag.Parse()
 	ctx := context.Background()
-	if err := run(ctx, *dir, *conductors, *parallelism); err != nil {
+	if err := run(ctx, *dir, *scenario, *conductors, *parallelism); err != nil {
 		fmt.Fprintln(os.Stderr, "bench failed:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, dir string, conductors, parallelism int) error {
+func run(ctx context.Context, dir, scenario string, conductors, parallelism int) error {
 	repo, err := os.Getwd()
 	if err != nil {
 		return err
@@ -55,13 +56,27 @@ func run(ctx context.Context, dir string, conductors, parallelism int) error {
 	if err := b.wrapProvider(); err != nil {
 		return err
 	}
-	if err := b.aruba(conductors, parallelism); err != nil {
-		return err
+	scenarios := []struct {
+		name string
+		run  func() error
+	}{
+		{"aruba", func() error { return b.aruba(conductors, parallelism) }},
+		{"ilo-large", b.iloLarge},
+		{"ilo-many", func() error { return b.iloMany(conductors, parallelism) }},
 	}
-	if err := b.iloLarge(); err != nil {
-		return err
+	ran := false
+	for _, sc := range scenarios {
+		if scenario == "all" || scenario == sc.name {
+			ran = true
+			if err := sc.run(); err != nil {
+				return fmt.Errorf("%s: %w", sc.name, err)
+			}
+		}
 	}
-	return b.iloMany(conductors, parallelism)
+	if !ran {
+		return fmt.Errorf("unknown -scenario %q (all, aruba, ilo-large, ilo-many)", scenario)
+	}
+	return nil
 }
 
 // wrapProvider installs rsswrap under the provider's name so every provider process
