@@ -149,11 +149,6 @@ func (b *bench) aruba(n, parallelism int) error {
 		return err
 	}
 	critical := single[devices[0].Name]
-	for _, d := range devices[:1] {
-		if _, err := tfdriver.Stats(b.ctx, d.StatsURL, ca); err != nil {
-			return err
-		}
-	}
 	_ = b.peakRSS()
 	before := sumStats(b.ctx, devices, ca)
 	b.env = append([]string{"TF_VAR_aruba_password=" + devices[0].Password, "TF_VAR_scp_password=" + l.SFTP.Password}, b.env...)

@@ -11,7 +11,8 @@ import (
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
 )
 
-func fetchStats(ctx context.Context, statsURL string, caPEM []byte) (devicesim.StatsSnapshot, error) {
+// Stats reads a simulated device's counters (GET /_sim/stats), trusting caPEM.
+func Stats(ctx context.Context, statsURL string, caPEM []byte) (devicesim.StatsSnapshot, error) {
 	var snap devicesim.StatsSnapshot
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(caPEM) {

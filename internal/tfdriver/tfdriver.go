@@ -129,8 +129,3 @@ func (w *Workspace) Terraform(ctx context.Context, dir string, stdout, stderr io
 	}
 	return nil
 }
-
-// Stats reads a simulated device's counters.
-func Stats(ctx context.Context, statsURL string, caPEM []byte) (devicesim.StatsSnapshot, error) {
-	return fetchStats(ctx, statsURL, caPEM)
-}
