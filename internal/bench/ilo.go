@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -226,8 +227,12 @@ func curlDownload(l devicesim.Listing, d devicesim.DeviceInfo, dest string) (flo
 	if token == "" {
 		return 0, fmt.Errorf("curl comparison: login failed (HTTP %d)", resp.StatusCode)
 	}
+	loc, err := url.Parse(location) // iLO names itself without the port
+	if err != nil {
+		return 0, err
+	}
 	defer func() {
-		req, _ := http.NewRequest(http.MethodDelete, location, nil)
+		req, _ := http.NewRequest(http.MethodDelete, d.URL+loc.RequestURI(), nil)
 		req.Header.Set("X-Auth-Token", token)
 		if r, err := hc.Do(req); err == nil {
 			r.Body.Close()

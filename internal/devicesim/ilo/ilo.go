@@ -109,6 +109,7 @@ type session struct {
 	id       string // path segment: <user><16 hex>
 	token    string
 	user     string
+	ip       string
 	created  time.Time
 	lastUsed time.Time
 }
