@@ -232,6 +232,10 @@ func (d *ILO) handleBackupFiles(w http.ResponseWriter, r *http.Request) {
 	if d.requireSession(w, r, false) == nil {
 		return
 	}
+	if d.config().BackupFilesMissing {
+		writeNotFound(w, r.URL.Path)
+		return
+	}
 	d.mu.Lock()
 	body := d.backupFilesBodyLocked()
 	d.mu.Unlock()
@@ -272,7 +276,7 @@ func (d *ILO) handleBackupFile(w http.ResponseWriter, r *http.Request, rest stri
 	}
 	d.mu.Lock()
 	b := d.backup
-	if b == nil || strconv.Itoa(b.member) != id {
+	if b == nil || strconv.Itoa(b.member) != id || d.cfg.BackupFilesMissing {
 		d.mu.Unlock()
 		writeNotFound(w, r.URL.Path)
 		return

@@ -60,7 +60,8 @@
 //     the restore is recorded (LastRestore), every session is dropped, and for
 //     ResetDuration every request except /_sim/ ones is answered by a connection
 //     reset. The BackupFiles member action HpeiLOBackupFile.Restore restores the
-//     stored backup the same way.
+//     stored backup the same way. Config.BackupFilesMissing keeps the BackupFiles
+//     link but answers 404 for the collection and its members.
 //
 // Backup images have the format described in image.go: a 160-byte header (magic,
 // serial, generation, firmware, backup id, size, salt and an HMAC password verifier —
