@@ -200,6 +200,7 @@ func (b *bench) iloMany(n, parallelism int) error {
 	report("ilo_plan_and_apply_vs_ideal", (b.lastPlan+wall).Seconds()/ideal.Seconds(), "x")
 	report("ilo_sessions_per_backup", float64(after.Logins-before.Logins)/float64(len(l.Devices)), "sessions")
 	report("ilo_logouts_per_backup", float64(after.Logouts-before.Logouts)/float64(len(l.Devices)), "logouts")
+	report("ilo_calls_per_backup", float64(after.TotalCalls()-before.TotalCalls())/float64(len(l.Devices)), "calls")
 	report("ilo_open_sessions_after_apply", after.OpenSessions, "sessions")
 	return nil
 }
