@@ -140,3 +140,18 @@ func TestCountBackupFilesUnsafeLink(t *testing.T) {
 		t.Fatalf("CountBackupFiles = %d, %v", n, err)
 	}
 }
+
+func TestGenerationAndFirmware(t *testing.T) {
+	for _, tc := range []struct{ model, fw, wantGen, wantFW string }{
+		{"iLO 6", "iLO 6 v1.70", "iLO 6", "1.70"},
+		{"iLO 5", "iLO 5 v2.72", "iLO 5", "2.72"},
+		{"", "iLO 7 v1.14", "iLO 7", "1.14"},             // no Model: the version names the generation
+		{"iLO 6", "iLO 5 v3.09", "iLO 6", "iLO 5 v3.09"}, // disagreeing: kept as sent
+		{" iLO 6 ", "1.70 ", "iLO 6", "1.70"},            // another form: kept whole
+		{"", "", "", ""},
+	} {
+		if g, f := generationAndFirmware(tc.model, tc.fw); g != tc.wantGen || f != tc.wantFW {
+			t.Errorf("generationAndFirmware(%q, %q) = %q, %q; want %q, %q", tc.model, tc.fw, g, f, tc.wantGen, tc.wantFW)
+		}
+	}
+}
