@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -199,6 +200,7 @@ func (b *bench) iloMany(n, parallelism int) error {
 	report("ilo_plan_and_apply_vs_ideal", (b.lastPlan+wall).Seconds()/ideal.Seconds(), "x")
 	report("ilo_sessions_per_backup", float64(after.Logins-before.Logins)/float64(len(l.Devices)), "sessions")
 	report("ilo_logouts_per_backup", float64(after.Logouts-before.Logouts)/float64(len(l.Devices)), "logouts")
+	report("ilo_calls_per_backup", float64(after.TotalCalls()-before.TotalCalls())/float64(len(l.Devices)), "calls")
 	report("ilo_open_sessions_after_apply", after.OpenSessions, "sessions")
 	return nil
 }
@@ -226,8 +228,12 @@ func curlDownload(l devicesim.Listing, d devicesim.DeviceInfo, dest string) (flo
 	if token == "" {
 		return 0, fmt.Errorf("curl comparison: login failed (HTTP %d)", resp.StatusCode)
 	}
+	loc, err := url.Parse(location) // iLO names itself without the port
+	if err != nil {
+		return 0, err
+	}
 	defer func() {
-		req, _ := http.NewRequest(http.MethodDelete, location, nil)
+		req, _ := http.NewRequest(http.MethodDelete, d.URL+loc.RequestURI(), nil)
 		req.Header.Set("X-Auth-Token", token)
 		if r, err := hc.Do(req); err == nil {
 			r.Body.Close()

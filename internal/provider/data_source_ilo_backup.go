@@ -105,7 +105,7 @@ func (d *iloBackupDataSource) Schema(_ context.Context, _ datasource.SchemaReque
 			},
 			"backup_file_count": schema.Int64Attribute{
 				Computed:            true,
-				MarkdownDescription: "With `query_device`: how many backup files the iLO holds in its NAND (it keeps one; the read itself makes a new one); null otherwise.",
+				MarkdownDescription: "With `query_device`: how many backup files the iLO holds in its NAND (it keeps one; the read itself makes a new one); null otherwise, and when the iLO does not answer for its `BackupFiles` collection (a warning says why; the other attributes are still read).",
 			},
 		},
 	}
@@ -158,7 +158,7 @@ func (d *iloBackupDataSource) Read(ctx context.Context, req datasource.ReadReque
 
 	m.HTTPPushURI, m.CustomBackupAndRestore, m.BackupFileCount = types.StringNull(), types.BoolNull(), types.Int64Null()
 	if m.QueryDevice.ValueBool() {
-		svc, device, err := d.queryService(ctx, b.Host, b.Port)
+		svc, count, countWarning, device, err := d.queryService(ctx, b.Host, b.Port)
 		if err != nil {
 			resp.Diagnostics.AddError(fmt.Sprintf("Reading the backup service of iLO %s failed", device), err.Error())
 			return
@@ -167,19 +167,22 @@ func (d *iloBackupDataSource) Read(ctx context.Context, req datasource.ReadReque
 		if svc.CustomBackupAndRestore != nil {
 			m.CustomBackupAndRestore = types.BoolValue(*svc.CustomBackupAndRestore)
 		}
-		if svc.BackupFileCount >= 0 {
-			m.BackupFileCount = types.Int64Value(int64(svc.BackupFileCount))
+		if countWarning != "" { // the count is information only: it never fails the read
+			resp.Diagnostics.AddWarning(fmt.Sprintf("backup_file_count of iLO %s is unknown", device), countWarning)
+		} else if count >= 0 {
+			m.BackupFileCount = types.Int64Value(int64(count))
 		}
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 
 // queryService reads the live backup service (which makes the iLO write a backup to
-// its NAND) in one session that is always logged out.
-func (d *iloBackupDataSource) queryService(ctx context.Context, host string, port int) (redfish.BackupService, string, error) {
-	device := host
+// its NAND) and counts its backup files, in one session that is always logged out.
+// The count is optional: its failure comes back as countWarning, not err.
+func (d *iloBackupDataSource) queryService(ctx context.Context, host string, port int) (svc redfish.BackupService, count int, countWarning, device string, err error) {
+	device = host
 	if msg := iloCredentialsError(d.data); msg != "" {
-		return redfish.BackupService{}, device, fmt.Errorf("missing iLO credentials: %s", msg)
+		return svc, -1, "", device, fmt.Errorf("missing iLO credentials: %s", msg)
 	}
 	if port == 0 {
 		port = d.data.ilo.port
@@ -187,16 +190,21 @@ func (d *iloBackupDataSource) queryService(ctx context.Context, host string, por
 	ctx = logContext(ctx, d.data.ilo.password)
 	rc, err := newILOClient(d.data, host, port)
 	if err != nil {
-		return redfish.BackupService{}, device, err
+		return svc, -1, "", device, err
 	}
 	device = rc.Device()
 	unlock := d.data.deviceLock.Lock(hostPortKey(host, port))
 	defer unlock()
-	var svc redfish.BackupService
 	err = client.With(ctx, rc.Session(), func(ctx context.Context) error {
 		var err error
-		svc, err = rc.ReadBackupService(ctx)
-		return err
+		if svc, err = rc.ReadBackupService(ctx); err != nil {
+			return err
+		}
+		var countErr error
+		if count, countErr = rc.CountBackupFiles(ctx, svc); countErr != nil {
+			countWarning = countErr.Error() + " (the other attributes were read)"
+		}
+		return nil
 	})
-	return svc, device, err
+	return svc, count, countWarning, device, err
 }

@@ -10,6 +10,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -160,8 +161,12 @@ func (e *simEnv) openOtherSession(d *iloSim) (logout func()) {
 		e.t.Fatalf("login as another tool: HTTP %d", resp.StatusCode)
 	}
 	token, location := resp.Header.Get("X-Auth-Token"), resp.Header.Get("Location")
+	loc, err := url.Parse(location) // iLO names itself without the port
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	return func() {
-		req, _ := http.NewRequest(http.MethodDelete, location, nil)
+		req, _ := http.NewRequest(http.MethodDelete, base+loc.RequestURI(), nil)
 		req.Header.Set("X-Auth-Token", token)
 		resp, err := hc.Do(req)
 		if err != nil {

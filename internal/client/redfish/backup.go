@@ -30,11 +30,11 @@ type BackupService struct {
 	// CustomBackupAndRestore is the CustomBackupandRestore flag; nil when the firmware
 	// lacks the property (iLO 5 before 2.72).
 	CustomBackupAndRestore *bool
-	// BackupFileCount is how many backup files the iLO holds (BackupFiles
-	// collection); -1 when the service links no such collection.
-	BackupFileCount int
 	// ETag is the resource's ETag (header, else @odata.etag), often weak: W/"9FD2104B".
 	ETag string
+	// backupFiles is the BackupFiles link as the iLO sent it (device text, checked
+	// by CountBackupFiles); "" when the service links no such collection.
+	backupFiles string
 }
 
 type serviceDoc struct {
@@ -54,7 +54,8 @@ type backupFilesDoc struct {
 	ODataCount *int `json:"@odata.count"`
 }
 
-// ReadBackupService GETs the backup service and counts its backup files.
+// ReadBackupService GETs the backup service: one call (plus the manager, for the
+// service's link, when Discover has not run in this client).
 //
 // Every GET of the service makes the iLO write a fresh backup file to its NAND
 // (the documented way to trigger a backup), so call it only when a backup is wanted
@@ -67,36 +68,8 @@ func (c *Client) ReadBackupService(ctx context.Context) (BackupService, error) {
 	}
 	var svc BackupService
 	err = c.call(ctx, step, func(ctx context.Context, token string) error {
-		s, doc, err := c.readService(ctx, step, sp, token)
-		if err != nil {
-			return err
-		}
-		svc = s
-		if doc.BackupFiles == nil || doc.BackupFiles.ID == "" {
-			c.log(ctx, "the backup service links no BackupFiles collection", nil)
-			svc.BackupFileCount = -1
-			return nil
-		}
-		fp, perr := devicePath(doc.BackupFiles.ID, true)
-		if perr != nil {
-			return &client.DeviceError{Device: c.device, Step: step,
-				Message: "the iLO linked its backup files at an unsafe path " + quoteSanitized(doc.BackupFiles.ID) + ": " + perr.Error()}
-		}
-		var files backupFilesDoc
-		if _, err := c.getJSON(ctx, step, fp, token, "the BackupFiles collection", &files); err != nil {
-			return err
-		}
-		switch {
-		case files.Oem.Hpe.BackupFileCount != nil:
-			svc.BackupFileCount = *files.Oem.Hpe.BackupFileCount
-		case files.MemberCnt != nil:
-			svc.BackupFileCount = *files.MemberCnt
-		case files.ODataCount != nil:
-			svc.BackupFileCount = *files.ODataCount
-		default:
-			svc.BackupFileCount = len(files.Members)
-		}
-		return nil
+		svc, err = c.readService(ctx, step, sp, token)
+		return err
 	})
 	if err != nil {
 		return BackupService{}, err
@@ -104,12 +77,51 @@ func (c *Client) ReadBackupService(ctx context.Context) (BackupService, error) {
 	return svc, nil
 }
 
+// CountBackupFiles reads the BackupFiles collection svc links and returns how many
+// backup files the iLO holds; -1, and no error, when svc links no collection.
+// The count is information only (no backup, restore or flag needs it): callers
+// report its error as a warning rather than fail.
+func (c *Client) CountBackupFiles(ctx context.Context, svc BackupService) (int, error) {
+	const step = "count backup files"
+	if svc.backupFiles == "" {
+		c.log(ctx, "the backup service links no BackupFiles collection", nil)
+		return -1, nil
+	}
+	fp, err := devicePath(svc.backupFiles, true)
+	if err != nil {
+		return -1, &client.DeviceError{Device: c.device, Step: step,
+			Message: "the iLO linked its backup files at an unsafe path " + quoteSanitized(svc.backupFiles) + ": " + err.Error()}
+	}
+	count := -1
+	err = c.call(ctx, step, func(ctx context.Context, token string) error {
+		var files backupFilesDoc
+		if _, err := c.getJSON(ctx, step, fp, token, "the BackupFiles collection", &files); err != nil {
+			return err
+		}
+		switch {
+		case files.Oem.Hpe.BackupFileCount != nil:
+			count = *files.Oem.Hpe.BackupFileCount
+		case files.MemberCnt != nil:
+			count = *files.MemberCnt
+		case files.ODataCount != nil:
+			count = *files.ODataCount
+		default:
+			count = len(files.Members)
+		}
+		return nil
+	})
+	if err != nil {
+		return -1, err
+	}
+	return count, nil
+}
+
 // readService GETs the service resource once (which creates a backup on the iLO).
-func (c *Client) readService(ctx context.Context, step, sp, token string) (BackupService, serviceDoc, error) {
+func (c *Client) readService(ctx context.Context, step, sp, token string) (BackupService, error) {
 	var doc serviceDoc
 	h, err := c.getJSON(ctx, step, sp, token, "the backup service", &doc)
 	if err != nil {
-		return BackupService{}, doc, err
+		return BackupService{}, err
 	}
 	svc := BackupService{
 		BackupFileLocation:     doc.BackupFileLocation,
@@ -120,7 +132,10 @@ func (c *Client) readService(ctx context.Context, step, sp, token string) (Backu
 	if svc.ETag == "" {
 		svc.ETag = doc.ODataETag
 	}
-	return svc, doc, nil
+	if doc.BackupFiles != nil {
+		svc.backupFiles = doc.BackupFiles.ID
+	}
+	return svc, nil
 }
 
 // ValidateBackupPassword checks a backup password against the iLO's limits (at most
@@ -221,7 +236,7 @@ func (c *Client) SetCustomBackupAndRestore(ctx context.Context, enabled bool) er
 	}
 	return c.call(ctx, step, func(ctx context.Context, token string) error {
 		for attempt := 1; ; attempt++ {
-			svc, _, err := c.readService(ctx, step, sp, token)
+			svc, err := c.readService(ctx, step, sp, token)
 			if err != nil {
 				return err
 			}

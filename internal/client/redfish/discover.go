@@ -2,6 +2,8 @@ package redfish
 
 import (
 	"context"
+	"regexp"
+	"strings"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 )
@@ -21,6 +23,7 @@ type Manager struct {
 	BackupRestoreServicePath string
 }
 
+// serviceRootDoc is what the service root (no session needed) says about the manager.
 type serviceRootDoc struct {
 	Oem struct {
 		Hpe struct {
@@ -53,21 +56,16 @@ type systemDoc struct {
 	Model        string
 }
 
-// Discover reads the service root (no authentication needed), the manager and the
-// system. The backup service path is taken from the manager's
-// Oem.Hpe.Links.BackupRestoreService; only when the link is absent is the documented
-// path used (and a log line says so). Needs an open session (or opens one).
+// Discover reads the manager and the system: the two resources a backup needs (the
+// backup service's link; the serial number that names the backup's folder and that
+// a restore checks). The manager also names the generation and firmware
+// (Model "iLO 6", FirmwareVersion "iLO 6 v1.70"), so the service root is not read.
+// The backup service path is taken from the manager's Oem.Hpe.Links.BackupRestoreService;
+// only when the link is absent is the documented path used (and a log line says so).
+// Needs an open session (or opens one).
 func (c *Client) Discover(ctx context.Context) (Manager, error) {
 	const step = "discover"
-	var root serviceRootDoc
-	if _, err := c.getJSON(ctx, step, serviceRootPath, "", "the service root", &root); err != nil {
-		return Manager{}, err
-	}
 	var m Manager
-	if len(root.Oem.Hpe.Manager) > 0 {
-		m.Generation = root.Oem.Hpe.Manager[0].ManagerType
-		m.Firmware = root.Oem.Hpe.Manager[0].ManagerFirmwareVersion
-	}
 	err := c.call(ctx, step, func(ctx context.Context, token string) error {
 		var mgr managerDoc
 		if _, err := c.getJSON(ctx, step, managerPath, token, "the manager (Managers/1)", &mgr); err != nil {
@@ -81,12 +79,7 @@ func (c *Client) Discover(ctx context.Context) (Manager, error) {
 		if _, err := c.getJSON(ctx, step, systemPath, token, "the system (Systems/1)", &sys); err != nil {
 			return err
 		}
-		if m.Generation == "" {
-			m.Generation = mgr.Model
-		}
-		if m.Firmware == "" {
-			m.Firmware = mgr.FirmwareVersion
-		}
+		m.Generation, m.Firmware = generationAndFirmware(mgr.Model, mgr.FirmwareVersion)
 		m.Serial, m.Model, m.BackupRestoreServicePath = sys.SerialNumber, sys.Model, p
 		return nil
 	})
@@ -95,6 +88,25 @@ func (c *Client) Discover(ctx context.Context) (Manager, error) {
 	}
 	c.log(ctx, "discovered", map[string]any{"generation": m.Generation, "firmware": m.Firmware, "serial": m.Serial, "model": m.Model})
 	return m, nil
+}
+
+// iloFirmwareRE matches an iLO manager's FirmwareVersion: "iLO 6 v1.70".
+var iloFirmwareRE = regexp.MustCompile(`^(iLO \d+) v(\S+)$`)
+
+// generationAndFirmware reads the generation ("iLO 6") and the firmware version
+// ("1.70", as the service root's ManagerFirmwareVersion has it) from the manager's
+// Model and FirmwareVersion. A FirmwareVersion of another form is kept whole.
+func generationAndFirmware(model, firmware string) (string, string) {
+	model, firmware = strings.TrimSpace(model), strings.TrimSpace(firmware)
+	if m := iloFirmwareRE.FindStringSubmatch(firmware); m != nil {
+		if model == "" {
+			model = m[1]
+		}
+		if strings.EqualFold(model, m[1]) {
+			firmware = m[2]
+		}
+	}
+	return model, firmware
 }
 
 // serviceLink returns (and remembers) the backup service path the manager links.

@@ -16,6 +16,11 @@
 //		...
 //	})
 //
+// Every operation makes only the calls it needs (a backup: login, Managers/1,
+// Systems/1, the service, the download, logout). Information a caller may want but
+// an operation does not need, such as the BackupFiles count, has its own call
+// (CountBackupFiles) whose failure the caller can treat as a warning.
+//
 // Device quirks handled here (see shared/contracts/ilo-redfish.md): an absolute
 // session Location on iLO and a relative one elsewhere; MessageIds matched by registry
 // and key, never by version; Base.x.Success inside an error object on a successful

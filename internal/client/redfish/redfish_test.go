@@ -275,7 +275,7 @@ func TestDiscoverFallbackAndUnsafeLink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Manager{Generation: "iLO 5", Firmware: "iLO 5 v2.72", Serial: "TWA22525A7", Model: "ProLiant DL360 Gen11",
+	want := Manager{Generation: "iLO 5", Firmware: "2.72", Serial: "TWA22525A7", Model: "ProLiant DL360 Gen11",
 		BackupRestoreServicePath: DocumentedBackupRestoreServicePath}
 	if m != want {
 		t.Fatalf("Discover = %+v, want %+v", m, want)
@@ -337,8 +337,11 @@ func TestReadBackupService(t *testing.T) {
 		t.Fatal(err)
 	}
 	if svc.BackupFileLocation != "/bkupdata/HPE_TWA22525A7_20221208_1512.bak" || svc.HttpPushUri != "/cgi-bin/uploadRestoreFile" ||
-		svc.CustomBackupAndRestore == nil || !*svc.CustomBackupAndRestore || svc.BackupFileCount != 1 || svc.ETag != `W/"9FD2104B"` {
+		svc.CustomBackupAndRestore == nil || !*svc.CustomBackupAndRestore || svc.ETag != `W/"9FD2104B"` {
 		t.Fatalf("service = %+v", svc)
+	}
+	if n, err := c.CountBackupFiles(ctx, svc); n != 1 || err != nil {
+		t.Fatalf("CountBackupFiles = %d, %v", n, err)
 	}
 	// Old firmware: the property is absent.
 	f2 := newFakeILO(t)

@@ -62,32 +62,39 @@ func (d *ILO) handleService(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// serviceBodyLocked renders the BackupRestoreService as it is now, without minting
+// a backup (the resource directory renders it too).
+func (d *ILO) serviceBodyLocked() map[string]any {
+	body := map[string]any{
+		"@odata.context": "/redfish/v1/$metadata#HpeiLOBackupRestoreService.HpeiLOBackupRestoreService",
+		"@odata.etag":    d.etag,
+		"@odata.id":      d.odata(pathService),
+		"@odata.type":    d.odataType("HpeiLOBackupRestoreService"),
+		"Id":             "BackupRestoreService",
+		"Name":           "Backup Restore Service",
+		"Description":    "iLO Backup and Restore Service",
+		"BackupFiles":    d.link(pathBackupFiles),
+		"HttpPushUri":    HTTPPushURI,
+	}
+	if d.backup != nil {
+		body["BackupFileLocation"] = pathBackupData + d.backup.name
+	}
+	if d.cfg.BackupLocation != "" {
+		body["BackupFileLocation"] = d.cfg.BackupLocation
+	}
+	if !d.cfg.OldFirmware {
+		body["CustomBackupandRestore"] = d.custom
+	}
+	return body
+}
+
 // getService answers GET of the BackupRestoreService. Like the real iLO, every GET
 // (whatever its $select) triggers a new backup file.
 func (d *ILO) getService(w http.ResponseWriter, r *http.Request) {
 	d.mu.Lock()
-	b := d.mintBackupLocked(time.Now())
-	cfg := d.cfg
-	etag := d.etag
-	body := map[string]any{
-		"@odata.context":     "/redfish/v1/$metadata#HpeiLOBackupRestoreService.HpeiLOBackupRestoreService",
-		"@odata.etag":        etag,
-		"@odata.id":          d.odata(pathService),
-		"@odata.type":        "#HpeiLOBackupRestoreService.v2_2_0.HpeiLOBackupRestoreService",
-		"Id":                 "BackupRestoreService",
-		"Name":               "Backup Restore Service",
-		"Description":        "iLO Backup and Restore Service",
-		"BackupFileLocation": pathBackupData + b.name,
-		"BackupFiles":        link(d.odata(pathBackupFiles)),
-		"HttpPushUri":        HTTPPushURI,
-	}
-	if !cfg.OldFirmware {
-		body["CustomBackupandRestore"] = d.custom
-	}
+	d.mintBackupLocked(time.Now())
+	body := d.serviceBodyLocked()
 	d.mu.Unlock()
-	if cfg.BackupLocation != "" {
-		body["BackupFileLocation"] = cfg.BackupLocation
-	}
 	if sel := r.URL.Query().Get("$select"); sel != "" {
 		want := map[string]bool{}
 		for _, f := range strings.Split(sel, ",") {
@@ -99,8 +106,7 @@ func (d *ILO) getService(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	w.Header().Set("ETag", etag)
-	writeJSON(w, http.StatusOK, body)
+	writeResource(w, body)
 }
 
 // etagMatches evaluates an If-Match header against the current weak ETag. The
@@ -177,11 +183,11 @@ func (d *ILO) patchService(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *ILO) backupFileBody(b *backupFile) map[string]any {
-	self := pathBackupFiles + strconv.Itoa(b.member) + "/"
+	self := memberPath(pathBackupFiles, b.member)
 	return map[string]any{
 		"@odata.context":  "/redfish/v1/$metadata#HpeiLOBackupFile.HpeiLOBackupFile",
 		"@odata.id":       d.odata(self),
-		"@odata.type":     "#HpeiLOBackupFile.v1_0_0.HpeiLOBackupFile",
+		"@odata.type":     d.odataType("HpeiLOBackupFile"),
 		"Id":              strconv.Itoa(b.member),
 		"Name":            b.name,
 		"Created":         b.created.UTC().Format(time.RFC3339),
@@ -189,6 +195,30 @@ func (d *ILO) backupFileBody(b *backupFile) map[string]any {
 		"FirmwareVersion": d.firmwareString(b.firmware),
 		"Actions": map[string]any{"#HpeiLOBackupFile.Restore": map[string]string{
 			"target": self + "Actions/HpeiLOBackupFile.Restore/",
+		}},
+	}
+}
+
+// backupFilesBodyLocked renders the BackupFiles collection: the one backup the iLO
+// holds, if any (BackupFilesAllowed 1).
+func (d *ILO) backupFilesBodyLocked() map[string]any {
+	members := []map[string]string{}
+	if d.backup != nil {
+		members = append(members, d.link(memberPath(pathBackupFiles, d.backup.member)))
+	}
+	return map[string]any{
+		"@odata.context":      "/redfish/v1/$metadata#HpeiLOBackupFileCollection.HpeiLOBackupFileCollection",
+		"@odata.id":           d.odata(pathBackupFiles),
+		"@odata.type":         collectionType("HpeiLOBackupFile"),
+		"Name":                "Backup File Collection",
+		"Description":         "Backup File Collection",
+		"Members":             members,
+		"Members@odata.count": len(members),
+		"Oem": map[string]any{"Hpe": map[string]any{
+			"@odata.context":     "/redfish/v1/$metadata#HpeiLOBackupFilesInformation.HpeiLOBackupFilesInformation",
+			"@odata.type":        "#HpeiLOBackupFilesInformation.v1_0_0.HpeiLOBackupFilesInformation",
+			"BackupFileCount":    len(members),
+			"BackupFilesAllowed": 1,
 		}},
 	}
 }
@@ -202,28 +232,14 @@ func (d *ILO) handleBackupFiles(w http.ResponseWriter, r *http.Request) {
 	if d.requireSession(w, r, false) == nil {
 		return
 	}
+	if d.config().BackupFilesMissing {
+		writeNotFound(w, r.URL.Path)
+		return
+	}
 	d.mu.Lock()
-	members := []map[string]string{}
-	if d.backup != nil {
-		members = append(members, link(d.odata(pathBackupFiles+strconv.Itoa(d.backup.member)+"/")))
-	}
-	body := map[string]any{
-		"@odata.context":      "/redfish/v1/$metadata#HpeiLOBackupFileCollection.HpeiLOBackupFileCollection",
-		"@odata.id":           d.odata(pathBackupFiles),
-		"@odata.type":         "#HpeiLOBackupFileCollection.HpeiLOBackupFileCollection",
-		"Name":                "Backup File Collection",
-		"Description":         "Backup File Collection",
-		"Members":             members,
-		"Members@odata.count": len(members),
-		"Oem": map[string]any{"Hpe": map[string]any{
-			"@odata.context":     "/redfish/v1/$metadata#HpeiLOBackupFilesInformation.HpeiLOBackupFilesInformation",
-			"@odata.type":        "#HpeiLOBackupFilesInformation.v1_0_0.HpeiLOBackupFilesInformation",
-			"BackupFileCount":    len(members),
-			"BackupFilesAllowed": 1,
-		}},
-	}
+	body := d.backupFilesBodyLocked()
 	d.mu.Unlock()
-	writeJSON(w, http.StatusOK, body)
+	writeResource(w, body)
 }
 
 // handleBackupFile serves a BackupFiles member ("<id>") and its Restore action
@@ -260,7 +276,7 @@ func (d *ILO) handleBackupFile(w http.ResponseWriter, r *http.Request, rest stri
 	}
 	d.mu.Lock()
 	b := d.backup
-	if b == nil || strconv.Itoa(b.member) != id {
+	if b == nil || strconv.Itoa(b.member) != id || d.cfg.BackupFilesMissing {
 		d.mu.Unlock()
 		writeNotFound(w, r.URL.Path)
 		return
@@ -273,7 +289,7 @@ func (d *ILO) handleBackupFile(w http.ResponseWriter, r *http.Request, rest stri
 	}
 	body := d.backupFileBody(b)
 	d.mu.Unlock()
-	writeJSON(w, http.StatusOK, body)
+	writeResource(w, body)
 }
 
 // lookupBackup returns the current backup if name (case-insensitive) is its name.

@@ -395,3 +395,22 @@ func TestResetDownloadAfter(t *testing.T) {
 		t.Fatal("download with cut beyond size")
 	}
 }
+
+func TestBackupFilesMissing(t *testing.T) {
+	c := start(t, Config{BackupFilesMissing: true})
+	c.login()
+	svc := c.getJSON("/redfish/v1/Managers/1/BackupRestoreService")
+	files := svc["BackupFiles"].(map[string]any)["@odata.id"].(string)
+	resp, body := c.do("GET", files, nil, nil)
+	wantMessage(t, resp, body, 404, MsgResourceMissingAtURI)
+	resp, body = c.do("GET", files+"/1", nil, nil)
+	wantMessage(t, resp, body, 404, MsgResourceMissingAtURI)
+	// The backup itself is still there to download.
+	if resp, body := c.do("GET", svc["BackupFileLocation"].(string), nil, nil); resp.StatusCode != 200 || int64(len(body)) != DefaultBackupSize {
+		t.Fatalf("download: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	c.d.SetBackupFilesMissing(false)
+	if m := c.getJSON(files); m["Members@odata.count"] != float64(1) {
+		t.Fatalf("collection %v", m)
+	}
+}

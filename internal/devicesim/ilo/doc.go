@@ -7,9 +7,20 @@
 //     resource needs X-Auth-Token. Paths are case-insensitive and work with or without
 //     a trailing slash; @odata.id values keep the trailing slash on iLO 5 and drop it
 //     on iLO 6 and 7 (clients must not compare them as strings).
+//   - The resource tree is what HPE's resource definitions (iLO 6 1.70, iLO 5 3.09)
+//     describe, limited to what a backup, a restore and HPE's iLOrest (login, select
+//     by type, backuprestore) touch: the service root links JsonSchemas, Registries,
+//     AccountService, SessionService, Managers, Systems, Links.Sessions and
+//     Oem.Hpe.Links.ResourceDirectory; every resource has @odata.type, @odata.etag
+//     and an equal ETag header; the HpeiLOResourceDirectory lists the resources with
+//     their type, ETag and HttpMethods. Only the JSON schema and registry documents
+//     themselves (SchemaStore, RegistryStore) are not served. iLOrest loads the
+//     directory when its link has iLO 5's trailing slash and crawls every link
+//     otherwise, as it does with real iLOs.
 //   - Sessions: POST /redfish/v1/SessionService/Sessions/ {"UserName","Password"} →
-//     201 with X-Auth-Token and an absolute Location
-//     (https://host:port/redfish/v1/SessionService/Sessions/<user><16 hex>/), relative
+//     201 with X-Auth-Token and an absolute Location naming the host the client
+//     addressed but, like iLO, not the port
+//     (https://host/redfish/v1/SessionService/Sessions/<user><16 hex>/), relative
 //     with Config.RelativeLocation. DELETE of that path logs out. A missing, unknown
 //     or idle-expired token → 401 Base.1.18.NoValidSession. A bad password → 401
 //     iLO.2.27.UnauthorizedLoginAttempt; from the LoginFailuresBeforeDelay-th (3rd)
@@ -49,7 +60,8 @@
 //     the restore is recorded (LastRestore), every session is dropped, and for
 //     ResetDuration every request except /_sim/ ones is answered by a connection
 //     reset. The BackupFiles member action HpeiLOBackupFile.Restore restores the
-//     stored backup the same way.
+//     stored backup the same way. Config.BackupFilesMissing keeps the BackupFiles
+//     link but answers 404 for the collection and its members.
 //
 // Backup images have the format described in image.go: a 160-byte header (magic,
 // serial, generation, firmware, backup id, size, salt and an HMAC password verifier —

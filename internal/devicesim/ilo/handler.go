@@ -25,6 +25,12 @@ const (
 	pathBackupFiles = "/redfish/v1/Managers/1/BackupRestoreService/BackupFiles/"
 	pathSystems     = "/redfish/v1/Systems/"
 	pathSystem      = "/redfish/v1/Systems/1/"
+	pathAccountSvc  = "/redfish/v1/AccountService/"
+	pathAccounts    = "/redfish/v1/AccountService/Accounts/"
+	pathAccount     = "/redfish/v1/AccountService/Accounts/1/"
+	pathResourceDir = "/redfish/v1/ResourceDirectory/"
+	pathJSONSchemas = "/redfish/v1/JsonSchemas/"
+	pathRegistries  = "/redfish/v1/Registries/"
 	pathBackupData  = "/bkupdata/"
 	// HTTPPushURI is the restore upload URI the service advertises as HttpPushUri.
 	HTTPPushURI = "/cgi-bin/uploadRestoreFile"
@@ -102,15 +108,15 @@ func (g *untouchedFlushGuard) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (g *untouchedFlushGuard) Unwrap() http.ResponseWriter { return g.ResponseWriter }
 
 // odata spells a resource path the way this generation does: iLO 5 keeps the
-// trailing slash, iLO 6 and 7 drop it.
+// trailing slash, iLO 6 and 7 drop it (the service root too: "/redfish/v1").
 func (d *ILO) odata(p string) string {
-	if d.cfg.Generation == ILO5 || p == pathRoot {
+	if d.cfg.Generation == ILO5 {
 		return p
 	}
 	return strings.TrimSuffix(p, "/")
 }
 
-func link(p string) map[string]string { return map[string]string{"@odata.id": p} }
+func (d *ILO) link(p string) map[string]string { return map[string]string{"@odata.id": d.odata(p)} }
 
 // trimSlashes drops trailing slashes ("/" stays "/").
 func trimSlashes(p string) string {
@@ -154,24 +160,18 @@ func (d *ILO) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"v1": pathRoot})
 	case eqFold(p, pathRoot):
+		// The only resource served without a session.
 		d.Stats.Call(r.Method + " /redfish/v1")
 		if r.Method != http.MethodGet {
 			writeMethodNotAllowed(w, "GET")
 			return
 		}
-		d.serveRoot(w)
-	case eqFold(p, pathSessionSvc):
-		d.getResource(w, r, "/redfish/v1/SessionService", d.sessionServiceBody)
+		d.mu.Lock()
+		body := d.rootBody()
+		d.mu.Unlock()
+		writeResource(w, body)
 	case eqFold(p, pathSessions):
 		d.handleSessions(w, r)
-	case eqFold(p, pathManagers):
-		d.getResource(w, r, "/redfish/v1/Managers", func() any { return d.collectionBody(pathManagers, "Manager", pathManager) })
-	case eqFold(p, pathManager):
-		d.getResource(w, r, "/redfish/v1/Managers/1", d.managerBody)
-	case eqFold(p, pathSystems):
-		d.getResource(w, r, "/redfish/v1/Systems", func() any { return d.collectionBody(pathSystems, "ComputerSystem", pathSystem) })
-	case eqFold(p, pathSystem):
-		d.getResource(w, r, "/redfish/v1/Systems/1", d.systemBody)
 	case eqFold(p, pathService):
 		d.handleService(w, r)
 	case eqFold(p, pathBackupFiles):
@@ -179,6 +179,10 @@ func (d *ILO) serve(w http.ResponseWriter, r *http.Request) {
 	case eqFold(p, HTTPPushURI):
 		d.handleRestoreUpload(w, r)
 	default:
+		if res, ok := d.fixedResource(p); ok {
+			d.getResource(w, r, res)
+			return
+		}
 		if rest, ok := cutFold(p, pathSessions); ok && !strings.Contains(rest, "/") {
 			d.handleSession(w, r, rest)
 			return
@@ -203,133 +207,8 @@ func (d *ILO) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// getResource serves a read-only resource that needs a session.
-func (d *ILO) getResource(w http.ResponseWriter, r *http.Request, name string, body func() any) {
-	d.Stats.Call(r.Method + " " + name)
-	if r.Method != http.MethodGet {
-		writeMethodNotAllowed(w, "GET")
-		return
-	}
-	if d.requireSession(w, r, false) == nil {
-		return
-	}
-	d.mu.Lock()
-	b := body()
-	d.mu.Unlock()
-	writeJSON(w, http.StatusOK, b)
-}
-
-func (d *ILO) product() string {
-	switch d.cfg.Generation {
-	case ILO5:
-		return "ProLiant DL360 Gen10"
-	case ILO7:
-		return "ProLiant DL360 Gen12"
-	}
-	return "ProLiant DL360 Gen11"
-}
-
-// firmwareString is the Manager's FirmwareVersion ("iLO 6 v1.70").
-func (d *ILO) firmwareString(fw string) string { return d.cfg.Generation + " v" + fw }
-
-func (d *ILO) serveRoot(w http.ResponseWriter) {
-	d.mu.Lock()
-	cfg := d.cfg
-	d.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{
-		"@odata.context": "/redfish/v1/$metadata#ServiceRoot.ServiceRoot",
-		"@odata.id":      pathRoot,
-		"@odata.type":    "#ServiceRoot.v1_13_0.ServiceRoot",
-		"Id":             "RootService",
-		"Name":           "HPE RESTful Root Service",
-		"Product":        d.product(),
-		"RedfishVersion": "1.13.0",
-		"Vendor":         "HPE",
-		"UUID":           uuidFrom(cfg.Serial),
-		"Links":          map[string]any{"Sessions": link(d.odata(pathSessions))},
-		"SessionService": link(d.odata(pathSessionSvc)),
-		"Managers":       link(d.odata(pathManagers)),
-		"Systems":        link(d.odata(pathSystems)),
-		"Oem": map[string]any{"Hpe": map[string]any{
-			"@odata.type": "#HpeiLOServiceExt.v2_3_0.HpeiLOServiceExt",
-			"Manager": []map[string]any{{
-				"ManagerType":            cfg.Generation,
-				"ManagerFirmwareVersion": cfg.Firmware,
-				"HostName":               strings.ToLower(cfg.Name),
-				"Languages":              []map[string]string{{"Language": "en", "TranslationName": "English", "Version": cfg.Firmware}},
-			}},
-			"Sessions": map[string]any{"LoginHint": map[string]any{
-				"Hint":         "POST to /Sessions to login using the following JSON object:",
-				"HintPOSTData": map[string]string{"UserName": "username", "Password": "password"},
-			}},
-		}},
-	})
-}
-
 func uuidFrom(serial string) string {
-	h := hex.EncodeToString(func() []byte { s := sha256.Sum256([]byte("ilosim uuid\x00" + serial)); return s[:16] }())
+	s := sha256.Sum256([]byte("ilosim uuid\x00" + serial))
+	h := hex.EncodeToString(s[:16])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
-}
-
-func (d *ILO) sessionServiceBody() any {
-	return map[string]any{
-		"@odata.context": "/redfish/v1/$metadata#SessionService.SessionService",
-		"@odata.id":      d.odata(pathSessionSvc),
-		"@odata.type":    "#SessionService.v1_0_0.SessionService",
-		"Id":             "SessionService",
-		"Name":           "Session Service",
-		"ServiceEnabled": true,
-		"SessionTimeout": int(d.cfg.IdleTimeout / time.Second),
-		"Sessions":       link(d.odata(pathSessions)),
-	}
-}
-
-func (d *ILO) collectionBody(self, kind, member string) any {
-	return map[string]any{
-		"@odata.context":      "/redfish/v1/$metadata#" + kind + "Collection." + kind + "Collection",
-		"@odata.id":           d.odata(self),
-		"@odata.type":         "#" + kind + "Collection." + kind + "Collection",
-		"Name":                kind + "s",
-		"Members":             []map[string]string{link(d.odata(member))},
-		"Members@odata.count": 1,
-	}
-}
-
-func (d *ILO) managerBody() any {
-	fw := d.firmwareString(d.cfg.Firmware)
-	return map[string]any{
-		"@odata.context":  "/redfish/v1/$metadata#Manager.Manager",
-		"@odata.id":       d.odata(pathManager),
-		"@odata.type":     "#Manager.v1_5_1.Manager",
-		"Id":              "1",
-		"Name":            "Manager",
-		"ManagerType":     "BMC",
-		"Model":           d.cfg.Generation,
-		"FirmwareVersion": fw,
-		"Status":          map[string]string{"Health": "OK", "State": "Enabled"},
-		"Oem": map[string]any{"Hpe": map[string]any{
-			"@odata.type": "#HpeiLO.v2_8_0.HpeiLO",
-			"Firmware": map[string]any{"Current": map[string]any{
-				"VersionString": fw,
-			}},
-			"Links": map[string]any{
-				"BackupRestoreService": link(d.odata(pathService)),
-			},
-		}},
-	}
-}
-
-func (d *ILO) systemBody() any {
-	return map[string]any{
-		"@odata.context": "/redfish/v1/$metadata#ComputerSystem.ComputerSystem",
-		"@odata.id":      d.odata(pathSystem),
-		"@odata.type":    "#ComputerSystem.v1_13_0.ComputerSystem",
-		"Id":             "1",
-		"Name":           "Computer System",
-		"Manufacturer":   "HPE",
-		"Model":          d.product(),
-		"SerialNumber":   d.cfg.Serial,
-		"PowerState":     "On",
-		"Status":         map[string]string{"Health": "OK", "State": "Enabled"},
-	}
 }

@@ -61,9 +61,15 @@ func start(t *testing.T, cfg Config) *tc {
 // req sends a request; hdr holds extra headers. Transport errors are returned.
 func (c *tc) req(method, path string, body io.Reader, hdr map[string]string) (*http.Response, error) {
 	c.t.Helper()
-	u := path
-	if !strings.HasPrefix(path, "https://") {
-		u = c.srv.URL + path
+	u := c.srv.URL + path
+	if strings.HasPrefix(path, "https://") {
+		// An absolute URL the simulator handed out (a session Location): iLO names
+		// itself without the port, so it is sent to the simulator by its path.
+		abs, err := url.Parse(path)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		u = c.srv.URL + abs.RequestURI()
 	}
 	r, err := http.NewRequest(method, u, body)
 	if err != nil {

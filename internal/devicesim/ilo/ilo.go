@@ -65,6 +65,9 @@ type Config struct {
 	// the minted /bkupdata/... path (a hostile or broken device). The backup is still
 	// minted and downloadable at its real path.
 	BackupLocation string
+	// BackupFilesMissing makes the service link its BackupFiles collection but
+	// answer 404 ResourceMissingAtURI for it and its members, as some iLOs do.
+	BackupFilesMissing bool
 	// ResetDownloadAfter > 0 cuts every backup download by a connection reset after
 	// that many body bytes.
 	ResetDownloadAfter int64
@@ -109,6 +112,7 @@ type session struct {
 	id       string // path segment: <user><16 hex>
 	token    string
 	user     string
+	ip       string
 	created  time.Time
 	lastUsed time.Time
 }
@@ -360,6 +364,9 @@ func (d *ILO) SetRelativeLocation(v bool) { d.set(func(c *Config) { c.RelativeLo
 
 // SetBackupLocation overrides the BackupFileLocation served ("" restores the real one).
 func (d *ILO) SetBackupLocation(loc string) { d.set(func(c *Config) { c.BackupLocation = loc }) }
+
+// SetBackupFilesMissing makes the linked BackupFiles collection answer 404 (true).
+func (d *ILO) SetBackupFilesMissing(v bool) { d.set(func(c *Config) { c.BackupFilesMissing = v }) }
 
 // SetResetDownloadAfter cuts downloads after n body bytes (0: never).
 func (d *ILO) SetResetDownloadAfter(n int64) { d.set(func(c *Config) { c.ResetDownloadAfter = n }) }

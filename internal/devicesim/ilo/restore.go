@@ -122,7 +122,7 @@ func (d *ILO) restoreFile(w http.ResponseWriter, r *http.Request, file io.Reader
 func (d *ILO) restoreFromNAND(w http.ResponseWriter, r *http.Request, id string) {
 	d.mu.Lock()
 	var b *backupFile
-	if d.backup != nil && strconv.Itoa(d.backup.member) == id {
+	if d.backup != nil && strconv.Itoa(d.backup.member) == id && !d.cfg.BackupFilesMissing {
 		c := *d.backup
 		b = &c
 	}

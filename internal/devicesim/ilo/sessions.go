@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -150,7 +151,7 @@ func (d *ILO) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeExtendedInfo(w, cfg.SessionLimitStatus, msg(MsgSessionLimitExceeded))
 		return
 	}
-	s := &session{id: user + randHex(8), token: randHex(16), user: user, created: now, lastUsed: now}
+	s := &session{id: user + randHex(8), token: randHex(16), user: user, ip: clientIP(r), created: now, lastUsed: now}
 	d.sessions[s.token] = s
 	d.mu.Unlock()
 	d.Stats.LoginSucceeded()
@@ -164,21 +165,41 @@ func (d *ILO) handleLogin(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, d.sessionBody(s, true))
 }
 
+// clientIP is the address a session was opened from (Oem.Hpe.UserIP).
+func clientIP(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
+
+// requestHost is the host a client addressed, without a port: iLO names itself in
+// a session Location without one (HPE's own client re-inserts the port it used).
 func requestHost(r *http.Request) string {
-	if r.Host != "" {
-		return r.Host
+	host := r.Host
+	if host == "" {
+		if addr, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			host = addr.String()
+		}
 	}
-	if addr, ok := r.Context().Value(http.LocalAddrContextKey).(interface{ String() string }); ok {
-		return addr.String()
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
 	}
-	return "localhost"
+	host = strings.Trim(host, "[]")
+	if host == "" {
+		return "localhost"
+	}
+	if strings.Contains(host, ":") {
+		return "[" + host + "]"
+	}
+	return host
 }
 
 func (d *ILO) sessionBody(s *session, mine bool) map[string]any {
 	return map[string]any{
 		"@odata.context": "/redfish/v1/$metadata#Session.Session",
-		"@odata.id":      sessionPath(s.id),
-		"@odata.type":    "#Session.v1_0_0.Session",
+		"@odata.id":      d.odata(sessionPath(s.id)),
+		"@odata.type":    d.odataType("Session"),
 		"Id":             s.id,
 		"Name":           "User Session",
 		"Description":    "Manager User Session",
@@ -189,8 +210,33 @@ func (d *ILO) sessionBody(s *session, mine bool) map[string]any {
 			"LoginTime":   s.created.UTC().Format(time.RFC3339),
 			"MySession":   mine,
 			"UserAccount": s.user,
+			"UserIP":      s.ip,
+			"UserTag":     "REST",
 			"UserType":    "Local",
 		}},
+	}
+}
+
+// sessionsBodyLocked lists every open session (a real iLO lists other clients'
+// sessions too; MySession in each member tells them apart).
+func (d *ILO) sessionsBodyLocked() map[string]any {
+	ids := make([]string, 0, len(d.sessions))
+	for _, s := range d.sessions {
+		ids = append(ids, s.id)
+	}
+	sort.Strings(ids)
+	members := make([]map[string]string, 0, len(ids))
+	for _, id := range ids {
+		members = append(members, d.link(sessionPath(id)))
+	}
+	return map[string]any{
+		"@odata.context":      "/redfish/v1/$metadata#SessionCollection.SessionCollection",
+		"@odata.id":           d.odata(pathSessions),
+		"@odata.type":         collectionType("Session"),
+		"Name":                "Sessions",
+		"Description":         "Manager User Sessions",
+		"Members":             members,
+		"Members@odata.count": len(members),
 	}
 }
 
@@ -206,24 +252,9 @@ func (d *ILO) handleSessions(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		d.mu.Lock()
-		ids := make([]string, 0, len(d.sessions))
-		for _, s := range d.sessions {
-			ids = append(ids, s.id)
-		}
+		body := d.sessionsBodyLocked()
 		d.mu.Unlock()
-		sort.Strings(ids)
-		members := make([]map[string]string, 0, len(ids))
-		for _, id := range ids {
-			members = append(members, map[string]string{"@odata.id": sessionPath(id)})
-		}
-		writeJSON(w, http.StatusOK, map[string]any{
-			"@odata.context":      "/redfish/v1/$metadata#SessionCollection.SessionCollection",
-			"@odata.id":           pathSessions,
-			"@odata.type":         "#SessionCollection.SessionCollection",
-			"Name":                "Sessions",
-			"Members":             members,
-			"Members@odata.count": len(members),
-		})
+		writeResource(w, body)
 	default:
 		d.Stats.Call(r.Method + " /redfish/v1/SessionService/Sessions")
 		writeMethodNotAllowed(w, "GET, POST")
@@ -264,7 +295,7 @@ func (d *ILO) handleSession(w http.ResponseWriter, r *http.Request, id string) {
 	if r.Method == http.MethodGet {
 		c := *target
 		d.mu.Unlock()
-		writeJSON(w, http.StatusOK, d.sessionBody(&c, c.token == me.token))
+		writeResource(w, d.sessionBody(&c, c.token == me.token))
 		return
 	}
 	delete(d.sessions, target.token)
