@@ -190,7 +190,7 @@ func (d *iloBackupDataSource) queryService(ctx context.Context, host string, por
 		return redfish.BackupService{}, device, err
 	}
 	device = rc.Device()
-	unlock := d.data.deviceLock.Lock(hostPortKey(host, port))
+	unlock := d.data.deviceLock.Lock(host, port)
 	defer unlock()
 	var svc redfish.BackupService
 	err = client.With(ctx, rc.Session(), func(ctx context.Context) error {

@@ -6,8 +6,10 @@ package provider
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -307,6 +309,12 @@ func parseDurationOr(v types.String, def time.Duration) (time.Duration, error) {
 	return time.ParseDuration(v.ValueString())
 }
 
+// deviceLockNote documents the per-device lock in the resources' descriptions.
+const deviceLockNote = "Within one provider process (one `terraform plan` or `apply`), operations on the same device run " +
+	"one at a time. A device is `host` and `port`, host names compared case-insensitively and IP addresses by value; " +
+	"names are not resolved, so a name and its address count as two devices. Separate Terraform runs are not " +
+	"serialised with each other: do not point two configurations that run at the same time at one device."
+
 // keyedMutex serialises work on one device: two resources naming the same conductor
 // would otherwise overwrite each other's fixed-name files on its flash.
 type keyedMutex struct {
@@ -314,8 +322,17 @@ type keyedMutex struct {
 	locks map[string]*sync.Mutex
 }
 
-func (k *keyedMutex) Lock(key string) func() {
+// Lock waits until no other operation of this provider process holds the device at
+// host:port, and returns the function that releases it.
+func (k *keyedMutex) Lock(host string, port int) func() {
+	m := k.mutex(deviceKey(host, port))
+	m.Lock()
+	return m.Unlock
+}
+
+func (k *keyedMutex) mutex(key string) *sync.Mutex {
 	k.mu.Lock()
+	defer k.mu.Unlock()
 	if k.locks == nil {
 		k.locks = map[string]*sync.Mutex{}
 	}
@@ -324,9 +341,16 @@ func (k *keyedMutex) Lock(key string) func() {
 		m = &sync.Mutex{}
 		k.locks[key] = m
 	}
-	k.mu.Unlock()
-	m.Lock()
-	return m.Unlock
+	return m
 }
 
-func hostPortKey(host string, port int) string { return host + ":" + strconv.Itoa(port) }
+// deviceKey names a device for the lock: names compare case-insensitively and
+// without a final dot (as DNS does), addresses by value (::1 is 0:0:0:0:0:0:0:1).
+// Names are not resolved: a name and its address are two keys.
+func deviceKey(host string, port int) string {
+	h := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(host)), ".")
+	if ip := net.ParseIP(h); ip != nil {
+		h = ip.String()
+	}
+	return net.JoinHostPort(h, strconv.Itoa(port))
+}

@@ -88,7 +88,9 @@ func (r *arubaConductorBackupResource) Schema(ctx context.Context, _ resource.Sc
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Backs up one Aruba Mobility Conductor (ArubaOS 8) when created: its running configuration " +
 			"to the local backup store, and with an `scp` block its running configuration and flash archive to an SCP server, " +
-			"verified over SFTP. Change `trigger` to take a new backup. Destroying the resource never deletes backups.",
+			"verified over SFTP. Change `trigger` to take a new backup. Destroying the resource never deletes backups.\n\n" +
+			"The provider saves the running configuration and the flash archive under fixed names on the conductor's flash " +
+			"before pushing them, so backups of one conductor must not overlap. " + deviceLockNote,
 		Attributes: map[string]schema.Attribute{
 			"id": computedString("`<name>/<backup id>`: unique per backup."),
 			"host": schema.StringAttribute{
@@ -312,7 +314,7 @@ func (r *arubaConductorBackupResource) Create(ctx context.Context, req resource.
 	if plan.FlashBackup.IsUnknown() || plan.FlashBackup.IsNull() {
 		flash = scp != nil
 	}
-	unlock := r.data.deviceLock.Lock(hostPortKey(host, port))
+	unlock := r.data.deviceLock.Lock(host, port)
 	defer unlock()
 	res, err := backupjob.RunAruba(ctx, store, backupjob.ArubaRequest{
 		Conductor: conductor, Host: host, Port: port, Name: plan.Name.ValueString(),

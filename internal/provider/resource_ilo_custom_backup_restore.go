@@ -105,7 +105,7 @@ func (r *iloCustomBackupRestoreResource) withILO(ctx context.Context, m iloCusto
 	if err != nil {
 		return host, err
 	}
-	unlock := r.data.deviceLock.Lock(hostPortKey(host, port))
+	unlock := r.data.deviceLock.Lock(host, port)
 	defer unlock()
 	return rc.Device(), client.With(ctx, rc.Session(), func(ctx context.Context) error { return fn(ctx, rc) })
 }

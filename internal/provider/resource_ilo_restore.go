@@ -209,7 +209,7 @@ func (r *iloRestoreResource) Create(ctx context.Context, req resource.CreateRequ
 		return
 	}
 	// One operation at a time per iLO: a backup running while the iLO resets would fail.
-	unlock := r.data.deviceLock.Lock(hostPortKey(host, port))
+	unlock := r.data.deviceLock.Lock(host, port)
 	defer unlock()
 
 	res, err := backupjob.RunILORestore(ctx, backupjob.ILORestoreRequest{
