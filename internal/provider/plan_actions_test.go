@@ -248,3 +248,59 @@ resource "infrabackup_ilo_restore" "r" {
 		},
 	})
 }
+
+func TestAccILOCustomBackupRestore_planActions(t *testing.T) {
+	e := newSimEnv(t)
+	spy := &patchSpy{}
+	d := e.addILOWrapped("ilo-flag-plan", nil, spy.wrap)
+	config := func(host string, enabled bool, extra string) string {
+		return e.providerConfig() + fmt.Sprintf(`
+resource "infrabackup_ilo_custom_backup_restore" "flag" {
+  host    = %q
+  port    = %d
+  enabled = %t
+%s
+}
+`, host, d.Port, enabled, extra)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		CheckDestroy:             checkDeviceFlag(d, false),
+		Steps: []resource.TestStep{
+			{
+				Config: config(d.Host, true, ""),
+				Check:  resource.ComposeAggregateTestCheckFunc(checkDeviceFlag(d, true), checkPatches(spy, 200)),
+			},
+			{
+				Config:           config(d.Host, true, ""),
+				ConfigPlanChecks: expectAction(flagRes, plancheck.ResourceActionNoop),
+				Check:            checkPatches(spy),
+			},
+			{
+				// Only timeouts change: recorded, the iLO is not written to.
+				Config:           config(d.Host, true, `  timeouts = { update = "1m" }`),
+				ConfigPlanChecks: expectAction(flagRes, plancheck.ResourceActionUpdate),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(flagRes, "timeouts.update", "1m"),
+					checkPatches(spy),
+				),
+			},
+			{
+				Config:           config(d.Host, false, `  timeouts = { update = "1m" }`),
+				ConfigPlanChecks: expectAction(flagRes, plancheck.ResourceActionUpdate),
+				Check:            resource.ComposeAggregateTestCheckFunc(checkDeviceFlag(d, false), checkPatches(spy, 200)),
+			},
+			{
+				// Another host is another iLO's flag: the old one is reset (it already is
+				// false: no PATCH), the new one set.
+				Config:           config("localhost", true, ""),
+				ConfigPlanChecks: expectAction(flagRes, plancheck.ResourceActionDestroyBeforeCreate),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(flagRes, "id", fmt.Sprintf("localhost:%d", d.Port)),
+					checkDeviceFlag(d, true),
+					checkPatches(spy, 200),
+				),
+			},
+		},
+	})
+}
