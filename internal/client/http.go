@@ -19,8 +19,12 @@ const Subsystem = "client"
 
 // Config is the transport configuration shared by every device client.
 type Config struct {
-	// CACertPEM adds these CA certificates to the system pool.
+	// CACertPEM, when set, holds the CA certificates device certificates must chain
+	// to: the only trust roots, unless UseSystemRoots adds the system's. When empty,
+	// the system's roots are used.
 	CACertPEM string
+	// UseSystemRoots trusts the system's roots beside CACertPEM.
+	UseSystemRoots bool
 	// Insecure skips certificate verification: an explicit, documented opt-in.
 	Insecure bool
 	// RequestTimeout bounds one attempt up to the response headers (dial, TLS,
@@ -90,19 +94,9 @@ func New(cfg Config) (*Client, error) {
 	if cfg.RetryWaitMax < cfg.RetryWaitMin {
 		return nil, fmt.Errorf("retry maximum wait (%s) is shorter than the minimum wait (%s)", cfg.RetryWaitMax, cfg.RetryWaitMin)
 	}
-	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if cfg.CACertPEM != "" {
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM([]byte(cfg.CACertPEM)) {
-			return nil, errors.New("ca_cert_pem holds no PEM-encoded certificate")
-		}
-		tlsCfg.RootCAs = pool
-	}
-	if cfg.Insecure {
-		tlsCfg.InsecureSkipVerify = true //nolint:gosec // explicit, documented user opt-in (insecure = true)
+	tlsCfg, err := tlsConfig(cfg)
+	if err != nil {
+		return nil, err
 	}
 	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 	transport := &http.Transport{
@@ -140,6 +134,30 @@ func New(cfg Config) (*Client, error) {
 		},
 	}
 	return &Client{plain: plain, retrying: rc, userAgent: cfg.UserAgent}, nil
+}
+
+// tlsConfig verifies devices' certificates (TLS 1.2 minimum) against CACertPEM alone,
+// CACertPEM and the system's roots (UseSystemRoots), or the system's roots when no
+// CACertPEM is given. A fleet whose devices all chain to a private CA thus trusts
+// nothing else.
+func tlsConfig(cfg Config) (*tls.Config, error) {
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.CACertPEM != "" {
+		pool := x509.NewCertPool()
+		if cfg.UseSystemRoots {
+			if system, err := x509.SystemCertPool(); err == nil && system != nil {
+				pool = system
+			}
+		}
+		if !pool.AppendCertsFromPEM([]byte(cfg.CACertPEM)) {
+			return nil, errors.New("ca_cert_pem holds no PEM-encoded certificate")
+		}
+		tlsCfg.RootCAs = pool
+	}
+	if cfg.Insecure {
+		tlsCfg.InsecureSkipVerify = true //nolint:gosec // explicit, documented user opt-in (insecure = true)
+	}
+	return tlsCfg, nil
 }
 
 // Do sends req and returns the response; the caller closes its body. Requests that are

@@ -59,6 +59,7 @@ func New(version string) func() provider.Provider {
 type providerModel struct {
 	BackupDir      types.String      `tfsdk:"backup_dir"`
 	CACertPEM      types.String      `tfsdk:"ca_cert_pem"`
+	UseSystemRoots types.Bool        `tfsdk:"use_system_ca_roots"`
 	Insecure       types.Bool        `tfsdk:"insecure"`
 	RequestTimeout types.String      `tfsdk:"request_timeout"`
 	MaxRetries     types.Int64       `tfsdk:"max_retries"`
@@ -96,9 +97,18 @@ func (p *infrabackupProvider) Schema(_ context.Context, _ provider.SchemaRequest
 				Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
 			},
 			"ca_cert_pem": schema.StringAttribute{
-				MarkdownDescription: "PEM-encoded CA certificates to trust, in addition to the system's, when verifying device certificates. Devices usually have self-signed certificates: put the device's certificate or its CA here.",
-				Optional:            true,
-				Validators:          []validator.String{pemValidator{}},
+				MarkdownDescription: "PEM-encoded CA certificates that device certificates must chain to. When set, they are the " +
+					"only trust roots: a device certificate from any other CA, a public one included, is refused (set " +
+					"`use_system_ca_roots = true` to trust the system's CAs as well). When not set, the system's CAs are " +
+					"trusted. Devices usually have self-signed certificates: put the device's certificate, or the private CA " +
+					"that signs the fleet's, here.",
+				Optional:   true,
+				Validators: []validator.String{pemValidator{}},
+			},
+			"use_system_ca_roots": schema.BoolAttribute{
+				MarkdownDescription: "Also trust the system's CAs when `ca_cert_pem` is set. Default `false`: with " +
+					"`ca_cert_pem`, only its CAs are trusted. Without `ca_cert_pem` the system's CAs are always used.",
+				Optional: true,
 			},
 			"insecure": schema.BoolAttribute{
 				MarkdownDescription: "Skip TLS certificate verification of devices. **Insecure**: anyone on the path can read the credentials and the backups. Only for lab devices; prefer `ca_cert_pem`. Default `false`.",
@@ -211,8 +221,15 @@ func (p *infrabackupProvider) Configure(ctx context.Context, req provider.Config
 			fmt.Sprintf("retry_wait_max (%s) must be at least retry_wait_min (%s).", waitMax, waitMin))
 		return
 	}
+	if cfg.CACertPEM.ValueString() == "" && !cfg.UseSystemRoots.IsNull() && !cfg.UseSystemRoots.IsUnknown() && !cfg.UseSystemRoots.ValueBool() {
+		resp.Diagnostics.AddAttributeError(path.Root("use_system_ca_roots"), "No trust roots",
+			"use_system_ca_roots = false without ca_cert_pem leaves nothing to verify device certificates against: "+
+				"set ca_cert_pem to the CA certificates your devices chain to, or remove use_system_ca_roots.")
+		return
+	}
 	hc, err := client.New(client.Config{
 		CACertPEM:      cfg.CACertPEM.ValueString(),
+		UseSystemRoots: cfg.UseSystemRoots.ValueBool(),
 		Insecure:       cfg.Insecure.ValueBool(),
 		RequestTimeout: timeout,
 		RetryMax:       int(retries),
