@@ -3,6 +3,7 @@ package provider
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"time"
@@ -126,4 +127,84 @@ func (o *outage) wrap(_ *ilosim.ILO, next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		}
 	})
+}
+
+func isRestoreUpload(r *http.Request) bool {
+	return r.Method == http.MethodPost && strings.EqualFold(strings.TrimSuffix(r.URL.Path, "/"), ilosim.HTTPPushURI)
+}
+
+// lostAnswer lets the iLO receive and act on a whole restore upload, then drops the
+// connection instead of answering (dropNext), or answers only after answerDelay.
+type lostAnswer struct {
+	mu          sync.Mutex
+	dropNext    bool
+	dropped     int
+	answerDelay time.Duration
+}
+
+func (l *lostAnswer) arm() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.dropNext = true
+}
+
+func (l *lostAnswer) droppedCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.dropped
+}
+
+func (l *lostAnswer) setAnswerDelay(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.answerDelay = d
+}
+
+func (l *lostAnswer) wrap(_ *ilosim.ILO, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isRestoreUpload(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		l.mu.Lock()
+		drop, delay := l.dropNext, l.answerDelay
+		l.dropNext = false
+		l.mu.Unlock()
+		switch {
+		case drop:
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, r) // the iLO reads the whole upload and acts on it
+			l.mu.Lock()
+			l.dropped++
+			l.mu.Unlock()
+			devicesim.ResetConnection(w) // and the answer never arrives
+		case delay > 0:
+			next.ServeHTTP(&delayedAnswer{ResponseWriter: w, delay: delay}, r)
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// delayedAnswer holds an answer back for delay (the iLO checking a large image
+// before it answers).
+type delayedAnswer struct {
+	http.ResponseWriter
+	delay   time.Duration
+	delayed bool
+}
+
+func (d *delayedAnswer) WriteHeader(code int) {
+	if !d.delayed {
+		d.delayed = true
+		time.Sleep(d.delay)
+	}
+	d.ResponseWriter.WriteHeader(code)
+}
+
+func (d *delayedAnswer) Write(b []byte) (int, error) {
+	if !d.delayed {
+		d.WriteHeader(http.StatusOK)
+	}
+	return d.ResponseWriter.Write(b)
 }
