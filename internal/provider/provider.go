@@ -115,7 +115,7 @@ func (p *infrabackupProvider) Schema(_ context.Context, _ provider.SchemaRequest
 				Optional:            true,
 			},
 			"request_timeout": schema.StringAttribute{
-				MarkdownDescription: "How long one request may wait for a device's answer, as a Go duration (`90s`, `2m`). Default `2m` (a conductor's flash backup takes 20-45 s). Downloads are bounded by the resource's timeouts instead.",
+				MarkdownDescription: "How long one request may wait for a device's answer, as a Go duration (`90s`, `2m`). Default `2m` (a conductor's flash backup takes 20-45 s). Downloads are bounded by the resource's timeouts instead, and the answer to an iLO restore upload may take up to 10m (the iLO checks the whole file first).",
 				Optional:            true,
 				Validators:          durationValidators,
 			},
