@@ -90,7 +90,8 @@ type ILORestoreFile struct {
 }
 
 // ILORestoreResult is what a restore did. After a NotBackError the result is still
-// filled in: the iLO accepted the restore.
+// filled in: the iLO accepted the restore; after an OutcomeUnknownError, it is filled
+// in but for AcceptedAt, and SentAt says when the unanswered upload was sent.
 type ILORestoreResult struct {
 	File ILORestoreFile
 	// Manager is the target iLO as discovered before the upload.
@@ -100,6 +101,9 @@ type ILORestoreResult struct {
 	AcceptedAt time.Time
 	// ReadyAt is when the iLO answered and accepted a login again.
 	ReadyAt time.Time
+	// SentAt is when an upload whose answer was lost ended (OutcomeUnknownError);
+	// zero otherwise.
+	SentAt time.Time
 }
 
 // RestoreRefusedError is a restore refused before anything was uploaded: the iLO's
@@ -141,6 +145,23 @@ func (e *NotBackError) Error() string {
 }
 
 func (e *NotBackError) Unwrap() error { return e.Err }
+
+// OutcomeUnknownError says that the whole backup was uploaded but the iLO's answer
+// was lost: the iLO may have accepted it and be restoring. Restoring again before
+// someone has checked could restore twice. Err is the upload's error; it wraps
+// redfish.ErrRestoreOutcomeUnknown.
+type OutcomeUnknownError struct {
+	Device string
+	SentAt time.Time
+	Err    error
+}
+
+func (e *OutcomeUnknownError) Error() string {
+	return fmt.Sprintf("%s: outcome unknown: the whole backup was uploaded at %s, but the iLO's answer was lost, so the iLO may be restoring from it: %v",
+		e.Device, e.SentAt.UTC().Format(time.RFC3339), e.Err)
+}
+
+func (e *OutcomeUnknownError) Unwrap() error { return e.Err }
 
 // CheckILORestoreFile checks a backup file before a restore, without contacting any
 // device: it exists, is a non-empty regular file and can be read; when store records
@@ -284,6 +305,8 @@ func sameSerial(a, b string) bool {
 //
 // Every refusal happens before the upload, and the session is always closed. After
 // an accepted upload any failure is a *NotBackError, and the result is filled in.
+// An upload sent whole whose answer was lost is an *OutcomeUnknownError (the result
+// is filled in, and nothing is waited for: whether the iLO resets is not known).
 func RunILORestore(ctx context.Context, req ILORestoreRequest) (ILORestoreResult, error) {
 	now := req.Now
 	if now == nil {
@@ -350,6 +373,9 @@ func RunILORestore(ctx context.Context, req ILORestoreRequest) (ILORestoreResult
 		}
 		open := func() (io.ReadCloser, error) { return openVerified(file) }
 		if err := rc.Restore(ctx, svc.HttpPushUri, open, file.Size, file.UploadName, req.BackupPassword); err != nil {
+			if errors.Is(err, redfish.ErrRestoreOutcomeUnknown) {
+				res.SentAt = now().UTC()
+			}
 			return err
 		}
 		accepted = true
@@ -357,10 +383,13 @@ func RunILORestore(ctx context.Context, req ILORestoreRequest) (ILORestoreResult
 		return nil
 	})
 	if err != nil {
-		if accepted {
+		switch {
+		case accepted:
 			// Only closing the session can fail after an accepted upload; the iLO ended it.
 			tflog.SubsystemWarn(ctx, client.Subsystem, "ilo: closing the session after the restore failed", map[string]any{"device": device, "error": client.Redact(err.Error())})
-		} else {
+		case errors.Is(err, redfish.ErrRestoreOutcomeUnknown):
+			return res, &OutcomeUnknownError{Device: device, SentAt: res.SentAt, Err: err}
+		default:
 			return res, err
 		}
 	}

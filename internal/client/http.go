@@ -19,14 +19,22 @@ const Subsystem = "client"
 
 // Config is the transport configuration shared by every device client.
 type Config struct {
-	// CACertPEM adds these CA certificates to the system pool.
+	// CACertPEM, when set, holds the CA certificates device certificates must chain
+	// to: the only trust roots, unless UseSystemRoots adds the system's. When empty,
+	// the system's roots are used.
 	CACertPEM string
+	// UseSystemRoots trusts the system's roots beside CACertPEM.
+	UseSystemRoots bool
 	// Insecure skips certificate verification: an explicit, documented opt-in.
 	Insecure bool
 	// RequestTimeout bounds one attempt up to the response headers (dial, TLS,
 	// the device's processing). Bodies (multi-GiB downloads) are bounded by the
 	// caller's context instead.
 	RequestTimeout time.Duration
+	// LongAnswerTimeout replaces RequestTimeout for requests marked AwaitsLongAnswer:
+	// a device that checks a whole upload before it answers (a restore) may take much
+	// longer than usual, and a lost answer leaves the outcome unknown.
+	LongAnswerTimeout time.Duration
 	// RetryMax is how many times a request that is safe to repeat is retried.
 	RetryMax     int
 	RetryWaitMin time.Duration
@@ -39,23 +47,28 @@ type Config struct {
 
 // Defaults used when a Config field is zero.
 const (
-	DefaultRequestTimeout = 2 * time.Minute // flash_backup answers after 20-45 s on real conductors
-	DefaultRetryMax       = 3
-	DefaultRetryWaitMin   = 500 * time.Millisecond
-	DefaultRetryWaitMax   = 30 * time.Second
+	DefaultRequestTimeout    = 2 * time.Minute // flash_backup answers after 20-45 s on real conductors
+	DefaultLongAnswerTimeout = 10 * time.Minute
+	DefaultRetryMax          = 3
+	DefaultRetryWaitMin      = 500 * time.Millisecond
+	DefaultRetryWaitMax      = 30 * time.Second
 )
 
 // Client sends HTTP requests to devices. It is safe for concurrent use and shared by
 // every device client of one provider instance.
 type Client struct {
-	plain     *http.Client
-	retrying  *retryablehttp.Client
-	userAgent string
+	plain      *http.Client
+	longAnswer *http.Client // plain, with LongAnswerTimeout for the answer
+	retrying   *retryablehttp.Client
+	userAgent  string
 }
 
 type ctxKey int
 
-const repeatableKey ctxKey = iota
+const (
+	repeatableKey ctxKey = iota
+	longAnswerKey
+)
 
 // Repeatable marks the requests made with ctx as safe to repeat even though their
 // method is not idempotent (for example a POST that only logs in). Never use it for a
@@ -73,11 +86,22 @@ func isRepeatable(req *http.Request) bool {
 	return v
 }
 
+// AwaitsLongAnswer marks the requests made with ctx as ones whose answer may take up
+// to Config.LongAnswerTimeout after the request was sent, instead of RequestTimeout.
+// It applies to requests sent once (not repeatable ones).
+func AwaitsLongAnswer(ctx context.Context) context.Context {
+	return context.WithValue(ctx, longAnswerKey, true)
+}
+
 // New builds a Client. The TLS configuration is verified by default, TLS 1.2 minimum.
 func New(cfg Config) (*Client, error) {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
+	if cfg.LongAnswerTimeout <= 0 {
+		cfg.LongAnswerTimeout = DefaultLongAnswerTimeout
+	}
+	cfg.LongAnswerTimeout = max(cfg.LongAnswerTimeout, cfg.RequestTimeout)
 	if cfg.RetryMax < 0 {
 		cfg.RetryMax = 0
 	}
@@ -90,19 +114,9 @@ func New(cfg Config) (*Client, error) {
 	if cfg.RetryWaitMax < cfg.RetryWaitMin {
 		return nil, fmt.Errorf("retry maximum wait (%s) is shorter than the minimum wait (%s)", cfg.RetryWaitMax, cfg.RetryWaitMin)
 	}
-	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if cfg.CACertPEM != "" {
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM([]byte(cfg.CACertPEM)) {
-			return nil, errors.New("ca_cert_pem holds no PEM-encoded certificate")
-		}
-		tlsCfg.RootCAs = pool
-	}
-	if cfg.Insecure {
-		tlsCfg.InsecureSkipVerify = true //nolint:gosec // explicit, documented user opt-in (insecure = true)
+	tlsCfg, err := tlsConfig(cfg)
+	if err != nil {
+		return nil, err
 	}
 	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 	transport := &http.Transport{
@@ -122,6 +136,9 @@ func New(cfg Config) (*Client, error) {
 		// another host, so a redirect is returned to the caller as is.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+	longTransport := transport.Clone()
+	longTransport.ResponseHeaderTimeout = cfg.LongAnswerTimeout
+	longAnswer := &http.Client{Transport: longTransport, CheckRedirect: plain.CheckRedirect}
 	rc := &retryablehttp.Client{
 		HTTPClient:   plain,
 		Logger:       nil, // logging is done by the hooks below, with secrets masked
@@ -139,7 +156,31 @@ func New(cfg Config) (*Client, error) {
 			}
 		},
 	}
-	return &Client{plain: plain, retrying: rc, userAgent: cfg.UserAgent}, nil
+	return &Client{plain: plain, longAnswer: longAnswer, retrying: rc, userAgent: cfg.UserAgent}, nil
+}
+
+// tlsConfig verifies devices' certificates (TLS 1.2 minimum) against CACertPEM alone,
+// CACertPEM and the system's roots (UseSystemRoots), or the system's roots when no
+// CACertPEM is given. A fleet whose devices all chain to a private CA thus trusts
+// nothing else.
+func tlsConfig(cfg Config) (*tls.Config, error) {
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.CACertPEM != "" {
+		pool := x509.NewCertPool()
+		if cfg.UseSystemRoots {
+			if system, err := x509.SystemCertPool(); err == nil && system != nil {
+				pool = system
+			}
+		}
+		if !pool.AppendCertsFromPEM([]byte(cfg.CACertPEM)) {
+			return nil, errors.New("ca_cert_pem holds no PEM-encoded certificate")
+		}
+		tlsCfg.RootCAs = pool
+	}
+	if cfg.Insecure {
+		tlsCfg.InsecureSkipVerify = true //nolint:gosec // explicit, documented user opt-in (insecure = true)
+	}
+	return tlsCfg, nil
 }
 
 // Do sends req and returns the response; the caller closes its body. Requests that are
@@ -165,7 +206,11 @@ func (c *Client) Do(req *http.Request) (*http.Response, error) {
 		}
 		resp, err = c.retrying.Do(rreq)
 	} else {
-		resp, err = c.plain.Do(req)
+		hc := c.plain
+		if v, _ := ctx.Value(longAnswerKey).(bool); v {
+			hc = c.longAnswer
+		}
+		resp, err = hc.Do(req)
 	}
 	fields := map[string]any{
 		"method":      req.Method,

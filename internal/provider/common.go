@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"time"
@@ -109,12 +108,9 @@ func formatTime(t time.Time) types.String {
 	return types.StringValue(t.UTC().Format(time.RFC3339Nano))
 }
 
-// timeoutAware explains a deadline hit by the resource's own timeout.
+// timeoutAware explains a deadline hit by the resource's own create timeout.
 func timeoutAware(ctx context.Context, err error, limit time.Duration) string {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Sprintf("%v\n\nThe operation did not finish within its create timeout (%s); raise timeouts.create if the device is slow.", err, limit)
-	}
-	return err.Error()
+	return deadlineAware(ctx, err, "create", limit)
 }
 
 // withCreateTimeout bounds ctx by the resource's create timeout (def when unset).

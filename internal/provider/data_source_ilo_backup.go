@@ -4,8 +4,12 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
+	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/datasource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework-validators/datasourcevalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -21,39 +25,44 @@ import (
 var (
 	_ datasource.DataSourceWithConfigure        = (*iloBackupDataSource)(nil)
 	_ datasource.DataSourceWithConfigValidators = (*iloBackupDataSource)(nil)
+	_ datasource.DataSourceWithValidateConfig   = (*iloBackupDataSource)(nil)
 )
+
+// defaultILOQueryTimeout bounds the data source's read, query_device included.
+const defaultILOQueryTimeout = 2 * time.Minute
 
 func newILOBackupDataSource() datasource.DataSource { return &iloBackupDataSource{} }
 
 type iloBackupDataSource struct{ data *providerData }
 
 type iloBackupDataModel struct {
-	Host                   types.String `tfsdk:"host"`
-	Name                   types.String `tfsdk:"name"`
-	QueryDevice            types.Bool   `tfsdk:"query_device"`
-	ID                     types.String `tfsdk:"id"`
-	Port                   types.Int64  `tfsdk:"port"`
-	StartedAt              types.String `tfsdk:"started_at"`
-	CompletedAt            types.String `tfsdk:"completed_at"`
-	LocalPath              types.String `tfsdk:"local_path"`
-	SHA256                 types.String `tfsdk:"sha256"`
-	Size                   types.Int64  `tfsdk:"size"`
-	SerialNumber           types.String `tfsdk:"serial_number"`
-	Generation             types.String `tfsdk:"generation"`
-	FirmwareVersion        types.String `tfsdk:"firmware_version"`
-	DeviceFileName         types.String `tfsdk:"device_file_name"`
-	PasswordProtected      types.Bool   `tfsdk:"password_protected"`
-	Files                  types.List   `tfsdk:"files"`
-	HTTPPushURI            types.String `tfsdk:"http_push_uri"`
-	CustomBackupAndRestore types.Bool   `tfsdk:"custom_backup_and_restore"`
-	BackupFileCount        types.Int64  `tfsdk:"backup_file_count"`
+	Host                   types.String   `tfsdk:"host"`
+	Name                   types.String   `tfsdk:"name"`
+	QueryDevice            types.Bool     `tfsdk:"query_device"`
+	ID                     types.String   `tfsdk:"id"`
+	Port                   types.Int64    `tfsdk:"port"`
+	StartedAt              types.String   `tfsdk:"started_at"`
+	CompletedAt            types.String   `tfsdk:"completed_at"`
+	LocalPath              types.String   `tfsdk:"local_path"`
+	SHA256                 types.String   `tfsdk:"sha256"`
+	Size                   types.Int64    `tfsdk:"size"`
+	SerialNumber           types.String   `tfsdk:"serial_number"`
+	Generation             types.String   `tfsdk:"generation"`
+	FirmwareVersion        types.String   `tfsdk:"firmware_version"`
+	DeviceFileName         types.String   `tfsdk:"device_file_name"`
+	PasswordProtected      types.Bool     `tfsdk:"password_protected"`
+	Files                  types.List     `tfsdk:"files"`
+	HTTPPushURI            types.String   `tfsdk:"http_push_uri"`
+	CustomBackupAndRestore types.Bool     `tfsdk:"custom_backup_and_restore"`
+	BackupFileCount        types.Int64    `tfsdk:"backup_file_count"`
+	Timeouts               timeouts.Value `tfsdk:"timeouts"`
 }
 
 func (d *iloBackupDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
 	resp.TypeName = req.ProviderTypeName + "_ilo_backup"
 }
 
-func (d *iloBackupDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
+func (d *iloBackupDataSource) Schema(ctx context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
 	computed := func(desc string) schema.StringAttribute {
 		return schema.StringAttribute{Computed: true, MarkdownDescription: desc}
 	}
@@ -64,7 +73,10 @@ func (d *iloBackupDataSource) Schema(_ context.Context, _ datasource.SchemaReque
 			"(`HttpPushUri`, `CustomBackupandRestore`, the number of backup files). **Reading that service makes the iLO " +
 			"write a fresh backup file to its NAND** (replacing the one it holds): that is how an iLO triggers a backup, and " +
 			"there is no way to read the service without it. A data source is read on every plan, so only turn " +
-			"`query_device` on where that is acceptable.",
+			"`query_device` on where that is acceptable.\n\n" +
+			"`query_device` logs in to the iLO named by this data source's own `host` and `port` arguments, never to a " +
+			"host or port a backup record names: the records in a shared backup folder are not trusted with the iLO " +
+			"credentials. It therefore needs `host`.",
 		Attributes: map[string]schema.Attribute{
 			"host": schema.StringAttribute{
 				MarkdownDescription: "The iLO's host as given to `infrabackup_ilo_backup` (compared case-insensitively; the port is not compared, so when several iLOs share a host behind different ports, look them up by `name`).",
@@ -77,13 +89,18 @@ func (d *iloBackupDataSource) Schema(_ context.Context, _ datasource.SchemaReque
 				Validators: []validator.String{nameValidator()},
 			},
 			"query_device": schema.BoolAttribute{
-				MarkdownDescription: "Also read the live backup and restore service from the iLO the backup was taken from " +
-					"(its recorded host and port), filling `http_push_uri`, `custom_backup_and_restore` and `backup_file_count`. " +
+				MarkdownDescription: "Also read the live backup and restore service from the iLO at `host` and `port` " +
+					"(needs `host`), filling `http_push_uri`, `custom_backup_and_restore` and `backup_file_count`. " +
 					"**The iLO writes a fresh backup to its NAND on every such read.** Default `false`.",
 				Optional: true,
 			},
-			"id":                 computed("`<name>/<backup id>`."),
-			"port":               schema.Int64Attribute{Computed: true, MarkdownDescription: "HTTPS port the backup used."},
+			"id": computed("`<name>/<backup id>`."),
+			"port": schema.Int64Attribute{
+				Optional: true, Computed: true,
+				MarkdownDescription: "The iLO's HTTPS port that `query_device` connects to (default: the provider's `ilo.port`). " +
+					"When not set, it reports the port the backup was taken on; that port is never connected to.",
+				Validators: []validator.Int64{int64validator.Between(1, 65535)},
+			},
 			"started_at":         computed("When the backup started (RFC 3339, UTC)."),
 			"completed_at":       computed("When the backup completed (RFC 3339, UTC)."),
 			"local_path":         computed("Local path of the backup file."),
@@ -107,6 +124,9 @@ func (d *iloBackupDataSource) Schema(_ context.Context, _ datasource.SchemaReque
 				Computed:            true,
 				MarkdownDescription: "With `query_device`: how many backup files the iLO holds in its NAND (it keeps one; the read itself makes a new one); null otherwise, and when the iLO does not answer for its `BackupFiles` collection (a warning says why; the other attributes are still read).",
 			},
+			"timeouts": timeouts.AttributesWithOpts(ctx, timeouts.Opts{
+				ReadDescription: "How long the read, `query_device` included, may take. Default `2m`.",
+			}),
 		},
 	}
 }
@@ -114,6 +134,22 @@ func (d *iloBackupDataSource) Schema(_ context.Context, _ datasource.SchemaReque
 func (d *iloBackupDataSource) ConfigValidators(context.Context) []datasource.ConfigValidator {
 	return []datasource.ConfigValidator{
 		datasourcevalidator.ExactlyOneOf(path.MatchRoot("host"), path.MatchRoot("name")),
+	}
+}
+
+// ValidateConfig refuses query_device without host: the only other host known would
+// be a backup record's, and records are not trusted with the iLO credentials.
+func (d *iloBackupDataSource) ValidateConfig(ctx context.Context, req datasource.ValidateConfigRequest, resp *datasource.ValidateConfigResponse) {
+	var m iloBackupDataModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if m.QueryDevice.ValueBool() && m.Host.IsNull() {
+		resp.Diagnostics.AddAttributeError(path.Root("query_device"), "query_device needs host",
+			"query_device logs in to the iLO this data source names in host (and port), never to one a backup record names: "+
+				"records in a shared backup folder are not trusted with the iLO credentials. Look the backup up by host "+
+				"(and set port when the iLO does not listen on the provider's ilo.port), or turn query_device off.")
 	}
 }
 
@@ -127,15 +163,30 @@ func (d *iloBackupDataSource) Read(ctx context.Context, req datasource.ReadReque
 	if resp.Diagnostics.HasError() || d.data == nil {
 		return
 	}
+	limit, diags := m.Timeouts.Read(ctx, defaultILOQueryTimeout)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
 	b, err := latestBackup(d.data, backupstore.FamilyILO, m.Name.ValueString(), m.Host.ValueString())
 	if err != nil {
 		resp.Diagnostics.AddError("No iLO backup found", err.Error())
 		return
 	}
-	m.Host = types.StringValue(b.Host)
+	configuredHost := m.Host.ValueString()
+	if m.Host.IsNull() {
+		m.Host = types.StringValue(b.Host)
+	}
+	port := d.data.ilo.port
+	if m.Port.IsNull() || m.Port.IsUnknown() {
+		m.Port = types.Int64Value(int64(b.Port))
+	} else {
+		port = int(m.Port.ValueInt64())
+	}
 	m.Name = types.StringValue(b.Device)
 	m.ID = types.StringValue(b.Device + "/" + b.ID)
-	m.Port = types.Int64Value(int64(b.Port))
 	m.StartedAt = formatTime(b.StartedAt)
 	m.CompletedAt = formatTime(b.CompletedAt)
 	a := b.Attributes
@@ -158,9 +209,17 @@ func (d *iloBackupDataSource) Read(ctx context.Context, req datasource.ReadReque
 
 	m.HTTPPushURI, m.CustomBackupAndRestore, m.BackupFileCount = types.StringNull(), types.BoolNull(), types.Int64Null()
 	if m.QueryDevice.ValueBool() {
-		svc, count, countWarning, device, err := d.queryService(ctx, b.Host, b.Port)
+		// Only the configured host is contacted (ValidateConfig requires it); a record
+		// found for it names the same host, or something is wrong with the store.
+		if configuredHost == "" || !strings.EqualFold(configuredHost, b.Host) {
+			resp.Diagnostics.AddError("query_device needs host",
+				fmt.Sprintf("The backup record names host %q, not the configured host %q; no iLO was contacted. "+
+					"query_device logs in only to the iLO named in host.", b.Host, configuredHost))
+			return
+		}
+		svc, count, countWarning, device, err := d.queryService(ctx, configuredHost, port)
 		if err != nil {
-			resp.Diagnostics.AddError(fmt.Sprintf("Reading the backup service of iLO %s failed", device), err.Error())
+			resp.Diagnostics.AddError(fmt.Sprintf("Reading the backup service of iLO %s failed", device), deadlineAware(ctx, err, "read", limit))
 			return
 		}
 		m.HTTPPushURI = types.StringValue(svc.HttpPushUri)
@@ -184,16 +243,13 @@ func (d *iloBackupDataSource) queryService(ctx context.Context, host string, por
 	if msg := iloCredentialsError(d.data); msg != "" {
 		return svc, -1, "", device, fmt.Errorf("missing iLO credentials: %s", msg)
 	}
-	if port == 0 {
-		port = d.data.ilo.port
-	}
 	ctx = logContext(ctx, d.data.ilo.password)
 	rc, err := newILOClient(d.data, host, port)
 	if err != nil {
 		return svc, -1, "", device, err
 	}
 	device = rc.Device()
-	unlock := d.data.deviceLock.Lock(hostPortKey(host, port))
+	unlock := d.data.deviceLock.Lock(host, port)
 	defer unlock()
 	err = client.With(ctx, rc.Session(), func(ctx context.Context) error {
 		var err error

@@ -6,8 +6,10 @@ package provider
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,6 +59,7 @@ func New(version string) func() provider.Provider {
 type providerModel struct {
 	BackupDir      types.String      `tfsdk:"backup_dir"`
 	CACertPEM      types.String      `tfsdk:"ca_cert_pem"`
+	UseSystemRoots types.Bool        `tfsdk:"use_system_ca_roots"`
 	Insecure       types.Bool        `tfsdk:"insecure"`
 	RequestTimeout types.String      `tfsdk:"request_timeout"`
 	MaxRetries     types.Int64       `tfsdk:"max_retries"`
@@ -94,16 +97,25 @@ func (p *infrabackupProvider) Schema(_ context.Context, _ provider.SchemaRequest
 				Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
 			},
 			"ca_cert_pem": schema.StringAttribute{
-				MarkdownDescription: "PEM-encoded CA certificates to trust, in addition to the system's, when verifying device certificates. Devices usually have self-signed certificates: put the device's certificate or its CA here.",
-				Optional:            true,
-				Validators:          []validator.String{pemValidator{}},
+				MarkdownDescription: "PEM-encoded CA certificates that device certificates must chain to. When set, they are the " +
+					"only trust roots: a device certificate from any other CA, a public one included, is refused (set " +
+					"`use_system_ca_roots = true` to trust the system's CAs as well). When not set, the system's CAs are " +
+					"trusted. Devices usually have self-signed certificates: put the device's certificate, or the private CA " +
+					"that signs the fleet's, here.",
+				Optional:   true,
+				Validators: []validator.String{pemValidator{}},
+			},
+			"use_system_ca_roots": schema.BoolAttribute{
+				MarkdownDescription: "Also trust the system's CAs when `ca_cert_pem` is set. Default `false`: with " +
+					"`ca_cert_pem`, only its CAs are trusted. Without `ca_cert_pem` the system's CAs are always used.",
+				Optional: true,
 			},
 			"insecure": schema.BoolAttribute{
 				MarkdownDescription: "Skip TLS certificate verification of devices. **Insecure**: anyone on the path can read the credentials and the backups. Only for lab devices; prefer `ca_cert_pem`. Default `false`.",
 				Optional:            true,
 			},
 			"request_timeout": schema.StringAttribute{
-				MarkdownDescription: "How long one request may wait for a device's answer, as a Go duration (`90s`, `2m`). Default `2m` (a conductor's flash backup takes 20-45 s). Downloads are bounded by the resource's timeouts instead.",
+				MarkdownDescription: "How long one request may wait for a device's answer, as a Go duration (`90s`, `2m`). Default `2m` (a conductor's flash backup takes 20-45 s). Downloads are bounded by the resource's timeouts instead, and the answer to an iLO restore upload may take up to 10m (the iLO checks the whole file first).",
 				Optional:            true,
 				Validators:          durationValidators,
 			},
@@ -209,8 +221,15 @@ func (p *infrabackupProvider) Configure(ctx context.Context, req provider.Config
 			fmt.Sprintf("retry_wait_max (%s) must be at least retry_wait_min (%s).", waitMax, waitMin))
 		return
 	}
+	if cfg.CACertPEM.ValueString() == "" && !cfg.UseSystemRoots.IsNull() && !cfg.UseSystemRoots.IsUnknown() && !cfg.UseSystemRoots.ValueBool() {
+		resp.Diagnostics.AddAttributeError(path.Root("use_system_ca_roots"), "No trust roots",
+			"use_system_ca_roots = false without ca_cert_pem leaves nothing to verify device certificates against: "+
+				"set ca_cert_pem to the CA certificates your devices chain to, or remove use_system_ca_roots.")
+		return
+	}
 	hc, err := client.New(client.Config{
 		CACertPEM:      cfg.CACertPEM.ValueString(),
+		UseSystemRoots: cfg.UseSystemRoots.ValueBool(),
 		Insecure:       cfg.Insecure.ValueBool(),
 		RequestTimeout: timeout,
 		RetryMax:       int(retries),
@@ -307,6 +326,12 @@ func parseDurationOr(v types.String, def time.Duration) (time.Duration, error) {
 	return time.ParseDuration(v.ValueString())
 }
 
+// deviceLockNote documents the per-device lock in the resources' descriptions.
+const deviceLockNote = "Within one provider process (one `terraform plan` or `apply`), operations on the same device run " +
+	"one at a time. A device is `host` and `port`, host names compared case-insensitively and IP addresses by value; " +
+	"names are not resolved, so a name and its address count as two devices. Separate Terraform runs are not " +
+	"serialised with each other: do not point two configurations that run at the same time at one device."
+
 // keyedMutex serialises work on one device: two resources naming the same conductor
 // would otherwise overwrite each other's fixed-name files on its flash.
 type keyedMutex struct {
@@ -314,8 +339,17 @@ type keyedMutex struct {
 	locks map[string]*sync.Mutex
 }
 
-func (k *keyedMutex) Lock(key string) func() {
+// Lock waits until no other operation of this provider process holds the device at
+// host:port, and returns the function that releases it.
+func (k *keyedMutex) Lock(host string, port int) func() {
+	m := k.mutex(deviceKey(host, port))
+	m.Lock()
+	return m.Unlock
+}
+
+func (k *keyedMutex) mutex(key string) *sync.Mutex {
 	k.mu.Lock()
+	defer k.mu.Unlock()
 	if k.locks == nil {
 		k.locks = map[string]*sync.Mutex{}
 	}
@@ -324,9 +358,16 @@ func (k *keyedMutex) Lock(key string) func() {
 		m = &sync.Mutex{}
 		k.locks[key] = m
 	}
-	k.mu.Unlock()
-	m.Lock()
-	return m.Unlock
+	return m
 }
 
-func hostPortKey(host string, port int) string { return host + ":" + strconv.Itoa(port) }
+// deviceKey names a device for the lock: names compare case-insensitively and
+// without a final dot (as DNS does), addresses by value (::1 is 0:0:0:0:0:0:0:1).
+// Names are not resolved: a name and its address are two keys.
+func deviceKey(host string, port int) string {
+	h := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(host)), ".")
+	if ip := net.ParseIP(h); ip != nil {
+		h = ip.String()
+	}
+	return net.JoinHostPort(h, strconv.Itoa(port))
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/boolplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/objectplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
@@ -77,15 +78,21 @@ func (r *arubaConductorBackupResource) Metadata(_ context.Context, req resource.
 
 func (r *arubaConductorBackupResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	replace := []planmodifier.String{stringplanmodifier.RequiresReplace()}
+	// Computed values describe the backup that was taken: an update that takes no new
+	// backup keeps them (unknown values would also make name and flash_backup replace
+	// the resource). A replacement is planned as a create, where they are unknown again.
+	keep := []planmodifier.String{stringplanmodifier.UseStateForUnknown()}
+	computedString := func(desc string) schema.StringAttribute {
+		return schema.StringAttribute{MarkdownDescription: desc, Computed: true, PlanModifiers: keep}
+	}
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Backs up one Aruba Mobility Conductor (ArubaOS 8) when created: its running configuration " +
 			"to the local backup store, and with an `scp` block its running configuration and flash archive to an SCP server, " +
-			"verified over SFTP. Change `trigger` to take a new backup. Destroying the resource never deletes backups.",
+			"verified over SFTP. Change `trigger` to take a new backup. Destroying the resource never deletes backups.\n\n" +
+			"The provider saves the running configuration and the flash archive under fixed names on the conductor's flash " +
+			"before pushing them, so backups of one conductor must not overlap. " + deviceLockNote,
 		Attributes: map[string]schema.Attribute{
-			"id": schema.StringAttribute{
-				MarkdownDescription: "`<name>/<backup id>`: unique per backup.",
-				Computed:            true,
-			},
+			"id": computedString("`<name>/<backup id>`: unique per backup."),
 			"host": schema.StringAttribute{
 				MarkdownDescription: "Conductor host name or IP address.",
 				Required:            true,
@@ -109,7 +116,7 @@ func (r *arubaConductorBackupResource) Schema(ctx context.Context, _ resource.Sc
 				Optional:            true,
 				Computed:            true,
 				Validators:          []validator.String{nameValidator()},
-				PlanModifiers:       replace,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown(), stringplanmodifier.RequiresReplace()},
 			},
 			"config_path": schema.StringAttribute{
 				MarkdownDescription: "Configuration node the actions run at. Default `/md`.",
@@ -123,7 +130,7 @@ func (r *arubaConductorBackupResource) Schema(ctx context.Context, _ resource.Sc
 				MarkdownDescription: "Also archive the conductor's flash (`flash_backup`) and push it to the SCP server. Default `true` when `scp` is set; needs `scp` (there is no other way to get the archive off the device).",
 				Optional:            true,
 				Computed:            true,
-				PlanModifiers:       []planmodifier.Bool{boolplanmodifier.RequiresReplace()},
+				PlanModifiers:       []planmodifier.Bool{boolplanmodifier.UseStateForUnknown(), boolplanmodifier.RequiresReplace()},
 			},
 			"scp": schema.SingleNestedAttribute{
 				MarkdownDescription: "SCP server the conductor pushes its files to. The conductor uploads to port 22; the provider then checks the files over SFTP.",
@@ -188,24 +195,20 @@ func (r *arubaConductorBackupResource) Schema(ctx context.Context, _ resource.Sc
 					},
 				},
 			},
-			"hostname": schema.StringAttribute{
-				MarkdownDescription: "The conductor's hostname, when it was read (when `name` is not set).",
-				Computed:            true,
-			},
-			"started_at":   schema.StringAttribute{MarkdownDescription: "When the backup started (RFC 3339, UTC).", Computed: true},
-			"completed_at": schema.StringAttribute{MarkdownDescription: "When the backup completed (RFC 3339, UTC).", Computed: true},
-			"running_config_path": schema.StringAttribute{
-				MarkdownDescription: "Local path of the running configuration copy.",
-				Computed:            true,
-			},
+			"hostname":            computedString("The conductor's hostname, when it was read (when `name` is not set)."),
+			"started_at":          computedString("When the backup started (RFC 3339, UTC)."),
+			"completed_at":        computedString("When the backup completed (RFC 3339, UTC)."),
+			"running_config_path": computedString("Local path of the running configuration copy."),
 			"running_config_changed": schema.BoolAttribute{
 				MarkdownDescription: "Whether the running configuration differs from the previous local backup of this device (`true` for the first one).",
 				Computed:            true,
+				PlanModifiers:       []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()},
 			},
 			"files": schema.ListNestedAttribute{
 				MarkdownDescription: "Every file this backup wrote.",
 				Computed:            true,
 				NestedObject:        schema.NestedAttributeObject{Attributes: fileAttributes()},
+				PlanModifiers:       []planmodifier.List{listplanmodifier.UseStateForUnknown()},
 			},
 			"timeouts": timeouts.Attributes(ctx, timeouts.Opts{Create: true, CreateDescription: "How long the whole backup may take. Default `30m`."}),
 		},
@@ -311,7 +314,7 @@ func (r *arubaConductorBackupResource) Create(ctx context.Context, req resource.
 	if plan.FlashBackup.IsUnknown() || plan.FlashBackup.IsNull() {
 		flash = scp != nil
 	}
-	unlock := r.data.deviceLock.Lock(hostPortKey(host, port))
+	unlock := r.data.deviceLock.Lock(host, port)
 	defer unlock()
 	res, err := backupjob.RunAruba(ctx, store, backupjob.ArubaRequest{
 		Conductor: conductor, Host: host, Port: port, Name: plan.Name.ValueString(),

@@ -83,7 +83,7 @@ func (r *iloBackupResource) Schema(ctx context.Context, _ resource.SchemaRequest
 			"Change `trigger` to take a new backup. Refresh makes no device call; destroying the resource never deletes backups.\n\n" +
 			"The backup file holds the iLO's user database and license keys: treat it as a secret. HPE supports restoring it " +
 			"only onto the server it was taken from (same serial number). Backups of one iLO are taken one at a time " +
-			"(the iLO keeps a single backup file in its NAND).",
+			"(the iLO keeps a single backup file in its NAND). " + deviceLockNote,
 		Attributes: map[string]schema.Attribute{
 			"id": computedString("`<name>/<backup id>`: unique per backup."),
 			"host": schema.StringAttribute{
@@ -222,7 +222,7 @@ func (r *iloBackupResource) Create(ctx context.Context, req resource.CreateReque
 	}
 	// One operation at a time per iLO: every read of its backup service replaces the
 	// single backup file it keeps, so a concurrent read would break a download.
-	unlock := r.data.deviceLock.Lock(hostPortKey(host, port))
+	unlock := r.data.deviceLock.Lock(host, port)
 	defer unlock()
 	res, err := backupjob.RunILO(ctx, store, backupjob.ILORequest{
 		ILO: rc, Host: host, Port: port, Name: plan.Name.ValueString(),

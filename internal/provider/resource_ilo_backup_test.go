@@ -378,7 +378,8 @@ resource "infrabackup_ilo_custom_backup_restore" "flag" {
   depends_on = [infrabackup_ilo_backup.ilo]
 }
 data "infrabackup_ilo_backup" "live" {
-  name         = infrabackup_ilo_backup.ilo.name
+  host         = infrabackup_ilo_backup.ilo.host
+  port         = infrabackup_ilo_backup.ilo.port
   query_device = true
   depends_on   = [infrabackup_ilo_custom_backup_restore.flag]
 }

@@ -6,7 +6,9 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -16,7 +18,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
-	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
@@ -33,25 +34,39 @@ func newILOCustomBackupRestoreResource() resource.Resource { return &iloCustomBa
 type iloCustomBackupRestoreResource struct{ data *providerData }
 
 type iloCustomBackupRestoreModel struct {
-	ID      types.String `tfsdk:"id"`
-	Host    types.String `tfsdk:"host"`
-	Port    types.Int64  `tfsdk:"port"`
-	Enabled types.Bool   `tfsdk:"enabled"`
+	ID       types.String   `tfsdk:"id"`
+	Host     types.String   `tfsdk:"host"`
+	Port     types.Int64    `tfsdk:"port"`
+	Enabled  types.Bool     `tfsdk:"enabled"`
+	Timeouts timeouts.Value `tfsdk:"timeouts"`
 }
+
+// Default timeouts of the flag resource: a few small Redfish calls each (log in, read
+// the service, PATCH, log out), with retries.
+const (
+	defaultFlagReadTimeout  = 2 * time.Minute
+	defaultFlagWriteTimeout = 5 * time.Minute
+)
 
 func (r *iloCustomBackupRestoreResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
 	resp.TypeName = req.ProviderTypeName + "_ilo_custom_backup_restore"
 }
 
-func (r *iloCustomBackupRestoreResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+func (r *iloCustomBackupRestoreResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Manages the `CustomBackupandRestore` flag of one HPE iLO's backup and restore service: when it is on, " +
 			"the iLO restores the user-defined configuration it was last backed up with, instead of the factory defaults, " +
 			"after a reset to factory defaults or a battery failure.\n\n" +
-			"Unlike the backup resource, this one manages live device state, so refresh reads the flag from the iLO. " +
-			"**Every read of the iLO's backup service makes it write a fresh backup file to its NAND**; each change is also " +
-			"logged in the iLO's Integrated Management Log. Changes are sent with `If-Match` (a stale ETag is re-read and " +
-			"retried once). Destroying the resource sets the flag back to its factory default, `false`.\n\n" +
+			"Unlike the backup resource, this one manages live device state, so every refresh (every `terraform plan` and " +
+			"`apply`, unless run with `-refresh=false`) logs in to the iLO and reads the flag from its backup and restore " +
+			"service. **Every read of that service makes the iLO write a fresh backup file to its NAND**, replacing the one " +
+			"it holds: there is no way to read the flag without it. Changes are sent with `If-Match` (a stale ETag is re-read " +
+			"and retried once), and each is logged in the iLO's Integrated Management Log. Destroying the resource sets the " +
+			"flag back to its factory default, `false`.\n\n" +
+			"When the iLO does not answer at refresh (connection refused or reset, no complete answer within `timeouts.read`, " +
+			"an HTTP 5xx), the refresh keeps the value recorded in state and says so in a warning, so one unreachable iLO " +
+			"does not stop the plan, or any other device's backup. An answer from the iLO (a refused login, a missing " +
+			"service or property) fails the refresh as usual.\n\n" +
 			"Needs iLO 5 firmware 2.72 or later, iLO 6 or iLO 7; not supported in the FIPS or higher security states. " +
 			"On iLO 6 1.05 the flag covers only IPMI and SNMP users. A factory reset clears it.",
 		Attributes: map[string]schema.Attribute{
@@ -76,6 +91,13 @@ func (r *iloCustomBackupRestoreResource) Schema(_ context.Context, _ resource.Sc
 				MarkdownDescription: "The wanted value of `CustomBackupandRestore`.",
 				Required:            true,
 			},
+			"timeouts": timeouts.Attributes(ctx, timeouts.Opts{
+				Create: true, Read: true, Update: true, Delete: true,
+				CreateDescription: "How long setting the flag may take. Default `5m`.",
+				ReadDescription:   "How long reading the flag at refresh may take. Default `2m`; when it passes, the refresh keeps the recorded value with a warning.",
+				UpdateDescription: "How long changing the flag may take. Default `5m`.",
+				DeleteDescription: "How long setting the flag back to `false` may take. Default `5m`.",
+			}),
 		},
 	}
 }
@@ -105,7 +127,7 @@ func (r *iloCustomBackupRestoreResource) withILO(ctx context.Context, m iloCusto
 	if err != nil {
 		return host, err
 	}
-	unlock := r.data.deviceLock.Lock(hostPortKey(host, port))
+	unlock := r.data.deviceLock.Lock(host, port)
 	defer unlock()
 	return rc.Device(), client.With(ctx, rc.Session(), func(ctx context.Context) error { return fn(ctx, rc) })
 }
@@ -128,13 +150,17 @@ func readFlag(ctx context.Context, rc *redfish.Client) (bool, error) {
 	return *svc.CustomBackupAndRestore, nil
 }
 
-func (r *iloCustomBackupRestoreResource) set(ctx context.Context, m *iloCustomBackupRestoreModel, diagSummary string, diags *diag.Diagnostics) bool {
+// set sets the flag to m.Enabled within the operation's timeout (which: create,
+// update, delete).
+func (r *iloCustomBackupRestoreResource) set(ctx context.Context, m *iloCustomBackupRestoreModel, which string, limit time.Duration, diagSummary string, diags *diag.Diagnostics) bool {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
 	enabled := m.Enabled.ValueBool()
 	device, err := r.withILO(ctx, *m, func(ctx context.Context, rc *redfish.Client) error {
 		return rc.SetCustomBackupAndRestore(ctx, enabled)
 	})
 	if err != nil {
-		diags.AddError(fmt.Sprintf(diagSummary, device), err.Error())
+		diags.AddError(fmt.Sprintf(diagSummary, device), deadlineAware(ctx, err, which, limit))
 		return false
 	}
 	m.ID = types.StringValue(customFlagID(m.Host.ValueString(), m.Port))
@@ -142,39 +168,52 @@ func (r *iloCustomBackupRestoreResource) set(ctx context.Context, m *iloCustomBa
 }
 
 func (r *iloCustomBackupRestoreResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	resp.Diagnostics.Append(r.applyPlan(ctx, req.Plan, &resp.State)...)
-}
-
-// applyPlan sets the flag to the planned value and records it: Create and Update
-// are the same operation.
-func (r *iloCustomBackupRestoreResource) applyPlan(ctx context.Context, planned tfsdk.Plan, state *tfsdk.State) diag.Diagnostics {
 	var plan iloCustomBackupRestoreModel
-	diags := planned.Get(ctx, &plan)
-	if diags.HasError() || r.data == nil {
-		return diags
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() || r.data == nil {
+		return
 	}
-	if r.set(ctx, &plan, "Setting CustomBackupandRestore on iLO %s failed", &diags) {
-		diags.Append(state.Set(ctx, &plan)...)
+	limit, diags := plan.Timeouts.Create(ctx, defaultFlagWriteTimeout)
+	resp.Diagnostics.Append(diags...)
+	if !resp.Diagnostics.HasError() && r.set(ctx, &plan, "create", limit, "Setting CustomBackupandRestore on iLO %s failed", &resp.Diagnostics) {
+		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	}
-	return diags
 }
 
 // Read reads the flag from the iLO: this resource manages live device state, so a
-// change made elsewhere shows up as drift.
+// change made elsewhere shows up as drift. When the iLO does not answer, the refresh
+// keeps the recorded state with a warning: one unreachable iLO must not stop the
+// whole plan (and every other device's backup with it).
 func (r *iloCustomBackupRestoreResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var state iloCustomBackupRestoreModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() || r.data == nil {
 		return
 	}
+	limit, diags := state.Timeouts.Read(ctx, defaultFlagReadTimeout)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	readCtx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
 	var enabled bool
-	device, err := r.withILO(ctx, state, func(ctx context.Context, rc *redfish.Client) error {
+	device, err := r.withILO(readCtx, state, func(ctx context.Context, rc *redfish.Client) error {
 		var err error
 		enabled, err = readFlag(ctx, rc)
 		return err
 	})
-	if err != nil {
-		resp.Diagnostics.AddError(fmt.Sprintf("Reading CustomBackupandRestore from iLO %s failed", device), err.Error())
+	summary := fmt.Sprintf("Reading CustomBackupandRestore from iLO %s failed", device)
+	switch {
+	case err != nil && transientFailure(readCtx, err) && !state.Enabled.IsNull():
+		// An import has no recorded value to keep: it fails below.
+		resp.Diagnostics.AddWarning(summary, deadlineAware(readCtx, err, "read", limit)+fmt.Sprintf(
+			"\n\nThe iLO did not answer, or answered with a server error, so this refresh keeps the value recorded in state "+
+				"(enabled = %t) and the rest of the plan goes ahead. The flag is read again at the next refresh; "+
+				"a change to this resource still needs the iLO.", state.Enabled.ValueBool()))
+		return
+	case err != nil:
+		resp.Diagnostics.AddError(summary, deadlineAware(readCtx, err, "read", limit))
 		return
 	}
 	state.Enabled = types.BoolValue(enabled)
@@ -182,8 +221,24 @@ func (r *iloCustomBackupRestoreResource) Read(ctx context.Context, req resource.
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 
+// Update sets the flag when enabled changed; a change of timeouts alone is only recorded.
 func (r *iloCustomBackupRestoreResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	resp.Diagnostics.Append(r.applyPlan(ctx, req.Plan, &resp.State)...)
+	var plan, state iloCustomBackupRestoreModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() || r.data == nil {
+		return
+	}
+	if plan.Enabled.Equal(state.Enabled) {
+		plan.ID = state.ID
+		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+		return
+	}
+	limit, diags := plan.Timeouts.Update(ctx, defaultFlagWriteTimeout)
+	resp.Diagnostics.Append(diags...)
+	if !resp.Diagnostics.HasError() && r.set(ctx, &plan, "update", limit, "Setting CustomBackupandRestore on iLO %s failed", &resp.Diagnostics) {
+		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	}
 }
 
 // Delete puts the flag back to its factory default, false.
@@ -193,8 +248,13 @@ func (r *iloCustomBackupRestoreResource) Delete(ctx context.Context, req resourc
 	if resp.Diagnostics.HasError() || r.data == nil {
 		return
 	}
+	limit, diags := state.Timeouts.Delete(ctx, defaultFlagWriteTimeout)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
 	state.Enabled = types.BoolValue(false)
-	r.set(ctx, &state, "Resetting CustomBackupandRestore to false on iLO %s failed", &resp.Diagnostics)
+	r.set(ctx, &state, "delete", limit, "Resetting CustomBackupandRestore to false on iLO %s failed", &resp.Diagnostics)
 }
 
 // ImportState takes `host` or `host:port` (`[v6 address]:port` for IPv6).

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
 	ilosim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/ilo"
@@ -281,5 +282,157 @@ func TestParseImportHostPort(t *testing.T) {
 		if (err != nil) != tc.err || host != tc.host || !port.Equal(tc.port) {
 			t.Errorf("parseImportHostPort(%q) = %q, %v, %v; want %q, %v, error %t", tc.id, host, port, err, tc.host, tc.port, tc.err)
 		}
+	}
+}
+
+func flagConfigExtra(e *simEnv, d *iloSim, enabled bool, extra string) string {
+	return e.providerConfig() + fmt.Sprintf(`
+resource "infrabackup_ilo_custom_backup_restore" "flag" {
+  host    = %q
+  port    = %d
+  enabled = %t
+%s
+}
+`, d.Host, d.Port, enabled, extra)
+}
+
+// checkStallsAbandoned asserts that the provider gave up on every stalled answer
+// itself (within its timeout) rather than waiting for the iLO.
+func checkStallsAbandoned(t *testing.T, s *bodyStall, want int) {
+	t.Helper()
+	if stalls, abandoned := s.counts(); stalls != want || abandoned != want {
+		t.Errorf("want %d stalled answers, each abandoned by the provider; got %d stalls, %d abandoned", want, stalls, abandoned)
+	}
+}
+
+// TestAccILOCustomBackupRestore_timeouts: an iLO whose answer stalls after its
+// headers cannot hold up a plan or an apply for longer than the resource's timeouts.
+func TestAccILOCustomBackupRestore_timeouts(t *testing.T) {
+	e := newSimEnv(t)
+	stall := &bodyStall{}
+	d := e.addILOWrapped("ilo-stall", nil, stall.wrap)
+	rec := &diagRecorder{}
+	timeouts := `  timeouts = { read = "2s", update = "2s" }`
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: rec.factories(),
+		Steps: []resource.TestStep{
+			{
+				Config: flagConfigExtra(e, d, true, timeouts),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(flagRes, "timeouts.read", "2s"),
+					checkDeviceFlag(d, true),
+				),
+			},
+			{
+				// Refresh: the read timeout ends the stalled read; the plan goes on.
+				PreConfig: func() { _, _ = rec.take(); stall.set(true) },
+				Config:    flagConfigExtra(e, d, true, timeouts),
+				PlanOnly:  true,
+			},
+			{
+				PreConfig: func() {
+					checkStallsAbandoned(t, stall, 1)
+					if w, all := rec.take(fmt.Sprintf("Reading CustomBackupandRestore from iLO 127.0.0.1:%d", d.Port), "read timeout (2s)"); len(w) == 0 {
+						t.Errorf("refresh of a stalled iLO gave no warning naming the device and the read timeout; warnings: %q", all)
+					}
+				},
+				// Update: the update timeout ends it, with an error naming the device.
+				Config:      flagConfigExtra(e, d, false, timeouts),
+				ExpectError: flexRE(fmt.Sprintf(`Setting CustomBackupandRestore on iLO 127\.0\.0\.1:%d failed.*update timeout \(2s\)`, d.Port)),
+			},
+			{
+				PreConfig: func() {
+					checkStallsAbandoned(t, stall, 3) // refresh, then the update's read of the ETag
+					stall.set(false)
+				},
+				Config: flagConfigExtra(e, d, true, timeouts),
+				Check:  checkDeviceFlag(d, true),
+			},
+		},
+	})
+}
+
+// TestAccILOCustomBackupRestore_unreachableAtRefresh: an iLO that does not answer at
+// refresh keeps the flag's last known state with a warning, so the plan, and every
+// other device's backup, goes ahead; an iLO that answers "not found" still fails.
+func TestAccILOCustomBackupRestore_unreachableAtRefresh(t *testing.T) {
+	e := newSimEnv(t)
+	down := &outage{}
+	d := e.addILOWrapped("ilo-flag-down", nil, down.wrap)
+	other := e.addILO("ilo-other", nil)
+	rec := &diagRecorder{}
+	config := func(trigger string) string {
+		return flagConfig(e, d, true) + fmt.Sprintf(`
+resource "infrabackup_ilo_backup" "ilo" {
+  host    = %q
+  port    = %d
+  trigger = %q
+}
+`, other.Host, other.Port, trigger)
+	}
+	var backupID string
+	warned := func(what string) {
+		if w, all := rec.take(fmt.Sprintf("Reading CustomBackupandRestore from iLO 127.0.0.1:%d", d.Port), what, "keeps the value recorded in state (enabled = true)"); len(w) == 0 {
+			t.Errorf("%s: refresh gave no warning that it kept the flag's state; warnings: %q", what, all)
+		}
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: rec.factories(),
+		Steps: []resource.TestStep{
+			{
+				Config: config("1"),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					checkDeviceFlag(d, true),
+					checkNewAttr(iloRes, "id", &backupID),
+				),
+			},
+			{
+				PreConfig: func() { _, _ = rec.take(); down.set(outageReset) },
+				Config:    config("2"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(flagRes, plancheck.ResourceActionNoop),
+					plancheck.ExpectResourceAction(iloRes, plancheck.ResourceActionDestroyBeforeCreate),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(flagRes, "enabled", "true"),
+					checkNewAttr(iloRes, "id", &backupID), // the other iLO was backed up
+					checkServedBy(other),
+				),
+			},
+			{
+				PreConfig: func() {
+					warned(": EOF") // the dropped connection
+					if down.hitCount() == 0 {
+						t.Error("the flag's iLO was not contacted at refresh")
+					}
+					down.set(outageUnavailable)
+				},
+				Config:   config("2"),
+				PlanOnly: true,
+			},
+			{
+				// An answer that the service is gone is authoritative: refresh fails.
+				PreConfig:   func() { warned("HTTP 503"); down.set(outageServiceGone) },
+				Config:      config("2"),
+				PlanOnly:    true,
+				ExpectError: flexRE(`Reading CustomBackupandRestore from iLO .* failed.*HTTP 404`),
+			},
+			{
+				PreConfig: func() { down.set(outageNone) },
+				Config:    config("2"),
+				PlanOnly:  true,
+			},
+		},
+	})
+}
+
+// checkServedBy asserts that the backup in state is one the iLO served.
+func checkServedBy(d *iloSim) resource.TestCheckFunc {
+	return func(s *terraform.State) error {
+		name := stateAttr(s, iloRes, "device_file_name")
+		if _, ok := d.ILO.ServedBackups()[name]; !ok {
+			return fmt.Errorf("iLO %s did not serve backup %q", d.ILO.Name(), name)
+		}
+		return nil
 	}
 }

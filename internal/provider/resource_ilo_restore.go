@@ -49,8 +49,16 @@ type iloRestoreModel struct {
 	BackupSHA256            types.String   `tfsdk:"backup_sha256"`
 	SerialNumber            types.String   `tfsdk:"serial_number"`
 	BackupSerialNumber      types.String   `tfsdk:"backup_serial_number"`
+	Outcome                 types.String   `tfsdk:"outcome"`
 	Timeouts                timeouts.Value `tfsdk:"timeouts"`
 }
+
+// Values of outcome.
+const (
+	outcomeRestored = "restored" // accepted, and the iLO came back
+	outcomeAccepted = "accepted" // accepted, but the iLO was not seen back in time
+	outcomeUnknown  = "unknown"  // the whole upload was sent, its answer was lost
+)
 
 func (r *iloRestoreResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
 	resp.TypeName = req.ProviderTypeName + "_ilo_restore"
@@ -73,6 +81,13 @@ func (r *iloRestoreResource) Schema(ctx context.Context, _ resource.SchemaReques
 			"a backup only onto the server it was taken from (`allow_different_server` overrides this). The file is streamed " +
 			"from disk, never held in memory. The resource then waits, polling with backoff, until the iLO answers and accepts " +
 			"a login again.\n\n" +
+			"Once the whole file was sent, the restore is recorded in state, whatever happens next, and only a new `trigger` " +
+			"(or another changed argument) restores again: when the iLO accepted it but was not seen back in time, " +
+			"`outcome` is `accepted`; when its answer to the upload was lost, the iLO may or may not be restoring, and " +
+			"`outcome` is `unknown`. Both are reported as warnings saying what to check, not as errors (an error would leave " +
+			"the resource tainted, and the next `apply` would restore again). The answer to the upload may take up to 10 " +
+			"minutes (the iLO checks the whole file first), longer than the provider's `request_timeout`, within " +
+			"`timeouts.create`.\n\n" +
 			"Refresh makes no device call. Destroying the resource only removes it from state: a restore cannot be undone.",
 		Attributes: map[string]schema.Attribute{
 			"id": computedString("`<host>/<time the restore was accepted>` (`<host>:<port>/...` when the port is not 443): unique per restore."),
@@ -126,7 +141,11 @@ func (r *iloRestoreResource) Schema(ctx context.Context, _ resource.SchemaReques
 				Default:       booldefault.StaticBool(false),
 				PlanModifiers: []planmodifier.Bool{boolplanmodifier.RequiresReplace()},
 			},
-			"restored_at":   computedString("When the iLO accepted the restore (RFC 3339, UTC)."),
+			"restored_at": computedString("When the iLO accepted the restore (RFC 3339, UTC); with `outcome = \"unknown\"`, when " +
+				"the upload whose answer was lost was sent."),
+			"outcome": computedString("`restored`: the iLO accepted the backup and came back. `accepted`: it accepted the backup " +
+				"but was not seen back (and accepting a login) within `timeouts.create`. `unknown`: the whole backup was sent " +
+				"but the iLO's answer was lost, so it may or may not be restoring: check its Integrated Management Log."),
 			"backup_sha256": computedString("SHA-256 of the restored backup file, hex: exactly these bytes were uploaded."),
 			"serial_number": computedString("Serial number of the target iLO's server (`Systems/1`), read before the upload."),
 			"backup_serial_number": computedString("Serial number of the server the backup was taken from (from the local " +
@@ -209,7 +228,7 @@ func (r *iloRestoreResource) Create(ctx context.Context, req resource.CreateRequ
 		return
 	}
 	// One operation at a time per iLO: a backup running while the iLO resets would fail.
-	unlock := r.data.deviceLock.Lock(hostPortKey(host, port))
+	unlock := r.data.deviceLock.Lock(host, port)
 	defer unlock()
 
 	res, err := backupjob.RunILORestore(ctx, backupjob.ILORestoreRequest{
@@ -219,24 +238,31 @@ func (r *iloRestoreResource) Create(ctx context.Context, req resource.CreateRequ
 	})
 	var refused *backupjob.RestoreRefusedError
 	var notBack *backupjob.NotBackError
+	var unknown *backupjob.OutcomeUnknownError
 	switch {
 	case errors.As(err, &refused):
 		resp.Diagnostics.AddAttributeError(path.Root("backup_file"), fmt.Sprintf("Restore of iLO %s refused", rc.Device()),
 			err.Error()+"\n\nThe iLO's configuration was not changed.")
 		return
+	// Once the whole file was sent, the restore is recorded with a warning, never an
+	// error: an error would taint the resource, and the next apply would restore again.
 	case errors.As(err, &notBack):
-		// The iLO accepted the backup: record the restore (Terraform keeps it as
-		// tainted because of the error), so state says what happened.
-		plan.fromRestore(rc.Device(), res)
+		plan.fromRestore(rc.Device(), res.AcceptedAt, res, outcomeAccepted)
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
-		resp.Diagnostics.AddError(fmt.Sprintf("iLO %s accepted the restore but has not come back", rc.Device()),
+		resp.Diagnostics.AddWarning(fmt.Sprintf("iLO %s accepted the restore but has not come back", rc.Device()),
 			notBackDetail(ctx, err, createTimeout))
+		return
+	case errors.As(err, &unknown):
+		plan.fromRestore(rc.Device(), unknown.SentAt, res, outcomeUnknown)
+		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+		resp.Diagnostics.AddWarning(fmt.Sprintf("Restore of iLO %s: outcome unknown, the iLO may be restoring", rc.Device()),
+			unknownOutcomeDetail(err))
 		return
 	case err != nil:
 		resp.Diagnostics.AddError(fmt.Sprintf("Restore of iLO %s failed", rc.Device()), timeoutAware(ctx, err, createTimeout))
 		return
 	}
-	plan.fromRestore(rc.Device(), res)
+	plan.fromRestore(rc.Device(), res.AcceptedAt, res, outcomeRestored)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
@@ -253,24 +279,44 @@ func notBackDetail(ctx context.Context, err error, limit time.Duration) string {
 		"the iLO answers elsewhere;\n" +
 		"- the iLO credentials: the iLO now has the user accounts of the backup;\n" +
 		"- if the iLO is only slow to reset, raise timeouts.create.\n\n" +
-		"The restore is recorded in state as tainted, so the next apply would restore again: once the iLO is back with the " +
-		"restored configuration, run `terraform untaint` on this resource to keep it."
+		"The restore is recorded in state with outcome = \"accepted\": the next apply does not restore again. " +
+		"Change trigger to restore again."
 }
 
-// fromRestore fills the computed attributes from a restore the iLO accepted.
-func (m *iloRestoreModel) fromRestore(device string, res backupjob.ILORestoreResult) {
-	m.ID = types.StringValue(device + "/" + res.AcceptedAt.UTC().Format("20060102T150405.000Z"))
-	m.RestoredAt = formatTime(res.AcceptedAt)
+// unknownOutcomeDetail explains an upload whose answer was lost, and what to check.
+func unknownOutcomeDetail(err error) string {
+	return err.Error() + "\n\n" +
+		"The whole backup reached the iLO's network connection, but its answer did not come back, so whether the iLO " +
+		"accepted it is not known. If it did, it is overwriting its configuration and resetting now: do not power the " +
+		"server off. Check the iLO's Integrated Management Log and iLO Event Log (they record an accepted restore), or " +
+		"whether the iLO resets in the next minutes.\n\n" +
+		"The restore is recorded in state with outcome = \"unknown\", so the next apply does not upload it again. " +
+		"If the iLO did not restore, change trigger to restore again."
+}
+
+// fromRestore fills the computed attributes from a restore sent (and, unless the
+// outcome is unknown, accepted) at at.
+func (m *iloRestoreModel) fromRestore(device string, at time.Time, res backupjob.ILORestoreResult, outcome string) {
+	m.ID = types.StringValue(device + "/" + at.UTC().Format("20060102T150405.000Z"))
+	m.RestoredAt = formatTime(at)
 	m.BackupSHA256 = types.StringValue(res.File.SHA256)
 	m.SerialNumber = types.StringValue(res.Manager.Serial)
 	m.BackupSerialNumber = optionalString(res.File.Serial)
+	m.Outcome = types.StringValue(outcome)
 	m.BackupPasswordWO = types.StringNull() // write-only: never in state
 }
 
 // Read makes no device call: a restore is a fact of the past, and refresh must not log
-// in to the iLO on every plan.
-// The framework hands the prior state back unchanged, which is all there is to do.
-func (r *iloRestoreResource) Read(context.Context, resource.ReadRequest, *resource.ReadResponse) {}
+// in to the iLO on every plan. The framework hands the prior state back; a state
+// written before outcome existed records a restore that succeeded (one that failed
+// was tainted), which Read writes down so that no update is planned.
+func (r *iloRestoreResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var outcome types.String
+	resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("outcome"), &outcome)...)
+	if !resp.Diagnostics.HasError() && outcome.IsNull() {
+		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("outcome"), outcomeRestored)...)
+	}
+}
 
 // Update only records arguments that restore nothing (timeouts, the password version).
 func (r *iloRestoreResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {

@@ -393,40 +393,156 @@ func TestAccILORestore_fileAlteredAfterBackup(t *testing.T) {
 	}
 }
 
+// TestAccILORestore_notBackInTime: an accepted restore whose iLO does not come back
+// within the create timeout is recorded (outcome "accepted") with a warning, not
+// tainted: the next apply does not restore again; only a new trigger does.
 func TestAccILORestore_notBackInTime(t *testing.T) {
 	e := newSimEnv(t)
 	d := e.addILO("ilo-restore-slow", func(c *ilosim.Config) { c.ResetDuration = 4 * time.Second })
-	config := func(timeout string) string {
+	rec := &diagRecorder{}
+	config := func(timeout, extra string) string {
 		return e.providerConfig() + iloBackupBlock(d, "") + iloRestoreBlock(d, "infrabackup_ilo_backup.ilo.local_path",
-			fmt.Sprintf("  timeouts = { create = %q }\n", timeout))
+			fmt.Sprintf("  timeouts = { create = %q }\n%s", timeout, extra))
 	}
 	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: testProviderFactories,
+		ProtoV6ProviderFactories: rec.factories(),
 		Steps: []resource.TestStep{
 			{
-				Config: config("1500ms"),
-				ExpectError: flexRE(`iLO 127\.0\.0\.1:\d+ accepted the restore but has not come back.*ACCEPTED the restore at .*` +
-					`within the create timeout \(1\.5s\).*Integrated Management Log.*network path.*raise timeouts\.create.*terraform untaint`),
+				Config: config("1500ms", ""),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(restoreRes, "outcome", "accepted"),
+					resource.TestMatchResourceAttr(restoreRes, "restored_at", regexp.MustCompile(`^\d{4}-`)),
+					func(*terraform.State) error {
+						w, all := rec.take(fmt.Sprintf("iLO 127.0.0.1:%d accepted the restore but has not come back", d.Port),
+							"ACCEPTED the restore at", "within the create timeout (1.5s)", "Integrated Management Log", "network path",
+							"raise timeouts.create", `outcome = "accepted"`, "does not restore again")
+						if len(w) == 0 {
+							return fmt.Errorf("no warning says the iLO accepted the restore and what to check; warnings: %q", all)
+						}
+						return nil
+					},
+				),
 			},
 			{
-				// The accepted restore is in state, tainted: the next apply restores again.
+				// Not tainted: the next apply (even with another timeout) restores nothing.
 				PreConfig: func() {
-					if n := d.ILO.Restores(); n != 1 {
-						t.Errorf("want the one accepted restore, got %d", n)
-					}
 					deadline := time.Now().Add(30 * time.Second)
 					for d.ILO.InReset() && time.Now().Before(deadline) {
 						time.Sleep(50 * time.Millisecond)
 					}
 					d.ILO.SetResetDuration(200 * time.Millisecond)
 				},
-				Config: config("1m"),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-					plancheck.ExpectResourceAction(restoreRes, plancheck.ResourceActionDestroyBeforeCreate),
-				}},
-				Check: checkRestored(d, 2, false),
+				Config:           config("1m", ""),
+				ConfigPlanChecks: expectAction(restoreRes, plancheck.ResourceActionUpdate),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(restoreRes, "outcome", "accepted"),
+					func(*terraform.State) error {
+						if n, u := d.ILO.Restores(), uploads(d); n != 1 || u != 1 {
+							return fmt.Errorf("the next apply restored again: %d restores, %d uploads", n, u)
+						}
+						return nil
+					},
+				),
+			},
+			{
+				Config:           config("1m", "  trigger = \"again\"\n"),
+				ConfigPlanChecks: expectAction(restoreRes, plancheck.ResourceActionDestroyBeforeCreate),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(restoreRes, "outcome", "restored"),
+					checkRestored(d, 2, false),
+				),
 			},
 		},
+	})
+}
+
+// TestAccILORestore_answerLost: the iLO receives the whole upload and restores, but
+// its answer is lost. The outcome is unknown: the restore is recorded (outcome
+// "unknown") with a warning saying the iLO may be restoring, the next apply does not
+// upload again, and a new trigger does.
+func TestAccILORestore_answerLost(t *testing.T) {
+	e := newSimEnv(t)
+	lost := &lostAnswer{}
+	d := e.addILOWrapped("ilo-restore-lost", nil, lost.wrap)
+	rec := &diagRecorder{}
+	config := func(extra string) string {
+		return e.providerConfig() + iloBackupBlock(d, "") + iloRestoreBlock(d, "infrabackup_ilo_backup.ilo.local_path", extra)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: rec.factories(),
+		Steps: []resource.TestStep{
+			{
+				PreConfig: lost.arm,
+				Config:    config(""),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(restoreRes, "outcome", "unknown"),
+					resource.TestMatchResourceAttr(restoreRes, "restored_at", regexp.MustCompile(`^\d{4}-`)),
+					resource.TestCheckResourceAttrPair(restoreRes, "backup_sha256", iloRes, "sha256"),
+					func(*terraform.State) error {
+						if lost.droppedCount() != 1 || uploads(d) != 1 || d.ILO.Restores() != 1 {
+							return fmt.Errorf("want one upload, restored and unanswered; got %d uploads, %d restores, %d dropped answers",
+								uploads(d), d.ILO.Restores(), lost.droppedCount())
+						}
+						w, all := rec.take(fmt.Sprintf("iLO 127.0.0.1:%d", d.Port), "outcome unknown", "the iLO may be restoring",
+							`outcome = "unknown"`, "Integrated Management Log")
+						if len(w) == 0 {
+							return fmt.Errorf("no warning says the outcome is unknown; warnings: %q", all)
+						}
+						for _, w := range all {
+							if strings.Contains(w, "should not restore") {
+								return fmt.Errorf("a warning claims the iLO should not restore: %q", w)
+							}
+						}
+						return nil
+					},
+				),
+			},
+			{
+				PreConfig: func() {
+					deadline := time.Now().Add(30 * time.Second)
+					for d.ILO.InReset() && time.Now().Before(deadline) {
+						time.Sleep(50 * time.Millisecond)
+					}
+				},
+				Config:           config(""),
+				ConfigPlanChecks: expectAction(restoreRes, plancheck.ResourceActionNoop),
+				Check: func(*terraform.State) error {
+					if n := uploads(d); n != 1 {
+						return fmt.Errorf("the next apply uploaded again (%d uploads)", n)
+					}
+					return nil
+				},
+			},
+			{
+				Config:           config("  trigger = \"again\"\n"),
+				ConfigPlanChecks: expectAction(restoreRes, plancheck.ResourceActionDestroyBeforeCreate),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(restoreRes, "outcome", "restored"),
+					checkRestored(d, 2, false),
+				),
+			},
+		},
+	})
+}
+
+// TestAccILORestore_slowAnswer: the answer to the upload has its own, longer timeout
+// than request_timeout: an iLO that takes longer than request_timeout to check the
+// upload before answering is still heard.
+func TestAccILORestore_slowAnswer(t *testing.T) {
+	e := newSimEnv(t)
+	lost := &lostAnswer{}
+	d := e.addILOWrapped("ilo-restore-slow-answer", nil, lost.wrap)
+	lost.setAnswerDelay(3 * time.Second)
+	provider := strings.Replace(e.providerConfig(), "  max_retries", "  request_timeout = \"1s\"\n  max_retries", 1)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: provider + iloBackupBlock(d, "") + iloRestoreBlock(d, "infrabackup_ilo_backup.ilo.local_path", ""),
+			Check: resource.ComposeAggregateTestCheckFunc(
+				resource.TestCheckResourceAttr(restoreRes, "outcome", "restored"),
+				checkRestored(d, 1, false),
+			),
+		}},
 	})
 }
 
@@ -490,5 +606,56 @@ func TestILORestorePlanWarns(t *testing.T) {
 	}
 	if !warned {
 		t.Error("a plan that restores carries no warning saying so")
+	}
+}
+
+// TestILORestoreReadFillsOutcomeOfOlderState: a state written before outcome existed
+// (a restore that succeeded; failed ones were tainted) reads as "restored", so
+// upgrading the provider plans no change.
+func TestILORestoreReadFillsOutcomeOfOlderState(t *testing.T) {
+	srv, err := providerserver.NewProtocol6WithError(New("test")())()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	schemas, err := srv.GetProviderSchema(ctx, &tfprotov6.GetProviderSchemaRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objType, ok := schemas.ResourceSchemas["infrabackup_ilo_restore"].ValueType().(tftypes.Object)
+	if !ok {
+		t.Fatal("no object type for infrabackup_ilo_restore")
+	}
+	vals := map[string]tftypes.Value{}
+	for name, typ := range objType.AttributeTypes {
+		vals[name] = tftypes.NewValue(typ, nil)
+	}
+	vals["id"] = tftypes.NewValue(tftypes.String, "ilo1/20250101T120000.000Z")
+	vals["host"] = tftypes.NewValue(tftypes.String, "ilo1")
+	state, err := tfprotov6.NewDynamicValue(objType, tftypes.NewValue(objType, vals))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := srv.ReadResource(ctx, &tfprotov6.ReadResourceRequest{TypeName: "infrabackup_ilo_restore", CurrentState: &state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range resp.Diagnostics {
+		t.Errorf("read diagnostic: %s: %s", d.Summary, d.Detail)
+	}
+	got, err := resp.NewState.Unmarshal(objType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var attrs map[string]tftypes.Value
+	if err := got.As(&attrs); err != nil {
+		t.Fatal(err)
+	}
+	var outcome, id string
+	if err := attrs["outcome"].As(&outcome); err != nil || outcome != "restored" {
+		t.Errorf("outcome = %q (%v), want restored", outcome, err)
+	}
+	if err := attrs["id"].As(&id); err != nil || id != "ilo1/20250101T120000.000Z" {
+		t.Errorf("id = %q (%v): the rest of the state must stay", id, err)
 	}
 }

@@ -66,7 +66,8 @@ func (pemValidator) ValidateString(_ context.Context, req validator.StringReques
 	}
 }
 
-// hostValidator accepts a DNS name or an IP address, not a URL.
+// hostValidator accepts a DNS name or an IP address, not a URL. IPv6 addresses are
+// written without brackets: the device clients and the SCP host resolution take them so.
 func hostValidator() validator.String {
 	return stringCheck{
 		description: "a host name or IP address (no scheme, port or path)",
@@ -79,7 +80,13 @@ func hostValidator() validator.String {
 			case strings.ContainsAny(s, "/ \t\n@?#"):
 				return fmt.Errorf("%q is not a host name or address", s)
 			}
-			if net.ParseIP(strings.Trim(s, "[]")) != nil {
+			if inner := strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"); inner != s && net.ParseIP(inner) != nil {
+				return fmt.Errorf("%q has brackets: write the IPv6 address without them (%q); the port goes in port", s, inner)
+			}
+			if strings.ContainsAny(s, "[]") {
+				return fmt.Errorf("%q is not a host name or address", s)
+			}
+			if net.ParseIP(s) != nil {
 				return nil
 			}
 			if strings.Contains(s, ":") {

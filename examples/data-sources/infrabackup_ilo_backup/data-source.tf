@@ -14,11 +14,13 @@ output "web01_ilo_backup" {
   }
 }
 
-# With query_device, also the live service of the iLO the backup came from. Beware:
-# reading that service makes the iLO write a fresh backup to its NAND, on every plan.
+# With query_device, also the live service of the iLO named here (host and port; never
+# one a backup record names). Beware: reading that service makes the iLO write a fresh
+# backup to its NAND, on every plan.
 data "infrabackup_ilo_backup" "db01_live" {
-  name         = "db01-ilo"
+  host         = "db01-ilo.example.net"
   query_device = true
+  timeouts     = { read = "1m" }
 }
 
 output "db01_custom_backup_and_restore" {

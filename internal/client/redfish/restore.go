@@ -21,6 +21,11 @@ const invalidRestorePassword = "invalid_restore_password"
 // errUploadFinished stops the form writer once the iLO has answered.
 var errUploadFinished = errors.New("restore upload finished")
 
+// ErrRestoreOutcomeUnknown is wrapped by Restore's error when the whole upload was
+// sent but no answer arrived (connection lost, no answer in time): the iLO may have
+// accepted it and be restoring.
+var ErrRestoreOutcomeUnknown = errors.New("restore outcome unknown")
+
 // Restore uploads a backup to pushURI (the service's HttpPushUri) as
 // multipart/form-data with the fields sessionKey, password (only when backupPassword
 // is set) and file (fileName, application/octet-stream), in that order, with the
@@ -30,11 +35,13 @@ var errUploadFinished = errors.New("restore upload finished")
 // bytes), else it is sent chunked. open is called again if the iLO asks for a new
 // login before accepting the upload.
 //
-// The POST is sent once, never repeated by the transport. A 200 means the iLO
-// accepted the backup: it then resets, is unreachable for a while (up to minutes)
-// and ends every session, so the Session is marked as ended and closing it sends no
-// logout; use WaitReady next. HPE supports restoring only onto the server the backup
-// was taken from.
+// The POST is sent once, never repeated by the transport, and its answer may take up
+// to the HTTP client's LongAnswerTimeout (the iLO checks the whole file first). A 200
+// means the iLO accepted the backup: it then resets, is unreachable for a while (up
+// to minutes) and ends every session, so the Session is marked as ended and closing
+// it sends no logout; use WaitReady next. When the whole form was sent but no answer
+// arrived, the error wraps ErrRestoreOutcomeUnknown: the iLO may be restoring. HPE
+// supports restoring only onto the server the backup was taken from.
 func (c *Client) Restore(ctx context.Context, pushURI string, open func() (io.ReadCloser, error), size int64, fileName, backupPassword string) error {
 	const step = "restore upload"
 	p, err := devicePath(pushURI, true)
@@ -78,17 +85,25 @@ func (c *Client) upload(ctx context.Context, step, p, token string, open func() 
 		length = overhead + size
 	}
 	done := make(chan struct{})
+	formSent := false // read only after done is closed
 	go func() {
 		defer close(done)
-		_ = pw.CloseWithError(writeForm(mw, token, backupPassword, name, src, size))
+		// A pipe write returns once the transport has taken the bytes: without an
+		// error, the transport took the whole form.
+		werr := writeForm(mw, token, backupPassword, name, src, size)
+		formSent = werr == nil
+		_ = pw.CloseWithError(werr)
 	}()
-	defer func() {
+	finish := func() {
 		_ = pr.CloseWithError(errUploadFinished) // unblocks the writer if the iLO answered early
 		<-done
+	}
+	defer func() {
+		finish()
 		_ = src.Close()
 	}()
 
-	req, err := c.newRequest(ctx, http.MethodPost, p, pr, token)
+	req, err := c.newRequest(client.AwaitsLongAnswer(ctx), http.MethodPost, p, pr, token)
 	if err != nil {
 		return &client.DeviceError{Device: c.device, Step: step, Err: err}
 	}
@@ -98,6 +113,14 @@ func (c *Client) upload(ctx context.Context, step, p, token string, open func() 
 	req.Header.Set("Accept", "*/*")
 	resp, err := c.send(req, step)
 	if err != nil {
+		finish()
+		if formSent {
+			return &client.DeviceError{Device: c.device, Step: step,
+				Message: "outcome unknown: the whole backup was sent, but no answer arrived (" + errorSummary(err) + "); the iLO may be restoring from it",
+				Hint: "do not upload it again before you know: check the iLO's Integrated Management Log and iLO Event Log " +
+					"(they record an accepted restore) and whether the iLO is resetting",
+				Err: fmt.Errorf("%w: %w", ErrRestoreOutcomeUnknown, err)}
+		}
 		var de *client.DeviceError
 		if errors.As(err, &de) {
 			de.Hint = "the upload did not complete, so the iLO should not restore from it; it may still be busy: " +
