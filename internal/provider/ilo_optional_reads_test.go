@@ -31,11 +31,12 @@ resource "infrabackup_ilo_custom_backup_restore" "flag" {
   enabled = true
 }
 data "infrabackup_ilo_backup" "live" {
-  name         = infrabackup_ilo_backup.ilo.name
+  host         = %q
+  port         = %d
   query_device = true
   depends_on   = [infrabackup_ilo_backup.ilo, infrabackup_ilo_custom_backup_restore.flag]
 }
-`, d.Host, d.Port)
+`, d.Host, d.Port, d.Host, d.Port)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviderFactories,
 		Steps: []resource.TestStep{{
@@ -55,7 +56,7 @@ data "infrabackup_ilo_backup" "live" {
 
 	// The warning, as the provider hands it to Terraform (the backup above is still
 	// in the store: destroying a backup resource keeps its files).
-	diags := readILODataSourceDiagnostics(t, e, map[string]any{"host": d.Host, "query_device": true})
+	diags := readILODataSourceDiagnostics(t, e, map[string]any{"host": d.Host, "port": d.Port, "query_device": true})
 	var warned bool
 	for _, dg := range diags {
 		if dg.Severity == tfprotov6.DiagnosticSeverityError {
