@@ -163,7 +163,7 @@ func pushToSCP(ctx context.Context, req ArubaRequest, run *backupstore.Run, devi
 		}
 		defer verifier.Close()
 		if scp.RemoteDir != "" {
-			if err := verifier.MkdirAll(scp.RemoteDir); err != nil {
+			if err := verifier.MkdirAll(ctx, scp.RemoteDir); err != nil {
 				return &client.DeviceError{Device: server, Step: "create " + scp.RemoteDir, Err: err}
 			}
 		}
@@ -197,7 +197,7 @@ func pushToSCP(ctx context.Context, req ArubaRequest, run *backupstore.Run, devi
 	for _, u := range uploads {
 		f := backupstore.File{Kind: u.kind, Location: scpLocation(scp, addr, u.dest)}
 		if verifier != nil {
-			size, sum, err := verifier.Hash(u.dest)
+			size, sum, err := verifier.Hash(ctx, u.dest)
 			if err != nil {
 				return &client.DeviceError{Device: server, Step: "verify " + u.dest, Err: err,
 					Hint: "the conductor reported the upload as done but the file cannot be read back; check scp.remote_dir and the SCP user's home"}
