@@ -26,6 +26,11 @@ const (
 	flashArchiveBase = "infrabackup-flash"
 )
 
+// CleanupTimeout bounds the removal of the flash archive. It runs on a context of its
+// own, like logout: after a timeout or an interrupt the archive (configuration,
+// certificates, keys) must still leave the conductor.
+const CleanupTimeout = 30 * time.Second
+
 // File kinds recorded in the store and in state.
 const (
 	KindRunningConfig    = "running-config"
@@ -175,9 +180,12 @@ func pushToSCP(ctx context.Context, req ArubaRequest, run *backupstore.Run, devi
 	uploads := []upload{{KindRunningConfigSCP, flashConfigName, remoteName(scp.RemoteDir, device, run.ID(), KindRunningConfig, "cfg")}}
 	if req.FlashBackup {
 		defer func() {
-			// The archive is removed whatever happened after it was asked for, but a
-			// cleanup failure never hides the error that came first.
-			if cerr := cond.TarFlashClean(ctx, req.ConfigPath); cerr != nil && err == nil {
+			// The archive is removed whatever happened after it was asked for, also
+			// when ctx has ended, but a cleanup failure never hides the error that
+			// came first.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CleanupTimeout)
+			defer cancel()
+			if cerr := cond.TarFlashClean(cctx, req.ConfigPath); cerr != nil && err == nil {
 				err = cerr
 			}
 		}()
