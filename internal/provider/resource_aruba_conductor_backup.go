@@ -30,6 +30,10 @@ import (
 
 const defaultArubaCreateTimeout = 30 * time.Minute
 
+const flashBackupDescription = "Also archive the conductor's flash (`flash_backup`) and push it to the SCP server. Default `true` when `scp` is set; needs `scp` (there is no other way to get the archive off the device). " +
+	"**Deletes every tar file on the conductor's flash**: the archive is removed afterwards with `tar_flash_clean` (AOS has no command to delete one chosen file), " +
+	"which also deletes archives an administrator made there. The plan warns about it."
+
 var (
 	_ resource.ResourceWithConfigure      = (*arubaConductorBackupResource)(nil)
 	_ resource.ResourceWithValidateConfig = (*arubaConductorBackupResource)(nil)
@@ -122,12 +126,10 @@ func (r *arubaConductorBackupResource) Schema(ctx context.Context, _ resource.Sc
 				PlanModifiers:       replace,
 			},
 			"flash_backup": schema.BoolAttribute{
-				MarkdownDescription: "Also archive the conductor's flash (`flash_backup`) and push it to the SCP server. Default `true` when `scp` is set; needs `scp` (there is no other way to get the archive off the device). " +
-					"**Deletes every tar file on the conductor's flash**: the archive is removed afterwards with `tar_flash_clean` (AOS has no command to delete one chosen file), " +
-					"which also deletes archives an administrator made there. The plan warns about it.",
-				Optional:      true,
-				Computed:      true,
-				PlanModifiers: []planmodifier.Bool{boolplanmodifier.RequiresReplace()},
+				MarkdownDescription: flashBackupDescription,
+				Optional:            true,
+				Computed:            true,
+				PlanModifiers:       []planmodifier.Bool{boolplanmodifier.RequiresReplace()},
 			},
 			"scp": schema.SingleNestedAttribute{
 				MarkdownDescription: "SCP server the conductor pushes its files to. The conductor uploads to port 22; the provider then checks the files over SFTP.",
