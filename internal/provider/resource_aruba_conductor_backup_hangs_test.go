@@ -1,13 +1,16 @@
 package provider
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
@@ -109,4 +112,36 @@ func TestAccArubaBackup_timeoutDuringSCPPushCleansFlash(t *testing.T) {
 		t.Fatalf("the flash archive was never made (calls %v): the test did not reach the push", c.Conductor.Stats.Snapshot().Calls)
 	}
 	assertInterruptedCleanly(t, e, c)
+}
+
+// TestAccPlanDoesNotWrite: terraform plan (and refresh) leave the disk alone: a
+// backup_dir that does not exist yet is still missing afterwards; the first backup
+// creates it.
+func TestAccPlanDoesNotWrite(t *testing.T) {
+	e := newSimEnv(t)
+	c := e.addConductor("mc", nil)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config:             arubaConfig(e, c, "1", ""),
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
+			},
+			{
+				PreConfig: func() {
+					if _, err := os.Lstat(e.backupDir); !errors.Is(err, os.ErrNotExist) {
+						t.Errorf("terraform plan created or touched backup_dir %s (%v)", e.backupDir, err)
+					}
+				},
+				Config: arubaConfig(e, c, "1", ""),
+				Check: func(*terraform.State) error {
+					if _, err := mustStore(t, e.backupDir).Latest(backupstore.FamilyAruba, "mc"); err != nil {
+						return fmt.Errorf("the apply did not create the backup folder and its backup: %w", err)
+					}
+					return nil
+				},
+			},
+		},
+	})
 }
