@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -141,6 +142,40 @@ func TestAccPlanDoesNotWrite(t *testing.T) {
 					}
 					return nil
 				},
+			},
+		},
+	})
+}
+
+// TestAccDataSourceRefusesAnOlderBackupAsLatest: when the newest record of a device
+// is damaged, the data source fails naming it instead of answering with an older
+// backup as the latest.
+func TestAccDataSourceRefusesAnOlderBackupAsLatest(t *testing.T) {
+	e := newSimEnv(t)
+	c := e.addConductor("mc", nil)
+	dataSources := `
+data "infrabackup_aruba_conductor_backup" "by_name" {
+  name = "mc"
+}
+data "infrabackup_aruba_conductor_backup" "by_host" {
+  host = "127.0.0.1"
+}
+`
+	// A newer backup whose record was damaged (e.g. by a disk error).
+	damaged := filepath.Join(e.backupDir, "aruba", "mc", "29991231T235959.999Z.json")
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: arubaConfig(e, c, "1", "")},
+			{
+				PreConfig: func() {
+					if err := os.WriteFile(damaged, []byte(`{"format_version": 1, "host": "127.0.0.1", "fi`), 0o600); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: arubaConfig(e, c, "1", "") + dataSources,
+				ExpectError: regexp.MustCompile(`(?s)cannot tell which backup of aruba (device mc|host 127\.0\.0\.1) is the latest.*` +
+					regexp.QuoteMeta(damaged) + `.*not a valid backup record`),
 			},
 		},
 	})
