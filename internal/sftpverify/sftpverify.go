@@ -299,8 +299,12 @@ func (c *Client) do(ctx context.Context, step string, exchange func() error) err
 // connection deadline derived from it) is reported as the context's error.
 func wrapErr(ctx context.Context, addr, step string, err error) error {
 	cerr := ctx.Err()
-	if cerr == nil && errors.Is(err, os.ErrDeadlineExceeded) {
-		cerr = context.DeadlineExceeded
+	if cerr == nil {
+		// The connection's deadline (ctx's) can pass a moment before ctx says so;
+		// the failure it causes may read as a plain EOF.
+		if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) || errors.Is(err, os.ErrDeadlineExceeded) {
+			cerr = context.DeadlineExceeded
+		}
 	}
 	switch {
 	case cerr == nil:
