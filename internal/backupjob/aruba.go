@@ -26,6 +26,11 @@ const (
 	flashArchiveBase = "infrabackup-flash"
 )
 
+// CleanupTimeout bounds the removal of the flash archive. It runs on a context of its
+// own, like logout: after a timeout or an interrupt the archive (configuration,
+// certificates, keys) must still leave the conductor.
+const CleanupTimeout = 30 * time.Second
+
 // File kinds recorded in the store and in state.
 const (
 	KindRunningConfig    = "running-config"
@@ -163,7 +168,7 @@ func pushToSCP(ctx context.Context, req ArubaRequest, run *backupstore.Run, devi
 		}
 		defer verifier.Close()
 		if scp.RemoteDir != "" {
-			if err := verifier.MkdirAll(scp.RemoteDir); err != nil {
+			if err := verifier.MkdirAll(ctx, scp.RemoteDir); err != nil {
 				return &client.DeviceError{Device: server, Step: "create " + scp.RemoteDir, Err: err}
 			}
 		}
@@ -175,9 +180,12 @@ func pushToSCP(ctx context.Context, req ArubaRequest, run *backupstore.Run, devi
 	uploads := []upload{{KindRunningConfigSCP, flashConfigName, remoteName(scp.RemoteDir, device, run.ID(), KindRunningConfig, "cfg")}}
 	if req.FlashBackup {
 		defer func() {
-			// The archive is removed whatever happened after it was asked for, but a
-			// cleanup failure never hides the error that came first.
-			if cerr := cond.TarFlashClean(ctx, req.ConfigPath); cerr != nil && err == nil {
+			// The archive is removed whatever happened after it was asked for, also
+			// when ctx has ended, but a cleanup failure never hides the error that
+			// came first.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CleanupTimeout)
+			defer cancel()
+			if cerr := cond.TarFlashClean(cctx, req.ConfigPath); cerr != nil && err == nil {
 				err = cerr
 			}
 		}()
@@ -197,7 +205,7 @@ func pushToSCP(ctx context.Context, req ArubaRequest, run *backupstore.Run, devi
 	for _, u := range uploads {
 		f := backupstore.File{Kind: u.kind, Location: scpLocation(scp, addr, u.dest)}
 		if verifier != nil {
-			size, sum, err := verifier.Hash(u.dest)
+			size, sum, err := verifier.Hash(ctx, u.dest)
 			if err != nil {
 				return &client.DeviceError{Device: server, Step: "verify " + u.dest, Err: err,
 					Hint: "the conductor reported the upload as done but the file cannot be read back; check scp.remote_dir and the SCP user's home"}

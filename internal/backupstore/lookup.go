@@ -3,6 +3,7 @@ package backupstore
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,17 +13,15 @@ import (
 	"strings"
 )
 
-// maxSidecarSize bounds how much of a sidecar is read; real ones are a few KiB.
-const maxSidecarSize = 1 << 20
-
-// candidate is a sidecar that may hold a complete backup.
+// candidate is a record that may hold a complete backup.
 type candidate struct {
 	family, device, id string
 }
 
-// sidecarIDs lists the run ids in dir that have a sidecar, newest first. A missing
-// folder yields none.
-func sidecarIDs(dir string) ([]string, error) {
+// recordIDs lists the run ids in dir that have an entry named like a record, newest
+// first, whatever the entry is: reading it checks that (a named pipe or a folder
+// named like a record is a damaged record, not nothing). A missing folder yields none.
+func recordIDs(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -32,9 +31,8 @@ func sidecarIDs(dir string) ([]string, error) {
 	}
 	var ids []string
 	for _, e := range entries {
-		name := e.Name()
-		id, ok := strings.CutSuffix(name, ".json")
-		if !ok || !e.Type().IsRegular() || !validStamp(id) {
+		id, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || !validStamp(id) {
 			continue // unrelated, temporary (".tmp-..."), locks, backup files
 		}
 		ids = append(ids, id)
@@ -44,26 +42,33 @@ func sidecarIDs(dir string) ([]string, error) {
 	return ids, nil
 }
 
-// load reads and checks one sidecar, including that its local files exist with the
+// recordError is a record that cannot be used.
+type recordError struct {
+	path string
+	err  error
+}
+
+func (e *recordError) Error() string {
+	return fmt.Sprintf("backup record %s cannot be used: %v", e.path, e.err)
+}
+
+func (e *recordError) Unwrap() error { return e.err }
+
+// load reads and checks one record, including that its local files exist with the
 // recorded size. Any problem makes the backup unusable.
 func (s *Store) load(c candidate) (Backup, error) {
-	dir := s.dir(c.family, c.device)
-	path := filepath.Join(dir, c.id+".json")
-	f, err := os.Open(path)
+	dir, err := s.storeDir(c.family, c.device)
 	if err != nil {
 		return Backup{}, err
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxSidecarSize+1))
+	path := filepath.Join(dir, c.id+".json")
+	data, err := readRecord(path)
 	if err != nil {
-		return Backup{}, fmt.Errorf("read %s: %w", path, err)
+		return Backup{}, &recordError{path, err}
 	}
-	if len(data) > maxSidecarSize {
-		return Backup{}, fmt.Errorf("%s is larger than %d bytes", path, maxSidecarSize)
-	}
-	b, err := parseSidecar(data, c.family, c.device, c.id, dir)
+	b, err := decodeRecord(data, c.family, c.device, c.id, dir)
 	if err != nil {
-		return Backup{}, fmt.Errorf("%s: %w", path, err)
+		return Backup{}, &recordError{path, err}
 	}
 	for _, bf := range b.Files {
 		if bf.Path == "" {
@@ -71,43 +76,39 @@ func (s *Store) load(c candidate) (Backup, error) {
 		}
 		fi, err := os.Lstat(bf.Path)
 		if err != nil {
-			return Backup{}, fmt.Errorf("%s: recorded %s file is unusable: %w", path, bf.Kind, err)
+			return Backup{}, &recordError{path, fmt.Errorf("recorded %s file is unusable: %w", bf.Kind, err)}
 		}
 		if !fi.Mode().IsRegular() || fi.Size() != bf.Size {
-			return Backup{}, fmt.Errorf("%s: recorded %s file %s is not a regular file of %d bytes", path, bf.Kind, bf.Path, bf.Size)
+			return Backup{}, &recordError{path, fmt.Errorf("recorded %s file %s is not a regular file of %d bytes", bf.Kind, bf.Path, bf.Size)}
 		}
 	}
 	return b, nil
 }
 
 // first returns the first candidate (they are ordered newest first) that loads and
-// satisfies keep. Unusable sidecars are skipped; the first reason is kept for the
-// error when none is found.
-func (s *Store) first(cands []candidate, keep func(Backup) bool, what string) (Backup, error) {
-	var skipped int
-	var firstReason error
+// satisfies keep. A candidate that cannot be used ends the search with an error
+// naming it, unless notAnAnswer says it certainly is not one: skipping it would
+// present an older backup as the latest.
+func (s *Store) first(cands []candidate, keep func(Backup) bool, notAnAnswer func(candidate) bool, what string) (Backup, error) {
 	for _, c := range cands {
 		b, err := s.load(c)
 		if err != nil {
-			skipped++
-			if firstReason == nil {
-				firstReason = err
+			if notAnAnswer != nil && notAnAnswer(c) {
+				continue
 			}
-			continue
+			return Backup{}, fmt.Errorf("cannot tell which backup of %s is the latest: %w. "+
+				"Repair it, or move it out of the backup folder if it is damaged, and retry", what, err)
 		}
 		if keep == nil || keep(b) {
 			return b, nil
 		}
 	}
-	if skipped > 0 {
-		return Backup{}, fmt.Errorf("%w: no complete backup of %s in %s (%d unusable backup record(s) skipped, e.g. %v)", ErrNoBackup, what, s.root, skipped, firstReason)
-	}
 	return Backup{}, fmt.Errorf("%w: no complete backup of %s in %s", ErrNoBackup, what, s.root)
 }
 
-// Latest returns the newest complete backup of a device. Unrelated files, temporary
-// files, runs without a sidecar, sidecars that do not parse and sidecars whose local
-// files are missing are skipped. errors.Is(err, ErrNoBackup) when there is none.
+// Latest returns the newest complete backup of a device. Runs that never completed
+// (no record), temporary and unrelated files are ignored; a newer record that cannot
+// be used is an error that names it. errors.Is(err, ErrNoBackup) when there is none.
 func (s *Store) Latest(family, device string) (Backup, error) {
 	if err := validFamily(family); err != nil {
 		return Backup{}, err
@@ -115,19 +116,25 @@ func (s *Store) Latest(family, device string) (Backup, error) {
 	if err := ValidName(device); err != nil {
 		return Backup{}, fmt.Errorf("invalid device name: %w", err)
 	}
-	ids, err := sidecarIDs(s.dir(family, device))
+	what := fmt.Sprintf("%s device %s", family, device)
+	dir, err := s.storeDir(family, device)
 	if err != nil {
-		return Backup{}, fmt.Errorf("list backups of %s device %s: %w", family, device, err)
+		return Backup{}, fmt.Errorf("list backups of %s: %w", what, err)
+	}
+	ids, err := recordIDs(dir)
+	if err != nil {
+		return Backup{}, fmt.Errorf("list backups of %s: %w", what, err)
 	}
 	cands := make([]candidate, len(ids))
 	for i, id := range ids {
 		cands[i] = candidate{family, device, id}
 	}
-	return s.first(cands, nil, fmt.Sprintf("%s device %s", family, device))
+	return s.first(cands, nil, nil, what)
 }
 
 // LatestByHost returns the newest complete backup, across every device folder of
-// family, whose recorded host equals host (case-insensitively).
+// family, whose recorded host equals host (case-insensitively). A newer record that
+// cannot be used is an error, unless it still says it is another host's.
 func (s *Store) LatestByHost(family, host string) (Backup, error) {
 	if err := validFamily(family); err != nil {
 		return Backup{}, err
@@ -135,17 +142,26 @@ func (s *Store) LatestByHost(family, host string) (Backup, error) {
 	if host == "" {
 		return Backup{}, errors.New("host must not be empty")
 	}
-	famDir := filepath.Join(s.root, family)
+	famDir, err := s.storeDir(family)
+	if err != nil {
+		return Backup{}, fmt.Errorf("list %s backups: %w", family, err)
+	}
 	entries, err := os.ReadDir(famDir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return Backup{}, fmt.Errorf("list %s backups: %w", family, err)
 	}
 	var cands []candidate
 	for _, e := range entries {
-		if !e.IsDir() || ValidName(e.Name()) != nil {
+		if ValidName(e.Name()) != nil {
 			continue
 		}
-		ids, err := sidecarIDs(filepath.Join(famDir, e.Name()))
+		if e.Type()&os.ModeSymlink != 0 {
+			return Backup{}, fmt.Errorf("list %s backups: %w", family, errSymlink(filepath.Join(famDir, e.Name())))
+		}
+		if !e.IsDir() {
+			continue
+		}
+		ids, err := recordIDs(filepath.Join(famDir, e.Name()))
 		if err != nil {
 			return Backup{}, fmt.Errorf("list backups of %s device %s: %w", family, e.Name(), err)
 		}
@@ -160,8 +176,29 @@ func (s *Store) LatestByHost(family, host string) (Backup, error) {
 		}
 		return strings.Compare(a.device, b.device)
 	})
-	return s.first(cands, func(b Backup) bool { return strings.EqualFold(b.Host, host) },
+	isHost := func(b Backup) bool { return strings.EqualFold(b.Host, host) }
+	return s.first(cands, isHost, func(c candidate) bool { return s.namesAnotherHost(c, host) },
 		fmt.Sprintf("%s host %s", family, host))
+}
+
+// namesAnotherHost reports whether an unusable record still reads as a record of
+// another host than host: it is then no candidate, whatever else is wrong with it.
+func (s *Store) namesAnotherHost(c candidate, host string) bool {
+	dir, err := s.storeDir(c.family, c.device)
+	if err != nil {
+		return false
+	}
+	data, err := readRecord(filepath.Join(dir, c.id+".json"))
+	if err != nil {
+		return false
+	}
+	var rec struct {
+		Host *string `json:"host"`
+	}
+	if json.Unmarshal(data, &rec) != nil || rec.Host == nil {
+		return false
+	}
+	return !strings.EqualFold(*rec.Host, host)
 }
 
 // FindByPath returns the complete backup that records the local file at path, and
@@ -172,10 +209,13 @@ func (s *Store) FindByPath(path string) (Backup, File, error) {
 	if err != nil {
 		return Backup{}, File{}, fmt.Errorf("backup file %q: %w", path, err)
 	}
-	parts, ok := s.split(abs)
+	// The path is the user's: it may reach the store through a link outside it.
+	parts, ok := splitUnder(s.root, abs)
 	if !ok {
-		if resolved, err := filepath.EvalSymlinks(abs); err == nil {
-			parts, ok = s.splitReal(resolved)
+		realRoot, err1 := filepath.EvalSymlinks(s.root)
+		resolved, err2 := filepath.EvalSymlinks(abs)
+		if err1 == nil && err2 == nil {
+			parts, ok = splitUnder(realRoot, resolved)
 		}
 	}
 	if !ok {
@@ -188,13 +228,17 @@ func (s *Store) FindByPath(path string) (Backup, File, error) {
 	}
 	id := name[:stampLen]
 	b, err := s.load(candidate{family, device, id})
-	if errors.Is(err, os.ErrNotExist) {
-		if _, serr := os.Stat(filepath.Join(s.dir(family, device), id+".json")); errors.Is(serr, os.ErrNotExist) {
+	var rerr *recordError
+	switch {
+	case errors.As(err, &rerr) && errors.Is(err, os.ErrNotExist) && filepath.Base(rerr.path) == id+".json":
+		if _, serr := os.Lstat(rerr.path); errors.Is(serr, os.ErrNotExist) {
 			return Backup{}, File{}, fmt.Errorf("%w: %s belongs to backup run %s, which never completed", ErrNoBackup, abs, id)
 		}
-	}
-	if err != nil {
 		return Backup{}, File{}, fmt.Errorf("%w: %s: %v", ErrNoBackup, abs, err)
+	case rerr != nil:
+		return Backup{}, File{}, fmt.Errorf("%w: %s: %v", ErrNoBackup, abs, err)
+	case err != nil: // the store's layout itself is refused (a symbolic link)
+		return Backup{}, File{}, fmt.Errorf("%s: %w", abs, err)
 	}
 	for _, f := range b.Files {
 		if f.Path != "" && filepath.Base(f.Path) == name {
@@ -204,11 +248,7 @@ func (s *Store) FindByPath(path string) (Backup, File, error) {
 	return Backup{}, File{}, fmt.Errorf("%w: backup %s of %s device %s does not record %s", ErrNoBackup, id, family, device, abs)
 }
 
-// split returns family, device and file name when abs is root/family/device/name.
-func (s *Store) split(abs string) ([]string, bool) { return splitUnder(s.root, abs) }
-
-func (s *Store) splitReal(resolved string) ([]string, bool) { return splitUnder(s.realRoot, resolved) }
-
+// splitUnder returns family, device and file name when abs is root/family/device/name.
 func splitUnder(root, abs string) ([]string, bool) {
 	rel, err := filepath.Rel(root, filepath.Clean(abs))
 	if err != nil || !filepath.IsLocal(rel) {
@@ -228,9 +268,9 @@ func VerifyFile(path, wantSHA256 string) error {
 	if !validSHA256(want) {
 		return fmt.Errorf("cannot verify %s: expected SHA-256 %q is not 64 hex digits", path, abbreviate(wantSHA256))
 	}
-	f, err := os.Open(path)
+	f, _, err := openRegular(path, false) // the path is the user's: it may be a link
 	if err != nil {
-		return fmt.Errorf("cannot verify backup file: %w", err)
+		return fmt.Errorf("cannot verify backup file %s: %w", path, err)
 	}
 	defer f.Close()
 	h := sha256.New()

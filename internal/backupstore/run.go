@@ -60,7 +60,10 @@ func (s *Store) Begin(family, device string, started time.Time) (*Run, error) {
 		started = time.Now()
 	}
 	started = started.UTC()
-	dir := s.dir(family, device)
+	dir, err := s.storeDir(family, device)
+	if err != nil {
+		return nil, fmt.Errorf("backup of %s device %s: %w", family, device, err)
+	}
 	if err := mkdirAll(dir); err != nil {
 		return nil, fmt.Errorf("backup of %s device %s: %w", family, device, err)
 	}
@@ -249,6 +252,10 @@ func (r *Run) Commit(host string, port int, attrs map[string]string, completed t
 	data, err := encodeSidecar(b)
 	if err != nil {
 		return Backup{}, fmt.Errorf("%s: %w", r.what(), err)
+	}
+	// A record that lookups would refuse is refused here, before it is visible.
+	if _, err := decodeRecord(data, r.family, r.device, r.id, r.dir); err != nil {
+		return Backup{}, fmt.Errorf("%s: the backup record would not be readable: %w", r.what(), err)
 	}
 	if _, _, err := writeAtomic(context.Background(), r.dir, r.id+".json", bytes.NewReader(data)); err != nil {
 		return Backup{}, fmt.Errorf("%s: write backup record: %w", r.what(), err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 )
 
@@ -14,13 +15,13 @@ var ErrNoBackup = errors.New("no backup found")
 // Store is a backup folder on the local file system. It is safe for concurrent use,
 // also by several processes sharing the folder.
 type Store struct {
-	root     string // absolute
-	realRoot string // root with symbolic links resolved, for FindByPath
+	root string // absolute
 }
 
-// Open opens the store rooted at root, creating the folder (mode 0700) if it is
-// missing. root is made absolute. It fails clearly when root is a file or cannot be
-// written to.
+// Open opens the store rooted at root (made absolute). It only reads, as plan and
+// refresh must not write: a missing folder is created by the first backup (Begin).
+// A path that is a file, or a folder that this process cannot write to, is refused
+// now, so that a plan fails before any device is contacted.
 func Open(root string) (*Store, error) {
 	if root == "" {
 		return nil, errors.New("backup folder must not be empty")
@@ -29,28 +30,30 @@ func Open(root string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backup folder %q: %w", root, err)
 	}
-	fi, err := os.Stat(abs)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		if err := mkdirAll(abs); err != nil {
-			return nil, fmt.Errorf("cannot create backup folder %s: %w", abs, err)
+	// The folder, or the nearest existing folder above it, which Begin creates in.
+	existing := abs
+	for {
+		fi, err := os.Stat(existing)
+		switch {
+		case (errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) && filepath.Dir(existing) != existing:
+			existing = filepath.Dir(existing)
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("cannot use backup folder %s: %w", abs, err)
+		case !fi.IsDir() && existing == abs:
+			return nil, fmt.Errorf("backup folder %s is a file, not a folder: choose another path or remove the file", abs)
+		case !fi.IsDir():
+			return nil, fmt.Errorf("cannot create backup folder %s: %s is a file, not a folder", abs, existing)
 		}
-	case err != nil:
-		return nil, fmt.Errorf("cannot use backup folder %s: %w", abs, err)
-	case !fi.IsDir():
-		return nil, fmt.Errorf("backup folder %s is a file, not a folder: choose another path or remove the file", abs)
+		break
 	}
-	probe, err := os.CreateTemp(abs, tmpPrefix+"probe-*")
-	if err != nil {
-		return nil, fmt.Errorf("backup folder %s is not writable (check its owner and permissions): %w", abs, err)
+	if err := writable(existing); err != nil {
+		if existing == abs {
+			return nil, fmt.Errorf("backup folder %s is not writable (check its owner and permissions): %w", abs, err)
+		}
+		return nil, fmt.Errorf("cannot create backup folder %s: %s is not writable (check its owner and permissions): %w", abs, existing, err)
 	}
-	_ = probe.Close()
-	_ = os.Remove(probe.Name())
-	resolved, err := filepath.EvalSymlinks(abs)
-	if err != nil {
-		resolved = abs
-	}
-	return &Store{root: abs, realRoot: resolved}, nil
+	return &Store{root: abs}, nil
 }
 
 // Root is the store's absolute root folder.

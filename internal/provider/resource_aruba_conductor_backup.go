@@ -31,6 +31,10 @@ import (
 
 const defaultArubaCreateTimeout = 30 * time.Minute
 
+const flashBackupDescription = "Also archive the conductor's flash (`flash_backup`) and push it to the SCP server. Default `true` when `scp` is set; needs `scp` (there is no other way to get the archive off the device). " +
+	"**Deletes every tar file on the conductor's flash**: the archive is removed afterwards with `tar_flash_clean` (AOS has no command to delete one chosen file), " +
+	"which also deletes archives an administrator made there. The plan warns about it."
+
 var (
 	_ resource.ResourceWithConfigure      = (*arubaConductorBackupResource)(nil)
 	_ resource.ResourceWithValidateConfig = (*arubaConductorBackupResource)(nil)
@@ -90,7 +94,9 @@ func (r *arubaConductorBackupResource) Schema(ctx context.Context, _ resource.Sc
 			"to the local backup store, and with an `scp` block its running configuration and flash archive to an SCP server, " +
 			"verified over SFTP. Change `trigger` to take a new backup. Destroying the resource never deletes backups.\n\n" +
 			"The provider saves the running configuration and the flash archive under fixed names on the conductor's flash " +
-			"before pushing them, so backups of one conductor must not overlap. " + deviceLockNote,
+			"before pushing them, so backups of one conductor must not overlap. " + deviceLockNote +
+			"\n\n" + "With `flash_backup` (on by default with `scp`), each backup **deletes every tar file on the conductor's flash**, " +
+			"archives an administrator made there included: see `flash_backup`.",
 		Attributes: map[string]schema.Attribute{
 			"id": computedString("`<name>/<backup id>`: unique per backup."),
 			"host": schema.StringAttribute{
@@ -127,7 +133,7 @@ func (r *arubaConductorBackupResource) Schema(ctx context.Context, _ resource.Sc
 				PlanModifiers:       replace,
 			},
 			"flash_backup": schema.BoolAttribute{
-				MarkdownDescription: "Also archive the conductor's flash (`flash_backup`) and push it to the SCP server. Default `true` when `scp` is set; needs `scp` (there is no other way to get the archive off the device).",
+				MarkdownDescription: flashBackupDescription,
 				Optional:            true,
 				Computed:            true,
 				PlanModifiers:       []planmodifier.Bool{boolplanmodifier.UseStateForUnknown(), boolplanmodifier.RequiresReplace()},
@@ -248,6 +254,9 @@ func (r *arubaConductorBackupResource) ModifyPlan(ctx context.Context, req resou
 	if m.FlashBackup.IsUnknown() && !m.SCP.IsUnknown() {
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("flash_backup"), !m.SCP.IsNull())...)
 	}
+	if m.FlashBackup.ValueBool() || m.FlashBackup.IsUnknown() && !m.SCP.IsNull() && !m.SCP.IsUnknown() {
+		warnFlashClean(m.Host, &resp.Diagnostics)
+	}
 	scp, diags := scpFrom(ctx, m.SCP)
 	resp.Diagnostics.Append(diags...)
 	if scp != nil && !scp.Host.IsUnknown() {
@@ -362,6 +371,20 @@ func (r *arubaConductorBackupResource) Update(ctx context.Context, req resource.
 
 // Delete forgets the backup; the files stay where they were written.
 func (r *arubaConductorBackupResource) Delete(context.Context, resource.DeleteRequest, *resource.DeleteResponse) {
+}
+
+// warnFlashClean says in the plan that the backup deletes every tar file on the
+// conductor's flash: AOS has no command to delete one chosen file.
+func warnFlashClean(host types.String, diags *diag.Diagnostics) {
+	name := "the conductor"
+	if !host.IsUnknown() && !host.IsNull() {
+		name = "conductor " + host.ValueString()
+	}
+	diags.AddAttributeWarning(path.Root("flash_backup"),
+		fmt.Sprintf("The backup of %s deletes every tar file on its flash", name),
+		"With flash_backup on, the backup ends with the conductor's tar_flash_clean command (AOS has no command to delete one chosen file), "+
+			"which deletes every tar file on the flash: archives an administrator made (e.g. with backup flash or before an upgrade) are deleted too, "+
+			"not only the one this backup made. Copy any archive you want to keep off the flash before applying, or set flash_backup = false.")
 }
 
 // scpFrom converts the scp object; nil when it is null or not yet known.

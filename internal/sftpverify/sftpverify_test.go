@@ -197,7 +197,7 @@ func TestDialWithAuthorizedKeyLine(t *testing.T) {
 	cfg := ts.cfg()
 	cfg.HostKey = authorizedLine(ts.keys[0].PublicKey())
 	c := dialOK(t, cfg)
-	if err := c.MkdirAll("probe"); err != nil {
+	if err := c.MkdirAll(context.Background(), "probe"); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Close(); err != nil {
@@ -334,14 +334,14 @@ func TestMkdirAllAndHash(t *testing.T) {
 	cfg.HostKey = authorizedLine(ts.keys[0].PublicKey())
 	c := dialOK(t, cfg)
 
-	if err := c.MkdirAll("backups/aruba/mc1"); err != nil {
+	if err := c.MkdirAll(context.Background(), "backups/aruba/mc1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.MkdirAll("backups/aruba/mc1/"); err != nil { // existing: fine
+	if err := c.MkdirAll(context.Background(), "backups/aruba/mc1/"); err != nil { // existing: fine
 		t.Fatal(err)
 	}
 	abs := filepath.Join(ts.dir, "abs", "x")
-	if err := c.MkdirAll(abs); err != nil {
+	if err := c.MkdirAll(context.Background(), abs); err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range []string{filepath.Join(ts.dir, "backups", "aruba", "mc1"), abs} {
@@ -352,7 +352,7 @@ func TestMkdirAllAndHash(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(ts.dir, "backups", "file"), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.MkdirAll("backups/file/sub"); err == nil {
+	if err := c.MkdirAll(context.Background(), "backups/file/sub"); err == nil {
 		t.Error("MkdirAll through a file succeeded")
 	}
 
@@ -363,7 +363,7 @@ func TestMkdirAllAndHash(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(ts.dir, "backups", "aruba", "mc1", "flash.tar.gz"), data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	size, sum, err := c.Hash("backups/aruba/mc1/flash.tar.gz")
+	size, sum, err := c.Hash(context.Background(), "backups/aruba/mc1/flash.tar.gz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,13 +374,13 @@ func TestMkdirAllAndHash(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(ts.dir, "empty"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if size, sum, err := c.Hash("empty"); err != nil || size != 0 || sum != "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" {
+	if size, sum, err := c.Hash(context.Background(), "empty"); err != nil || size != 0 || sum != "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" {
 		t.Errorf("Hash(empty) = %d %s %v", size, sum, err)
 	}
-	if _, _, err := c.Hash("backups/missing.tar.gz"); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "missing.tar.gz") {
+	if _, _, err := c.Hash(context.Background(), "backups/missing.tar.gz"); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "missing.tar.gz") {
 		t.Errorf("Hash(missing) = %v, want fs.ErrNotExist", err)
 	}
-	if _, _, err := c.Hash("backups"); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+	if _, _, err := c.Hash(context.Background(), "backups"); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Errorf("Hash(folder) = %v", err)
 	}
 }

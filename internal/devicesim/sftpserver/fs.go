@@ -15,11 +15,12 @@ import (
 // fsHandler serves SFTP requests from an os.Root, so no path (.., absolute or
 // relative symlinks) can leave the root directory.
 type fsHandler struct {
-	s *Server
+	s  *Server
+	cs *connState
 }
 
-func (s *Server) handlers() sftp.Handlers {
-	h := &fsHandler{s: s}
+func (s *Server) handlers(cs *connState) sftp.Handlers {
+	h := &fsHandler{s: s, cs: cs}
 	return sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h}
 }
 
@@ -59,7 +60,25 @@ func (h *fsHandler) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 		_ = f.Close()
 		return nil, errors.New("is a directory")
 	}
+	if stall, silent := h.s.stallsAt(StallRead); stall {
+		return &stallingReader{File: f, h: h, silent: silent}, nil
+	}
 	return f, nil
+}
+
+// stallingReader answers reads of the first StallReadAfter bytes only (StallRead).
+type stallingReader struct {
+	*os.File
+	h      *fsHandler
+	silent bool
+}
+
+func (r *stallingReader) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > StallReadAfter {
+		r.h.s.stall(r.h.cs, r.silent)
+		return 0, errors.New("stalled")
+	}
+	return r.File.ReadAt(p, off)
 }
 
 // Filewrite opens a file for writing (an upload).
@@ -165,6 +184,10 @@ func (h *fsHandler) Filecmd(r *sftp.Request) error {
 		}
 		return fsErr(root.Remove(name))
 	case "Mkdir":
+		if stall, silent := h.s.stallsAt(StallMkdir); stall {
+			h.s.stall(h.cs, silent)
+			return errors.New("stalled")
+		}
 		return fsErr(root.Mkdir(name, 0o755))
 	case "Link", "Symlink":
 		return os.ErrPermission

@@ -401,3 +401,150 @@ func TestNonSFTPRequestsRefused(t *testing.T) {
 		t.Fatal("direct-tcpip channel accepted")
 	}
 }
+
+func TestHostKeyTypes(t *testing.T) {
+	types := []string{ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoRSA}
+	s, err := Start(Config{Username: testUser, Password: testPass, RootDir: t.TempDir(), HostKeyTypes: types})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	keys := s.HostKeys()
+	if len(keys) != len(types) || !bytes.Equal(s.HostKey().Marshal(), keys[0].Marshal()) {
+		t.Fatalf("HostKeys() = %d keys, want %d with HostKey() first", len(keys), len(types))
+	}
+	// A client asking for one algorithm is shown the key of that type.
+	for i, algo := range []string{ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoRSASHA512} {
+		cc, err := ssh.Dial("tcp", s.Addr(), &ssh.ClientConfig{
+			User: testUser, Auth: []ssh.AuthMethod{ssh.Password(testPass)},
+			HostKeyCallback: ssh.FixedHostKey(keys[i]), HostKeyAlgorithms: []string{algo}, Timeout: 5 * time.Second,
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", algo, err)
+		}
+		_ = cc.Close()
+	}
+	if _, err := Start(Config{Username: testUser, Password: testPass, RootDir: t.TempDir(), HostKeyTypes: []string{"ssh-dss"}}); err == nil {
+		t.Fatal("an unknown host key type was accepted")
+	}
+}
+
+// answersKeepalive reports whether the server replies to a keepalive within a second.
+func answersKeepalive(cc *ssh.Client) bool {
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := cc.SendRequest("keepalive@openssh.com", true, nil)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err == nil
+	case <-time.After(time.Second):
+		return false
+	}
+}
+
+// returnsWithin runs f and reports whether it returned within d.
+func returnsWithin(d time.Duration, f func()) bool {
+	done := make(chan struct{})
+	go func() { defer close(done); f() }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+func TestStalls(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789abcdef"), (2*StallReadAfter)/16)
+	for _, tc := range []struct {
+		name   string
+		point  StallPoint
+		silent bool
+		op     func(*sftp.Client) error
+	}{
+		{"mkdir", StallMkdir, false, func(c *sftp.Client) error { return c.Mkdir("d") }},
+		{"mkdir silent", StallMkdir, true, func(c *sftp.Client) error { return c.Mkdir("d") }},
+		{"read", StallRead, false, func(c *sftp.Client) error {
+			f, err := c.Open("f.bin")
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = io.Copy(io.Discard, f)
+			return err
+		}},
+		{"read silent", StallRead, true, func(c *sftp.Client) error {
+			f, err := c.Open("f.bin")
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = io.Copy(io.Discard, f)
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t)
+			if err := os.WriteFile(filepath.Join(s.RootDir(), "f.bin"), data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cc, c, err := dial(t, s, testUser, testPass)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The first StallReadAfter bytes still come.
+			if tc.point == StallRead {
+				s.SetStall(tc.point, tc.silent)
+				f, err := c.Open("f.bin")
+				if err != nil {
+					t.Fatal(err)
+				}
+				buf := make([]byte, StallReadAfter)
+				if _, err := io.ReadFull(io.NewSectionReader(f, 0, StallReadAfter), buf); err != nil || !bytes.Equal(buf, data[:StallReadAfter]) {
+					t.Fatalf("the bytes before the stall: %v", err)
+				}
+				_ = f.Close()
+			}
+			s.SetStall(tc.point, tc.silent)
+			var opErr error
+			if returnsWithin(300*time.Millisecond, func() { opErr = tc.op(c) }) {
+				t.Fatalf("the request was answered despite the stall: %v", opErr)
+			}
+			if got := s.Stats().Stalls; got == 0 {
+				t.Errorf("Stats().Stalls = 0 after a stall")
+			}
+			if alive := answersKeepalive(cc); alive == tc.silent {
+				t.Errorf("keepalive answered = %v, want %v (silent = %v)", alive, !tc.silent, tc.silent)
+			}
+			// The client's close ends the stalled request on both sides.
+			if !returnsWithin(5*time.Second, func() { _ = cc.Close() }) {
+				t.Fatal("closing the client hangs")
+			}
+			s.SetStall(StallNone, false)
+			mustDial(t, s) // the server still serves new connections
+		})
+	}
+	t.Run("after login", func(t *testing.T) {
+		s := startServer(t)
+		s.SetStall(StallAfterLogin, true)
+		cc, err := ssh.Dial("tcp", s.Addr(), &ssh.ClientConfig{
+			User: testUser, Auth: []ssh.AuthMethod{ssh.Password(testPass)},
+			HostKeyCallback: ssh.FixedHostKey(s.HostKey()), Timeout: 5 * time.Second,
+		})
+		if err != nil {
+			t.Fatalf("the handshake and login must complete: %v", err)
+		}
+		if returnsWithin(300*time.Millisecond, func() { _, _ = sftp.NewClient(cc) }) {
+			t.Fatal("SFTP started despite the stall")
+		}
+		if answersKeepalive(cc) {
+			t.Error("a keepalive was answered after the stall")
+		}
+		if s.Stats().Stalls != 1 || s.Stats().Logins != 1 {
+			t.Errorf("stats %+v, want one login and one stall", s.Stats())
+		}
+		_ = cc.Close()
+	})
+}
