@@ -443,9 +443,6 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 		Key:    aws.String(s.objectKey(key)),
 	})
 	if err != nil {
-		if isLockedError(err) {
-			return &RetainedError{Location: s.Location(key), Mode: info.LockMode, RetainUntil: info.RetainUntil}
-		}
 		return s.fail("delete", key, err)
 	}
 	return nil

@@ -6,8 +6,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"syscall"
@@ -36,8 +38,10 @@ func (e *S3Error) Error() string {
 		fmt.Fprintf(&b, "%s: %s", e.Code, e.Message)
 	case e.Code != "":
 		b.WriteString(e.Code)
-	default:
+	case e.Message != "":
 		b.WriteString(e.Message)
+	default:
+		b.WriteString(http.StatusText(e.Status))
 	}
 	if e.Status != 0 {
 		fmt.Fprintf(&b, " (HTTP %d)", e.Status)
@@ -55,7 +59,7 @@ func (e *S3Error) Unwrap() error { return e.err }
 func (e *S3Error) Is(target error) bool {
 	switch target {
 	case ErrNotFound:
-		return e.Code == "NoSuchKey" || (e.Status == http.StatusNotFound && e.Code != "NoSuchBucket" && e.Code != "NoSuchUpload")
+		return e.Code == "NoSuchKey" || (e.Status == http.StatusNotFound && e.Code == "") // HEAD: no body, no code
 	case ErrExists:
 		return e.Code == "PreconditionFailed" || e.Status == http.StatusPreconditionFailed ||
 			e.Code == "ConditionalRequestConflict"
@@ -81,7 +85,7 @@ func (s *S3) fail(step, key string, err error) error {
 	if errors.As(err, &api) {
 		e.Code = api.ErrorCode()
 		e.Message = api.ErrorMessage()
-		if e.Code == fmt.Sprint(e.Status) || strings.EqualFold(e.Code, http.StatusText(e.Status)) || e.Code == "NotFound" {
+		if e.Code == fmt.Sprint(e.Status) || strings.EqualFold(e.Code, strings.ReplaceAll(http.StatusText(e.Status), " ", "")) {
 			e.Code = "" // HEAD responses have no body: the SDK makes a code up from the status
 		}
 	} else {
@@ -107,7 +111,14 @@ func transportMessage(err error) string {
 	case errors.As(err, &op):
 		return op.Error()
 	}
+	var u *url.Error
+	if errors.As(err, &u) {
+		return u.Err.Error() // without the method and URL: the step and location say it
+	}
 	msg := err.Error()
+	if _, after, ok := strings.Cut(msg, "get credentials: "); ok {
+		return after
+	}
 	if i := strings.LastIndex(msg, ", "); strings.HasPrefix(msg, "operation error") && i > 0 {
 		msg = msg[i+2:]
 	}
@@ -130,15 +141,6 @@ func responseHeader(err error, name string) string {
 	return ""
 }
 
-// isLockedError recognises the refusal of a delete by Object Lock.
-func isLockedError(err error) bool {
-	var api smithy.APIError
-	if !errors.As(err, &api) {
-		return false
-	}
-	return api.ErrorCode() == "AccessDenied" && strings.Contains(strings.ToLower(api.ErrorMessage()), "object lock")
-}
-
 var expectingRegion = regexp.MustCompile(`expecting '([a-z0-9-]+)'`)
 
 // hint says what to do about the commonest failures.
@@ -153,7 +155,9 @@ func (s *S3) hint(e *S3Error, err error) string {
 		return s.regionHint(e, err)
 	case "ExpiredToken", "ExpiredTokenException", "TokenRefreshRequired", "InvalidToken":
 		return "The session credentials have expired or are invalid: renew them (the CI job's OIDC/web identity token, the assumed role's session, or AWS_SESSION_TOKEN) and run again"
-	case "InvalidAccessKeyId":
+	case "InvalidIdentityToken", "IDPRejectedClaim", "IDPCommunicationError":
+		return "STS refused the web identity (OIDC) token: check the role's trust policy (audience and subject conditions) and the token file (AWS_WEB_IDENTITY_TOKEN_FILE)"
+	case "InvalidAccessKeyId", "XAdminUserNotFound":
 		return "The server does not know this access key id: check the credentials and that the endpoint is the intended one"
 	case "SignatureDoesNotMatch":
 		return "The secret access key does not match the access key id (or something on the way changed the request): check the credentials"
@@ -170,7 +174,7 @@ func (s *S3) hint(e *S3Error, err error) string {
 	case "NotImplemented":
 		return "The server does not support this request: it may not be fully S3-compatible"
 	case "InvalidRequest", "InvalidArgument":
-		if strings.Contains(strings.ToLower(e.Message), "object lock") {
+		if strings.Contains(strings.ToLower(strings.ReplaceAll(e.Message, " ", "")), "objectlock") {
 			return fmt.Sprintf("Object Lock settings need a bucket created with Object Lock enabled: enable it on bucket %s or remove the Object Lock settings", bucket)
 		}
 	}
@@ -219,8 +223,8 @@ func transportHint(cfg S3Config, err error) string {
 		return caHint(cfg)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "Nothing accepts connections at the endpoint: check the endpoint's host and port and that the server runs"
-	case errors.Is(err, syscall.ECONNRESET):
-		return "The server closed the connection repeatedly: check that it runs and is reachable, then run again"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "The connection broke in the middle of the request, on every attempt: check that the server runs and is reachable, then run again"
 	}
 	var dns *net.DNSError
 	if errors.As(err, &dns) {

@@ -118,12 +118,13 @@ func (s *S3) putObject(ctx context.Context, key string, data []byte, sum [sha256
 // conditional runs write with If-None-Match: *. When the server answers that it does
 // not implement the header, it checks the key with HEAD and writes without it.
 func (s *S3) conditional(ctx context.Context, key string, write func(cond *string) error) error {
-	cond := s.ifNoneMatch()
-	err := write(cond)
-	if err == nil || cond == nil || !isNotImplemented(err) {
-		return err
+	if cond := s.ifNoneMatch(); cond != nil {
+		err := write(cond)
+		if err == nil || !isNotImplemented(err) {
+			return err
+		}
+		s.unconditional.Store(true)
 	}
-	s.unconditional.Store(true)
 	taken, herr := s.exists(ctx, key)
 	if herr != nil {
 		return herr

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"hash"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -32,6 +33,9 @@ const (
 	Corrupt
 	// NotImplemented answers 501 NotImplemented, as servers without If-None-Match do.
 	NotImplemented
+	// Lose forwards the request but drops the connection instead of answering: the
+	// server did the work, the client never learns it.
+	Lose
 )
 
 // Request is a request seen by the proxy.
@@ -70,7 +74,7 @@ func NewProxy(tb testing.TB, srv *Server, ca *devicesim.CA) *Proxy {
 	p := &Proxy{attempts: map[string]int{}}
 	rp := httputil.NewSingleHostReverseProxy(target)
 	rp.Transport = srv.HTTPClient().Transport
-	rp.ErrorLog = nil
+	rp.ErrorLog = log.New(io.Discard, "", 0) // broken connections are what the tests make
 	base := rp.Director
 	rp.Director = func(r *http.Request) {
 		host := r.Host
@@ -81,7 +85,7 @@ func NewProxy(tb testing.TB, srv *Server, ca *devicesim.CA) *Proxy {
 		p.serve(w, r, rp)
 	}))
 	ts.TLS = ca.ServerTLSConfig()
-	ts.Config.ErrorLog = nil
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
 	ts.StartTLS()
 	tb.Cleanup(ts.Close)
 	p.URL = ts.URL
@@ -145,6 +149,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		_, _ = io.CopyN(io.Discard, r.Body, r.ContentLength/2)
 		hangUp(w)
 	case Drop:
+		hangUp(w)
+	case Lose:
+		next.ServeHTTP(httptest.NewRecorder(), r)
 		hangUp(w)
 	case Corrupt:
 		body.flipAt = r.ContentLength / 2
