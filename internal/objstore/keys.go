@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxKeyLen bounds a key (S3 allows 1024 bytes, including the configured prefix).
@@ -32,7 +33,8 @@ func ValidKey(key string) error {
 	}
 	for i := 0; i < len(key); i++ {
 		if !keyByteOK(key[i]) {
-			return fmt.Errorf("object key %q contains %q at byte %d: only letters, digits, '.', '_', '-' and '/' are allowed", key, key[i], i+1)
+			r, _ := utf8.DecodeRuneInString(key[i:])
+			return fmt.Errorf("object key %q contains %q at byte %d: only letters, digits, '.', '_', '-' and '/' are allowed", key, r, i+1)
 		}
 	}
 	for seg := range strings.SplitSeq(key, "/") {

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
@@ -68,9 +67,9 @@ func install() (string, error) {
 		return bin, nil
 	}
 
-	goBin, err := exec.LookPath("go")
+	goBin, err := exec.LookPath("go") // go test puts its own go first on PATH
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		return "", err
 	}
 	tmp, err := os.MkdirTemp(filepath.Join(root, ".tools"), "install-")
 	if err != nil {

@@ -72,14 +72,13 @@ func NewProxy(tb testing.TB, srv *Server, ca *devicesim.CA) *Proxy {
 		tb.Fatal(err)
 	}
 	p := &Proxy{attempts: map[string]int{}}
-	rp := httputil.NewSingleHostReverseProxy(target)
-	rp.Transport = srv.HTTPClient().Transport
-	rp.ErrorLog = log.New(io.Discard, "", 0) // broken connections are what the tests make
-	base := rp.Director
-	rp.Director = func(r *http.Request) {
-		host := r.Host
-		base(r)
-		r.Host = host // the client signed the proxy's host name
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Host = pr.In.Host // the client signed the proxy's host name
+		},
+		Transport: srv.HTTPClient().Transport,
+		ErrorLog:  log.New(io.Discard, "", 0), // broken connections are what the tests make
 	}
 	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.serve(w, r, rp)
