@@ -221,6 +221,33 @@ func TestS3RetriesThrottlingAndBrokenConnections(t *testing.T) {
 	}
 }
 
+// A server that stops reading in the middle of a part costs one idle timeout and a
+// retry, not a hang.
+func TestS3StalledConnectionIsRetried(t *testing.T) {
+	p := newProxied(t, func(c *objstore.S3Config) { c.IdleTimeout = 300 * time.Millisecond })
+	p.proxy.SetRule(func(r *s3test.Request) s3test.Action {
+		if r.Attempt == 1 && r.Op == "UploadPart" && r.Query.Get("partNumber") == "1" {
+			return s3test.Stall
+		}
+		return s3test.Pass
+	})
+	body := data(2*partSize+1, 32)
+	if _, err := writeErr(p.store, "s/obj", body); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := readAll(t, p.store, "s/obj")
+	if !bytes.Equal(got, body) {
+		t.Error("stored bytes differ")
+	}
+	retried := false
+	for _, r := range p.proxy.Requests() {
+		retried = retried || (r.Op == "UploadPart" && r.Query.Get("partNumber") == "1" && r.Attempt == 2)
+	}
+	if !retried {
+		t.Error("the stalled part was not retried")
+	}
+}
+
 // An answer lost after the server stored the object: the retry meets the object
 // the first attempt created, which is recognised by its checksum, not reported as
 // someone else's.

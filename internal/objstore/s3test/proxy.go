@@ -6,6 +6,7 @@ import (
 	"hash"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -36,6 +37,9 @@ const (
 	// Lose forwards the request but drops the connection instead of answering: the
 	// server did the work, the client never learns it.
 	Lose
+	// Stall reads half of the request body, then neither reads nor answers, as a
+	// server that hangs (SIGSTOP, a full disk) would; the connection stays open.
+	Stall
 )
 
 // Request is a request seen by the proxy.
@@ -61,6 +65,7 @@ type Proxy struct {
 	rule     func(*Request) Action
 	seen     []*Request
 	attempts map[string]int
+	stalled  []net.Conn // closed when the test ends
 }
 
 // NewProxy starts a proxy in front of srv, serving a certificate from ca (the CA
@@ -86,7 +91,14 @@ func NewProxy(tb testing.TB, srv *Server, ca *devicesim.CA) *Proxy {
 	ts.TLS = ca.ServerTLSConfig()
 	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
 	ts.StartTLS()
-	tb.Cleanup(ts.Close)
+	tb.Cleanup(func() {
+		p.mu.Lock()
+		for _, c := range p.stalled {
+			_ = c.Close()
+		}
+		p.mu.Unlock()
+		ts.Close()
+	})
 	p.URL = ts.URL
 	return p
 }
@@ -149,6 +161,17 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		hangUp(w)
 	case Drop:
 		hangUp(w)
+	case Stall:
+		_, _ = io.CopyN(io.Discard, r.Body, r.ContentLength/2)
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				p.mu.Lock()
+				p.stalled = append(p.stalled, conn)
+				p.mu.Unlock()
+				return
+			}
+		}
+		panic(http.ErrAbortHandler)
 	case Lose:
 		next.ServeHTTP(httptest.NewRecorder(), r)
 		hangUp(w)
