@@ -148,7 +148,7 @@ func (s *S3) hint(e *S3Error, err error) string {
 	bucket := s.cfg.Bucket
 	switch e.Code {
 	case "AccessDenied", "AllAccessDisabled", "AccountProblem":
-		return fmt.Sprintf("The credentials in use may not %s in bucket %s: check the IAM policy (s3:PutObject, s3:GetObject, s3:ListBucket, s3:DeleteObject, s3:AbortMultipartUpload and s3:GetObjectRetention on the bucket and key prefix) and the bucket policy", e.Step, bucket)
+		return fmt.Sprintf("The credentials in use may not %s in bucket %s: check the IAM policy (s3:ListBucket on the bucket; s3:PutObject, s3:GetObject, s3:DeleteObject, s3:AbortMultipartUpload, s3:GetObjectRetention and, with Object Lock, s3:PutObjectRetention on the key prefix) and the bucket policy", e.Step, bucket)
 	case "NoSuchBucket":
 		return fmt.Sprintf("Bucket %s does not exist at this endpoint: check the bucket name, the endpoint and the account", bucket)
 	case "PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException", "InvalidRegion":
