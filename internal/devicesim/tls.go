@@ -89,3 +89,17 @@ func (ca *CA) Listen(addr string) (net.Listener, error) {
 	}
 	return tls.NewListener(l, ca.ServerTLSConfig()), nil
 }
+
+// ServerPEM returns the loopback server certificate (followed by the CA's) and its
+// private key in PEM, for servers that read them from files, such as the S3 server
+// of the tests.
+func (ca *CA) ServerPEM() (certPEM, keyPEM []byte, err error) {
+	for _, der := range ca.serverTLS.Certificate {
+		certPEM = append(certPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(ca.serverTLS.PrivateKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	return certPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
+}
