@@ -1,0 +1,54 @@
+package aruba
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// serve dispatches one request (after Faults).
+func (c *Conductor) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/_sim/stats" {
+		c.reap()
+		c.Stats.ServeHTTP(w, r)
+		return
+	}
+	c.Stats.Call(r.Method + " " + r.URL.Path)
+	c.reap()
+	switch p := r.URL.Path; {
+	case p == "/v1/api/login":
+		c.handleLogin(w, r)
+	case p == "/v1/api/logout":
+		c.handleLogout(w, r)
+	case p == "/v1/configuration/showcommand":
+		c.handleShow(w, r)
+	case strings.HasPrefix(p, "/v1/configuration/object/") && len(p) > len("/v1/configuration/object/"):
+		c.handleObject(w, r, strings.TrimPrefix(p, "/v1/configuration/object/"))
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// status renders a status code as this build does: "0" or 0.
+func (c *Conductor) status(n int) any {
+	if c.cfg.StatusAsNumber {
+		return n
+	}
+	return strconv.Itoa(n)
+}
+
+func writeJSON(w http.ResponseWriter, code int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(code)
+	_, _ = w.Write(body)
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
