@@ -82,13 +82,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // DeviceInfo describes the server for a devicesim.Listing.
 func (s *Server) DeviceInfo() devicesim.DeviceInfo {
 	return devicesim.DeviceInfo{
-		Kind:     "ilo",
-		Name:     s.ILO.Name(),
+		Identity: devicesim.Identity{Kind: "ilo", Name: s.ILO.Name(), Username: s.ILO.Username(), Password: s.ILO.Password()},
 		URL:      s.URL,
 		Host:     s.Host,
 		Port:     s.Port,
-		Username: s.ILO.Username(),
-		Password: s.ILO.Password(),
 		StatsURL: s.URL + StatsPath,
 	}
 }

@@ -298,13 +298,10 @@ func startConductors(e *env) error {
 		e.closers = append(e.closers, s.Close)
 		s.Conductor.Faults.SetLatency(e.opts.latency)
 		e.listing.Devices = append(e.listing.Devices, devicesim.DeviceInfo{
-			Kind:     "aruba_conductor",
-			Name:     cfg.Name,
+			Identity: devicesim.Identity{Kind: "aruba_conductor", Name: cfg.Name, Username: cfg.Username, Password: cfg.Password},
 			URL:      s.URL,
 			Host:     s.Host,
 			Port:     s.Port,
-			Username: cfg.Username,
-			Password: cfg.Password,
 			StatsURL: s.URL + "/_sim/stats",
 		})
 	}
