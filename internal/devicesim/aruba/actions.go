@@ -178,7 +178,7 @@ func (c *Conductor) copyRunningFlash(f map[string]string) result {
 		return refused("Invalid filename: %s", name)
 	}
 	c.mu.Lock()
-	c.flash[name] = flashFile{data: []byte(c.runningConfig), modTime: c.now()}
+	c.flash[name] = flashFile{data: []byte(c.runningConfig), modTime: c.Now()}
 	c.mu.Unlock()
 	c.logf("copy_running_flash: wrote %s", name)
 	return ok(msgSuccess)
@@ -222,7 +222,7 @@ func (c *Conductor) flashBackup(r *http.Request, f map[string]string) (res resul
 	}
 	archive, err := buildArchive(c.flash, names)
 	if err == nil {
-		c.flash[target] = flashFile{data: archive, modTime: c.now()}
+		c.flash[target] = flashFile{data: archive, modTime: c.Now()}
 	}
 	c.mu.Unlock()
 	if err != nil {

@@ -85,6 +85,9 @@ type Config struct {
 	// FlashArchiveSize is how many bytes of pseudo-random content the flash holds (and
 	// so roughly the size of a flash_backup archive). Default 64 KiB; negative: none.
 	FlashArchiveSize int
+	// Clock is the conductor's clock: session idle expiry and flash file times read
+	// it (nil: the system clock; tests pass a devicesim.ManualClock).
+	Clock devicesim.Clock
 	// ListenAddr is where Start listens ("" means 127.0.0.1:0).
 	ListenAddr string
 	// Logger receives a line per notable event (never credentials). nil: no logging.
@@ -130,22 +133,30 @@ func (cfg Config) withDefaults() Config {
 	return cfg
 }
 
+// Kind names conductors in a devicesim.Listing.
+const Kind = "aruba_conductor"
+
+// What `show version` reports, per build.
+const (
+	model         = "ArubaMM-VA"
+	versionAOS810 = "8.10.0.12"
+	buildAOS810   = "91002"
+	versionAOS82  = "8.2.2.6"
+	buildAOS82    = "70411"
+)
+
 // Conductor is one simulated Mobility Conductor. Serve Handler() over HTTPS (Start
 // does that). Safe for concurrent use.
 type Conductor struct {
-	// Stats counts logins, logouts, sessions and calls per endpoint.
-	Stats devicesim.Stats
-	// Faults injects latency and misbehaviour into the API (not into /_sim/).
-	Faults devicesim.Faults
+	// Base holds the counters (Stats), injected faults (Faults), the clock and the
+	// session table (the UIDARUBA is a session's ID, the CSRF token its Token).
+	*devicesim.Base
 
 	cfg     Config
-	now     func() time.Time
 	handler http.Handler
 
 	mu            sync.Mutex
-	sessions      map[string]*session // by UIDARUBA
 	expireNext    int
-	issued        []string // every session id and CSRF token handed out, for leak tests
 	runningConfig string
 	flash         map[string]flashFile
 }
@@ -153,14 +164,17 @@ type Conductor struct {
 // New returns a conductor with cfg (zero fields take their defaults).
 func New(cfg Config) *Conductor {
 	cfg = cfg.withDefaults()
-	c := &Conductor{
-		cfg:           cfg,
-		now:           time.Now,
-		sessions:      map[string]*session{},
-		runningConfig: cfg.RunningConfig,
-	}
-	c.flash = initialFlash(cfg, c.now())
-	c.handler = c.Faults.Wrap(http.HandlerFunc(c.serve))
+	c := &Conductor{cfg: cfg, runningConfig: cfg.RunningConfig}
+	c.Base = devicesim.NewBase(devicesim.BaseConfig{
+		Clock:       cfg.Clock,
+		MaxSessions: cfg.MaxSessions,
+		IdleTimeout: cfg.IdleTimeout,
+		// A UIDARUBA authenticates on its own, in a query string or a cookie.
+		SessionIDIsSecret: true,
+		Logf:              c.logf,
+	})
+	c.flash = initialFlash(cfg, c.Now())
+	c.handler = c.Wrap(http.HandlerFunc(c.serve))
 	return c
 }
 
@@ -172,6 +186,22 @@ func (c *Conductor) Name() string { return c.cfg.Name }
 
 // Handler serves the API (through Faults) and /_sim/stats.
 func (c *Conductor) Handler() http.Handler { return c.handler }
+
+// Identity describes the conductor for a devicesim.Listing.
+func (c *Conductor) Identity() devicesim.Identity {
+	return devicesim.Identity{
+		Kind: Kind, Name: c.cfg.Name, Username: c.cfg.Username, Password: c.cfg.Password,
+		Model: model, Firmware: c.version(),
+	}
+}
+
+// version is the ArubaOS version this build reports.
+func (c *Conductor) version() string {
+	if c.cfg.AOS82 {
+		return versionAOS82
+	}
+	return versionAOS810
+}
 
 func (c *Conductor) logf(format string, args ...any) {
 	if c.cfg.Logger != nil {

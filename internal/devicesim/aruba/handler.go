@@ -5,17 +5,14 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
 )
 
-// serve dispatches one request (after Faults).
+// serve dispatches one API request (Base.Wrap has applied faults and dropped idle
+// sessions).
 func (c *Conductor) serve(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/_sim/stats" {
-		c.reap()
-		c.Stats.ServeHTTP(w, r)
-		return
-	}
 	c.Stats.Call(r.Method + " " + r.URL.Path)
-	c.reap()
 	switch p := r.URL.Path; {
 	case p == "/v1/api/login":
 		c.handleLogin(w, r)
@@ -39,10 +36,7 @@ func (c *Conductor) status(n int) any {
 }
 
 func writeJSON(w http.ResponseWriter, code int, body []byte) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(code)
-	_, _ = w.Write(body)
+	devicesim.Reply(w, code, "application/json", body)
 }
 
 func mustJSON(v any) []byte {

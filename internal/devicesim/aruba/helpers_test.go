@@ -36,31 +36,8 @@ func ca(t *testing.T) *devicesim.CA {
 	return testCA
 }
 
-// fakeClock is a settable clock for idle-timeout tests.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (f *fakeClock) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
-
-func (f *fakeClock) Advance(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.now = f.now.Add(d)
-}
-
 // start serves a conductor with cfg (test credentials unless set).
 func start(t *testing.T, cfg Config) *Server {
-	t.Helper()
-	return startWith(t, cfg, nil)
-}
-
-func startWith(t *testing.T, cfg Config, clock *fakeClock) *Server {
 	t.Helper()
 	if cfg.Username == "" {
 		cfg.Username = testUser
@@ -68,11 +45,7 @@ func startWith(t *testing.T, cfg Config, clock *fakeClock) *Server {
 	if cfg.Password == "" {
 		cfg.Password = testPass
 	}
-	c := New(cfg)
-	if clock != nil {
-		c.now = clock.Now
-	}
-	s, err := serve(ca(t), c)
+	s, err := Start(ca(t), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

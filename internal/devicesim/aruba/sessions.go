@@ -1,79 +1,12 @@
 package aruba
 
 import (
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"net/http"
-	"time"
+
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
 )
-
-type session struct {
-	uid      string
-	token    string
-	lastUsed time.Time
-}
-
-func newID() (uid, token string) {
-	var b [32]byte
-	if _, err := io.ReadFull(rand.Reader, b[:]); err != nil {
-		panic(err)
-	}
-	u := b[:16]
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	h := hex.EncodeToString(u)
-	uid = h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
-	return uid, hex.EncodeToString(b[16:])
-}
-
-// reap drops the sessions idle for longer than IdleTimeout.
-func (c *Conductor) reap() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.reapLocked()
-}
-
-func (c *Conductor) reapLocked() {
-	now := c.now()
-	for uid, s := range c.sessions {
-		if now.Sub(s.lastUsed) >= c.cfg.IdleTimeout {
-			delete(c.sessions, uid)
-			c.Stats.SessionExpired()
-			c.logf("session expired after %s idle (%d open)", c.cfg.IdleTimeout, len(c.sessions))
-		}
-	}
-}
-
-// OpenSessions is the number of live sessions (after dropping idle ones).
-func (c *Conductor) OpenSessions() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.reapLocked()
-	return len(c.sessions)
-}
-
-// ExpireAllSessions drops every session, as a device reboot or an admin's
-// "aaa user delete all" would; each counts as expired.
-func (c *Conductor) ExpireAllSessions() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for uid := range c.sessions {
-		delete(c.sessions, uid)
-		c.Stats.SessionExpired()
-	}
-}
-
-// IssuedTokens returns every session id (UIDARUBA) and CSRF token the conductor
-// handed out, in order (uid, token, uid, token, ...), so tests can check that none
-// of them leaked into a log or a state.
-func (c *Conductor) IssuedTokens() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]string(nil), c.issued...)
-}
 
 // ExpireNextCalls makes the next n authenticated API calls (show commands and
 // configuration actions; not login/logout) find their session expired: the session is
@@ -119,20 +52,17 @@ func (c *Conductor) handleLogin(w http.ResponseWriter, r *http.Request) {
 		c.loginFailed(w, msgLoginFailed)
 		return
 	}
-	c.mu.Lock()
-	if len(c.sessions) >= c.cfg.MaxSessions {
-		c.mu.Unlock()
-		c.logf("login refused: %d sessions open", c.cfg.MaxSessions)
-		c.loginFailed(w, fmt.Sprintf("Maximum number of sessions reached (%d)", c.cfg.MaxSessions))
+	s, err := c.Sessions.Open(devicesim.Session{
+		ID: devicesim.RandomUUID(), Token: devicesim.RandomHex(16), User: user, Client: r.RemoteAddr,
+	})
+	if err != nil {
+		limit := c.Sessions.Limit()
+		c.logf("login refused: %d sessions open", limit)
+		c.loginFailed(w, fmt.Sprintf("Maximum number of sessions reached (%d)", limit))
 		return
 	}
-	uid, token := newID()
-	c.sessions[uid] = &session{uid: uid, token: token, lastUsed: c.now()}
-	c.issued = append(c.issued, uid, token)
-	c.Stats.LoginSucceeded()
-	open := len(c.sessions)
-	c.mu.Unlock()
-	c.logf("login ok (%d open)", open)
+	c.logf("login ok (%d open)", c.Sessions.Len())
+	uid, token := s.ID, s.Token
 	http.SetCookie(w, &http.Cookie{Name: "SESSION", Value: uid, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	writeJSON(w, http.StatusOK, c.loginBody(0, msgLoginOK, uid, token))
 }
@@ -153,19 +83,12 @@ func (c *Conductor) handleLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	uid := sessionID(r)
 	token := r.Header.Get("X-CSRF-Token")
-	c.mu.Lock()
-	s := c.sessions[uid]
-	if s == nil && uid == "" && token != "" {
-		s = c.byTokenLocked(token)
+	s, found := c.Sessions.Get(uid)
+	if !found && uid == "" && token != "" {
+		s, found = c.Sessions.GetByToken(token)
 	}
-	if s != nil {
-		delete(c.sessions, s.uid)
-		c.Stats.LoggedOut()
-	}
-	open := len(c.sessions)
-	c.mu.Unlock()
-	if s != nil {
-		c.logf("logout (%d open)", open)
+	if found && c.Sessions.LogOut(s.ID) {
+		c.logf("logout (%d open)", c.Sessions.Len())
 	}
 	http.SetCookie(w, &http.Cookie{Name: "SESSION", Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true})
 	writeJSON(w, http.StatusOK, mustJSON(map[string]any{"_global_result": struct {
@@ -186,15 +109,6 @@ func sessionID(r *http.Request) string {
 	return ""
 }
 
-func (c *Conductor) byTokenLocked(token string) *session {
-	for _, s := range c.sessions {
-		if subtle.ConstantTimeCompare([]byte(s.token), []byte(token)) == 1 {
-			return s
-		}
-	}
-	return nil
-}
-
 // requireSession authenticates an API call. On failure it answers (per ExpiryStyle)
 // and returns false.
 func (c *Conductor) requireSession(w http.ResponseWriter, r *http.Request) bool {
@@ -208,29 +122,40 @@ func (c *Conductor) requireSession(w http.ResponseWriter, r *http.Request) bool 
 		c.unauthenticated(w, msgMustAuth)
 		return false
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var s *session
+	var s devicesim.Session
+	var found bool
 	if uid != "" {
-		s = c.sessions[uid]
-		if s != nil && token != "" && subtle.ConstantTimeCompare([]byte(s.token), []byte(token)) != 1 {
-			s = nil // the header names another session (or none)
+		s, found = c.Sessions.Get(uid)
+		if found && token != "" && subtle.ConstantTimeCompare([]byte(s.Token), []byte(token)) != 1 {
+			found = false // the header names another session (or none)
 		}
 	} else {
-		s = c.byTokenLocked(token)
+		s, found = c.Sessions.GetByToken(token)
 	}
-	if s == nil {
+	if !found {
 		c.unauthenticated(w, msgInvalidToken)
 		return false
 	}
-	if c.expireNext > 0 {
-		c.expireNext--
-		delete(c.sessions, s.uid)
-		c.Stats.SessionExpired()
+	if c.takeForcedExpiry() {
+		c.Sessions.Expire(s.ID)
 		c.unauthenticated(w, msgInvalidToken)
 		return false
 	}
-	s.lastUsed = c.now()
+	if _, found := c.Sessions.Touch(s.ID); !found {
+		c.unauthenticated(w, msgInvalidToken) // expired or logged out meanwhile
+		return false
+	}
+	return true
+}
+
+// takeForcedExpiry consumes one of the calls ExpireNextCalls asked for.
+func (c *Conductor) takeForcedExpiry() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.expireNext == 0 {
+		return false
+	}
+	c.expireNext--
 	return true
 }
 

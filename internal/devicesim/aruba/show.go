@@ -37,14 +37,13 @@ func (c *Conductor) handleShow(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Conductor) versionText() string {
-	version := "8.10.0.12"
-	build := "91002"
+	build := buildAOS810
 	if c.cfg.AOS82 {
-		version, build = "8.2.2.6", "70411"
+		build = buildAOS82
 	}
 	return fmt.Sprintf("Aruba Operating System Software.\n"+
-		"ArubaOS (MODEL: ArubaMM-VA), Version %s\n"+
+		"ArubaOS (MODEL: %s), Version %s\n"+
 		"Website: http://www.arubanetworks.com\n"+
 		"(c) Copyright 2024 Hewlett Packard Enterprise Development LP.\n"+
-		"Compiled on 2024-05-14 at 09:12:41 UTC (build %s) by p4build\n", version, build)
+		"Compiled on 2024-05-14 at 09:12:41 UTC (build %s) by p4build\n", model, c.version(), build)
 }
