@@ -1,6 +1,7 @@
 package devicesim
 
 import (
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -93,4 +94,13 @@ func Reply(w http.ResponseWriter, status int, contentType string, body []byte) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+// ClientHost is the address a request came from, without its port (what devices show
+// as a session's client address).
+func ClientHost(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }

@@ -53,7 +53,7 @@ func (c *Conductor) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s, err := c.Sessions.Open(devicesim.Session{
-		ID: devicesim.RandomUUID(), Token: devicesim.RandomHex(16), User: user, Client: r.RemoteAddr,
+		ID: devicesim.RandomUUID(), Token: devicesim.RandomHex(16), User: user, Client: devicesim.ClientHost(r),
 	})
 	if err != nil {
 		limit := c.Sessions.Limit()

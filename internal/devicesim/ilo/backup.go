@@ -92,7 +92,7 @@ func (d *ILO) serviceBodyLocked() map[string]any {
 // (whatever its $select) triggers a new backup file.
 func (d *ILO) getService(w http.ResponseWriter, r *http.Request) {
 	d.mu.Lock()
-	d.mintBackupLocked(time.Now())
+	d.mintBackupLocked(d.Now())
 	body := d.serviceBodyLocked()
 	d.mu.Unlock()
 	if sel := r.URL.Query().Get("$select"); sel != "" {
@@ -427,7 +427,7 @@ func (d *ILO) streamImage(w http.ResponseWriter, b *backupFile, cfg Config, pass
 				// whole body must find the record (tests compare against it at once).
 				d.recordServed(ServedImage{
 					Name: b.name, SHA256: hex.EncodeToString(sum.Sum(nil)), Size: h.Size,
-					PasswordProtected: h.PasswordProtected, At: time.Now(),
+					PasswordProtected: h.PasswordProtected, At: d.Now(),
 				})
 			}
 			if _, werr := w.Write(chunk); werr != nil {

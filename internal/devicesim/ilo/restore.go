@@ -8,7 +8,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"strconv"
-	"time"
 	"unicode/utf8"
 )
 
@@ -16,14 +15,14 @@ import (
 func (d *ILO) acceptRestore(rec Restore) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	now := time.Now()
+	now := d.Now()
 	if !rec.Action {
 		rec.MatchedBackup = d.matchServedLocked(rec.SHA256)
 	}
 	rec.At = now
 	d.restores++
 	d.lastRestore = &rec
-	d.dropAllSessionsLocked()
+	d.ExpireAllSessions()
 	d.resetUntil = now.Add(d.cfg.ResetDuration)
 }
 
