@@ -1,9 +1,12 @@
 // Command devicesim starts simulated devices on loopback for demos, benchmarks and
-// manual testing: one CA, one SCP/SFTP server and N ArubaOS 8 Mobility Conductors.
-// It prints ONE JSON document (devicesim.Listing) on stdout describing how to reach
-// them, then serves until SIGINT or SIGTERM. Logs go to stderr.
+// manual testing: one CA, one SCP/SFTP server, N ArubaOS 8 Mobility Conductors (-aruba,
+// default 3) and M HPE iLOs (-ilo, default 0). It prints ONE JSON document
+// (devicesim.Listing) on stdout describing how to reach them — URL, credentials,
+// counters, and the model, serial and firmware a device has — then serves until
+// SIGINT or SIGTERM. Logs go to stderr.
 //
 //	go run ./internal/devicesim/cmd/devicesim -aruba 3 -fault-mode aos82,status-number
+//	go run ./internal/devicesim/cmd/devicesim -aruba 0 -ilo 2 -ilo-backup-size 1073741824
 package main
 
 import (
@@ -165,9 +168,9 @@ type env struct {
 	closers []func()
 }
 
-// deviceStarters start each kind of device, in order. To add a kind (e.g. iLO with a
-// -ilo N flag): add its flags to options/parseFlags and a starter here that appends
-// its devices to e.listing.Devices and its Close to e.closers.
+// deviceStarters start each kind of device, in order. To add a kind (e.g. a -apstra N
+// flag): add its flags to options/parseFlags and a starter here that starts each
+// device and hands its server to e.add.
 var deviceStarters = []func(*env) error{
 	startConductors,
 	startILOs,
@@ -295,15 +298,7 @@ func startConductors(e *env) error {
 		if err != nil {
 			return fmt.Errorf("starting %s: %w", cfg.Name, err)
 		}
-		e.closers = append(e.closers, s.Close)
-		s.Conductor.Faults.SetLatency(e.opts.latency)
-		e.listing.Devices = append(e.listing.Devices, devicesim.DeviceInfo{
-			Identity: devicesim.Identity{Kind: "aruba_conductor", Name: cfg.Name, Username: cfg.Username, Password: cfg.Password},
-			URL:      s.URL,
-			Host:     s.Host,
-			Port:     s.Port,
-			StatsURL: s.URL + "/_sim/stats",
-		})
+		e.add(s.Server, s.Conductor.Base)
 	}
 	return nil
 }
@@ -322,9 +317,14 @@ func startILOs(e *env) error {
 		if err != nil {
 			return fmt.Errorf("starting %s: %w", cfg.Name, err)
 		}
-		e.closers = append(e.closers, s.Close)
-		s.ILO.Faults.SetLatency(e.opts.latency)
-		e.listing.Devices = append(e.listing.Devices, s.DeviceInfo())
+		e.add(s.Server, s.ILO.Base)
 	}
 	return nil
+}
+
+// add lists a started device, gives it the -latency and closes it on exit.
+func (e *env) add(s *devicesim.Server, dev *devicesim.Base) {
+	e.closers = append(e.closers, s.Close)
+	dev.Faults.SetLatency(e.opts.latency)
+	e.listing.Devices = append(e.listing.Devices, s.DeviceInfo())
 }
