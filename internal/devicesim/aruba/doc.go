@@ -1,5 +1,6 @@
 // Package aruba simulates an ArubaOS 8 Mobility Conductor's REST API (the parts the
-// backup provider uses), faithfully to shared/contracts/aruba-aos8.md, quirks included:
+// backup provider uses), quirks included; ../README.md lists each behaviour with the
+// source it comes from:
 //
 //   - login by GET (query) or POST (form body); success, failure (HTTP 200 or 401) and
 //     session-limit bodies; a session table with a concurrent-session limit (64) and an
@@ -12,9 +13,10 @@
 //     the AOS 8.2 form that refuses "filename"), copy_flash_scp (a real upload over
 //     SFTP) and tar_flash_clean, on an in-memory flash;
 //   - show commands, with an empty body for unknown or abbreviated commands;
-//   - injected faults (devicesim.Faults) and counters (devicesim.Stats, /_sim/stats).
+//   - injected faults (devicesim.Faults), counters (devicesim.Stats, /_sim/stats) and
+//     a clock (Config.Clock) that session expiry and flash file times read.
 //
-// Shapes the contract leaves open, chosen here:
+// Shapes no source pins down, chosen here (the "ours" of ../README.md):
 //
 //   - A login refused at the session limit answers like a failed login (HTTP 200, or
 //     401 with FailedLoginHTTP401) with
