@@ -84,6 +84,12 @@ func (b *Base) OpenSessions() int { return b.Sessions.Len() }
 // would; each counts as expired.
 func (b *Base) ExpireAllSessions() { b.Sessions.ExpireAll() }
 
+// ExpireNextCalls makes the next n API calls that use a session find it expired: the
+// session is dropped (counted as expired) and the call answered as the device answers
+// an expired session, so a client's re-login can be tested. Logins do not count; which
+// other calls use a session is the device's (its package doc says).
+func (b *Base) ExpireNextCalls(n int) { b.Sessions.ExpireNextUses(n) }
+
 // IssuedTokens returns every session secret the device handed out, oldest first, so
 // tests can check that none of them leaked into a log, a state or an error.
 func (b *Base) IssuedTokens() []string { return b.Sessions.Issued() }

@@ -1,8 +1,6 @@
 package devicesim
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -95,6 +93,25 @@ func TestSessionTableIdleExpiryOnTheClock(t *testing.T) {
 	}
 }
 
+func TestSessionTableExpireNextUses(t *testing.T) {
+	b := newTestBase(NewManualClock(testStart), false)
+	_, _ = b.Sessions.Open(Session{ID: "a", Token: "ta"})
+	_, _ = b.Sessions.Open(Session{ID: "b", Token: "tb"})
+	b.ExpireNextCalls(1)
+	if _, ok := b.Sessions.Get("a"); !ok {
+		t.Fatal("a lookup without use consumed the forced expiry")
+	}
+	if _, ok := b.Sessions.Touch("a"); ok {
+		t.Fatal("the next use found its session alive")
+	}
+	if _, ok := b.Sessions.Touch("b"); !ok {
+		t.Fatal("the use after it found its session expired")
+	}
+	if st := b.Stats.Snapshot(); st.ExpiredSessions != 1 || st.OpenSessions != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
 // testDevice is the smallest device: one endpoint that waits for its request to end.
 type testDevice struct {
 	*Base
@@ -122,17 +139,15 @@ func (d *testDevice) Handler() http.Handler {
 
 func trustingClient(t *testing.T, ca *CA) *http.Client {
 	t.Helper()
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca.CertPEM)
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	tr := &http.Transport{TLSClientConfig: ca.ClientTLSConfig()}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
 }
 
 func TestServerStatsFaultsDeviceInfoAndClose(t *testing.T) {
-	ca, err := NewCA()
-	if err != nil {
-		t.Fatal(err)
+	ca := SharedCA(t)
+	if SharedCA(t) != ca {
+		t.Fatal("SharedCA made a second CA")
 	}
 	if _, err := Start(nil, "", &testDevice{}, nil); err == nil {
 		t.Fatal("Start without a CA")

@@ -39,15 +39,16 @@ var ErrSessionLimit = errors.New("devicesim: session limit reached")
 // sessions before it answers, so no method ever returns one. Methods return copies.
 // Safe for concurrent use.
 type SessionTable struct {
-	mu       sync.Mutex
-	clock    Clock
-	stats    *Stats
-	limit    int
-	idle     time.Duration
-	idSecret bool
-	logf     func(format string, args ...any)
-	byID     map[string]*Session
-	issued   []string
+	mu         sync.Mutex
+	clock      Clock
+	stats      *Stats
+	limit      int
+	idle       time.Duration
+	idSecret   bool
+	logf       func(format string, args ...any)
+	byID       map[string]*Session
+	issued     []string
+	expireNext int
 }
 
 // Open adds a session with s's ID, Token, User and Client, created and last used now.
@@ -98,7 +99,8 @@ func (t *SessionTable) GetByToken(token string) (Session, bool) {
 	return Session{}, false
 }
 
-// Touch marks the session named id used now and returns it; false when it is gone.
+// Touch marks the session named id used now and returns it; false when it is gone,
+// or when ExpireNextUses asked for this use to find it expired (it is then dropped).
 func (t *SessionTable) Touch(id string) (Session, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -107,27 +109,35 @@ func (t *SessionTable) Touch(id string) (Session, bool) {
 	if !ok {
 		return Session{}, false
 	}
+	if t.expireNext > 0 {
+		t.expireNext--
+		delete(t.byID, id)
+		t.stats.SessionExpired()
+		return Session{}, false
+	}
 	s.LastUsed = now
 	return *s, true
 }
 
-// LogOut closes the session named id at the client's request; false when there is
-// no such session (then nothing is counted).
-func (t *SessionTable) LogOut(id string) bool {
+// ExpireNextUses makes the next n Touch calls of a live session find it expired, as
+// if the device had dropped it just before: it is dropped (counted as expired) and
+// Touch answers false.
+func (t *SessionTable) ExpireNextUses(n int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.reapLocked()
-	if _, ok := t.byID[id]; !ok {
-		return false
-	}
-	delete(t.byID, id)
-	t.stats.LoggedOut()
-	return true
+	t.expireNext = n
 }
 
-// Expire drops the session named id as the device would by itself (a forced expiry);
-// false when there is no such session.
-func (t *SessionTable) Expire(id string) bool {
+// LogOut closes the session named id at the client's request; false when there is
+// no such session (then nothing is counted).
+func (t *SessionTable) LogOut(id string) bool { return t.remove(id, t.stats.LoggedOut) }
+
+// Expire drops the session named id as the device would by itself; false when there
+// is no such session.
+func (t *SessionTable) Expire(id string) bool { return t.remove(id, t.stats.SessionExpired) }
+
+// remove deletes the session named id and counts it with count.
+func (t *SessionTable) remove(id string, count func()) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.reapLocked()
@@ -135,7 +145,7 @@ func (t *SessionTable) Expire(id string) bool {
 		return false
 	}
 	delete(t.byID, id)
-	t.stats.SessionExpired()
+	count()
 	return true
 }
 

@@ -156,7 +156,6 @@ type Conductor struct {
 	handler http.Handler
 
 	mu            sync.Mutex
-	expireNext    int
 	runningConfig string
 	flash         map[string]flashFile
 }

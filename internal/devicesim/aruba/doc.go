@@ -14,7 +14,9 @@
 //     SFTP) and tar_flash_clean, on an in-memory flash;
 //   - show commands, with an empty body for unknown or abbreviated commands;
 //   - injected faults (devicesim.Faults), counters (devicesim.Stats, /_sim/stats) and
-//     a clock (Config.Clock) that session expiry and flash file times read.
+//     a clock (Config.Clock) that session expiry and flash file times read;
+//     ExpireNextCalls expires the session of the next show commands and configuration
+//     actions (not of a login or logout).
 //
 // Shapes no source pins down, chosen here (the "ours" of ../README.md):
 //

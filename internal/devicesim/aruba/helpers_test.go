@@ -2,14 +2,11 @@ package aruba
 
 import (
 	"bytes"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,21 +18,6 @@ const (
 	testPass = "Pa55-word!&x"
 )
 
-var (
-	caOnce sync.Once
-	testCA *devicesim.CA
-	caErr  error
-)
-
-func ca(t *testing.T) *devicesim.CA {
-	t.Helper()
-	caOnce.Do(func() { testCA, caErr = devicesim.NewCA() })
-	if caErr != nil {
-		t.Fatal(caErr)
-	}
-	return testCA
-}
-
 // start serves a conductor with cfg (test credentials unless set).
 func start(t *testing.T, cfg Config) *Server {
 	t.Helper()
@@ -45,7 +27,7 @@ func start(t *testing.T, cfg Config) *Server {
 	if cfg.Password == "" {
 		cfg.Password = testPass
 	}
-	s, err := Start(ca(t), cfg)
+	s, err := Start(devicesim.SharedCA(t), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,11 +46,7 @@ type client struct {
 
 func newClient(t *testing.T, s *Server) *client {
 	t.Helper()
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca(t).CertPEM) {
-		t.Fatal("bad CA PEM")
-	}
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	tr := &http.Transport{TLSClientConfig: devicesim.SharedCA(t).ClientTLSConfig()}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &client{t: t, s: s, hc: &http.Client{Transport: tr, Timeout: 20 * time.Second}}
 }

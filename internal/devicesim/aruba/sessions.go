@@ -8,16 +8,6 @@ import (
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
 )
 
-// ExpireNextCalls makes the next n authenticated API calls (show commands and
-// configuration actions; not login/logout) find their session expired: the session is
-// dropped (counted as expired) and the call answered per ExpiryStyle, so a client's
-// re-login can be tested.
-func (c *Conductor) ExpireNextCalls(n int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.expireNext = n
-}
-
 func (c *Conductor) loginBody(status int, msg, uid, token string) []byte {
 	g := struct {
 		Status    any    `json:"status"`
@@ -136,26 +126,11 @@ func (c *Conductor) requireSession(w http.ResponseWriter, r *http.Request) bool 
 		c.unauthenticated(w, msgInvalidToken)
 		return false
 	}
-	if c.takeForcedExpiry() {
-		c.Sessions.Expire(s.ID)
+	if _, found := c.Sessions.Touch(s.ID); !found {
+		// Expired or logged out meanwhile, or expired on purpose (ExpireNextCalls).
 		c.unauthenticated(w, msgInvalidToken)
 		return false
 	}
-	if _, found := c.Sessions.Touch(s.ID); !found {
-		c.unauthenticated(w, msgInvalidToken) // expired or logged out meanwhile
-		return false
-	}
-	return true
-}
-
-// takeForcedExpiry consumes one of the calls ExpireNextCalls asked for.
-func (c *Conductor) takeForcedExpiry() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.expireNext == 0 {
-		return false
-	}
-	c.expireNext--
 	return true
 }
 

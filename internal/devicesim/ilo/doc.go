@@ -68,6 +68,9 @@
 // never the password) followed by a deterministic AES-CTR keystream, generated while
 // streaming, so multi-GiB images cost no memory and a restore verifies every byte.
 //
+// ExpireNextCalls (devicesim.Base) expires the session of the next calls that present
+// one: any Redfish resource, a download, a restore, a logout.
+//
 // Every time the iLO reads — session idle expiry, the login delay, backup names and
 // their Created, the reset window, the service root's Time — comes from Config.Clock
 // (default: the system clock), so tests move a devicesim.ManualClock instead of

@@ -96,7 +96,7 @@ func (x *ilorest) calls() string {
 // returned host has no port.
 func startOn443(t *testing.T, cfg Config) (*ILO, string) {
 	t.Helper()
-	ca := sharedCA(t)
+	ca := devicesim.SharedCA(t)
 	d := New(cfg)
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	var lastErr error
@@ -274,7 +274,7 @@ func TestILOrestBackupRestore(t *testing.T) {
 // iLO behind a port forward is.
 func TestILOrestAndProviderBackUpTheSameILO(t *testing.T) {
 	d, host := startOn443(t, Config{Name: "shared-ilo", BackupSize: 200 << 10, ResetDuration: 300 * time.Millisecond})
-	ca := sharedCA(t)
+	ca := devicesim.SharedCA(t)
 	l, err := ca.Listen("")
 	if err != nil {
 		t.Fatal(err)

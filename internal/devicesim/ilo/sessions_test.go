@@ -312,3 +312,19 @@ func TestBackupNamesFollowTheClock(t *testing.T) {
 		t.Fatalf("backup file: %d %s", resp.StatusCode, body)
 	}
 }
+
+// ExpireNextCalls (from the devicesim base) makes the next call that uses a session
+// find it expired, as a re-login test needs; the iLO answers it like any expired
+// session.
+func TestExpireNextCalls(t *testing.T) {
+	c := start(t, Config{})
+	c.login()
+	c.d.ExpireNextCalls(1)
+	resp, body := c.do("GET", "/redfish/v1/Managers/1", nil, nil)
+	wantMessage(t, resp, body, 401, MsgNoValidSession)
+	c.login()
+	c.getJSON("/redfish/v1/Managers/1")
+	if st := c.d.Stats.Snapshot(); st.Logins != 2 || st.ExpiredSessions != 1 || st.OpenSessions != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}

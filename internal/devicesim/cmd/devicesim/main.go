@@ -169,8 +169,8 @@ type env struct {
 }
 
 // deviceStarters start each kind of device, in order. To add a kind (e.g. a -apstra N
-// flag): add its flags to options/parseFlags and a starter here that starts each
-// device and hands its server to e.add.
+// flag): add its flags to options/parseFlags and a starter here that starts its
+// devices with e.startEach.
 var deviceStarters = []func(*env) error{
 	startConductors,
 	startILOs,
@@ -279,16 +279,13 @@ func startConductors(e *env) error {
 	if e.opts.verbose {
 		devLog = e.logger
 	}
-	for i := 1; i <= e.opts.aruba; i++ {
+	return e.startEach(e.opts.aruba, "conductor-%02d", func(name, listenAddr string) (*devicesim.Server, *devicesim.Base, error) {
 		cfg := aruba.Config{
-			Name:             fmt.Sprintf("conductor-%02d", i),
-			Username:         e.opts.username,
-			Password:         e.opts.password,
+			Name: name, Username: e.opts.username, Password: e.opts.password, ListenAddr: listenAddr,
 			MaxSessions:      e.opts.maxSessions,
 			IdleTimeout:      e.opts.idleTimeout,
 			FlashBackupDelay: e.opts.flashBackupDelay,
 			SCPPort:          e.sftp.Port(),
-			ListenAddr:       net.JoinHostPort(e.opts.listenHost, "0"),
 			Logger:           devLog,
 		}
 		for _, m := range e.opts.faultModes {
@@ -296,28 +293,36 @@ func startConductors(e *env) error {
 		}
 		s, err := aruba.Start(e.ca, cfg)
 		if err != nil {
-			return fmt.Errorf("starting %s: %w", cfg.Name, err)
+			return nil, nil, err
 		}
-		e.add(s.Server, s.Conductor.Base)
-	}
-	return nil
+		return s.Server, s.Conductor.Base, nil
+	})
 }
 
 func startILOs(e *env) error {
-	for i := 1; i <= e.opts.ilo; i++ {
-		cfg := ilo.Config{
-			Name:          fmt.Sprintf("ilo-%02d", i),
-			Username:      e.opts.username,
-			Password:      e.opts.password,
+	return e.startEach(e.opts.ilo, "ilo-%02d", func(name, listenAddr string) (*devicesim.Server, *devicesim.Base, error) {
+		s, err := ilo.Start(e.ca, ilo.Config{
+			Name: name, Username: e.opts.username, Password: e.opts.password, ListenAddr: listenAddr,
 			BackupSize:    e.opts.iloBackupSize,
 			ResetDuration: e.opts.iloResetDuration,
-			ListenAddr:    net.JoinHostPort(e.opts.listenHost, "0"),
-		}
-		s, err := ilo.Start(e.ca, cfg)
+		})
 		if err != nil {
-			return fmt.Errorf("starting %s: %w", cfg.Name, err)
+			return nil, nil, err
 		}
-		e.add(s.Server, s.ILO.Base)
+		return s.Server, s.ILO.Base, nil
+	})
+}
+
+// startEach starts n devices of one kind, named by nameFormat (1, 2, ...), each on
+// a free port of -listen-host, and adds each to the listing.
+func (e *env) startEach(n int, nameFormat string, start func(name, listenAddr string) (*devicesim.Server, *devicesim.Base, error)) error {
+	for i := 1; i <= n; i++ {
+		name := fmt.Sprintf(nameFormat, i)
+		s, dev, err := start(name, net.JoinHostPort(e.opts.listenHost, "0"))
+		if err != nil {
+			return fmt.Errorf("starting %s: %w", name, err)
+		}
+		e.add(s, dev)
 	}
 	return nil
 }
