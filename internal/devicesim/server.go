@@ -23,7 +23,7 @@ type Device interface {
 // Identity is who a simulated device is, as a Listing shows it. Fields a device kind
 // does not have stay empty.
 type Identity struct {
-	Kind     string `json:"kind"` // "aruba_conductor" or "ilo"
+	Kind     string `json:"kind"` // the device package's Kind: "aruba_conductor", "ilo"
 	Name     string `json:"name"`
 	Username string `json:"username"`
 	Password string `json:"password"`
