@@ -9,15 +9,12 @@ type Listing struct {
 	SFTP       *SFTPInfo    `json:"sftp,omitempty"`
 }
 
-// DeviceInfo describes one simulated device.
+// DeviceInfo describes one simulated device: who it is and where it listens.
 type DeviceInfo struct {
-	Kind     string `json:"kind"` // "aruba_conductor" or "ilo"
-	Name     string `json:"name"`
+	Identity
 	URL      string `json:"url"`
 	Host     string `json:"host"`
 	Port     int    `json:"port"`
-	Username string `json:"username"`
-	Password string `json:"password"`
 	StatsURL string `json:"stats_url"`
 }
 

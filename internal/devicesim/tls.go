@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"sync"
+	"testing"
 	"time"
 )
 
@@ -71,6 +73,31 @@ func NewCA() (*CA, error) {
 			PrivateKey:  leafKey,
 		},
 	}, nil
+}
+
+var shared struct {
+	once sync.Once
+	ca   *CA
+	err  error
+}
+
+// SharedCA returns one CA for the whole test binary, made on first use (a test that
+// cannot have it fails). Tests start many simulated devices; one CA is cheaper than a
+// CA each, and its CertPEM trusts them all.
+func SharedCA(t testing.TB) *CA {
+	t.Helper()
+	shared.once.Do(func() { shared.ca, shared.err = NewCA() })
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.ca
+}
+
+// ClientTLSConfig is a client configuration that trusts this CA and nothing else.
+func (ca *CA) ClientTLSConfig() *tls.Config {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca.CertPEM)
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 }
 
 // ServerTLSConfig is the TLS configuration simulated devices serve with.

@@ -2,14 +2,11 @@ package aruba
 
 import (
 	"bytes"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,46 +18,8 @@ const (
 	testPass = "Pa55-word!&x"
 )
 
-var (
-	caOnce sync.Once
-	testCA *devicesim.CA
-	caErr  error
-)
-
-func ca(t *testing.T) *devicesim.CA {
-	t.Helper()
-	caOnce.Do(func() { testCA, caErr = devicesim.NewCA() })
-	if caErr != nil {
-		t.Fatal(caErr)
-	}
-	return testCA
-}
-
-// fakeClock is a settable clock for idle-timeout tests.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (f *fakeClock) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
-
-func (f *fakeClock) Advance(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.now = f.now.Add(d)
-}
-
 // start serves a conductor with cfg (test credentials unless set).
 func start(t *testing.T, cfg Config) *Server {
-	t.Helper()
-	return startWith(t, cfg, nil)
-}
-
-func startWith(t *testing.T, cfg Config, clock *fakeClock) *Server {
 	t.Helper()
 	if cfg.Username == "" {
 		cfg.Username = testUser
@@ -68,11 +27,7 @@ func startWith(t *testing.T, cfg Config, clock *fakeClock) *Server {
 	if cfg.Password == "" {
 		cfg.Password = testPass
 	}
-	c := New(cfg)
-	if clock != nil {
-		c.now = clock.Now
-	}
-	s, err := serve(ca(t), c)
+	s, err := Start(devicesim.SharedCA(t), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,11 +46,7 @@ type client struct {
 
 func newClient(t *testing.T, s *Server) *client {
 	t.Helper()
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca(t).CertPEM) {
-		t.Fatal("bad CA PEM")
-	}
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	tr := &http.Transport{TLSClientConfig: devicesim.SharedCA(t).ClientTLSConfig()}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &client{t: t, s: s, hc: &http.Client{Transport: tr, Timeout: 20 * time.Second}}
 }

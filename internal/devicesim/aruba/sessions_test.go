@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
 )
 
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
@@ -163,8 +165,8 @@ func TestSessionLimitConfiguredAnd401(t *testing.T) {
 }
 
 func TestIdleTimeout(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	s := startWith(t, Config{}, clock)
+	clock := devicesim.NewManualClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	s := start(t, Config{Clock: clock})
 	c := newClient(t, s)
 	c.mustLogin()
 	other := newClient(t, s)

@@ -92,7 +92,7 @@ func (d *ILO) serviceBodyLocked() map[string]any {
 // (whatever its $select) triggers a new backup file.
 func (d *ILO) getService(w http.ResponseWriter, r *http.Request) {
 	d.mu.Lock()
-	d.mintBackupLocked(time.Now())
+	d.mintBackupLocked(d.Now())
 	body := d.serviceBodyLocked()
 	d.mu.Unlock()
 	if sel := r.URL.Query().Get("$select"); sel != "" {
@@ -339,6 +339,35 @@ func readSmallPart(p *multipart.Part, limit int64) (string, error) {
 	return string(b), err
 }
 
+// readForm reads the multipart/form-data fields sessionKey and password, in any order,
+// until the part named stop, which it returns unread (nil when there is none: stop
+// "" reads the whole body). Other parts are skipped.
+func readForm(body io.Reader, boundary, stop string) (key, password string, stopped *multipart.Part, err error) {
+	mr := multipart.NewReader(body, boundary)
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			return key, password, nil, nil
+		}
+		if err != nil {
+			return "", "", nil, err
+		}
+		switch name := part.FormName(); {
+		case stop != "" && name == stop:
+			return key, password, part, nil
+		case name == "sessionKey":
+			key, err = readSmallPart(part, 1024)
+		case name == "password":
+			password, err = readSmallPart(part, 4096)
+		default:
+			_, err = io.Copy(io.Discard, part)
+		}
+		if err != nil {
+			return "", "", nil, err
+		}
+	}
+}
+
 func multipartBoundary(r *http.Request) (string, bool) {
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
@@ -353,29 +382,10 @@ func (d *ILO) postDownload(w http.ResponseWriter, r *http.Request, name string) 
 		writeText(w, http.StatusBadRequest, BodyInvalidBackupRequest)
 		return
 	}
-	mr := multipart.NewReader(http.MaxBytesReader(w, r.Body, 1<<20), boundary)
-	var key, password string
-	for {
-		part, err := mr.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			writeText(w, http.StatusBadRequest, BodyInvalidBackupRequest)
-			return
-		}
-		switch part.FormName() {
-		case "sessionKey":
-			key, err = readSmallPart(part, 1024)
-		case "password":
-			password, err = readSmallPart(part, 4096)
-		default:
-			_, err = io.Copy(io.Discard, part)
-		}
-		if err != nil {
-			writeText(w, http.StatusBadRequest, BodyInvalidBackupRequest)
-			return
-		}
+	key, password, _, err := readForm(http.MaxBytesReader(w, r.Body, 1<<20), boundary, "")
+	if err != nil {
+		writeText(w, http.StatusBadRequest, BodyInvalidBackupRequest)
+		return
 	}
 	if d.authenticate(key) == nil && d.authenticate(redfishToken(r)) == nil && d.authenticate(cookieToken(r)) == nil {
 		writeNoValidSession(w)
@@ -427,7 +437,7 @@ func (d *ILO) streamImage(w http.ResponseWriter, b *backupFile, cfg Config, pass
 				// whole body must find the record (tests compare against it at once).
 				d.recordServed(ServedImage{
 					Name: b.name, SHA256: hex.EncodeToString(sum.Sum(nil)), Size: h.Size,
-					PasswordProtected: h.PasswordProtected, At: time.Now(),
+					PasswordProtected: h.PasswordProtected, At: d.Now(),
 				})
 			}
 			if _, werr := w.Write(chunk); werr != nil {

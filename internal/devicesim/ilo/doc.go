@@ -1,6 +1,6 @@
-// Package ilo simulates an HPE iLO 5/6/7 Redfish service for backup and restore, as
-// described in shared/contracts/ilo-redfish.md. It is the ground truth of the
-// provider's iLO tests, so it reproduces the real device's quirks:
+// Package ilo simulates an HPE iLO 5/6/7 Redfish service for backup and restore
+// (../README.md lists each behaviour with the source it comes from). It is the ground
+// truth of the provider's iLO tests, so it reproduces the real device's quirks:
 //
 //   - GET /redfish/v1/ needs no session and names the generation in
 //     Oem.Hpe.Manager[0].ManagerType / ManagerFirmwareVersion. Every other Redfish
@@ -67,6 +67,14 @@
 // serial, generation, firmware, backup id, size, salt and an HMAC password verifier —
 // never the password) followed by a deterministic AES-CTR keystream, generated while
 // streaming, so multi-GiB images cost no memory and a restore verifies every byte.
+//
+// ExpireNextCalls (devicesim.Base) expires the session of the next calls that present
+// one: any Redfish resource, a download, a restore, a logout.
+//
+// Every time the iLO reads — session idle expiry, the login delay, backup names and
+// their Created, the reset window, the service root's Time — comes from Config.Clock
+// (default: the system clock), so tests move a devicesim.ManualClock instead of
+// sleeping.
 //
 // The simulator never logs; credentials, tokens and backup passwords appear only in
 // the responses a real iLO would give (the token in X-Auth-Token).

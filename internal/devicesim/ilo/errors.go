@@ -3,6 +3,8 @@ package ilo
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
 )
 
 // MessageIds the simulator answers with. Registry versions differ on purpose (as they
@@ -80,16 +82,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("OData-Version", "4.0")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	devicesim.Reply(w, status, "application/json; charset=utf-8", body)
 }
 
 func writeText(w http.ResponseWriter, status int, body string) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body))
+	devicesim.Reply(w, status, "text/plain; charset=utf-8", []byte(body))
 }
 
 func writeNoValidSession(w http.ResponseWriter) {

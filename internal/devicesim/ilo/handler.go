@@ -1,13 +1,9 @@
 package ilo
 
 import (
-	"bufio"
 	"crypto/sha256"
-	"encoding/hex"
-	"net"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
 )
@@ -35,7 +31,7 @@ const (
 	// HTTPPushURI is the restore upload URI the service advertises as HttpPushUri.
 	HTTPPushURI = "/cgi-bin/uploadRestoreFile"
 	// StatsPath serves the Stats snapshot (never subject to faults or resets).
-	StatsPath = "/_sim/stats"
+	StatsPath = devicesim.StatsPath
 )
 
 // Endpoint names recorded with Stats.Call ("METHOD /path template").
@@ -57,55 +53,7 @@ const (
 )
 
 // Handler serves the simulated iLO: Faults.Wrap around the API, plus StatsPath.
-func (d *ILO) Handler() http.Handler {
-	inner := d.Faults.Wrap(http.HandlerFunc(d.serve))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		inner.ServeHTTP(&untouchedFlushGuard{ResponseWriter: w}, r)
-	})
-}
-
-// untouchedFlushGuard makes Flush a no-op until something was written.
-// devicesim.ResetConnection flushes before it hijacks; on a response nothing was
-// written to yet, net/http's Flush sends "HTTP/1.1 200 OK" headers, so the client
-// would see a 200 with a broken body instead of a connection dropped without an
-// answer. With the guard, a reset before any output sends no status line, and a
-// reset in the middle of a body still delivers the bytes written before it.
-type untouchedFlushGuard struct {
-	http.ResponseWriter
-	wrote bool
-}
-
-func (g *untouchedFlushGuard) WriteHeader(code int) {
-	if code >= 200 {
-		g.wrote = true
-	}
-	g.ResponseWriter.WriteHeader(code)
-}
-
-func (g *untouchedFlushGuard) Write(b []byte) (int, error) {
-	g.wrote = true
-	return g.ResponseWriter.Write(b)
-}
-
-func (g *untouchedFlushGuard) Flush() {
-	if !g.wrote {
-		return
-	}
-	if f, ok := g.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func (g *untouchedFlushGuard) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	hj, ok := g.ResponseWriter.(http.Hijacker)
-	if !ok {
-		return nil, nil, http.ErrNotSupported
-	}
-	return hj.Hijack()
-}
-
-// Unwrap lets http.ResponseController reach the real writer.
-func (g *untouchedFlushGuard) Unwrap() http.ResponseWriter { return g.ResponseWriter }
+func (d *ILO) Handler() http.Handler { return d.handler }
 
 // odata spells a resource path the way this generation does: iLO 5 keeps the
 // trailing slash, iLO 6 and 7 drop it (the service root too: "/redfish/v1").
@@ -138,13 +86,6 @@ func cutFold(p, prefix string) (string, bool) {
 }
 
 func (d *ILO) serve(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == StatsPath {
-		d.mu.Lock()
-		d.purgeIdleLocked(time.Now())
-		d.mu.Unlock()
-		d.Stats.ServeHTTP(w, r)
-		return
-	}
 	if d.InReset() {
 		// The iLO is rebooting after a restore: nothing answers.
 		devicesim.ResetConnection(w)
@@ -207,8 +148,8 @@ func (d *ILO) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// uuidFrom derives the service root's UUID from the serial number, so it is stable.
 func uuidFrom(serial string) string {
 	s := sha256.Sum256([]byte("ilosim uuid\x00" + serial))
-	h := hex.EncodeToString(s[:16])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+	return devicesim.FormatUUID([16]byte(s[:16]))
 }

@@ -2,35 +2,17 @@ package ilo
 
 import (
 	"bytes"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
 )
-
-var (
-	caOnce sync.Once
-	testCA *devicesim.CA
-	caErr  error
-)
-
-func sharedCA(t *testing.T) *devicesim.CA {
-	t.Helper()
-	caOnce.Do(func() { testCA, caErr = devicesim.NewCA() })
-	if caErr != nil {
-		t.Fatal(caErr)
-	}
-	return testCA
-}
 
 // tc is a test client of one simulated iLO.
 type tc struct {
@@ -43,17 +25,13 @@ type tc struct {
 
 func start(t *testing.T, cfg Config) *tc {
 	t.Helper()
-	ca := sharedCA(t)
+	ca := devicesim.SharedCA(t)
 	srv, err := Start(ca, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca.CertPEM) {
-		t.Fatal("bad CA PEM")
-	}
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	tr := &http.Transport{TLSClientConfig: ca.ClientTLSConfig()}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &tc{t: t, srv: srv, d: srv.ILO, hc: &http.Client{Transport: tr, Timeout: 60 * time.Second}}
 }

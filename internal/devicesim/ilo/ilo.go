@@ -80,6 +80,10 @@ type Config struct {
 	// LoginDelay is how long after a delayed failure every login is refused with
 	// LoginAttemptDelayed (default 1 s; real iLOs use 2-30 s).
 	LoginDelay time.Duration
+	// Clock is the iLO's clock: session idle expiry, the login delay, backup names
+	// and times, and the reset window read it (nil: the system clock; tests pass a
+	// devicesim.ManualClock).
+	Clock devicesim.Clock
 	// ListenAddr is where Start listens (default "": a free loopback port).
 	ListenAddr string
 }
@@ -108,15 +112,6 @@ type ServedImage struct {
 	At                time.Time
 }
 
-type session struct {
-	id       string // path segment: <user><16 hex>
-	token    string
-	user     string
-	ip       string
-	created  time.Time
-	lastUsed time.Time
-}
-
 type backupFile struct {
 	member   int // BackupFiles member id
 	name     string
@@ -126,15 +121,19 @@ type backupFile struct {
 	firmware string
 }
 
+// Kind names iLOs in a devicesim.Listing.
+const Kind = "ilo"
+
 // ILO is one simulated iLO. Create it with New; serve it with Handler or Start.
 type ILO struct {
-	Stats  devicesim.Stats
-	Faults devicesim.Faults
+	// Base holds the counters (Stats), injected faults (Faults), the clock and the
+	// session table (a session's ID is its path segment <user><16 hex>, its Token the
+	// X-Auth-Token).
+	*devicesim.Base
 
 	mu           sync.Mutex
 	cfg          Config
-	sessions     map[string]*session // by token
-	failures     int                 // consecutive failed logins
+	failures     int // consecutive failed logins
 	delayedUntil time.Time
 	custom       bool
 	etagSeq      uint32
@@ -145,6 +144,7 @@ type ILO struct {
 	restores     int
 	lastRestore  *Restore
 	resetUntil   time.Time
+	handler      http.Handler
 }
 
 // New creates a simulated iLO.
@@ -189,7 +189,11 @@ func New(cfg Config) *ILO {
 	if cfg.LoginDelay <= 0 {
 		cfg.LoginDelay = DefaultLoginDelay
 	}
-	d := &ILO{cfg: cfg, sessions: map[string]*session{}}
+	d := &ILO{cfg: cfg}
+	d.Base = devicesim.NewBase(devicesim.BaseConfig{
+		Clock: cfg.Clock, MaxSessions: cfg.MaxSessions, IdleTimeout: cfg.IdleTimeout,
+	})
+	d.handler = d.Wrap(http.HandlerFunc(d.serve))
 	d.etag = d.computeETagLocked()
 	return d
 }
@@ -262,19 +266,13 @@ func (d *ILO) Username() string { return d.cfg.Username }
 // Password is the password of that account.
 func (d *ILO) Password() string { return d.cfg.Password }
 
-// OpenSessions is the number of sessions currently open (idle ones expire first).
-func (d *ILO) OpenSessions() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.purgeIdleLocked(time.Now())
-	return len(d.sessions)
-}
-
-// ExpireAllSessions drops every session as if it had timed out.
-func (d *ILO) ExpireAllSessions() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.dropAllSessionsLocked()
+// Identity describes the iLO for a devicesim.Listing.
+func (d *ILO) Identity() devicesim.Identity {
+	cfg := d.config()
+	return devicesim.Identity{
+		Kind: Kind, Name: cfg.Name, Username: cfg.Username, Password: cfg.Password,
+		Model: cfg.Generation, Serial: cfg.Serial, Firmware: cfg.Firmware,
+	}
 }
 
 // ServedBackups maps the name of every backup served completely to the SHA-256 (hex)
@@ -350,7 +348,7 @@ func (d *ILO) ETag() string {
 func (d *ILO) InReset() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return time.Now().Before(d.resetUntil)
+	return d.Now().Before(d.resetUntil)
 }
 
 // SetOldFirmware switches old-firmware mode (no CustomBackupandRestore).
@@ -385,6 +383,7 @@ func (d *ILO) SetIdleTimeout(v time.Duration) {
 	d.set(func(c *Config) {
 		if v > 0 {
 			c.IdleTimeout = v
+			d.Sessions.SetIdleTimeout(v)
 		}
 	})
 }
@@ -394,6 +393,7 @@ func (d *ILO) SetMaxSessions(n int) {
 	d.set(func(c *Config) {
 		if n > 0 {
 			c.MaxSessions = n
+			d.Sessions.SetLimit(n)
 		}
 	})
 }

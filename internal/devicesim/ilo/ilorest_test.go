@@ -12,10 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"math/rand"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,6 +27,7 @@ import (
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
 )
 
 const ilorestTimeout = 2 * time.Minute
@@ -97,7 +96,7 @@ func (x *ilorest) calls() string {
 // returned host has no port.
 func startOn443(t *testing.T, cfg Config) (*ILO, string) {
 	t.Helper()
-	ca := sharedCA(t)
+	ca := devicesim.SharedCA(t)
 	d := New(cfg)
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	var lastErr error
@@ -121,16 +120,12 @@ func startOn443(t *testing.T, cfg Config) (*ILO, string) {
 
 // serve serves d on l until the test ends.
 func serve(t *testing.T, l net.Listener, d *ILO) {
-	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(l)
-	}()
-	t.Cleanup(func() {
-		_ = srv.Close()
-		<-done
-	})
+	t.Helper()
+	s, err := devicesim.Serve(l, d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
 }
 
 func fileSHA256(t *testing.T, p string) string {
@@ -279,7 +274,7 @@ func TestILOrestBackupRestore(t *testing.T) {
 // iLO behind a port forward is.
 func TestILOrestAndProviderBackUpTheSameILO(t *testing.T) {
 	d, host := startOn443(t, Config{Name: "shared-ilo", BackupSize: 200 << 10, ResetDuration: 300 * time.Millisecond})
-	ca := sharedCA(t)
+	ca := devicesim.SharedCA(t)
 	l, err := ca.Listen("")
 	if err != nil {
 		t.Fatal(err)

@@ -73,7 +73,7 @@ func (d *ILO) fixedResourcesLocked() []fixedResource {
 	list := []fixedResource{
 		{path: pathRoot, methods: get, body: d.rootBody},
 		{path: pathSessionSvc, methods: get, body: d.sessionServiceBody},
-		{path: pathSessions, methods: []string{"GET", "POST"}, memberType: d.odataType("Session"), body: d.sessionsBodyLocked},
+		{path: pathSessions, methods: []string{"GET", "POST"}, memberType: d.odataType("Session"), body: d.sessionsBody},
 		{path: pathAccountSvc, methods: get, body: d.accountServiceBody},
 		{path: pathAccounts, methods: get, memberType: d.odataType("ManagerAccount"), body: func() map[string]any {
 			return d.collectionBody(pathAccounts, "ManagerAccount", "Accounts", pathAccount)
@@ -227,7 +227,7 @@ func (d *ILO) rootBody() map[string]any {
 				},
 				"ServerName": strings.ToLower(cfg.Name),
 			},
-			"Time": time.Now().UTC().Format(time.RFC3339),
+			"Time": d.Now().UTC().Format(time.RFC3339),
 		}},
 	}
 }

@@ -5,10 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"strconv"
-	"time"
 	"unicode/utf8"
 )
 
@@ -16,14 +14,14 @@ import (
 func (d *ILO) acceptRestore(rec Restore) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	now := time.Now()
+	now := d.Now()
 	if !rec.Action {
 		rec.MatchedBackup = d.matchServedLocked(rec.SHA256)
 	}
 	rec.At = now
 	d.restores++
 	d.lastRestore = &rec
-	d.dropAllSessionsLocked()
+	d.ExpireAllSessions()
 	d.resetUntil = now.Add(d.cfg.ResetDuration)
 }
 
@@ -57,34 +55,12 @@ func (d *ILO) handleRestoreUpload(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, BodyInvalidRestoreRequest)
 		return
 	}
-	mr := multipart.NewReader(r.Body, boundary)
-	var key, password string
-	for {
-		part, err := mr.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			fail(http.StatusBadRequest, BodyInvalidRestoreRequest)
-			return
-		}
-		switch part.FormName() {
-		case "sessionKey":
-			key, err = readSmallPart(part, 1024)
-		case "password":
-			password, err = readSmallPart(part, 4096)
-		case "file":
-			d.restoreFile(w, r, part, key, password, fail)
-			return
-		default:
-			_, err = io.Copy(io.Discard, part)
-		}
-		if err != nil {
-			fail(http.StatusBadRequest, BodyInvalidRestoreRequest)
-			return
-		}
+	key, password, file, err := readForm(r.Body, boundary, "file")
+	if err != nil || file == nil {
+		fail(http.StatusBadRequest, BodyInvalidRestoreRequest)
+		return
 	}
-	fail(http.StatusBadRequest, BodyInvalidRestoreRequest) // no file part
+	d.restoreFile(w, r, file, key, password, fail)
 }
 
 func (d *ILO) restoreFile(w http.ResponseWriter, r *http.Request, file io.Reader, key, password string, fail func(int, string)) {

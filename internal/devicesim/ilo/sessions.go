@@ -1,63 +1,29 @@
 package ilo
 
 import (
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"sort"
 	"strings"
 	"time"
+
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
 )
 
-func randHex(nBytes int) string {
-	b := make([]byte, nBytes)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// purgeIdleLocked drops sessions idle for longer than the idle timeout.
-func (d *ILO) purgeIdleLocked(now time.Time) {
-	for tok, s := range d.sessions {
-		if now.Sub(s.lastUsed) > d.cfg.IdleTimeout {
-			delete(d.sessions, tok)
-			d.Stats.SessionExpired()
-		}
+// authenticate returns the session a token names and marks it used; nil when the
+// token is empty, unknown or expired.
+func (d *ILO) authenticate(token string) *devicesim.Session {
+	s, ok := d.Sessions.GetByToken(token)
+	if ok {
+		s, ok = d.Sessions.Touch(s.ID)
 	}
-}
-
-func (d *ILO) dropAllSessionsLocked() {
-	for tok := range d.sessions {
-		delete(d.sessions, tok)
-		d.Stats.SessionExpired()
-	}
-}
-
-// authenticate returns a copy of the session a token names and marks it used; nil
-// when the token is empty, unknown or expired.
-func (d *ILO) authenticate(token string) *session {
-	if token == "" {
+	if !ok {
 		return nil
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	s := d.sessions[token]
-	if s == nil {
-		return nil
-	}
-	now := time.Now()
-	if now.Sub(s.lastUsed) > d.cfg.IdleTimeout {
-		delete(d.sessions, token)
-		d.Stats.SessionExpired()
-		return nil
-	}
-	s.lastUsed = now
-	c := *s
-	return &c
+	return &s
 }
 
 // redfishToken is the Redfish way to authenticate: the X-Auth-Token header.
@@ -74,7 +40,7 @@ func cookieToken(r *http.Request) string {
 
 // requireSession answers 401 NoValidSession and returns nil unless the request
 // carries a valid X-Auth-Token (or, with cookie, a valid sessionKey cookie).
-func (d *ILO) requireSession(w http.ResponseWriter, r *http.Request, cookie bool) *session {
+func (d *ILO) requireSession(w http.ResponseWriter, r *http.Request, cookie bool) *devicesim.Session {
 	if s := d.authenticate(redfishToken(r)); s != nil {
 		return s
 	}
@@ -118,7 +84,7 @@ func (d *ILO) handleLogin(w http.ResponseWriter, r *http.Request) {
 	user, pass := creds[0], creds[1]
 
 	d.mu.Lock()
-	now := time.Now()
+	now := d.Now()
 	cfg := d.cfg
 	if now.Before(d.delayedUntil) {
 		d.mu.Unlock()
@@ -144,33 +110,23 @@ func (d *ILO) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.failures = 0
-	d.purgeIdleLocked(now)
-	if len(d.sessions) >= cfg.MaxSessions {
-		d.mu.Unlock()
+	d.mu.Unlock()
+	s, err := d.Sessions.Open(devicesim.Session{
+		ID: user + devicesim.RandomHex(8), Token: devicesim.RandomHex(16), User: user, Client: devicesim.ClientHost(r),
+	})
+	if err != nil {
 		d.Stats.LoginFailed()
 		writeExtendedInfo(w, cfg.SessionLimitStatus, msg(MsgSessionLimitExceeded))
 		return
 	}
-	s := &session{id: user + randHex(8), token: randHex(16), user: user, ip: clientIP(r), created: now, lastUsed: now}
-	d.sessions[s.token] = s
-	d.mu.Unlock()
-	d.Stats.LoginSucceeded()
 
-	loc := sessionPath(s.id)
+	loc := sessionPath(s.ID)
 	if !cfg.RelativeLocation {
 		loc = "https://" + requestHost(r) + loc
 	}
-	w.Header().Set("X-Auth-Token", s.token)
+	w.Header().Set("X-Auth-Token", s.Token)
 	w.Header().Set("Location", loc)
 	writeJSON(w, http.StatusCreated, d.sessionBody(s, true))
-}
-
-// clientIP is the address a session was opened from (Oem.Hpe.UserIP).
-func clientIP(r *http.Request) string {
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
-	}
-	return r.RemoteAddr
 }
 
 // requestHost is the host a client addressed, without a port: iLO names itself in
@@ -195,39 +151,35 @@ func requestHost(r *http.Request) string {
 	return host
 }
 
-func (d *ILO) sessionBody(s *session, mine bool) map[string]any {
+func (d *ILO) sessionBody(s devicesim.Session, mine bool) map[string]any {
 	return map[string]any{
 		"@odata.context": "/redfish/v1/$metadata#Session.Session",
-		"@odata.id":      d.odata(sessionPath(s.id)),
+		"@odata.id":      d.odata(sessionPath(s.ID)),
 		"@odata.type":    d.odataType("Session"),
-		"Id":             s.id,
+		"Id":             s.ID,
 		"Name":           "User Session",
 		"Description":    "Manager User Session",
-		"UserName":       s.user,
+		"UserName":       s.User,
 		"Oem": map[string]any{"Hpe": map[string]any{
 			"@odata.type": "#HpeiLOSession.v2_1_0.HpeiLOSession",
-			"AccessTime":  s.lastUsed.UTC().Format(time.RFC3339),
-			"LoginTime":   s.created.UTC().Format(time.RFC3339),
+			"AccessTime":  s.LastUsed.UTC().Format(time.RFC3339),
+			"LoginTime":   s.Created.UTC().Format(time.RFC3339),
 			"MySession":   mine,
-			"UserAccount": s.user,
-			"UserIP":      s.ip,
+			"UserAccount": s.User,
+			"UserIP":      s.Client,
 			"UserTag":     "REST",
 			"UserType":    "Local",
 		}},
 	}
 }
 
-// sessionsBodyLocked lists every open session (a real iLO lists other clients'
-// sessions too; MySession in each member tells them apart).
-func (d *ILO) sessionsBodyLocked() map[string]any {
-	ids := make([]string, 0, len(d.sessions))
-	for _, s := range d.sessions {
-		ids = append(ids, s.id)
-	}
-	sort.Strings(ids)
-	members := make([]map[string]string, 0, len(ids))
-	for _, id := range ids {
-		members = append(members, d.link(sessionPath(id)))
+// sessionsBody lists every open session (a real iLO lists other clients' sessions
+// too; MySession in each member tells them apart).
+func (d *ILO) sessionsBody() map[string]any {
+	open := d.Sessions.List()
+	members := make([]map[string]string, 0, len(open))
+	for _, s := range open {
+		members = append(members, d.link(sessionPath(s.ID)))
 	}
 	return map[string]any{
 		"@odata.context":      "/redfish/v1/$metadata#SessionCollection.SessionCollection",
@@ -251,10 +203,7 @@ func (d *ILO) handleSessions(w http.ResponseWriter, r *http.Request) {
 		if d.requireSession(w, r, false) == nil {
 			return
 		}
-		d.mu.Lock()
-		body := d.sessionsBodyLocked()
-		d.mu.Unlock()
-		writeResource(w, body)
+		writeResource(w, d.sessionsBody())
 	default:
 		d.Stats.Call(r.Method + " /redfish/v1/SessionService/Sessions")
 		writeMethodNotAllowed(w, "GET, POST")
@@ -279,27 +228,22 @@ func (d *ILO) handleSession(w http.ResponseWriter, r *http.Request, id string) {
 	if me == nil {
 		return
 	}
-	d.mu.Lock()
-	var target *session
-	for _, s := range d.sessions {
-		if strings.EqualFold(s.id, id) {
-			target = s
+	var target devicesim.Session
+	found := false
+	for _, s := range d.Sessions.List() {
+		if strings.EqualFold(s.ID, id) {
+			target, found = s, true
 			break
 		}
 	}
-	if target == nil {
-		d.mu.Unlock()
+	if !found {
 		writeNotFound(w, sessionPath(id))
 		return
 	}
 	if r.Method == http.MethodGet {
-		c := *target
-		d.mu.Unlock()
-		writeResource(w, d.sessionBody(&c, c.token == me.token))
+		writeResource(w, d.sessionBody(target, target.ID == me.ID))
 		return
 	}
-	delete(d.sessions, target.token)
-	d.mu.Unlock()
-	d.Stats.LoggedOut()
+	d.Sessions.LogOut(target.ID)
 	writeExtendedInfo(w, http.StatusOK, msg(MsgSuccess))
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
 )
 
 func TestDiscoveryPerGeneration(t *testing.T) {
@@ -136,7 +138,8 @@ func TestRelativeLocation(t *testing.T) {
 }
 
 func TestBadPasswordAndLoginDelay(t *testing.T) {
-	c := start(t, Config{Password: "s3cret-pass", LoginDelay: 300 * time.Millisecond})
+	clock := devicesim.NewManualClock(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC))
+	c := start(t, Config{Password: "s3cret-pass", LoginDelay: 30 * time.Second, Clock: clock})
 	for i := 1; i <= 2; i++ {
 		resp, body := c.loginAs(c.d.Username(), "wrong-pass")
 		wantMessage(t, resp, body, 401, MsgUnauthorizedLoginAttempt)
@@ -150,13 +153,16 @@ func TestBadPasswordAndLoginDelay(t *testing.T) {
 	wantMessage(t, resp, body, 401, MsgLoginAttemptDelayed)
 	resp, body = c.loginAs("nobody", c.d.Password()) // unknown user too
 	wantMessage(t, resp, body, 401, MsgLoginAttemptDelayed)
-	time.Sleep(350 * time.Millisecond)
+	clock.Advance(30*time.Second - time.Nanosecond)
+	resp, body = c.loginAs(c.d.Username(), c.d.Password()) // still too soon
+	wantMessage(t, resp, body, 401, MsgLoginAttemptDelayed)
+	clock.Advance(time.Nanosecond)
 	c.login()
 	// A success resets the count: the next failure is a plain UnauthorizedLoginAttempt.
 	resp, body = c.loginAs(c.d.Username(), "wrong-pass")
 	wantMessage(t, resp, body, 401, MsgUnauthorizedLoginAttempt)
 	st := c.d.Stats.Snapshot()
-	if st.FailedLogins != 6 || st.Logins != 1 {
+	if st.FailedLogins != 7 || st.Logins != 1 {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -199,14 +205,15 @@ func TestSessionLimit(t *testing.T) {
 }
 
 func TestIdleAndForcedExpiry(t *testing.T) {
-	c := start(t, Config{IdleTimeout: 150 * time.Millisecond})
+	clock := devicesim.NewManualClock(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC))
+	c := start(t, Config{IdleTimeout: 10 * time.Minute, Clock: clock})
 	c.login()
 	// Use keeps a session alive.
 	for i := 0; i < 3; i++ {
-		time.Sleep(60 * time.Millisecond)
+		clock.Advance(10*time.Minute - time.Second)
 		c.getJSON("/redfish/v1/Managers/1")
 	}
-	time.Sleep(250 * time.Millisecond)
+	clock.Advance(10*time.Minute + time.Second)
 	resp, body := c.do("GET", "/redfish/v1/Managers/1", nil, nil)
 	if resp.StatusCode != 401 {
 		t.Fatalf("idle session still valid: %d", resp.StatusCode)
@@ -282,5 +289,42 @@ func TestStartDeviceInfoAndDefaults(t *testing.T) {
 	// A client that does not trust the CA gets a certificate error.
 	if _, err := http.Get(c.srv.URL + "/redfish/v1/"); err == nil {
 		t.Fatal("untrusted client connected")
+	}
+}
+
+// A backup is named after the time on the iLO's clock (UTC), and the minute it is
+// made in decides its name.
+func TestBackupNamesFollowTheClock(t *testing.T) {
+	clock := devicesim.NewManualClock(time.Date(2026, 3, 4, 23, 59, 59, 0, time.FixedZone("CET", 3600)))
+	c := start(t, Config{Name: "ilo-clock", Clock: clock})
+	c.login()
+	want := "/bkupdata/HPE_" + c.d.Serial() + "_20260304_2259.bak"
+	if loc := c.backupLocation(); loc != want {
+		t.Fatalf("BackupFileLocation %q, want %q", loc, want)
+	}
+	clock.Advance(time.Second)
+	want = "/bkupdata/HPE_" + c.d.Serial() + "_20260304_2300.bak"
+	if loc := c.backupLocation(); loc != want {
+		t.Fatalf("BackupFileLocation a second later %q, want %q", loc, want)
+	}
+	resp, body := c.do("GET", "/redfish/v1/Managers/1/BackupRestoreService/BackupFiles/2", nil, nil)
+	if resp.StatusCode != 200 || decode(t, body)["Created"] != "2026-03-04T23:00:00Z" {
+		t.Fatalf("backup file: %d %s", resp.StatusCode, body)
+	}
+}
+
+// ExpireNextCalls (from the devicesim base) makes the next call that uses a session
+// find it expired, as a re-login test needs; the iLO answers it like any expired
+// session.
+func TestExpireNextCalls(t *testing.T) {
+	c := start(t, Config{})
+	c.login()
+	c.d.ExpireNextCalls(1)
+	resp, body := c.do("GET", "/redfish/v1/Managers/1", nil, nil)
+	wantMessage(t, resp, body, 401, MsgNoValidSession)
+	c.login()
+	c.getJSON("/redfish/v1/Managers/1")
+	if st := c.d.Stats.Snapshot(); st.Logins != 2 || st.ExpiredSessions != 1 || st.OpenSessions != 1 {
+		t.Fatalf("stats %+v", st)
 	}
 }

@@ -458,6 +458,15 @@ func returnsWithin(d time.Duration, f func()) bool {
 
 func TestStalls(t *testing.T) {
 	data := bytes.Repeat([]byte("0123456789abcdef"), (2*StallReadAfter)/16)
+	readFile := func(c *sftp.Client) error {
+		f, err := c.Open("f.bin")
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(io.Discard, f)
+		return err
+	}
 	for _, tc := range []struct {
 		name   string
 		point  StallPoint
@@ -466,24 +475,8 @@ func TestStalls(t *testing.T) {
 	}{
 		{"mkdir", StallMkdir, false, func(c *sftp.Client) error { return c.Mkdir("d") }},
 		{"mkdir silent", StallMkdir, true, func(c *sftp.Client) error { return c.Mkdir("d") }},
-		{"read", StallRead, false, func(c *sftp.Client) error {
-			f, err := c.Open("f.bin")
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			_, err = io.Copy(io.Discard, f)
-			return err
-		}},
-		{"read silent", StallRead, true, func(c *sftp.Client) error {
-			f, err := c.Open("f.bin")
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			_, err = io.Copy(io.Discard, f)
-			return err
-		}},
+		{"read", StallRead, false, readFile},
+		{"read silent", StallRead, true, readFile},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := startServer(t)

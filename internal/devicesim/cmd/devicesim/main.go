@@ -1,9 +1,12 @@
 // Command devicesim starts simulated devices on loopback for demos, benchmarks and
-// manual testing: one CA, one SCP/SFTP server and N ArubaOS 8 Mobility Conductors.
-// It prints ONE JSON document (devicesim.Listing) on stdout describing how to reach
-// them, then serves until SIGINT or SIGTERM. Logs go to stderr.
+// manual testing: one CA, one SCP/SFTP server, N ArubaOS 8 Mobility Conductors (-aruba,
+// default 3) and M HPE iLOs (-ilo, default 0). It prints ONE JSON document
+// (devicesim.Listing) on stdout describing how to reach them — URL, credentials,
+// counters, and the model, serial and firmware a device has — then serves until
+// SIGINT or SIGTERM. Logs go to stderr.
 //
 //	go run ./internal/devicesim/cmd/devicesim -aruba 3 -fault-mode aos82,status-number
+//	go run ./internal/devicesim/cmd/devicesim -aruba 0 -ilo 2 -ilo-backup-size 1073741824
 package main
 
 import (
@@ -165,9 +168,9 @@ type env struct {
 	closers []func()
 }
 
-// deviceStarters start each kind of device, in order. To add a kind (e.g. iLO with a
-// -ilo N flag): add its flags to options/parseFlags and a starter here that appends
-// its devices to e.listing.Devices and its Close to e.closers.
+// deviceStarters start each kind of device, in order. To add a kind (e.g. a -apstra N
+// flag): add its flags to options/parseFlags and a starter here that starts its
+// devices with e.startEach.
 var deviceStarters = []func(*env) error{
 	startConductors,
 	startILOs,
@@ -276,16 +279,13 @@ func startConductors(e *env) error {
 	if e.opts.verbose {
 		devLog = e.logger
 	}
-	for i := 1; i <= e.opts.aruba; i++ {
+	return e.startEach(e.opts.aruba, "conductor-%02d", func(name, listenAddr string) (*devicesim.Server, *devicesim.Base, error) {
 		cfg := aruba.Config{
-			Name:             fmt.Sprintf("conductor-%02d", i),
-			Username:         e.opts.username,
-			Password:         e.opts.password,
+			Name: name, Username: e.opts.username, Password: e.opts.password, ListenAddr: listenAddr,
 			MaxSessions:      e.opts.maxSessions,
 			IdleTimeout:      e.opts.idleTimeout,
 			FlashBackupDelay: e.opts.flashBackupDelay,
 			SCPPort:          e.sftp.Port(),
-			ListenAddr:       net.JoinHostPort(e.opts.listenHost, "0"),
 			Logger:           devLog,
 		}
 		for _, m := range e.opts.faultModes {
@@ -293,41 +293,43 @@ func startConductors(e *env) error {
 		}
 		s, err := aruba.Start(e.ca, cfg)
 		if err != nil {
-			return fmt.Errorf("starting %s: %w", cfg.Name, err)
+			return nil, nil, err
 		}
-		e.closers = append(e.closers, s.Close)
-		s.Conductor.Faults.SetLatency(e.opts.latency)
-		e.listing.Devices = append(e.listing.Devices, devicesim.DeviceInfo{
-			Kind:     "aruba_conductor",
-			Name:     cfg.Name,
-			URL:      s.URL,
-			Host:     s.Host,
-			Port:     s.Port,
-			Username: cfg.Username,
-			Password: cfg.Password,
-			StatsURL: s.URL + "/_sim/stats",
+		return s.Server, s.Conductor.Base, nil
+	})
+}
+
+func startILOs(e *env) error {
+	return e.startEach(e.opts.ilo, "ilo-%02d", func(name, listenAddr string) (*devicesim.Server, *devicesim.Base, error) {
+		s, err := ilo.Start(e.ca, ilo.Config{
+			Name: name, Username: e.opts.username, Password: e.opts.password, ListenAddr: listenAddr,
+			BackupSize:    e.opts.iloBackupSize,
+			ResetDuration: e.opts.iloResetDuration,
 		})
+		if err != nil {
+			return nil, nil, err
+		}
+		return s.Server, s.ILO.Base, nil
+	})
+}
+
+// startEach starts n devices of one kind, named by nameFormat (1, 2, ...), each on
+// a free port of -listen-host, and adds each to the listing.
+func (e *env) startEach(n int, nameFormat string, start func(name, listenAddr string) (*devicesim.Server, *devicesim.Base, error)) error {
+	for i := 1; i <= n; i++ {
+		name := fmt.Sprintf(nameFormat, i)
+		s, dev, err := start(name, net.JoinHostPort(e.opts.listenHost, "0"))
+		if err != nil {
+			return fmt.Errorf("starting %s: %w", name, err)
+		}
+		e.add(s, dev)
 	}
 	return nil
 }
 
-func startILOs(e *env) error {
-	for i := 1; i <= e.opts.ilo; i++ {
-		cfg := ilo.Config{
-			Name:          fmt.Sprintf("ilo-%02d", i),
-			Username:      e.opts.username,
-			Password:      e.opts.password,
-			BackupSize:    e.opts.iloBackupSize,
-			ResetDuration: e.opts.iloResetDuration,
-			ListenAddr:    net.JoinHostPort(e.opts.listenHost, "0"),
-		}
-		s, err := ilo.Start(e.ca, cfg)
-		if err != nil {
-			return fmt.Errorf("starting %s: %w", cfg.Name, err)
-		}
-		e.closers = append(e.closers, s.Close)
-		s.ILO.Faults.SetLatency(e.opts.latency)
-		e.listing.Devices = append(e.listing.Devices, s.DeviceInfo())
-	}
-	return nil
+// add lists a started device, gives it the -latency and closes it on exit.
+func (e *env) add(s *devicesim.Server, dev *devicesim.Base) {
+	e.closers = append(e.closers, s.Close)
+	dev.Faults.SetLatency(e.opts.latency)
+	e.listing.Devices = append(e.listing.Devices, s.DeviceInfo())
 }

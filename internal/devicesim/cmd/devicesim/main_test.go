@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/aruba"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/ilo"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -191,6 +193,51 @@ func TestRunServesListing(t *testing.T) {
 	}
 }
 
+// Conductors and iLOs are listed with who they are, and answer as listed.
+func TestRunServesILOs(t *testing.T) {
+	listing, _ := startRun(t, "-aruba", "1", "-ilo", "2", "-ilo-backup-size", "20000", "-username", "demo", "-password", "demo-pw")
+	if len(listing.Devices) != 3 {
+		t.Fatalf("devices %+v", listing.Devices)
+	}
+	if d := listing.Devices[0]; d.Kind != aruba.Kind || d.Name != "conductor-01" || d.Model != "ArubaMM-VA" || d.Firmware != "8.10.0.12" || d.Serial != "" {
+		t.Fatalf("conductor %+v", d)
+	}
+	hc := httpClient(t, listing.CACertFile)
+	for i, d := range listing.Devices[1:] {
+		name := []string{"ilo-01", "ilo-02"}[i]
+		if d.Kind != ilo.Kind || d.Name != name || d.Model != ilo.ILO6 || d.Serial != ilo.DeriveSerial(name) || d.Firmware != "1.70" ||
+			d.Username != "demo" || d.Password != "demo-pw" || d.StatsURL != d.URL+"/_sim/stats" {
+			t.Fatalf("iLO %d: %+v", i, d)
+		}
+		resp, err := hc.Get(d.URL + "/redfish/v1/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var root struct {
+			Oem struct {
+				Hpe struct {
+					Manager []struct{ ManagerType, ManagerFirmwareVersion string }
+				}
+			}
+		}
+		err = json.NewDecoder(resp.Body).Decode(&root)
+		resp.Body.Close()
+		if err != nil || len(root.Oem.Hpe.Manager) != 1 || root.Oem.Hpe.Manager[0].ManagerType != d.Model ||
+			root.Oem.Hpe.Manager[0].ManagerFirmwareVersion != d.Firmware {
+			t.Fatalf("service root of %s: %+v %v", d.Name, root, err)
+		}
+		login, _ := json.Marshal(map[string]string{"UserName": d.Username, "Password": d.Password})
+		resp, err = hc.Post(d.URL+"/redfish/v1/SessionService/Sessions/", "application/json", bytes.NewReader(login))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated || resp.Header.Get("X-Auth-Token") == "" {
+			t.Fatalf("login to %s: HTTP %d", d.Name, resp.StatusCode)
+		}
+	}
+}
+
 func TestRunTempDirRemovedAndLatency(t *testing.T) {
 	listing, stop := startRun(t, "-aruba", "1", "-latency", "150ms")
 	if len(listing.Devices) != 1 {
@@ -220,7 +267,7 @@ func TestFlags(t *testing.T) {
 	if _, err := parseFlags([]string{"-help"}, &stderr); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("-help: %v", err)
 	}
-	for _, want := range []string{"-aruba", "-latency", "-flash-backup-delay", "-fault-mode", "-dir", "-username", "-password", "-listen-host", "aos82", "status-number", "expiry-401", "strict-csrf"} {
+	for _, want := range []string{"-aruba", "-ilo", "-ilo-backup-size", "-latency", "-flash-backup-delay", "-fault-mode", "-dir", "-username", "-password", "-listen-host", "aos82", "status-number", "expiry-401", "strict-csrf"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Fatalf("usage lacks %q:\n%s", want, stderr.String())
 		}

@@ -12,14 +12,6 @@ import (
 	"time"
 )
 
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
 // syntaxError is a schema error, answered as {"Error":"<object>: wrong syntax: ..."}.
 type syntaxError string
 
@@ -186,7 +178,7 @@ func (c *Conductor) copyRunningFlash(f map[string]string) result {
 		return refused("Invalid filename: %s", name)
 	}
 	c.mu.Lock()
-	c.flash[name] = flashFile{data: []byte(c.runningConfig), modTime: c.now()}
+	c.flash[name] = flashFile{data: []byte(c.runningConfig), modTime: c.Now()}
 	c.mu.Unlock()
 	c.logf("copy_running_flash: wrote %s", name)
 	return ok(msgSuccess)
@@ -230,7 +222,7 @@ func (c *Conductor) flashBackup(r *http.Request, f map[string]string) (res resul
 	}
 	archive, err := buildArchive(c.flash, names)
 	if err == nil {
-		c.flash[target] = flashFile{data: archive, modTime: c.now()}
+		c.flash[target] = flashFile{data: archive, modTime: c.Now()}
 	}
 	c.mu.Unlock()
 	if err != nil {
@@ -277,49 +269,4 @@ func (c *Conductor) tarFlashClean() result {
 	sort.Strings(removed)
 	c.logf("tar_flash_clean: removed %v", removed)
 	return ok(msgSuccess)
-}
-
-// ---- show commands ----
-
-func (c *Conductor) handleShow(w http.ResponseWriter, r *http.Request) {
-	if !c.requireSession(w, r) {
-		return
-	}
-	if r.Method != http.MethodGet {
-		w.WriteHeader(http.StatusMethodNotAllowed)
-		return
-	}
-	cmd := strings.ToLower(strings.Join(strings.Fields(r.URL.Query().Get("command")), " "))
-	var data []string
-	switch cmd {
-	case "show running-config":
-		text := c.RunningConfig()
-		if c.cfg.RunningConfigPerLine {
-			data = strings.Split(strings.TrimRight(text, "\n"), "\n")
-		} else {
-			data = []string{text}
-		}
-	case "show hostname":
-		data = []string{"Hostname is " + c.cfg.Name}
-	case "show version":
-		data = []string{c.versionText()}
-	default:
-		// Unknown or abbreviated commands: HTTP 200 with an empty body.
-		writeJSON(w, http.StatusOK, nil)
-		return
-	}
-	writeJSON(w, http.StatusOK, mustJSON(map[string]any{"_data": data}))
-}
-
-func (c *Conductor) versionText() string {
-	version := "8.10.0.12"
-	build := "91002"
-	if c.cfg.AOS82 {
-		version, build = "8.2.2.6", "70411"
-	}
-	return fmt.Sprintf("Aruba Operating System Software.\n"+
-		"ArubaOS (MODEL: ArubaMM-VA), Version %s\n"+
-		"Website: http://www.arubanetworks.com\n"+
-		"(c) Copyright 2024 Hewlett Packard Enterprise Development LP.\n"+
-		"Compiled on 2024-05-14 at 09:12:41 UTC (build %s) by p4build\n", version, build)
 }
