@@ -8,9 +8,6 @@ import (
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 )
 
-// secretFieldKeys are log field names whose values are always masked.
-var secretFieldKeys = []string{"password", "passwd", "token", "UIDARUBA", "X-CSRF-Token", "X-Auth-Token", "sessionKey", "cookie", "backup_password"}
-
 // logContext prepares ctx for one operation: it creates the client subsystem and masks
 // every secret the operation knows of, in the provider's and the subsystem's logs.
 func logContext(ctx context.Context, secrets ...string) context.Context {
@@ -21,8 +18,9 @@ func logContext(ctx context.Context, secrets ...string) context.Context {
 			nonEmpty = append(nonEmpty, s)
 		}
 	}
-	ctx = tflog.MaskFieldValuesWithFieldKeys(ctx, secretFieldKeys...)
-	ctx = tflog.SubsystemMaskFieldValuesWithFieldKeys(ctx, client.Subsystem, secretFieldKeys...)
+	// Log field names whose values are always masked: the client's one list.
+	ctx = tflog.MaskFieldValuesWithFieldKeys(ctx, client.SecretKeys()...)
+	ctx = tflog.SubsystemMaskFieldValuesWithFieldKeys(ctx, client.Subsystem, client.SecretKeys()...)
 	if len(nonEmpty) > 0 {
 		ctx = tflog.MaskLogStrings(ctx, nonEmpty...)
 		ctx = tflog.SubsystemMaskLogStrings(ctx, client.Subsystem, nonEmpty...)

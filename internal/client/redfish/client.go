@@ -243,7 +243,7 @@ func (c *Client) scrub(s string) string {
 	c.mu.Unlock()
 	for _, secret := range []string{c.cfg.Password, token} {
 		if len(secret) >= 4 {
-			s = strings.ReplaceAll(s, secret, "***")
+			s = strings.ReplaceAll(s, secret, client.Mask)
 		}
 	}
 	return s
