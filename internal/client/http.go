@@ -173,8 +173,10 @@ func (c *Client) Do(req *http.Request) (*http.Response, error) {
 		"duration_ms": time.Since(start).Milliseconds(),
 	}
 	if err != nil {
-		err = transportError(err)
-		fields["error"] = Redact(err.Error())
+		// A transport error may quote device bytes (a malformed status line): scrub
+		// it with the operation's secrets before it is logged or returned.
+		err = SecretsFrom(ctx).ScrubError(transportError(err))
+		fields["error"] = err.Error()
 		tflog.SubsystemDebug(ctx, Subsystem, "request failed", fields)
 		return nil, err
 	}

@@ -87,7 +87,7 @@ func With(ctx context.Context, s *Session, fn func(ctx context.Context) error) e
 		if err == nil {
 			return cerr
 		}
-		tflog.SubsystemWarn(ctx, Subsystem, "logout after a failure also failed", map[string]any{"error": Redact(cerr.Error())})
+		tflog.SubsystemWarn(ctx, Subsystem, "logout after a failure also failed", map[string]any{"error": SecretsFrom(ctx).Scrub(cerr.Error())})
 	}
 	return err
 }

@@ -33,6 +33,10 @@ type Config struct {
 	Port     int
 	Username string
 	Password string
+	// Secrets is the operation's secret set: the client adds its password, the SCP
+	// passwords it sends and every session token it is issued, and scrubs all device
+	// text with it. nil: the client keeps a set of its own.
+	Secrets *client.Secrets
 }
 
 // Conductor is a client for one Mobility Conductor. Its methods need an open session
@@ -41,6 +45,8 @@ type Conductor struct {
 	http *client.Client
 	cfg  Config
 	base *url.URL
+
+	secrets *client.Secrets
 
 	mu      sync.Mutex
 	uid     string
@@ -63,10 +69,15 @@ func New(hc *client.Client, cfg Config) (*Conductor, error) {
 		return nil, errors.New("conductor username and password are required")
 	}
 	c := &Conductor{
-		http: hc,
-		cfg:  cfg,
-		base: &url.URL{Scheme: "https", Host: net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))},
+		http:    hc,
+		cfg:     cfg,
+		base:    &url.URL{Scheme: "https", Host: net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))},
+		secrets: cfg.Secrets,
 	}
+	if c.secrets == nil {
+		c.secrets = client.NewSecrets()
+	}
+	c.secrets.Add(cfg.Password)
 	c.session = client.NewSession(c.login, c.logout)
 	return c, nil
 }
@@ -80,8 +91,19 @@ func (c *Conductor) Device() string {
 	return "conductor " + net.JoinHostPort(c.cfg.Host, strconv.Itoa(c.cfg.Port))
 }
 
+// Secrets is the set the client scrubs device text with.
+func (c *Conductor) Secrets() *client.Secrets { return c.secrets }
+
+// fail builds the error of a step; msg is device text (or built from it) and is
+// scrubbed of every secret the client knows.
 func (c *Conductor) fail(step string, status int, msg string, err error) *client.DeviceError {
-	return &client.DeviceError{Device: c.Device(), Step: step, HTTPStatus: status, Message: client.Redact(msg), Err: err}
+	return &client.DeviceError{Device: c.Device(), Step: step, HTTPStatus: status, Message: c.secrets.Scrub(msg), Err: err}
+}
+
+// newRequest builds a request whose context carries the client's secrets, so the
+// HTTP layer scrubs transport errors (which may quote device bytes) with them.
+func (c *Conductor) newRequest(ctx context.Context, method, target string, body io.Reader) (*http.Request, error) {
+	return http.NewRequestWithContext(client.WithSecrets(ctx, c.secrets), method, target, body)
 }
 
 // login posts the credentials as a form body (never in the URL, where proxies and the
@@ -89,7 +111,7 @@ func (c *Conductor) fail(step string, status int, msg string, err error) *client
 func (c *Conductor) login(ctx context.Context) error {
 	const step = "log in"
 	form := url.Values{"username": {c.cfg.Username}, "password": {c.cfg.Password}}
-	req, err := http.NewRequestWithContext(client.Repeatable(ctx), http.MethodPost, c.endpoint("/v1/api/login", nil), strings.NewReader(form.Encode()))
+	req, err := c.newRequest(client.Repeatable(ctx), http.MethodPost, c.endpoint("/v1/api/login", nil), strings.NewReader(form.Encode()))
 	if err != nil {
 		return c.fail(step, 0, "", err)
 	}
@@ -100,10 +122,13 @@ func (c *Conductor) login(ctx context.Context) error {
 		return c.fail(step, 0, "", err)
 	}
 	env, perr := parseEnvelope(body)
+	if env.Global != nil { // issued tokens are secrets from the moment they exist
+		c.secrets.Add(env.Global.UID, env.Global.CSRFToken)
+	}
 	var msg string
 	switch {
 	case perr != nil:
-		msg = describeBody(status, body, perr)
+		msg = c.describeBody(status, body, perr)
 	case env.Global == nil && status == http.StatusOK:
 		msg = "the answer has no _global_result"
 	default:
@@ -132,7 +157,7 @@ func (c *Conductor) login(ctx context.Context) error {
 // logout frees the session slot.
 func (c *Conductor) logout(ctx context.Context) error {
 	const step = "log out"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.endpoint("/v1/api/logout", nil), nil)
+	req, err := c.newRequest(ctx, http.MethodGet, c.endpoint("/v1/api/logout", nil), nil)
 	if err != nil {
 		return c.fail(step, 0, "", err)
 	}
@@ -145,7 +170,7 @@ func (c *Conductor) logout(ctx context.Context) error {
 		return c.fail(step, 0, "", err)
 	}
 	if status != http.StatusOK {
-		return c.fail(step, status, describeBody(status, body, nil), nil)
+		return c.fail(step, status, c.describeBody(status, body, nil), nil)
 	}
 	return nil
 }
@@ -198,7 +223,7 @@ func (c *Conductor) call(ctx context.Context, step, method, path string, query u
 		if body != nil {
 			rdr = bytes.NewReader(body)
 		}
-		req, err := http.NewRequestWithContext(ctx, method, c.endpoint(path, query), rdr)
+		req, err := c.newRequest(ctx, method, c.endpoint(path, query), rdr)
 		if err != nil {
 			return c.fail(step, 0, "", err)
 		}
@@ -214,7 +239,7 @@ func (c *Conductor) call(ctx context.Context, step, method, path string, query u
 			return c.fail(step, status, "the session is no longer valid", client.ErrSessionExpired)
 		}
 		if status != http.StatusOK {
-			return c.fail(step, status, describeBody(status, resp, nil), nil)
+			return c.fail(step, status, c.describeBody(status, resp, nil), nil)
 		}
 		if env, perr := parseEnvelope(resp); perr == nil && env.Global.failed() && sessionExpiredText(env.Global.StatusStr) {
 			return c.fail(step, status, env.Global.StatusStr, client.ErrSessionExpired)
@@ -237,7 +262,7 @@ func (c *Conductor) configure(ctx context.Context, step, object, configPath stri
 	}
 	env, err := parseEnvelope(resp)
 	if err != nil {
-		return "", c.fail(step, http.StatusOK, describeBody(http.StatusOK, resp, err), nil)
+		return "", c.fail(step, http.StatusOK, c.describeBody(http.StatusOK, resp, err), nil)
 	}
 	if msg := env.failure(); msg != "" {
 		return "", c.fail(step, http.StatusOK, msg, nil)
@@ -268,6 +293,9 @@ func (c *Conductor) Hostname(ctx context.Context) (string, error) {
 	h, err := parseHostname(resp)
 	if err != nil {
 		return "", c.fail(`"show hostname"`, http.StatusOK, err.Error(), nil)
+	}
+	if c.secrets.Contains(h) { // it would name files and reach the state
+		return "", c.fail(`"show hostname"`, http.StatusOK, fmt.Sprintf("the hostname the conductor reported (%q) holds a secret: it echoed a credential or a session token", h), nil)
 	}
 	return h, nil
 }
@@ -337,6 +365,7 @@ func (c *Conductor) CopyFlashToSCP(ctx context.Context, configPath string, cp SC
 	if net.ParseIP(cp.Host) == nil {
 		return c.fail(step, 0, fmt.Sprintf("SCP host %q is not an IP address (the conductor API accepts only addresses)", cp.Host), nil)
 	}
+	c.secrets.Add(cp.Password)
 	// Success is the envelope's status alone: builds differ on whether the text says
 	// "File uploaded successfully", and the provider verifies the file over SFTP anyway.
 	_, err := c.configure(ctx, step, "copy_flash_scp", configPath, map[string]string{
@@ -352,9 +381,10 @@ func (c *Conductor) TarFlashClean(ctx context.Context, configPath string) error 
 	return err
 }
 
-// describeBody turns an unexpected answer into a short, secret-free sentence.
-func describeBody(status int, body []byte, parseErr error) string {
-	text := strings.TrimSpace(string(body))
+// describeBody turns an unexpected answer into a short, secret-free sentence. The
+// raw body is scrubbed before anything is cut out of it or shortened.
+func (c *Conductor) describeBody(status int, body []byte, parseErr error) string {
+	text := strings.TrimSpace(c.secrets.Scrub(string(body)))
 	switch {
 	case text == "":
 		return fmt.Sprintf("HTTP %d with an empty body", status)

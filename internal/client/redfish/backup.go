@@ -71,6 +71,9 @@ func (c *Client) ReadBackupService(ctx context.Context) (BackupService, error) {
 		if err != nil {
 			return err
 		}
+		if err := c.refuseSecrets(step, map[string]string{"BackupFileLocation": s.BackupFileLocation, "HttpPushUri": s.HttpPushUri}); err != nil {
+			return err
+		}
 		svc = s
 		if doc.BackupFiles == nil || doc.BackupFiles.ID == "" {
 			c.log(ctx, "the backup service links no BackupFiles collection", nil)
@@ -80,7 +83,7 @@ func (c *Client) ReadBackupService(ctx context.Context) (BackupService, error) {
 		fp, perr := devicePath(doc.BackupFiles.ID, true)
 		if perr != nil {
 			return &client.DeviceError{Device: c.device, Step: step,
-				Message: "the iLO linked its backup files at an unsafe path " + quoteSanitized(doc.BackupFiles.ID) + ": " + perr.Error()}
+				Message: "the iLO linked its backup files at an unsafe path " + quoteSanitized(doc.BackupFiles.ID, c.secrets) + ": " + perr.Error()}
 		}
 		var files backupFilesDoc
 		if _, err := c.getJSON(ctx, step, fp, token, "the BackupFiles collection", &files); err != nil {
@@ -159,6 +162,7 @@ func (c *Client) OpenBackup(ctx context.Context, location, backupPassword string
 	if err := ValidateBackupPassword(backupPassword); err != nil {
 		return nil, 0, &client.DeviceError{Device: c.device, Step: step, Message: err.Error()}
 	}
+	c.secrets.Add(backupPassword)
 	err = c.call(ctx, step, func(ctx context.Context, token string) error {
 		var req *http.Request
 		var err error
@@ -192,9 +196,9 @@ func (c *Client) OpenBackup(ctx context.Context, location, backupPassword string
 		if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/html" || mt == "application/json" {
 			defer closeBody(resp)
 			data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-			msg, _ := parseError(resp.StatusCode, data).describe()
+			msg, _ := parseError(resp.StatusCode, data, c.secrets).describe()
 			return &client.DeviceError{Device: c.device, Step: step, HTTPStatus: resp.StatusCode,
-				Message: "the iLO answered with " + mt + " instead of a backup file: " + c.scrub(msg),
+				Message: "the iLO answered with " + mt + " instead of a backup file: " + msg,
 				Hint:    "retry; if it persists, check the iLO firmware (iLO 5 2.72 or later, iLO 6, iLO 7)"}
 		}
 		body, size = resp.Body, resp.ContentLength
@@ -268,7 +272,7 @@ func (c *Client) patchFlag(ctx context.Context, step, sp, token, etag string, en
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	switch resp.StatusCode {
 	case http.StatusOK, http.StatusAccepted, http.StatusNoContent:
-		if ae := parseError(resp.StatusCode, data); len(ae.Messages) > 0 && !ae.onlySuccess() {
+		if ae := parseError(resp.StatusCode, data, c.secrets); len(ae.Messages) > 0 && !ae.onlySuccess() {
 			c.log(ctx, "the iLO accepted the PATCH with messages", map[string]any{"message_ids": ae.ids()})
 		}
 		return nil
