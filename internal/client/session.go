@@ -3,6 +3,8 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -76,13 +78,45 @@ func (s *Session) Call(ctx context.Context, call func(ctx context.Context) error
 	return call(ctx)
 }
 
+// PanicError is a panic inside an operation, recovered by With. It is a bug in the
+// provider (typically a parser meeting device text it did not expect).
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("internal error (a bug in the provider, please report it): %v; the device session was closed", e.Value)
+}
+
 // With opens a session, runs fn, and always closes the session, also when fn fails.
 // A logout failure is reported only when fn succeeded (fn's error matters more).
-func With(ctx context.Context, s *Session, fn func(ctx context.Context) error) error {
+//
+// A panic in fn (or in the login) is recovered: the session is logged out on a
+// detached, bounded context and the panic is returned as a *PanicError. Re-panicking
+// would end the provider process, and with it every other backup running in
+// parallel, each leaving its session open and its temporary files behind; as an
+// error it fails only this operation, and the stack is logged for the bug report.
+func With(ctx context.Context, s *Session, fn func(ctx context.Context) error) (err error) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		perr := &PanicError{Value: v, Stack: debug.Stack()}
+		secrets := SecretsFrom(ctx)
+		tflog.SubsystemError(ctx, Subsystem, "recovered from a panic; closing the device session", map[string]any{
+			"panic": secrets.Scrub(fmt.Sprint(v)), "stack": string(perr.Stack),
+		})
+		if cerr := s.Close(ctx); cerr != nil {
+			tflog.SubsystemWarn(ctx, Subsystem, "logout after a panic failed", map[string]any{"error": secrets.Scrub(cerr.Error())})
+		}
+		err = secrets.ScrubError(perr)
+	}()
 	if err := s.Open(ctx); err != nil {
 		return err
 	}
-	err := fn(ctx)
+	err = fn(ctx)
 	if cerr := s.Close(ctx); cerr != nil {
 		if err == nil {
 			return cerr

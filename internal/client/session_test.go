@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -332,4 +333,42 @@ func TestSessionConcurrentCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCounts(t, d, 1, 1, 0)
+}
+
+// A panic inside an operation (a parser bug on hostile device text) must not leave
+// the session open, and must not take the provider process down with every other
+// backup in flight: With logs the session out and returns the panic as an error.
+func TestWithPanicClosesSessionAndReturnsError(t *testing.T) {
+	for _, cancelFirst := range []bool{false, true} {
+		t.Run(fmt.Sprintf("context cancelled before the panic: %v", cancelFirst), func(t *testing.T) {
+			d := &fakeDevice{}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var err error
+			func() {
+				defer func() {
+					if v := recover(); v != nil {
+						t.Fatalf("With let the panic through: %v", v)
+					}
+				}()
+				err = client.With(ctx, d.session(), func(context.Context) error {
+					if cancelFirst {
+						cancel()
+					}
+					var s []byte
+					_ = s[5] // index out of range
+					return nil
+				})
+			}()
+			var pe *client.PanicError
+			if !errors.As(err, &pe) || len(pe.Stack) == 0 {
+				t.Fatalf("err = %v, want a *client.PanicError with a stack", err)
+			}
+			if msg := err.Error(); !strings.Contains(msg, "index out of range") || !strings.Contains(msg, "bug") {
+				t.Fatalf("error %q does not say what happened and that it is a bug", msg)
+			}
+			wantCounts(t, d, 1, 1, 0)
+			checkDetached(t, d)
+		})
+	}
 }

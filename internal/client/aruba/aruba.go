@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 )
@@ -397,20 +398,27 @@ func (c *Conductor) describeBody(status int, body []byte, parseErr error) string
 	}
 }
 
+// htmlTitle is the text of a page's <title>, or the page when it has none.
 func htmlTitle(s string) string {
-	lower := strings.ToLower(s)
-	if i := strings.Index(lower, "<title>"); i >= 0 {
-		if j := strings.Index(lower[i:], "</title>"); j > 0 {
-			return s[i+len("<title>") : i+j]
+	if i := indexFold(s, "<title>"); i >= 0 {
+		rest := s[i+len("<title>"):]
+		if j := indexFold(rest, "</title>"); j >= 0 && strings.TrimSpace(rest[:j]) != "" {
+			return rest[:j]
 		}
 	}
 	return s
 }
 
+// snippet bounds already scrubbed device text to 160 bytes, cut on a character boundary.
 func snippet(s string) string {
 	s = client.Redact(s)
-	if len(s) > 160 {
-		s = s[:160] + "..."
+	const max = 160
+	if len(s) > max {
+		cut := max
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "..."
 	}
 	return s
 }
