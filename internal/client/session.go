@@ -25,6 +25,7 @@ type Session struct {
 
 	mu       sync.Mutex
 	loggedIn bool
+	gen      int // counts logins: tells a call which session it used
 }
 
 // NewSession returns a closed session that logs in with login and out with logout.
@@ -43,6 +44,7 @@ func (s *Session) Open(ctx context.Context) error {
 		return err
 	}
 	s.loggedIn = true
+	s.gen++
 	return nil
 }
 
@@ -50,6 +52,12 @@ func (s *Session) Open(ctx context.Context) error {
 func (s *Session) Close(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.closeLocked(ctx)
+}
+
+// closeLocked logs out on a context detached from ctx and bounded by LogoutTimeout.
+// It runs under s.mu, so no login can replace the session it logs out.
+func (s *Session) closeLocked(ctx context.Context) error {
 	if !s.loggedIn {
 		return nil
 	}
@@ -60,17 +68,27 @@ func (s *Session) Close(ctx context.Context) error {
 }
 
 // Call runs one device call. When the device answers that the session expired
-// (an error wrapping ErrSessionExpired), Call logs in again once and repeats the call.
-// Repeating is safe here because the device refused the call before acting on it;
-// calls whose outcome is unknown (transport errors) are never repeated by Call.
+// (an error wrapping ErrSessionExpired), Call logs the old session out (the device
+// may still hold it: a proxy, or a device that says "expired" for a session it keeps;
+// a failure is only logged), logs in again once and repeats the call. Repeating is
+// safe here because the device refused the call before acting on it; calls whose
+// outcome is unknown (transport errors) are never repeated by Call. When calls run
+// concurrently, only the first to see the expiry of a session replaces it.
 func (s *Session) Call(ctx context.Context, call func(ctx context.Context) error) error {
+	s.mu.Lock()
+	gen := s.gen
+	s.mu.Unlock()
 	err := call(ctx)
 	if !errors.Is(err, ErrSessionExpired) {
 		return err
 	}
-	tflog.SubsystemInfo(ctx, Subsystem, "session expired; logging in again once")
 	s.mu.Lock()
-	s.loggedIn = false // the device already dropped it: nothing to log out
+	if s.loggedIn && s.gen == gen {
+		tflog.SubsystemInfo(ctx, Subsystem, "the device says the session expired; logging it out and in again once")
+		if lerr := s.closeLocked(ctx); lerr != nil {
+			tflog.SubsystemWarn(ctx, Subsystem, "logging out the expired session failed", map[string]any{"error": SecretsFrom(ctx).Scrub(lerr.Error())})
+		}
+	}
 	s.mu.Unlock()
 	if err := s.Open(ctx); err != nil {
 		return err

@@ -22,6 +22,8 @@ type fakeDevice struct {
 	logoutErr  error
 	logoutCtx  []context.Context
 	open       int // sessions the device holds
+	dropped    int // sessions the device ended by itself and not yet logged out
+	events     []string
 }
 
 func (d *fakeDevice) login(ctx context.Context) error {
@@ -35,6 +37,7 @@ func (d *fakeDevice) login(ctx context.Context) error {
 		return err
 	}
 	d.open++
+	d.events = append(d.events, "login")
 	return nil
 }
 
@@ -49,6 +52,11 @@ func (d *fakeDevice) logout(ctx context.Context) error {
 	if d.logoutErr != nil {
 		return d.logoutErr
 	}
+	d.events = append(d.events, "logout")
+	if d.dropped > 0 { // the device already ended it: "already logged out"
+		d.dropped--
+		return nil
+	}
 	d.open--
 	return nil
 }
@@ -58,6 +66,7 @@ func (d *fakeDevice) expire() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.open--
+	d.dropped++
 }
 
 func (d *fakeDevice) counts() (logins, logouts, open int) {
@@ -220,8 +229,14 @@ func TestCallReLogsInOnceOnExpiry(t *testing.T) {
 	if calls != 2 {
 		t.Fatalf("call ran %d times, want 2", calls)
 	}
-	// Two logins, one logout: the expired session is not logged out (the device dropped it).
-	wantCounts(t, d, 2, 1, 0)
+	// Two logins, two logouts: the expired session is logged out before the new login
+	// (a device may say "expired" for a session it still holds), then the new one.
+	wantCounts(t, d, 2, 2, 0)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if got := strings.Join(d.events, ","); got != "login,logout,login,logout" {
+		t.Fatalf("events %s, want login,logout,login,logout", got)
+	}
 }
 
 func TestCallGivesUpAfterSecondExpiry(t *testing.T) {
@@ -278,8 +293,8 @@ func TestCallReLoginFailure(t *testing.T) {
 	if calls != 1 {
 		t.Fatalf("call ran %d times after a failed re-login", calls)
 	}
-	// No session is left, so nothing is logged out.
-	wantCounts(t, d, 2, 0, 0)
+	// The expired session was logged out; the failed login left none to log out.
+	wantCounts(t, d, 2, 1, 0)
 }
 
 func TestCloseIdempotent(t *testing.T) {
@@ -371,4 +386,49 @@ func TestWithPanicClosesSessionAndReturnsError(t *testing.T) {
 			checkDetached(t, d)
 		})
 	}
+}
+
+// Calls running at once that all meet the same expired session replace it once: a
+// second re-login would leak the session the first one opened.
+func TestConcurrentExpiryReLogsInOnce(t *testing.T) {
+	d := &fakeDevice{}
+	s := d.session()
+	var mu sync.Mutex
+	sessionOf := 1 // the login number the device currently accepts
+	err := client.With(context.Background(), s, func(ctx context.Context) error {
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		errs := make(chan error, 8)
+		for range 8 {
+			wg.Go(func() {
+				<-start
+				errs <- s.Call(ctx, func(context.Context) error {
+					logins, _, _ := d.counts()
+					mu.Lock()
+					defer mu.Unlock()
+					if logins == sessionOf { // still the first session: the device ended it
+						return expired()
+					}
+					return nil
+				})
+			})
+		}
+		mu.Lock()
+		sessionOf = 1
+		mu.Unlock()
+		d.expire()
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCounts(t, d, 2, 2, 0)
 }

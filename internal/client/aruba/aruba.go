@@ -237,7 +237,7 @@ func (c *Conductor) call(ctx context.Context, step, method, path string, query u
 			return c.fail(step, 0, "", err)
 		}
 		if status == http.StatusUnauthorized || status == http.StatusForbidden {
-			return c.fail(step, status, "the session is no longer valid", client.ErrSessionExpired)
+			return c.refusal(step, status, resp)
 		}
 		if status != http.StatusOK {
 			return c.fail(step, status, c.describeBody(status, resp, nil), nil)
@@ -249,6 +249,30 @@ func (c *Conductor) call(ctx context.Context, step, method, path string, query u
 		return nil
 	})
 	return out, err
+}
+
+// refusal classifies a 401/403 by what the device says. Builds answer an expired
+// session with 401 or 403 and the same texts as the HTTP 200 form (or with no text);
+// anything else the device says is a refusal of this call (a role that does not
+// allow the command, say), reported in the device's words and never repeated.
+func (c *Conductor) refusal(step string, status int, body []byte) error {
+	env, perr := parseEnvelope(body)
+	var text string
+	if perr == nil {
+		text = nonEmpty(env.failure(), env.message())
+		if strings.TrimSpace(text) == "" || sessionExpiredText(text) {
+			return c.fail(step, status, nonEmpty(text, "the session is no longer valid"), client.ErrSessionExpired)
+		}
+	} else {
+		text = c.describeBody(status, body, nil)
+	}
+	e := c.fail(step, status, text, nil)
+	if status == http.StatusForbidden {
+		e.Hint = "the conductor refused this command for the API user: give the aruba user a management role that allows it (backups need root or another read-write role)"
+	} else {
+		e.Hint = "the conductor refused the call for the API user: check the aruba user's role and password"
+	}
+	return e
 }
 
 // configure posts a configuration action and checks every failure form builds use.
