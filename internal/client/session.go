@@ -20,6 +20,7 @@ const LogoutTimeout = 30 * time.Second
 // happens once, that an expired session is re-established once, and that a session
 // that was opened is always closed.
 type Session struct {
+	device string
 	login  func(ctx context.Context) error
 	logout func(ctx context.Context) error
 
@@ -28,19 +29,29 @@ type Session struct {
 	gen      int // counts logins: tells a call which session it used
 }
 
-// NewSession returns a closed session that logs in with login and out with logout.
-func NewSession(login, logout func(ctx context.Context) error) *Session {
-	return &Session{login: login, logout: logout}
+// NewSession returns a closed session with device (named as in errors) that logs in
+// with login and out with logout.
+func NewSession(device string, login, logout func(ctx context.Context) error) *Session {
+	return &Session{device: device, login: login, logout: logout}
 }
 
-// Open logs in.
+// Open logs in. A login is repeated by the transport when its answer is lost; the
+// device may then hold a session whose token never arrived, which nobody can log
+// out: each such attempt is counted and reported in a warning.
 func (s *Session) Open(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.loggedIn {
 		return nil
 	}
-	if err := s.login(ctx); err != nil {
+	lctx, lost := trackLostAnswers(ctx)
+	err := s.login(lctx)
+	if n := lost.Load(); n > 0 {
+		tflog.SubsystemWarn(ctx, Subsystem, "a login was sent but its answer was lost: the device may hold a session this provider "+
+			"cannot log out, which stays open until the device's idle timeout (it counts against the device's session limit)",
+			map[string]any{"device": s.device, "lost_answers": n})
+	}
+	if err != nil {
 		return err
 	}
 	s.loggedIn = true

@@ -84,7 +84,9 @@ func contains(xs []int, x int) bool {
 	return false
 }
 
-func (d *fakeDevice) session() *client.Session { return client.NewSession(d.login, d.logout) }
+func (d *fakeDevice) session() *client.Session {
+	return client.NewSession("fake device", d.login, d.logout)
+}
 
 func wantCounts(t *testing.T, d *fakeDevice, logins, logouts, open int) {
 	t.Helper()

@@ -79,7 +79,7 @@ func New(hc *client.Client, cfg Config) (*Conductor, error) {
 		c.secrets = client.NewSecrets()
 	}
 	c.secrets.Add(cfg.Password)
-	c.session = client.NewSession(c.login, c.logout)
+	c.session = client.NewSession(c.Device(), c.login, c.logout)
 	return c, nil
 }
 

@@ -1,12 +1,17 @@
 package aruba
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+	"github.com/hashicorp/terraform-plugin-log/tflogtest"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 	sim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/aruba"
@@ -80,4 +85,34 @@ func TestExpiredSessionIsLoggedOutBeforeReLogin(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A login whose answer is lost is sent again by the transport; the session the first
+// one opened cannot be logged out (its UIDARUBA never arrived): it is reported.
+func TestLostLoginAnswerIsReported(t *testing.T) {
+	var dropped atomic.Bool
+	var cond *sim.Conductor
+	cond, c := startIntercepted(t, sim.Config{}, func(w http.ResponseWriter, r *http.Request, _ []byte) bool {
+		if r.URL.Path != "/v1/api/login" || dropped.Swap(true) {
+			return false
+		}
+		cond.Handler().ServeHTTP(httptest.NewRecorder(), r) // the conductor logs in...
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			_ = conn.Close() // ...and the answer is lost
+		}
+		return true
+	})
+	var logs bytes.Buffer
+	ctx := tflog.NewSubsystem(tflogtest.RootLogger(context.Background(), &logs), client.Subsystem)
+	if err := client.With(ctx, c.Session(), func(ctx context.Context) error { _, err := c.Hostname(ctx); return err }); err != nil {
+		t.Fatal(err)
+	}
+	st := cond.Stats.Snapshot()
+	if st.Logins != 2 || st.Logouts != 1 || cond.OpenSessions() != 1 {
+		t.Fatalf("logins=%d logouts=%d open=%d, want 2 1 1", st.Logins, st.Logouts, cond.OpenSessions())
+	}
+	if !strings.Contains(logs.String(), "idle timeout") || !strings.Contains(logs.String(), `"lost_answers":1`) {
+		t.Fatalf("no warning about the orphaned session; log:\n%s", logs.String())
+	}
+	cond.ExpireAllSessions() // the idle timeout, for the end-of-test check
 }

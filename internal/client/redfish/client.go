@@ -117,7 +117,7 @@ func New(hc *client.Client, cfg Config) (*Client, error) {
 		c.secrets = client.NewSecrets()
 	}
 	c.secrets.Add(cfg.Password)
-	c.sess = client.NewSession(c.login, c.logout)
+	c.sess = client.NewSession(c.device, c.login, c.logout)
 	return c, nil
 }
 
@@ -381,32 +381,81 @@ func (c *Client) createSession(ctx context.Context, step string) (token, session
 	}
 	token = resp.Header.Get("X-Auth-Token")
 	c.secrets.Add(token) // a secret from the moment it exists, whatever happens next
-	location := resp.Header.Get("Location")
-	if location == "" { // not every BMC sends Location; the body names the session too
-		var doc struct {
-			ID string `json:"@odata.id"`
-		}
-		if derr := decodeJSON(resp.Body, &doc); derr == nil {
-			location = doc.ID
-		}
+	var doc struct {
+		ID string `json:"@odata.id"`
 	}
+	_ = decodeJSON(resp.Body, &doc) // the body names the session too (not every BMC sends Location)
 	if token == "" {
 		return "", "", &client.DeviceError{Device: c.device, Step: step, HTTPStatus: resp.StatusCode,
 			Message: "the iLO accepted the login but sent no X-Auth-Token header",
 			Hint:    "check that the address is an HPE iLO's Redfish service and not a proxy or another web server"}
 	}
+	location := resp.Header.Get("Location")
 	p, perr := c.sessionPathFrom(location)
+	if location == "" || (perr != nil && p == "") {
+		// No usable Location, but the token proves a session exists: find its path
+		// another way, to use it (no Location at all) or at least to log it out.
+		if found := c.findSession(ctx, step, token, doc.ID); found != "" {
+			if location == "" {
+				return token, found, nil
+			}
+			p = found
+		}
+	}
 	if perr != nil {
-		if p != "" { // Location named another host: free the slot on this iLO, never send the token elsewhere
+		if p != "" { // free the slot on this iLO; the token never goes to another host
 			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), client.LogoutTimeout)
-			_ = c.deleteSession(lctx, step, token, p)
+			if derr := c.deleteSession(lctx, step, token, p); derr != nil {
+				c.log(ctx, "logging out the session of a refused login failed", map[string]any{"error": errorSummary(derr)})
+			}
 			cancel()
+		} else {
+			tflog.SubsystemWarn(ctx, client.Subsystem, "ilo: the session of a refused login could not be found to log it out: "+
+				"it stays open until the iLO's idle timeout (it counts against the iLO's session limit)", map[string]any{"device": c.device})
 		}
 		return "", "", &client.DeviceError{Device: c.device, Step: step, HTTPStatus: resp.StatusCode,
 			Message: perr.Error(),
 			Hint:    "connect to the iLO by the name or address it uses for itself, and check for proxies between this host and the iLO"}
 	}
 	return token, p, nil
+}
+
+// maxSessionMembers bounds how many entries of the Sessions collection are read
+// when looking for a session.
+const maxSessionMembers = 64
+
+// findSession returns the path of the session token authenticates, when the login
+// answer gave no usable Location: the body's @odata.id when it is a safe path on this
+// iLO, else the Sessions collection member the iLO marks as the caller's own
+// (Oem.Hpe.MySession). "" when neither finds it.
+func (c *Client) findSession(ctx context.Context, step, token, bodyID string) string {
+	if bodyID != "" {
+		if p, err := c.sessionPathFrom(bodyID); err == nil {
+			return p
+		}
+	}
+	var coll struct{ Members []odataLink }
+	if _, err := c.getJSON(ctx, step, sessionsPath, token, "the Sessions collection", &coll); err != nil {
+		c.log(ctx, "listing the sessions failed", map[string]any{"error": errorSummary(err)})
+		return ""
+	}
+	for i, m := range coll.Members {
+		if i == maxSessionMembers {
+			break
+		}
+		p, err := devicePath(m.ID, true)
+		if err != nil || !strings.HasPrefix(strings.ToLower(p), strings.ToLower(sessionsPath)) {
+			continue
+		}
+		var sess struct {
+			Oem struct{ Hpe struct{ MySession bool } }
+		}
+		if _, err := c.getJSON(ctx, step, p, token, "a session", &sess); err == nil && sess.Oem.Hpe.MySession {
+			c.log(ctx, "found the session in the Sessions collection (the login answer named no usable Location)", nil)
+			return p
+		}
+	}
+	return ""
 }
 
 // sessionPathFrom normalises a session Location to a path on this iLO. iLO sends an
