@@ -110,6 +110,9 @@ func redactPairs(s string) string {
 		}
 		end := pos + loc[1]
 		vStart, vEnd, ok := pairValue(s, end)
+		if ok && pluralName(s[pos+loc[0]:end]) && strings.HasPrefix(strings.TrimLeft(s[end:], " \t"), ": ") {
+			ok = false // prose ("too many sessions: close some"), not a key: value pair
+		}
 		if !ok {
 			pos = end
 			continue
@@ -123,6 +126,18 @@ func redactPairs(s string) string {
 	}
 	b.WriteString(s[done:])
 	return b.String()
+}
+
+// pluralName reports whether name ends in a plural of a secret key ("sessions",
+// "passwords"): followed by ": ", that is a sentence, not a field.
+func pluralName(name string) bool {
+	name = strings.ToLower(name)
+	for _, k := range secretKeys {
+		if strings.HasSuffix(name, strings.ToLower(k)+"s") {
+			return true
+		}
+	}
+	return false
 }
 
 // pairValue looks at what follows a secret name ending at i: an optional closing

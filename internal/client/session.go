@@ -118,8 +118,17 @@ func (e *PanicError) Error() string {
 	return fmt.Sprintf("internal error (a bug in the provider, please report it): %v; the device session was closed", e.Value)
 }
 
+// LogoutError is a failed logout after the operation itself succeeded. Its text is
+// the logout's. Callers whose work is already done and recorded (a committed backup)
+// report it as a warning: failing would make the record and the result disagree.
+type LogoutError struct{ Err error }
+
+func (e *LogoutError) Error() string { return e.Err.Error() }
+func (e *LogoutError) Unwrap() error { return e.Err }
+
 // With opens a session, runs fn, and always closes the session, also when fn fails.
-// A logout failure is reported only when fn succeeded (fn's error matters more).
+// A logout failure is reported only when fn succeeded (fn's error matters more), as
+// a *LogoutError.
 //
 // A panic in fn (or in the login) is recovered: the session is logged out on a
 // detached, bounded context and the panic is returned as a *PanicError. Re-panicking
@@ -148,7 +157,7 @@ func With(ctx context.Context, s *Session, fn func(ctx context.Context) error) (
 	err = fn(ctx)
 	if cerr := s.Close(ctx); cerr != nil {
 		if err == nil {
-			return cerr
+			return &LogoutError{Err: cerr}
 		}
 		tflog.SubsystemWarn(ctx, Subsystem, "logout after a failure also failed", map[string]any{"error": SecretsFrom(ctx).Scrub(cerr.Error())})
 	}

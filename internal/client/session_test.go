@@ -186,6 +186,11 @@ func TestWithLogoutFailure(t *testing.T) {
 		if !errors.Is(err, logoutErr) {
 			t.Fatalf("err = %v, want the logout error", err)
 		}
+		// Typed, so callers whose work is already done can make it a warning.
+		var le *client.LogoutError
+		if !errors.As(err, &le) || err.Error() != logoutErr.Error() {
+			t.Fatalf("err = %v (%T), want a *client.LogoutError with the logout's text", err, err)
+		}
 	})
 	t.Run("fn failed: fn's error wins", func(t *testing.T) {
 		d := &fakeDevice{logoutErr: logoutErr}

@@ -112,9 +112,9 @@ func formatTime(t time.Time) types.String {
 // timeoutAware explains a deadline hit by the resource's own timeout.
 func timeoutAware(ctx context.Context, err error, limit time.Duration) string {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Sprintf("%v\n\nThe operation did not finish within its create timeout (%s); raise timeouts.create if the device is slow.", err, limit)
+		return fmt.Sprintf("%s\n\nThe operation did not finish within its create timeout (%s); raise timeouts.create if the device is slow.", operationError(ctx, err), limit)
 	}
-	return err.Error()
+	return operationError(ctx, err)
 }
 
 // withCreateTimeout bounds ctx by the resource's create timeout (def when unset).

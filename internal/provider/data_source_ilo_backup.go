@@ -185,7 +185,7 @@ func (d *iloBackupDataSource) queryService(ctx context.Context, host string, por
 		port = d.data.ilo.port
 	}
 	ctx = logContext(ctx, d.data.ilo.password)
-	rc, err := newILOClient(d.data, host, port)
+	rc, err := newILOClient(ctx, d.data, host, port)
 	if err != nil {
 		return redfish.BackupService{}, device, err
 	}
@@ -198,5 +198,5 @@ func (d *iloBackupDataSource) queryService(ctx context.Context, host string, por
 		svc, err = rc.ReadBackupService(ctx)
 		return err
 	})
-	return svc, device, err
+	return svc, device, client.SecretsFrom(ctx).ScrubError(err) // it becomes a diagnostic
 }

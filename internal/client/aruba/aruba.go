@@ -243,7 +243,7 @@ func (c *Conductor) call(ctx context.Context, step, method, path string, query u
 			return c.fail(step, status, c.describeBody(status, resp, nil), nil)
 		}
 		if env, perr := parseEnvelope(resp); perr == nil && env.Global.failed() && sessionExpiredText(env.Global.StatusStr) {
-			return c.fail(step, status, env.Global.StatusStr, client.ErrSessionExpired)
+			return c.expired(step, status, env.Global.StatusStr)
 		}
 		out = resp
 		return nil
@@ -261,7 +261,7 @@ func (c *Conductor) refusal(step string, status int, body []byte) error {
 	if perr == nil {
 		text = nonEmpty(env.failure(), env.message())
 		if strings.TrimSpace(text) == "" || sessionExpiredText(text) {
-			return c.fail(step, status, nonEmpty(text, "the session is no longer valid"), client.ErrSessionExpired)
+			return c.expired(step, status, text)
 		}
 	} else {
 		text = c.describeBody(status, body, nil)
@@ -272,6 +272,15 @@ func (c *Conductor) refusal(step string, status int, body []byte) error {
 	} else {
 		e.Hint = "the conductor refused the call for the API user: check the aruba user's role and password"
 	}
+	return e
+}
+
+// expired is the error of a call the conductor refused because the session is gone;
+// it wraps client.ErrSessionExpired, so the call is repeated once after a new login.
+func (c *Conductor) expired(step string, status int, text string) *client.DeviceError {
+	e := c.fail(step, status, nonEmpty(text, "the session is no longer valid"), client.ErrSessionExpired)
+	e.Hint = "the conductor says the session is no longer valid, also right after a new login: check that nothing on the conductor " +
+		"ends API sessions (a very short idle timeout, an administrator clearing sessions, a reboot)"
 	return e
 }
 
@@ -320,7 +329,7 @@ func (c *Conductor) Hostname(ctx context.Context) (string, error) {
 		return "", c.fail(`"show hostname"`, http.StatusOK, err.Error(), nil)
 	}
 	if c.secrets.Contains(h) { // it would name files and reach the state
-		return "", c.fail(`"show hostname"`, http.StatusOK, fmt.Sprintf("the hostname the conductor reported (%q) holds a secret: it echoed a credential or a session token", h), nil)
+		return "", c.fail(`"show hostname"`, http.StatusOK, fmt.Sprintf("the hostname the conductor reported (%q) holds a secret (it echoed a credential or a session token)", h), nil)
 	}
 	return h, nil
 }

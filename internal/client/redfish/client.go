@@ -268,7 +268,7 @@ func (c *Client) refuseSecrets(step string, values map[string]string) error {
 	for what, v := range values {
 		if c.secrets.Contains(v) {
 			return &client.DeviceError{Device: c.device, Step: step,
-				Message: fmt.Sprintf("the %s the iLO reported (%s) holds a secret: it echoed a password or a session token", what, quoteSanitized(v, c.secrets)),
+				Message: fmt.Sprintf("the %s the iLO reported (%s) holds a secret (it echoed a password or a session token)", what, quoteSanitized(v, c.secrets)),
 				Hint:    "check that the address is the iLO and that nothing between rewrites its answers"}
 		}
 	}
