@@ -10,6 +10,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"path"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -85,6 +86,9 @@ func (c *Client) ReadBackupService(ctx context.Context) (BackupService, error) {
 			return &client.DeviceError{Device: c.device, Step: step,
 				Message: "the iLO linked its backup files at an unsafe path " + quoteSanitized(doc.BackupFiles.ID, c.secrets) + ": " + perr.Error()}
 		}
+		c.mu.Lock()
+		c.filesPath = fp
+		c.mu.Unlock()
 		var files backupFilesDoc
 		if _, err := c.getJSON(ctx, step, fp, token, "the BackupFiles collection", &files); err != nil {
 			return err
@@ -202,6 +206,14 @@ func (c *Client) OpenBackup(ctx context.Context, location, backupPassword string
 				Hint:    "retry; if it persists, check the iLO firmware (iLO 5 2.72 or later, iLO 6, iLO 7)"}
 		}
 		body, size = resp.Body, resp.ContentLength
+		if size < 0 && len(resp.TransferEncoding) == 0 {
+			// Close-delimited: the body ends when the connection closes, as it also
+			// does when the download is cut. Check its length against the size the
+			// iLO advertises for the file once it ends.
+			body = &closeDelimitedBody{ReadCloser: resp.Body, end: func(n int64) error {
+				return c.checkAdvertisedSize(ctx, step, token, p, n)
+			}}
+		}
 		return nil
 	})
 	if err != nil {
@@ -209,6 +221,80 @@ func (c *Client) OpenBackup(ctx context.Context, location, backupPassword string
 	}
 	c.log(ctx, "backup download started", map[string]any{"size": size, "password_protected": backupPassword != ""})
 	return body, size, nil
+}
+
+// closeDelimitedBody is a download body without framing: at its end, end checks that
+// the n bytes read are the whole file, and its error replaces the end of the body.
+type closeDelimitedBody struct {
+	io.ReadCloser
+	n     int64
+	end   func(n int64) error
+	ended bool
+}
+
+func (b *closeDelimitedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	if errors.Is(err, io.EOF) && !b.ended {
+		b.ended = true
+		if cerr := b.end(b.n); cerr != nil {
+			return n, cerr
+		}
+	}
+	return n, err
+}
+
+// maxBackupFileMembers bounds how many BackupFiles members are read (iLO keeps one).
+const maxBackupFileMembers = 16
+
+// checkAdvertisedSize compares the n bytes a close-delimited download of p delivered
+// with the FileSize the BackupFiles collection gives for that file. Without an
+// advertised size a cut could not be told from the end of the file: that is an error
+// too, so nothing incomplete is ever kept.
+func (c *Client) checkAdvertisedSize(ctx context.Context, step, token, p string, n int64) error {
+	name := path.Base(p)
+	c.mu.Lock()
+	fp := c.filesPath
+	c.mu.Unlock()
+	fail := errors.New // the caller's read error: it names the device and the step
+	if fp == "" {
+		return fail(fmt.Sprintf("the iLO sent the backup without a length (no Content-Length, not chunked) and links no BackupFiles collection "+
+			"advertising its size, so the %d bytes received cannot be known to be the whole file", n))
+	}
+	var files backupFilesDoc
+	if _, err := c.getJSON(ctx, step, fp, token, "the BackupFiles collection", &files); err != nil {
+		return err
+	}
+	for i, raw := range files.Members {
+		if i == maxBackupFileMembers {
+			break
+		}
+		var link odataLink
+		if json.Unmarshal(raw, &link) != nil {
+			continue
+		}
+		mp, err := devicePath(link.ID, true)
+		if err != nil {
+			continue
+		}
+		var member struct {
+			Name     string
+			FileSize *int64
+		}
+		if _, err := c.getJSON(ctx, step, mp, token, "a BackupFiles member", &member); err != nil {
+			return err
+		}
+		if !strings.EqualFold(member.Name, name) || member.FileSize == nil {
+			continue
+		}
+		if *member.FileSize != n {
+			return fail(fmt.Sprintf("the download ended after %d bytes, but the iLO advertises %d bytes for %s: it was cut short "+
+				"(the iLO sent no Content-Length, so only the advertised size tells)", n, *member.FileSize, quoteSanitized(name, c.secrets)))
+		}
+		return nil
+	}
+	return fail(fmt.Sprintf("the iLO sent the backup without a length (no Content-Length, not chunked) and advertises no size for %s, "+
+		"so the %d bytes received cannot be known to be the whole file", quoteSanitized(name, c.secrets), n))
 }
 
 // SetCustomBackupAndRestore sets the CustomBackupandRestore flag. It GETs the service

@@ -70,6 +70,7 @@ type Client struct {
 	token       string // X-Auth-Token of the open session; "" when none
 	sessionPath string // path to DELETE to log out; "" when none
 	servicePath string // discovered HpeiLOBackupRestoreService path
+	filesPath   string // its BackupFiles collection, as last read
 
 	// The session that uploaded an accepted restore: WaitReady watches for the iLO
 	// to stop accepting it (the reset has begun). Never logged out.
