@@ -43,22 +43,33 @@ func keyAlternation() string {
 	return strings.Join(parts, "|")
 }
 
+// Angle brackets as written in markup, JSON-escaped (Go's encoder escapes them) and
+// HTML-escaped (a page showing the XML it refused).
+const (
+	openBracket  = `(?:<|\\u003[cC]|&lt;)`
+	closeBracket = `(?:>|\\u003[eE]|&gt;)`
+)
+
 var (
 	// secretName is a name holding a secret key fragment ("scp_password", "X-CSRF-Token").
 	secretName = regexp.MustCompile(`(?i)[a-z0-9_.-]*(?:` + keyAlternation() + `)[a-z0-9_.-]*`)
-	// secretElement is an XML/HTML element named like a secret: its text is the value.
-	secretElement = regexp.MustCompile(`(?i)<\s*[a-z0-9_.:-]*(?:` + keyAlternation() + `)[a-z0-9_.:-]*(?:\s[^<>]*)?>([^<]+)`)
-	// htmlTag is one start tag; secretTagName finds a name/id/type attribute naming a
-	// secret in it, and valueAttr its value attribute.
-	htmlTag       = regexp.MustCompile(`<[a-zA-Z][^<>]*>`)
-	secretTagName = regexp.MustCompile(`(?i)\b(?:name|id|type)\s*=\s*["']?[^"'\s>]*(?:` + keyAlternation() + `)`)
-	valueAttr     = regexp.MustCompile(`(?i)(\bvalue\s*=\s*)("[^"]*"|'[^']*'|[^\s"'>]+)`)
+	// secretElement is an XML/HTML element named like a secret; its text (group 1,
+	// up to the next tag or the end of the line) is the value.
+	secretElement = regexp.MustCompile(`(?i)` + openBracket + `\s*[a-z0-9_.:-]*(?:` + keyAlternation() + `)[a-z0-9_.:-]*(?:\s[^\n]*?)?` +
+		closeBracket + `([^\n]*?)(?:` + openBracket + `|\n|\z)`)
+	// markupTag is one tag; secretTagName finds a name/id/type attribute naming a
+	// secret in it, and valueAttr the start of its value attribute.
+	markupTag     = regexp.MustCompile(`(?i)` + openBracket + `[a-z][^\n]*?` + closeBracket)
+	secretTagName = regexp.MustCompile(`(?i)\b(?:name|id|type)\s*=\s*(?:\\*["']|&quot;|&#3[49];)?[^"'\s>&\\]*(?:` + keyAlternation() + `)`)
+	valueAttr     = regexp.MustCompile(`(?i)\bvalue\s*=\s*`)
 )
 
 // Forms of quotes and separators, literal and encoded (JSON-escaped, HTML entities,
-// percent-encoding). Longer forms come first so that `\"` is not read as `\`.
+// percent-encoding). Longer forms come first so that `\"` is not read as `\`. A
+// quote escaped more than once (`\\\"`, JSON in JSON) is read by quoteAt.
 var (
-	quoteForms     = []string{`\"`, `\'`, "&quot;", "&#34;", "&#39;", "&apos;", "%22", "%27", `"`, `'`}
+	quoteForms = []string{`\u0026quot;`, `\u0026#34;`, `\u0026#39;`, `\u0022`, `\u0027`,
+		"&quot;", "&#34;", "&#39;", "&apos;", "%22", "%27", `"`, `'`}
 	separatorForms = []string{"=>", "=", ":", "%3D", "%3A"}
 	// Where an unquoted value ends. A value runs over spaces ("correct horse"):
 	// only the end of the line or of the field ends it.
@@ -75,27 +86,66 @@ var (
 // value="…">). It is applied to everything this package logs and to all device text
 // placed in errors. It is idempotent and never panics, whatever s holds.
 func Redact(s string) string {
-	s = secretElement.ReplaceAllStringFunc(s, func(m string) string {
-		i := strings.LastIndexByte(m, '>')
-		if strings.TrimSpace(m[i+1:]) == "" {
-			return m
-		}
-		return m[:i+1] + Mask
-	})
-	s = htmlTag.ReplaceAllStringFunc(s, func(tag string) string {
+	s = replaceGroup(s, secretElement)
+	s = markupTag.ReplaceAllStringFunc(s, func(tag string) string {
 		if !secretTagName.MatchString(tag) {
 			return tag
 		}
-		return valueAttr.ReplaceAllStringFunc(tag, func(v string) string {
-			sub := valueAttr.FindStringSubmatch(v)
-			val := sub[2]
-			if q := val[0]; q == '"' || q == '\'' {
-				return sub[1] + string(q) + Mask + string(q)
-			}
-			return sub[1] + Mask
-		})
+		return maskValueAttrs(tag)
 	})
 	return redactPairs(s)
+}
+
+// replaceGroup masks group 1 of every match of re in s, unless it is blank.
+func replaceGroup(s string, re *regexp.Regexp) string {
+	var b strings.Builder
+	done := 0
+	for _, m := range re.FindAllStringSubmatchIndex(s, -1) {
+		if m[2] < 0 || strings.TrimSpace(s[m[2]:m[3]]) == "" {
+			continue
+		}
+		b.WriteString(s[done:m[2]])
+		b.WriteString(Mask)
+		done = m[3]
+	}
+	if done == 0 {
+		return s
+	}
+	b.WriteString(s[done:])
+	return b.String()
+}
+
+// maskValueAttrs masks every value attribute of a tag, quoted (in any form) or bare.
+func maskValueAttrs(tag string) string {
+	var b strings.Builder
+	done := 0
+	for _, m := range valueAttr.FindAllStringIndex(tag, -1) {
+		i := m[1]
+		if i < done {
+			continue
+		}
+		var vEnd int
+		if q := quoteAt(tag, i); q != "" {
+			i += len(q)
+			vEnd = closingQuote(tag, i, q)
+		} else {
+			vEnd = i
+			for vEnd < len(tag) && tag[vEnd] != ' ' && tag[vEnd] != '\t' && prefixOf(tag[vEnd:], []string{">", `\u003e`, `\u003E`, "&gt;"}) == "" {
+				vEnd++
+			}
+		}
+		if vEnd <= i {
+			continue
+		}
+		b.WriteString(tag[done:i])
+		b.WriteString(Mask)
+		done = vEnd
+	}
+	if done == 0 {
+		return tag
+	}
+	b.WriteString(tag[done:])
+	return b.String()
 }
 
 // redactPairs masks the value of each key=value / key: value pair whose key is secret.
@@ -144,7 +194,7 @@ func pluralName(name string) bool {
 // quote, a separator, then a quoted or bare value. It returns the value's bounds;
 // ok is false when no separator follows or the value is empty.
 func pairValue(s string, i int) (vStart, vEnd int, ok bool) {
-	if q := prefixOf(s[i:], quoteForms); q != "" {
+	if q := quoteAt(s, i); q != "" {
 		i += len(q)
 	}
 	i = skipBlanks(s, i, false)
@@ -154,7 +204,7 @@ func pairValue(s string, i int) (vStart, vEnd int, ok bool) {
 	}
 	encoded := sep[0] == '%'
 	i = skipBlanks(s, i+len(sep), encoded)
-	if q := prefixOf(s[i:], quoteForms); q != "" {
+	if q := quoteAt(s, i); q != "" {
 		vStart = i + len(q)
 		vEnd = closingQuote(s, vStart, q)
 	} else {
@@ -175,6 +225,19 @@ func pairValue(s string, i int) (vStart, vEnd int, ok bool) {
 		}
 	}
 	return vStart, vEnd, vEnd > vStart
+}
+
+// quoteAt returns the quote that starts at s[i] ("" when none): one of quoteForms,
+// possibly behind a run of backslashes (a quote escaped once per level of nesting).
+func quoteAt(s string, i int) string {
+	j := i
+	for j < len(s) && s[j] == '\\' {
+		j++
+	}
+	if j < len(s) && (s[j] == '"' || s[j] == '\'') {
+		return s[i : j+1]
+	}
+	return prefixOf(s[i:], quoteForms)
 }
 
 // closingQuote returns where a value opened by quote q at i ends: at the matching

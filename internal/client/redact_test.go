@@ -128,6 +128,13 @@ func TestRedactForms(t *testing.T) {
 		{"html-escaped json", `{&quot;password&quot;:&quot;pa ss&quot;,&quot;user&quot;:&quot;bob&quot;}`,
 			[]string{"pa ss"}, []string{"&quot;user&quot;:&quot;bob&quot;"}},
 		{"secret key", "client_secret=abc123", []string{"abc123"}, []string{"client_secret="}},
+		{"json-escaped xml element", `{"msg":"bad \u003cpassword\u003ehunter 2\u003c/password\u003e here"}`,
+			[]string{"hunter"}, []string{`\u003c/password\u003e here`}},
+		{"html-escaped xml element", "<pre>&lt;password&gt;hunter 2&lt;/password&gt;</pre>",
+			[]string{"hunter"}, []string{"&lt;/password&gt;</pre>"}},
+		{"json-escaped html input", `{"page":"\u003cinput name=\"password\" value=\"hunter 2\"\u003e"}`,
+			[]string{"hunter"}, []string{`name=\"password\"`}},
+		{"element without a closing tag", "<password>hunter 2", []string{"hunter"}, []string{"<password>"}},
 		{"ruby hash", `{:password=>"x y z"}`, []string{"x y z"}, nil},
 	}
 	for _, tc := range cases {

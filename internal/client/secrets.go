@@ -151,15 +151,19 @@ func SecretsFrom(ctx context.Context) *Secrets {
 
 // formsOf lists every form of every value, longest first: strings.Replacer tries
 // its patterns in order at each position, so a longer form wins over its prefix.
-// (Matching is on bytes: a secret need not be valid UTF-8.)
+// Forms are taken two levels deep: a device's JSON answer quoting the form-encoded
+// request it refused holds the secret percent-encoded, then JSON-escaped. (Matching
+// is on bytes: a secret need not be valid UTF-8.)
 func formsOf(values []string) []string {
 	seen := map[string]bool{}
 	var forms []string
 	for _, v := range values {
 		for _, f := range secretForms(v) {
-			if f != "" && !seen[f] {
-				seen[f] = true
-				forms = append(forms, f)
+			for _, ff := range secretForms(f) {
+				if ff != "" && !seen[ff] {
+					seen[ff] = true
+					forms = append(forms, ff)
+				}
 			}
 		}
 	}
@@ -169,10 +173,12 @@ func formsOf(values []string) []string {
 
 // secretForms are the ways a device may write v back: as sent, percent-encoded
 // (query and path style), JSON-escaped (with and without HTML escaping),
-// HTML-escaped, and with single quotes backslash-escaped (Python, shell).
+// HTML-escaped, with single quotes backslash-escaped (Python, shell), and with each
+// invalid UTF-8 byte replaced by U+FFFD (as JSON encoders and decoders do).
 func secretForms(v string) []string {
 	return []string{
 		v,
+		string([]rune(v)),
 		url.QueryEscape(v),
 		url.PathEscape(v),
 		lowerHex(url.QueryEscape(v)),

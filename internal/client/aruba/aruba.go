@@ -122,6 +122,12 @@ func (c *Conductor) login(ctx context.Context) error {
 	if err != nil {
 		return c.fail(step, 0, "", err)
 	}
+	return c.loginAnswer(status, body)
+}
+
+// loginAnswer reads a login answer: the session on success, else the error.
+func (c *Conductor) loginAnswer(status int, body []byte) error {
+	const step = "log in"
 	env, perr := parseEnvelope(body)
 	if env.Global != nil { // issued tokens are secrets from the moment they exist
 		c.secrets.Add(env.Global.UID, env.Global.CSRFToken)
@@ -236,19 +242,27 @@ func (c *Conductor) call(ctx context.Context, step, method, path string, query u
 		if err != nil {
 			return c.fail(step, 0, "", err)
 		}
-		if status == http.StatusUnauthorized || status == http.StatusForbidden {
-			return c.refusal(step, status, resp)
-		}
-		if status != http.StatusOK {
-			return c.fail(step, status, c.describeBody(status, resp, nil), nil)
-		}
-		if env, perr := parseEnvelope(resp); perr == nil && env.Global.failed() && sessionExpiredText(env.Global.StatusStr) {
-			return c.expired(step, status, env.Global.StatusStr)
+		if err := c.callAnswer(step, status, resp); err != nil {
+			return err
 		}
 		out = resp
 		return nil
 	})
 	return out, err
+}
+
+// callAnswer classifies the answer to an authenticated call: nil when it may be read.
+func (c *Conductor) callAnswer(step string, status int, resp []byte) error {
+	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+		return c.refusal(step, status, resp)
+	}
+	if status != http.StatusOK {
+		return c.fail(step, status, c.describeBody(status, resp, nil), nil)
+	}
+	if env, perr := parseEnvelope(resp); perr == nil && env.Global.failed() && sessionExpiredText(env.Global.StatusStr) {
+		return c.expired(step, status, env.Global.StatusStr)
+	}
+	return nil
 }
 
 // refusal classifies a 401/403 by what the device says. Builds answer an expired
@@ -294,6 +308,11 @@ func (c *Conductor) configure(ctx context.Context, step, object, configPath stri
 	if err != nil {
 		return "", err
 	}
+	return c.configureAnswer(step, resp)
+}
+
+// configureAnswer checks a configuration action's answer and returns its message.
+func (c *Conductor) configureAnswer(step string, resp []byte) (string, error) {
 	env, err := parseEnvelope(resp)
 	if err != nil {
 		return "", c.fail(step, http.StatusOK, c.describeBody(http.StatusOK, resp, err), nil)
@@ -324,12 +343,19 @@ func (c *Conductor) Hostname(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return c.hostnameFrom(resp)
+}
+
+// hostnameFrom reads the hostname out of a `show hostname` answer. A hostname holding
+// a secret (one the client knows, or what Redact recognises) is refused: it would name
+// files and reach the state.
+func (c *Conductor) hostnameFrom(resp []byte) (string, error) {
 	h, err := parseHostname(resp)
 	if err != nil {
 		return "", c.fail(`"show hostname"`, http.StatusOK, err.Error(), nil)
 	}
-	if c.secrets.Contains(h) { // it would name files and reach the state
-		return "", c.fail(`"show hostname"`, http.StatusOK, fmt.Sprintf("the hostname the conductor reported (%q) holds a secret (it echoed a credential or a session token)", h), nil)
+	if c.secrets.Scrub(h) != h {
+		return "", c.fail(`"show hostname"`, http.StatusOK, fmt.Sprintf("the hostname the conductor reported (%q) holds a secret (it echoed a credential or a session token)", c.secrets.Scrub(h)), nil)
 	}
 	return h, nil
 }
@@ -418,6 +444,12 @@ func (c *Conductor) TarFlashClean(ctx context.Context, configPath string) error 
 // describeBody turns an unexpected answer into a short, secret-free sentence. The
 // raw body is scrubbed before anything is cut out of it or shortened.
 func (c *Conductor) describeBody(status int, body []byte, parseErr error) string {
+	// Only the start of the body (or its title) is shown: scrubbing a bounded head is
+	// enough, as what is shown always ends well before the cut.
+	const head = 64 << 10
+	if len(body) > head {
+		body = body[:head]
+	}
 	text := strings.TrimSpace(c.secrets.Scrub(string(body)))
 	switch {
 	case text == "":

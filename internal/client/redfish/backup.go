@@ -158,10 +158,9 @@ func ValidateBackupPassword(p string) error {
 // size is the Content-Length, or -1 when the iLO does not send one.
 func (c *Client) OpenBackup(ctx context.Context, location, backupPassword string) (body io.ReadCloser, size int64, err error) {
 	const step = "download backup"
-	p, err := ResolveBackupLocation(location)
+	p, err := c.backupLocation(step, location)
 	if err != nil {
-		return nil, 0, &client.DeviceError{Device: c.device, Step: step, Message: err.Error(),
-			Hint: "this is not what an HPE iLO sends: check that the address is the iLO and that nothing between rewrites its answers"}
+		return nil, 0, err
 	}
 	if err := ValidateBackupPassword(backupPassword); err != nil {
 		return nil, 0, &client.DeviceError{Device: c.device, Step: step, Message: err.Error()}
@@ -221,6 +220,20 @@ func (c *Client) OpenBackup(ctx context.Context, location, backupPassword string
 	}
 	c.log(ctx, "backup download started", map[string]any{"size": size, "password_protected": backupPassword != ""})
 	return body, size, nil
+}
+
+// backupLocation checks a BackupFileLocation (ResolveBackupLocation), and that it
+// holds no secret, and returns the path to download.
+func (c *Client) backupLocation(step, location string) (string, error) {
+	if err := c.refuseSecrets(step, map[string]string{"backup location": location}); err != nil {
+		return "", err
+	}
+	p, err := ResolveBackupLocation(location)
+	if err != nil {
+		return "", &client.DeviceError{Device: c.device, Step: step, Message: c.secrets.Scrub(err.Error()),
+			Hint: "this is not what an HPE iLO sends: check that the address is the iLO and that nothing between rewrites its answers"}
+	}
+	return p, nil
 }
 
 // closeDelimitedBody is a download body without framing: at its end, end checks that

@@ -262,12 +262,13 @@ func (c *Client) malformed(step string, status int, what string, err error) erro
 	}
 }
 
-// refuseSecrets fails when a value the iLO reported holds a known secret: such values
-// name files and reach the state, where a secret must never go (a device that echoes
-// a password or token back is broken or hostile).
+// refuseSecrets fails when a value the iLO reported holds a secret (one the client
+// knows, or what Redact recognises): such values name files and reach the state,
+// where a secret must never go (a device that echoes a password or token back is
+// broken or hostile).
 func (c *Client) refuseSecrets(step string, values map[string]string) error {
 	for what, v := range values {
-		if c.secrets.Contains(v) {
+		if c.secrets.Scrub(v) != v {
 			return &client.DeviceError{Device: c.device, Step: step,
 				Message: fmt.Sprintf("the %s the iLO reported (%s) holds a secret (it echoed a password or a session token)", what, quoteSanitized(v, c.secrets)),
 				Hint:    "check that the address is the iLO and that nothing between rewrites its answers"}
