@@ -93,18 +93,25 @@ func (s *Session) Call(ctx context.Context, call func(ctx context.Context) error
 	if !errors.Is(err, ErrSessionExpired) {
 		return err
 	}
-	s.mu.Lock()
-	if s.loggedIn && s.gen == gen {
-		tflog.SubsystemInfo(ctx, Subsystem, "the device says the session expired; logging it out and in again once")
-		if lerr := s.closeLocked(ctx); lerr != nil {
-			tflog.SubsystemWarn(ctx, Subsystem, "logging out the expired session failed", map[string]any{"error": SecretsFrom(ctx).Scrub(lerr.Error())})
-		}
-	}
-	s.mu.Unlock()
+	s.closeExpired(ctx, gen)
 	if err := s.Open(ctx); err != nil {
 		return err
 	}
 	return call(ctx)
+}
+
+// closeExpired logs out the session of login number gen, unless another call already
+// replaced it. A failure is only logged: the device may have dropped it already.
+func (s *Session) closeExpired(ctx context.Context, gen int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.loggedIn || s.gen != gen {
+		return
+	}
+	tflog.SubsystemInfo(ctx, Subsystem, "the device says the session expired; logging it out and in again once")
+	if err := s.closeLocked(ctx); err != nil {
+		tflog.SubsystemWarn(ctx, Subsystem, "logging out the expired session failed", map[string]any{"error": SecretsFrom(ctx).Scrub(err.Error())})
+	}
 }
 
 // PanicError is a panic inside an operation, recovered by With. It is a bug in the
@@ -115,7 +122,7 @@ type PanicError struct {
 }
 
 func (e *PanicError) Error() string {
-	return fmt.Sprintf("internal error (a bug in the provider, please report it): %v; the device session was closed", e.Value)
+	return fmt.Sprintf("internal error (a bug in the provider, please report it): %v; the operation was stopped and its device session closed", e.Value)
 }
 
 // LogoutError is a failed logout after the operation itself succeeded. Its text is

@@ -439,3 +439,27 @@ func TestConcurrentExpiryReLogsInOnce(t *testing.T) {
 	}
 	wantCounts(t, d, 2, 2, 0)
 }
+
+// A panic while the session is locked (in a logout during a re-login) must not leave
+// it locked: With's own logout would then wait forever.
+func TestWithPanicInsideSessionDoesNotDeadlock(t *testing.T) {
+	logins := 0
+	s := client.NewSession("fake device",
+		func(context.Context) error { logins++; return nil },
+		func(context.Context) error { panic("logout bug") })
+	done := make(chan error, 1)
+	go func() {
+		done <- client.With(context.Background(), s, func(ctx context.Context) error {
+			return s.Call(ctx, func(context.Context) error { return expired() })
+		})
+	}()
+	select {
+	case err := <-done:
+		var pe *client.PanicError
+		if !errors.As(err, &pe) || !strings.Contains(err.Error(), "logout bug") {
+			t.Fatalf("err = %v, want the panic as a *client.PanicError", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("With deadlocked after a panic inside the session")
+	}
+}
