@@ -69,6 +69,9 @@ type ArubaResult struct {
 	Backup               backupstore.Backup
 	Hostname             string
 	RunningConfigChanged bool
+	// LogoutFailed is the logout's error when the backup was committed and only
+	// the logout failed: a warning, not a failed backup.
+	LogoutFailed error
 }
 
 // RunAruba backs up one conductor: log in, save the running config locally (always),
@@ -140,7 +143,18 @@ func RunAruba(ctx context.Context, store *backupstore.Store, req ArubaRequest) (
 		res.Backup = backup
 		return nil
 	})
-	return res, err
+	return res, logoutAfterCommit(err, res.Backup, &res.LogoutFailed)
+}
+
+// logoutAfterCommit moves a logout failure that came after the backup was committed
+// into *failed: the backup is in the store, so the run succeeded.
+func logoutAfterCommit(err error, b backupstore.Backup, failed *error) error {
+	var le *client.LogoutError
+	if b.ID != "" && errors.As(err, &le) {
+		*failed = err
+		return nil
+	}
+	return err
 }
 
 // pushToSCP runs the flash and SCP steps, cleaning the tar files from flash whenever a

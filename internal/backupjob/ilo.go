@@ -56,6 +56,9 @@ type ILOResult struct {
 	// DeviceFileLocation is the checked path the backup was downloaded from.
 	DeviceFileLocation string
 	PasswordProtected  bool
+	// LogoutFailed is the logout's error when the backup was committed and only
+	// the logout failed: a warning, not a failed backup.
+	LogoutFailed error
 }
 
 // ILODeviceName is the default backup folder of an iLO: its server's serial number,
@@ -173,7 +176,7 @@ func RunILO(ctx context.Context, store *backupstore.Store, req ILORequest) (ILOR
 		res.Backup = backup
 		return nil
 	})
-	return res, err
+	return res, logoutAfterCommit(err, res.Backup, &res.LogoutFailed)
 }
 
 // downloadReader remembers a failure of the download itself (as opposed to the local

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 )
 
 // maxStampBumps bounds the search for a free stamp (one per millisecond).
@@ -204,9 +206,6 @@ func (r *Run) AddFile(f File) error {
 	return nil
 }
 
-// secretish are attribute key fragments that suggest a secret; sidecars never hold one.
-var secretish = []string{"password", "passwd", "secret", "token", "private_key", "credential"}
-
 // Commit writes the run's sidecar atomically, which makes the backup visible, and
 // releases the run's reservation. It returns the backup as a reader would see it.
 func (r *Run) Commit(host string, port int, attrs map[string]string, completed time.Time) (Backup, error) {
@@ -214,11 +213,8 @@ func (r *Run) Commit(host string, port int, attrs map[string]string, completed t
 		return Backup{}, fmt.Errorf("%s: invalid port %d", r.what(), port)
 	}
 	for k := range attrs {
-		lk := strings.ToLower(k)
-		for _, s := range secretish {
-			if strings.Contains(lk, s) {
-				return Backup{}, fmt.Errorf("%s: attribute %q looks like a secret; secrets are never stored in backup records", r.what(), k)
-			}
+		if client.IsSecretKey(k) { // sidecars never hold a secret
+			return Backup{}, fmt.Errorf("%s: attribute %q looks like a secret; secrets are never stored in backup records", r.what(), k)
 		}
 	}
 	if completed.IsZero() {

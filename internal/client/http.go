@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -68,7 +69,41 @@ type ctxKey int
 const (
 	repeatableKey ctxKey = iota
 	longAnswerKey
+	lostAnswersKey
 )
+
+// trackLostAnswers returns ctx making Do count, in the returned counter, the attempts
+// of requests made with it that failed after they may have reached the device (any
+// transport error but a failed connection or TLS handshake): the device may have
+// acted on them without the answer arriving.
+func trackLostAnswers(ctx context.Context) (context.Context, *atomic.Int32) {
+	n := &atomic.Int32{}
+	return context.WithValue(ctx, lostAnswersKey, n), n
+}
+
+func countLostAnswer(ctx context.Context, err error) {
+	n, _ := ctx.Value(lostAnswersKey).(*atomic.Int32)
+	if n == nil || err == nil || ctx.Err() != nil || !mayHaveArrived(err) {
+		return
+	}
+	n.Add(1)
+}
+
+// mayHaveArrived reports whether a request that failed with err may have been sent:
+// only a failed dial or TLS handshake proves it was not.
+func mayHaveArrived(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return false
+	}
+	var unknownCA x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var verifyErr *tls.CertificateVerificationError
+	var recordErr tls.RecordHeaderError
+	var alert tls.AlertError
+	return !errors.As(err, &unknownCA) && !errors.As(err, &hostErr) && !errors.As(err, &verifyErr) &&
+		!errors.As(err, &recordErr) && !errors.As(err, &alert)
+}
 
 // Repeatable marks the requests made with ctx as safe to repeat even though their
 // method is not idempotent (for example a POST that only logs in). Never use it for a
@@ -145,7 +180,10 @@ func New(cfg Config) (*Client, error) {
 		RetryWaitMin: cfg.RetryWaitMin,
 		RetryWaitMax: cfg.RetryWaitMax,
 		RetryMax:     cfg.RetryMax,
-		CheckRetry:   retryablehttp.DefaultRetryPolicy,
+		CheckRetry: func(ctx context.Context, resp *http.Response, err error) (bool, error) {
+			countLostAnswer(ctx, err)
+			return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
+		},
 		Backoff:      retryablehttp.DefaultBackoff, // honours Retry-After on 429 and 503
 		ErrorHandler: retryablehttp.PassthroughErrorHandler,
 		RequestLogHook: func(_ retryablehttp.Logger, req *http.Request, attempt int) {
@@ -211,6 +249,7 @@ func (c *Client) Do(req *http.Request) (*http.Response, error) {
 			hc = c.longAnswer
 		}
 		resp, err = hc.Do(req)
+		countLostAnswer(ctx, err)
 	}
 	fields := map[string]any{
 		"method":      req.Method,
@@ -218,8 +257,10 @@ func (c *Client) Do(req *http.Request) (*http.Response, error) {
 		"duration_ms": time.Since(start).Milliseconds(),
 	}
 	if err != nil {
-		err = transportError(err)
-		fields["error"] = Redact(err.Error())
+		// A transport error may quote device bytes (a malformed status line): scrub
+		// it with the operation's secrets before it is logged or returned.
+		err = SecretsFrom(ctx).ScrubError(transportError(err))
+		fields["error"] = err.Error()
 		tflog.SubsystemDebug(ctx, Subsystem, "request failed", fields)
 		return nil, err
 	}

@@ -38,8 +38,8 @@ func TestRedactMasksSecrets(t *testing.T) {
 			[]string{"cookie-uid-1"}, []string{"Cookie:"}},
 		{"set-cookie header", "Set-Cookie: SESSION=cookie-uid-2; Path=/; Secure; HttpOnly",
 			[]string{"cookie-uid-2"}, []string{"Secure", "HttpOnly"}},
-		{"session cookie in text", "sent SESSION=cookie-uid-3 to the device",
-			[]string{"cookie-uid-3"}, []string{"sent", "to the device"}},
+		{"session cookie in text", "sent SESSION=cookie-uid-3; to the device",
+			[]string{"cookie-uid-3"}, []string{"sent", "; to the device"}},
 		{"several in one line", "password=p1-x&UIDARUBA=u1-x&token=t1-x&sessionKey=s1-x&other=keep",
 			[]string{"p1-x", "u1-x", "t1-x", "s1-x"}, []string{"other=keep"}},
 		{"case-insensitive keys", "PASSWORD=UP-1 uidaruba=lo-2 x-csrf-token: lo-3",
@@ -87,6 +87,79 @@ func TestRedactQuotedValuesWhole(t *testing.T) {
 	}
 }
 
+// Every form a device or a proxy may echo a secret in: the value must be gone, the
+// text around it kept where the form says where the value ends.
+func TestRedactForms(t *testing.T) {
+	cases := []struct {
+		name, in string
+		secrets  []string // must be gone
+		keep     []string // must survive
+	}{
+		{"basic auth header", "Authorization: Basic YWRtaW46c2VjcmV0\nAccept: */*",
+			[]string{"YWRtaW46c2VjcmV0"}, []string{"Authorization:", "Accept: */*"}},
+		{"bearer auth header", "authorization: Bearer eyJhbGciOi.payload.sig",
+			[]string{"eyJhbGciOi", "payload.sig"}, []string{"authorization:"}},
+		{"quoted auth header", `{"Authorization": "Bearer abc.def", "Accept": "json"}`,
+			[]string{"abc.def"}, []string{`"Accept": "json"`}},
+		{"url-encoded pair", "body=username%3Dadmin%26password%3Dp%40ss%20word%26x%3D1",
+			[]string{"p%40ss", "%20word"}, []string{"username%3Dadmin", "%26x%3D1"}},
+		{"url-encoded json", "q=%7B%22user%22%3A%22bob%22%2C%22password%22%3A%22se%20cret%22%7D",
+			[]string{"se%20cret", "cret"}, []string{"%22user%22%3A%22bob%22"}},
+		{"lower-case percent-encoding", "password%3dhunter2%26a%3d1",
+			[]string{"hunter2"}, []string{"%26a%3d1"}},
+		{"xml element", "<login><user>bob</user><password>tr0ub4dor &amp; 3</password></login>",
+			[]string{"tr0ub4dor", "3</password>"}, []string{"<user>bob</user>", "<password>", "</password></login>"}},
+		{"xml element with attributes", `<sessionKey type="x">abc-123</sessionKey>`,
+			[]string{"abc-123"}, []string{"</sessionKey>"}},
+		{"html input", `<form><input name="user" value="bob"><input type="text" name="password" value="hunter 2"></form>`,
+			[]string{"hunter 2", "hunter"}, []string{`value="bob"`, `name="password"`}},
+		{"html input, value first", `<input value='s3cr3t' id="login-password">`,
+			[]string{"s3cr3t"}, []string{`id="login-password"`}},
+		{"python repr", `{'username': 'bob', 'passwd': 'it\'s me', 'port': 22}`,
+			[]string{"it\\'s me", "s me"}, []string{"'username': 'bob'", "'port': 22"}},
+		{"value with spaces", "password=correct horse battery staple",
+			[]string{"correct", "horse", "staple"}, []string{"password="}},
+		{"value with spaces then next field", "password=correct horse&user=bob",
+			[]string{"correct", "horse"}, []string{"&user=bob"}},
+		{"colon form with spaces", "token: abc def ghi\nnext line",
+			[]string{"abc", "def", "ghi"}, []string{"next line"}},
+		{"escaped json inside json", `{"body":"{\"password\":\"p w\",\"user\":\"bob\"}"}`,
+			[]string{"p w"}, []string{`\"user\":\"bob\"`}},
+		{"html-escaped json", `{&quot;password&quot;:&quot;pa ss&quot;,&quot;user&quot;:&quot;bob&quot;}`,
+			[]string{"pa ss"}, []string{"&quot;user&quot;:&quot;bob&quot;"}},
+		{"secret key", "client_secret=abc123", []string{"abc123"}, []string{"client_secret="}},
+		{"json-escaped xml element", `{"msg":"bad \u003cpassword\u003ehunter 2\u003c/password\u003e here"}`,
+			[]string{"hunter"}, []string{`\u003c/password\u003e here`}},
+		{"html-escaped xml element", "<pre>&lt;password&gt;hunter 2&lt;/password&gt;</pre>",
+			[]string{"hunter"}, []string{"&lt;/password&gt;</pre>"}},
+		{"json-escaped html input", `{"page":"\u003cinput name=\"password\" value=\"hunter 2\"\u003e"}`,
+			[]string{"hunter"}, []string{`name=\"password\"`}},
+		{"element without a closing tag", "<password>hunter 2", []string{"hunter"}, []string{"<password>"}},
+		{"ruby hash", `{:password=>"x y z"}`, []string{"x y z"}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := client.Redact(tc.in)
+			for _, s := range tc.secrets {
+				if strings.Contains(got, s) {
+					t.Errorf("Redact(%q) = %q still contains %q", tc.in, got, s)
+				}
+			}
+			for _, k := range tc.keep {
+				if !strings.Contains(got, k) {
+					t.Errorf("Redact(%q) = %q lost %q", tc.in, got, k)
+				}
+			}
+			if !strings.Contains(got, client.Mask) {
+				t.Errorf("Redact(%q) = %q shows no mask", tc.in, got)
+			}
+			if again := client.Redact(got); again != got {
+				t.Errorf("Redact is not idempotent: %q then %q", got, again)
+			}
+		})
+	}
+}
+
 func TestRedactLeavesOtherTextAlone(t *testing.T) {
 	for _, s := range []string{
 		"",
@@ -99,6 +172,14 @@ func TestRedactLeavesOtherTextAlone(t *testing.T) {
 		"web-server profile\n   session-timeout 900\n",
 		"copy_flash_scp: wrong syntax: missing mandatory parameter 'passwd'",
 		"Error copying file flash.tar.gz to 10.0.0.5: authentication failed (permission denied)",
+		"check the aruba username and password of the provider (or ARUBA_USERNAME / ARUBA_PASSWORD)",
+		"missing iLO credentials: set ilo.username",
+		"the iLO refused the backup password (invalid_restore_password)",
+		"<html><head><title>401 Unauthorized</title></head><body>Enter your password</body></html>",
+		`<input type="submit" value="Log in">`,
+		"Base.1.18.PropertyValueTypeError [Password]",
+		"the conductor refuses new sessions: at most 64 may be open",
+		"Too many sessions: close some and retry",
 	} {
 		if got := client.Redact(s); got != s {
 			t.Errorf("Redact(%q) = %q; non-secret text must be untouched", s, got)
@@ -155,7 +236,8 @@ func TestRedactURL(t *testing.T) {
 
 func TestIsSecretKey(t *testing.T) {
 	for _, k := range []string{"password", "Password", "passwd", "token", "UIDARUBA", "X-CSRF-Token", "X-Auth-Token",
-		"sessionKey", "SESSION", "Cookie", "Set-Cookie", "Authorization", "new_password", "authToken"} {
+		"sessionKey", "SESSION", "Cookie", "Set-Cookie", "Authorization", "new_password", "authToken",
+		"backup_password", "client_secret", "private_key"} {
 		if !client.IsSecretKey(k) {
 			t.Errorf("IsSecretKey(%q) = false", k)
 		}
@@ -165,4 +247,22 @@ func TestIsSecretKey(t *testing.T) {
 			t.Errorf("IsSecretKey(%q) = true", k)
 		}
 	}
+}
+
+// FuzzRedact: Redact never panics on any input (invalid UTF-8 included) and masking
+// twice changes nothing.
+func FuzzRedact(f *testing.F) {
+	for _, s := range []string{
+		"password=correct horse", "Authorization: Basic abc", "password%3Dx%26y", "%22password%22%3A%22x%22",
+		"<password>x</password>", `<input name="password" value="x">`, `{'passwd': 'x'}`, `{"token":"a\"b"}`,
+		"\xff\xfepassword=\xc3", "Ⱥpassword: ȺȺ", `{\"password\":\"x\"}`, "&quot;token&quot;:&quot;x",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		once := client.Redact(s)
+		if twice := client.Redact(once); twice != once {
+			t.Fatalf("Redact is not idempotent on %q: %q then %q", s, once, twice)
+		}
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +22,8 @@ type fakeDevice struct {
 	logoutErr  error
 	logoutCtx  []context.Context
 	open       int // sessions the device holds
+	dropped    int // sessions the device ended by itself and not yet logged out
+	events     []string
 }
 
 func (d *fakeDevice) login(ctx context.Context) error {
@@ -34,6 +37,7 @@ func (d *fakeDevice) login(ctx context.Context) error {
 		return err
 	}
 	d.open++
+	d.events = append(d.events, "login")
 	return nil
 }
 
@@ -48,6 +52,11 @@ func (d *fakeDevice) logout(ctx context.Context) error {
 	if d.logoutErr != nil {
 		return d.logoutErr
 	}
+	d.events = append(d.events, "logout")
+	if d.dropped > 0 { // the device already ended it: "already logged out"
+		d.dropped--
+		return nil
+	}
 	d.open--
 	return nil
 }
@@ -57,6 +66,7 @@ func (d *fakeDevice) expire() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.open--
+	d.dropped++
 }
 
 func (d *fakeDevice) counts() (logins, logouts, open int) {
@@ -74,7 +84,9 @@ func contains(xs []int, x int) bool {
 	return false
 }
 
-func (d *fakeDevice) session() *client.Session { return client.NewSession(d.login, d.logout) }
+func (d *fakeDevice) session() *client.Session {
+	return client.NewSession("fake device", d.login, d.logout)
+}
 
 func wantCounts(t *testing.T, d *fakeDevice, logins, logouts, open int) {
 	t.Helper()
@@ -174,6 +186,11 @@ func TestWithLogoutFailure(t *testing.T) {
 		if !errors.Is(err, logoutErr) {
 			t.Fatalf("err = %v, want the logout error", err)
 		}
+		// Typed, so callers whose work is already done can make it a warning.
+		var le *client.LogoutError
+		if !errors.As(err, &le) || err.Error() != logoutErr.Error() {
+			t.Fatalf("err = %v (%T), want a *client.LogoutError with the logout's text", err, err)
+		}
 	})
 	t.Run("fn failed: fn's error wins", func(t *testing.T) {
 		d := &fakeDevice{logoutErr: logoutErr}
@@ -219,8 +236,14 @@ func TestCallReLogsInOnceOnExpiry(t *testing.T) {
 	if calls != 2 {
 		t.Fatalf("call ran %d times, want 2", calls)
 	}
-	// Two logins, one logout: the expired session is not logged out (the device dropped it).
-	wantCounts(t, d, 2, 1, 0)
+	// Two logins, two logouts: the expired session is logged out before the new login
+	// (a device may say "expired" for a session it still holds), then the new one.
+	wantCounts(t, d, 2, 2, 0)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if got := strings.Join(d.events, ","); got != "login,logout,login,logout" {
+		t.Fatalf("events %s, want login,logout,login,logout", got)
+	}
 }
 
 func TestCallGivesUpAfterSecondExpiry(t *testing.T) {
@@ -277,8 +300,8 @@ func TestCallReLoginFailure(t *testing.T) {
 	if calls != 1 {
 		t.Fatalf("call ran %d times after a failed re-login", calls)
 	}
-	// No session is left, so nothing is logged out.
-	wantCounts(t, d, 2, 0, 0)
+	// The expired session was logged out; the failed login left none to log out.
+	wantCounts(t, d, 2, 1, 0)
 }
 
 func TestCloseIdempotent(t *testing.T) {
@@ -332,4 +355,111 @@ func TestSessionConcurrentCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCounts(t, d, 1, 1, 0)
+}
+
+// A panic inside an operation (a parser bug on hostile device text) must not leave
+// the session open, and must not take the provider process down with every other
+// backup in flight: With logs the session out and returns the panic as an error.
+func TestWithPanicClosesSessionAndReturnsError(t *testing.T) {
+	for _, cancelFirst := range []bool{false, true} {
+		t.Run(fmt.Sprintf("context cancelled before the panic: %v", cancelFirst), func(t *testing.T) {
+			d := &fakeDevice{}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var err error
+			func() {
+				defer func() {
+					if v := recover(); v != nil {
+						t.Fatalf("With let the panic through: %v", v)
+					}
+				}()
+				err = client.With(ctx, d.session(), func(context.Context) error {
+					if cancelFirst {
+						cancel()
+					}
+					var s []byte
+					_ = s[5] // index out of range
+					return nil
+				})
+			}()
+			var pe *client.PanicError
+			if !errors.As(err, &pe) || len(pe.Stack) == 0 {
+				t.Fatalf("err = %v, want a *client.PanicError with a stack", err)
+			}
+			if msg := err.Error(); !strings.Contains(msg, "index out of range") || !strings.Contains(msg, "bug") {
+				t.Fatalf("error %q does not say what happened and that it is a bug", msg)
+			}
+			wantCounts(t, d, 1, 1, 0)
+			checkDetached(t, d)
+		})
+	}
+}
+
+// Calls running at once that all meet the same expired session replace it once: a
+// second re-login would leak the session the first one opened.
+func TestConcurrentExpiryReLogsInOnce(t *testing.T) {
+	d := &fakeDevice{}
+	s := d.session()
+	var mu sync.Mutex
+	sessionOf := 1 // the login number the device currently accepts
+	err := client.With(context.Background(), s, func(ctx context.Context) error {
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		errs := make(chan error, 8)
+		for range 8 {
+			wg.Go(func() {
+				<-start
+				errs <- s.Call(ctx, func(context.Context) error {
+					logins, _, _ := d.counts()
+					mu.Lock()
+					defer mu.Unlock()
+					if logins == sessionOf { // still the first session: the device ended it
+						return expired()
+					}
+					return nil
+				})
+			})
+		}
+		mu.Lock()
+		sessionOf = 1
+		mu.Unlock()
+		d.expire()
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCounts(t, d, 2, 2, 0)
+}
+
+// A panic while the session is locked (in a logout during a re-login) must not leave
+// it locked: With's own logout would then wait forever.
+func TestWithPanicInsideSessionDoesNotDeadlock(t *testing.T) {
+	logins := 0
+	s := client.NewSession("fake device",
+		func(context.Context) error { logins++; return nil },
+		func(context.Context) error { panic("logout bug") })
+	done := make(chan error, 1)
+	go func() {
+		done <- client.With(context.Background(), s, func(ctx context.Context) error {
+			return s.Call(ctx, func(context.Context) error { return expired() })
+		})
+	}()
+	select {
+	case err := <-done:
+		var pe *client.PanicError
+		if !errors.As(err, &pe) || !strings.Contains(err.Error(), "logout bug") {
+			t.Fatalf("err = %v, want the panic as a *client.PanicError", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("With deadlocked after a panic inside the session")
+	}
 }

@@ -244,7 +244,7 @@ func (d *iloBackupDataSource) queryService(ctx context.Context, host string, por
 		return svc, -1, "", device, fmt.Errorf("missing iLO credentials: %s", msg)
 	}
 	ctx = logContext(ctx, d.data.ilo.password)
-	rc, err := newILOClient(d.data, host, port)
+	rc, err := newILOClient(ctx, d.data, host, port)
 	if err != nil {
 		return svc, -1, "", device, err
 	}
@@ -258,9 +258,9 @@ func (d *iloBackupDataSource) queryService(ctx context.Context, host string, por
 		}
 		var countErr error
 		if count, countErr = rc.CountBackupFiles(ctx, svc); countErr != nil {
-			countWarning = countErr.Error() + " (the other attributes were read)"
+			countWarning = operationError(ctx, countErr) + " (the other attributes were read)"
 		}
 		return nil
 	})
-	return svc, count, countWarning, device, err
+	return svc, count, countWarning, device, client.SecretsFrom(ctx).ScrubError(err) // it becomes a diagnostic
 }

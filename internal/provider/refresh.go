@@ -45,7 +45,7 @@ func transientFailure(ctx context.Context, err error) bool {
 // read, update, delete); other errors are returned as they are.
 func deadlineAware(ctx context.Context, err error, which string, limit time.Duration) string {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Sprintf("%v\n\nThe operation did not finish within its %s timeout (%s); raise timeouts.%s if the device is slow.", err, which, limit, which)
+		return fmt.Sprintf("%s\n\nThe operation did not finish within its %s timeout (%s); raise timeouts.%s if the device is slow.", operationError(ctx, err), which, limit, which)
 	}
-	return err.Error()
+	return operationError(ctx, err)
 }

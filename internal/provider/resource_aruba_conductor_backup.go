@@ -26,6 +26,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupjob"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/aruba"
 )
 
@@ -314,9 +315,10 @@ func (r *arubaConductorBackupResource) Create(ctx context.Context, req resource.
 	}
 	ctx = logContext(ctx, creds.password, scpPassword)
 	host := plan.Host.ValueString()
-	conductor, err := aruba.New(r.data.http, aruba.Config{Host: host, Port: port, Username: creds.username, Password: creds.password})
+	conductor, err := aruba.New(r.data.http, aruba.Config{Host: host, Port: port, Username: creds.username, Password: creds.password,
+		Secrets: client.SecretsFrom(ctx)})
 	if err != nil {
-		resp.Diagnostics.AddError("Invalid conductor settings", err.Error())
+		resp.Diagnostics.AddError("Invalid conductor settings", operationError(ctx, err))
 		return
 	}
 	flash := plan.FlashBackup.ValueBool()
@@ -332,6 +334,9 @@ func (r *arubaConductorBackupResource) Create(ctx context.Context, req resource.
 	if err != nil {
 		resp.Diagnostics.AddError(fmt.Sprintf("Backup of conductor %s failed", host), timeoutAware(ctx, err, createTimeout))
 		return
+	}
+	if res.LogoutFailed != nil {
+		addLogoutWarning(ctx, &resp.Diagnostics, fmt.Sprintf("Backup of conductor %s stored, but logging out failed", host), res.LogoutFailed)
 	}
 	b := res.Backup
 	plan.ID = types.StringValue(b.Device + "/" + b.ID)

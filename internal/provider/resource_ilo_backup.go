@@ -23,6 +23,7 @@ import (
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupjob"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
 )
 
@@ -180,9 +181,11 @@ func iloPort(d *providerData, port types.Int64) int {
 	return d.ilo.port
 }
 
-// newILOClient builds the Redfish client of one iLO with the provider's credentials.
-func newILOClient(d *providerData, host string, port int) (*redfish.Client, error) {
-	return redfish.New(d.http, redfish.Config{Host: host, Port: port, Username: d.ilo.username, Password: d.ilo.password})
+// newILOClient builds the Redfish client of one iLO with the provider's credentials,
+// sharing the operation's secret set (see logContext).
+func newILOClient(ctx context.Context, d *providerData, host string, port int) (*redfish.Client, error) {
+	return redfish.New(d.http, redfish.Config{Host: host, Port: port, Username: d.ilo.username, Password: d.ilo.password,
+		Secrets: client.SecretsFrom(ctx)})
 }
 
 func (r *iloBackupResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
@@ -215,9 +218,9 @@ func (r *iloBackupResource) Create(ctx context.Context, req resource.CreateReque
 	ctx = logContext(ctx, r.data.ilo.password, backupPassword.ValueString())
 	host := plan.Host.ValueString()
 	port := iloPort(r.data, plan.Port)
-	rc, err := newILOClient(r.data, host, port)
+	rc, err := newILOClient(ctx, r.data, host, port)
 	if err != nil {
-		resp.Diagnostics.AddError("Invalid iLO settings", err.Error())
+		resp.Diagnostics.AddError("Invalid iLO settings", operationError(ctx, err))
 		return
 	}
 	// One operation at a time per iLO: every read of its backup service replaces the
@@ -231,6 +234,9 @@ func (r *iloBackupResource) Create(ctx context.Context, req resource.CreateReque
 	if err != nil {
 		resp.Diagnostics.AddError(fmt.Sprintf("Backup of iLO %s failed", rc.Device()), timeoutAware(ctx, err, createTimeout))
 		return
+	}
+	if res.LogoutFailed != nil {
+		addLogoutWarning(ctx, &resp.Diagnostics, fmt.Sprintf("Backup of iLO %s stored, but logging out failed", rc.Device()), res.LogoutFailed)
 	}
 	resp.Diagnostics.Append(plan.fromBackup(res.Backup)...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)

@@ -123,13 +123,14 @@ func (r *iloCustomBackupRestoreResource) withILO(ctx context.Context, m iloCusto
 	}
 	ctx = logContext(ctx, r.data.ilo.password)
 	port := iloPort(r.data, m.Port)
-	rc, err := newILOClient(r.data, host, port)
+	rc, err := newILOClient(ctx, r.data, host, port)
 	if err != nil {
 		return host, err
 	}
 	unlock := r.data.deviceLock.Lock(host, port)
 	defer unlock()
-	return rc.Device(), client.With(ctx, rc.Session(), func(ctx context.Context) error { return fn(ctx, rc) })
+	err = client.With(ctx, rc.Session(), func(ctx context.Context) error { return fn(ctx, rc) })
+	return rc.Device(), client.SecretsFrom(ctx).ScrubError(err) // it becomes a diagnostic
 }
 
 // readFlag reads the flag; firmware without it is an error that says so.

@@ -222,9 +222,9 @@ func (r *iloRestoreResource) Create(ctx context.Context, req resource.CreateRequ
 	ctx = logContext(ctx, r.data.ilo.password, backupPassword.ValueString())
 	host := plan.Host.ValueString()
 	port := iloPort(r.data, plan.Port)
-	rc, err := newILOClient(r.data, host, port)
+	rc, err := newILOClient(ctx, r.data, host, port)
 	if err != nil {
-		resp.Diagnostics.AddError("Invalid iLO settings", err.Error())
+		resp.Diagnostics.AddError("Invalid iLO settings", operationError(ctx, err))
 		return
 	}
 	// One operation at a time per iLO: a backup running while the iLO resets would fail.
@@ -242,7 +242,7 @@ func (r *iloRestoreResource) Create(ctx context.Context, req resource.CreateRequ
 	switch {
 	case errors.As(err, &refused):
 		resp.Diagnostics.AddAttributeError(path.Root("backup_file"), fmt.Sprintf("Restore of iLO %s refused", rc.Device()),
-			err.Error()+"\n\nThe iLO's configuration was not changed.")
+			operationError(ctx, err)+"\n\nThe iLO's configuration was not changed.")
 		return
 	// Once the whole file was sent, the restore is recorded with a warning, never an
 	// error: an error would taint the resource, and the next apply would restore again.
@@ -273,7 +273,7 @@ func notBackDetail(ctx context.Context, err error, limit time.Duration) string {
 		what = fmt.Sprintf("The iLO accepted the backup and is applying it, but it has not answered and accepted a login again "+
 			"within the create timeout (%s).", limit)
 	}
-	return err.Error() + "\n\n" + what + " Do not power the server off while the iLO resets. Check:\n" +
+	return operationError(ctx, err) + "\n\n" + what + " Do not power the server off while the iLO resets. Check:\n" +
 		"- the iLO web interface (or its console) and its Integrated Management Log and iLO Event Log, which record the restore and the reset;\n" +
 		"- the network path from this host to the iLO: the backup's network settings now apply, so if they differ (address, VLAN, certificate), " +
 		"the iLO answers elsewhere;\n" +

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 )
@@ -33,6 +34,10 @@ type Config struct {
 	Port     int
 	Username string
 	Password string
+	// Secrets is the operation's secret set: the client adds its password, the SCP
+	// passwords it sends and every session token it is issued, and scrubs all device
+	// text with it. nil: the client keeps a set of its own.
+	Secrets *client.Secrets
 }
 
 // Conductor is a client for one Mobility Conductor. Its methods need an open session
@@ -41,6 +46,8 @@ type Conductor struct {
 	http *client.Client
 	cfg  Config
 	base *url.URL
+
+	secrets *client.Secrets
 
 	mu      sync.Mutex
 	uid     string
@@ -63,11 +70,16 @@ func New(hc *client.Client, cfg Config) (*Conductor, error) {
 		return nil, errors.New("conductor username and password are required")
 	}
 	c := &Conductor{
-		http: hc,
-		cfg:  cfg,
-		base: &url.URL{Scheme: "https", Host: net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))},
+		http:    hc,
+		cfg:     cfg,
+		base:    &url.URL{Scheme: "https", Host: net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))},
+		secrets: cfg.Secrets,
 	}
-	c.session = client.NewSession(c.login, c.logout)
+	if c.secrets == nil {
+		c.secrets = client.NewSecrets()
+	}
+	c.secrets.Add(cfg.Password)
+	c.session = client.NewSession(c.Device(), c.login, c.logout)
 	return c, nil
 }
 
@@ -80,8 +92,19 @@ func (c *Conductor) Device() string {
 	return "conductor " + net.JoinHostPort(c.cfg.Host, strconv.Itoa(c.cfg.Port))
 }
 
+// Secrets is the set the client scrubs device text with.
+func (c *Conductor) Secrets() *client.Secrets { return c.secrets }
+
+// fail builds the error of a step; msg is device text (or built from it) and is
+// scrubbed of every secret the client knows.
 func (c *Conductor) fail(step string, status int, msg string, err error) *client.DeviceError {
-	return &client.DeviceError{Device: c.Device(), Step: step, HTTPStatus: status, Message: client.Redact(msg), Err: err}
+	return &client.DeviceError{Device: c.Device(), Step: step, HTTPStatus: status, Message: c.secrets.Scrub(msg), Err: err}
+}
+
+// newRequest builds a request whose context carries the client's secrets, so the
+// HTTP layer scrubs transport errors (which may quote device bytes) with them.
+func (c *Conductor) newRequest(ctx context.Context, method, target string, body io.Reader) (*http.Request, error) {
+	return http.NewRequestWithContext(client.WithSecrets(ctx, c.secrets), method, target, body)
 }
 
 // login posts the credentials as a form body (never in the URL, where proxies and the
@@ -89,7 +112,7 @@ func (c *Conductor) fail(step string, status int, msg string, err error) *client
 func (c *Conductor) login(ctx context.Context) error {
 	const step = "log in"
 	form := url.Values{"username": {c.cfg.Username}, "password": {c.cfg.Password}}
-	req, err := http.NewRequestWithContext(client.Repeatable(ctx), http.MethodPost, c.endpoint("/v1/api/login", nil), strings.NewReader(form.Encode()))
+	req, err := c.newRequest(client.Repeatable(ctx), http.MethodPost, c.endpoint("/v1/api/login", nil), strings.NewReader(form.Encode()))
 	if err != nil {
 		return c.fail(step, 0, "", err)
 	}
@@ -99,11 +122,20 @@ func (c *Conductor) login(ctx context.Context) error {
 	if err != nil {
 		return c.fail(step, 0, "", err)
 	}
+	return c.loginAnswer(status, body)
+}
+
+// loginAnswer reads a login answer: the session on success, else the error.
+func (c *Conductor) loginAnswer(status int, body []byte) error {
+	const step = "log in"
 	env, perr := parseEnvelope(body)
+	if env.Global != nil { // issued tokens are secrets from the moment they exist
+		c.secrets.Add(env.Global.UID, env.Global.CSRFToken)
+	}
 	var msg string
 	switch {
 	case perr != nil:
-		msg = describeBody(status, body, perr)
+		msg = c.describeBody(status, body, perr)
 	case env.Global == nil && status == http.StatusOK:
 		msg = "the answer has no _global_result"
 	default:
@@ -132,7 +164,7 @@ func (c *Conductor) login(ctx context.Context) error {
 // logout frees the session slot.
 func (c *Conductor) logout(ctx context.Context) error {
 	const step = "log out"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.endpoint("/v1/api/logout", nil), nil)
+	req, err := c.newRequest(ctx, http.MethodGet, c.endpoint("/v1/api/logout", nil), nil)
 	if err != nil {
 		return c.fail(step, 0, "", err)
 	}
@@ -145,7 +177,7 @@ func (c *Conductor) logout(ctx context.Context) error {
 		return c.fail(step, 0, "", err)
 	}
 	if status != http.StatusOK {
-		return c.fail(step, status, describeBody(status, body, nil), nil)
+		return c.fail(step, status, c.describeBody(status, body, nil), nil)
 	}
 	return nil
 }
@@ -198,7 +230,7 @@ func (c *Conductor) call(ctx context.Context, step, method, path string, query u
 		if body != nil {
 			rdr = bytes.NewReader(body)
 		}
-		req, err := http.NewRequestWithContext(ctx, method, c.endpoint(path, query), rdr)
+		req, err := c.newRequest(ctx, method, c.endpoint(path, query), rdr)
 		if err != nil {
 			return c.fail(step, 0, "", err)
 		}
@@ -210,19 +242,60 @@ func (c *Conductor) call(ctx context.Context, step, method, path string, query u
 		if err != nil {
 			return c.fail(step, 0, "", err)
 		}
-		if status == http.StatusUnauthorized || status == http.StatusForbidden {
-			return c.fail(step, status, "the session is no longer valid", client.ErrSessionExpired)
-		}
-		if status != http.StatusOK {
-			return c.fail(step, status, describeBody(status, resp, nil), nil)
-		}
-		if env, perr := parseEnvelope(resp); perr == nil && env.Global.failed() && sessionExpiredText(env.Global.StatusStr) {
-			return c.fail(step, status, env.Global.StatusStr, client.ErrSessionExpired)
+		if err := c.callAnswer(step, status, resp); err != nil {
+			return err
 		}
 		out = resp
 		return nil
 	})
 	return out, err
+}
+
+// callAnswer classifies the answer to an authenticated call: nil when it may be read.
+func (c *Conductor) callAnswer(step string, status int, resp []byte) error {
+	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+		return c.refusal(step, status, resp)
+	}
+	if status != http.StatusOK {
+		return c.fail(step, status, c.describeBody(status, resp, nil), nil)
+	}
+	if env, perr := parseEnvelope(resp); perr == nil && env.Global.failed() && sessionExpiredText(env.Global.StatusStr) {
+		return c.expired(step, status, env.Global.StatusStr)
+	}
+	return nil
+}
+
+// refusal classifies a 401/403 by what the device says. Builds answer an expired
+// session with 401 or 403 and the same texts as the HTTP 200 form (or with no text);
+// anything else the device says is a refusal of this call (a role that does not
+// allow the command, say), reported in the device's words and never repeated.
+func (c *Conductor) refusal(step string, status int, body []byte) error {
+	env, perr := parseEnvelope(body)
+	var text string
+	if perr == nil {
+		text = nonEmpty(env.failure(), env.message())
+		if strings.TrimSpace(text) == "" || sessionExpiredText(text) {
+			return c.expired(step, status, text)
+		}
+	} else {
+		text = c.describeBody(status, body, nil)
+	}
+	e := c.fail(step, status, text, nil)
+	if status == http.StatusForbidden {
+		e.Hint = "the conductor refused this command for the API user: give the aruba user a management role that allows it (backups need root or another read-write role)"
+	} else {
+		e.Hint = "the conductor refused the call for the API user: check the aruba user's role and password"
+	}
+	return e
+}
+
+// expired is the error of a call the conductor refused because the session is gone;
+// it wraps client.ErrSessionExpired, so the call is repeated once after a new login.
+func (c *Conductor) expired(step string, status int, text string) *client.DeviceError {
+	e := c.fail(step, status, nonEmpty(text, "the session is no longer valid"), client.ErrSessionExpired)
+	e.Hint = "the conductor says the session is no longer valid, also right after a new login: check that nothing on the conductor " +
+		"ends API sessions (a very short idle timeout, an administrator clearing sessions, a reboot)"
+	return e
 }
 
 // configure posts a configuration action and checks every failure form builds use.
@@ -235,9 +308,14 @@ func (c *Conductor) configure(ctx context.Context, step, object, configPath stri
 	if err != nil {
 		return "", err
 	}
+	return c.configureAnswer(step, resp)
+}
+
+// configureAnswer checks a configuration action's answer and returns its message.
+func (c *Conductor) configureAnswer(step string, resp []byte) (string, error) {
 	env, err := parseEnvelope(resp)
 	if err != nil {
-		return "", c.fail(step, http.StatusOK, describeBody(http.StatusOK, resp, err), nil)
+		return "", c.fail(step, http.StatusOK, c.describeBody(http.StatusOK, resp, err), nil)
 	}
 	if msg := env.failure(); msg != "" {
 		return "", c.fail(step, http.StatusOK, msg, nil)
@@ -265,9 +343,19 @@ func (c *Conductor) Hostname(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return c.hostnameFrom(resp)
+}
+
+// hostnameFrom reads the hostname out of a `show hostname` answer. A hostname holding
+// a secret (one the client knows, or what Redact recognises) is refused: it would name
+// files and reach the state.
+func (c *Conductor) hostnameFrom(resp []byte) (string, error) {
 	h, err := parseHostname(resp)
 	if err != nil {
 		return "", c.fail(`"show hostname"`, http.StatusOK, err.Error(), nil)
+	}
+	if c.secrets.Scrub(h) != h {
+		return "", c.fail(`"show hostname"`, http.StatusOK, fmt.Sprintf("the hostname the conductor reported (%q) holds a secret (it echoed a credential or a session token)", c.secrets.Scrub(h)), nil)
 	}
 	return h, nil
 }
@@ -337,6 +425,7 @@ func (c *Conductor) CopyFlashToSCP(ctx context.Context, configPath string, cp SC
 	if net.ParseIP(cp.Host) == nil {
 		return c.fail(step, 0, fmt.Sprintf("SCP host %q is not an IP address (the conductor API accepts only addresses)", cp.Host), nil)
 	}
+	c.secrets.Add(cp.Password)
 	// Success is the envelope's status alone: builds differ on whether the text says
 	// "File uploaded successfully", and the provider verifies the file over SFTP anyway.
 	_, err := c.configure(ctx, step, "copy_flash_scp", configPath, map[string]string{
@@ -352,9 +441,16 @@ func (c *Conductor) TarFlashClean(ctx context.Context, configPath string) error 
 	return err
 }
 
-// describeBody turns an unexpected answer into a short, secret-free sentence.
-func describeBody(status int, body []byte, parseErr error) string {
-	text := strings.TrimSpace(string(body))
+// describeBody turns an unexpected answer into a short, secret-free sentence. The
+// raw body is scrubbed before anything is cut out of it or shortened.
+func (c *Conductor) describeBody(status int, body []byte, parseErr error) string {
+	// Only the start of the body (or its title) is shown: scrubbing a bounded head is
+	// enough, as what is shown always ends well before the cut.
+	const head = 64 << 10
+	if len(body) > head {
+		body = body[:head]
+	}
+	text := strings.TrimSpace(c.secrets.Scrub(string(body)))
 	switch {
 	case text == "":
 		return fmt.Sprintf("HTTP %d with an empty body", status)
@@ -367,20 +463,27 @@ func describeBody(status int, body []byte, parseErr error) string {
 	}
 }
 
+// htmlTitle is the text of a page's <title>, or the page when it has none.
 func htmlTitle(s string) string {
-	lower := strings.ToLower(s)
-	if i := strings.Index(lower, "<title>"); i >= 0 {
-		if j := strings.Index(lower[i:], "</title>"); j > 0 {
-			return s[i+len("<title>") : i+j]
+	if i := indexFold(s, "<title>"); i >= 0 {
+		rest := s[i+len("<title>"):]
+		if j := indexFold(rest, "</title>"); j >= 0 && strings.TrimSpace(rest[:j]) != "" {
+			return rest[:j]
 		}
 	}
 	return s
 }
 
+// snippet bounds already scrubbed device text to 160 bytes, cut on a character boundary.
 func snippet(s string) string {
 	s = client.Redact(s)
-	if len(s) > 160 {
-		s = s[:160] + "..."
+	const max = 160
+	if len(s) > max {
+		cut := max
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "..."
 	}
 	return s
 }

@@ -3,6 +3,7 @@ package aruba
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestParseEnvelopeVariants(t *testing.T) {
@@ -101,7 +102,8 @@ func FuzzParseEnvelope(f *testing.F) {
 
 // FuzzParseShow: show-command parsers never panic and a hostname is never blank.
 func FuzzParseShow(f *testing.F) {
-	for _, s := range []string{`{"_data":["Hostname is a"]}`, `{"_data":["x\ny"]}`, `{"T":[{"Hostname":"h"}]}`, `{"_data":null}`, `{"T":[{"Hostname":5}]}`, ``} {
+	for _, s := range []string{`{"_data":["Hostname is a"]}`, `{"_data":["x\ny"]}`, `{"T":[{"Hostname":"h"}]}`, `{"_data":null}`, `{"T":[{"Hostname":5}]}`, ``,
+		`{"_data":["ȺȺȺȺ Hostname is mc-1"]}`, "{\"_data\":[\"\xe9\xe9 HOSTNAME IS \xe8\"]}", `{"_data":["ȺȺȺȺȺȺȺȺȺȺȺhostname is"]}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -110,4 +112,33 @@ func FuzzParseShow(f *testing.F) {
 			t.Errorf("blank hostname from %q", body)
 		}
 	})
+}
+
+// Device text is hostile: case-changing runes (whose lower case has another length in
+// bytes, like Ⱥ) and Latin-1 pages from a proxy must neither panic nor shift what is
+// cut out of the text.
+func TestCaseChangingRunesAndLatin1(t *testing.T) {
+	for in, want := range map[string]string{
+		"ȺȺȺȺ<title>Service Unavailable</title>":                     "Service Unavailable",
+		"<html>\xe9\xe9\xe9<TITLE>Acc\xe8s refus\xe9</TITLE></html>": "Acc\xe8s refus\xe9",
+		"<TiTlE>x</tItLe>ȺȺȺȺȺȺȺȺ":                                   "x",
+		"ȺȺȺ <title>unterminated":                                    "ȺȺȺ <title>unterminated",
+	} {
+		if got := htmlTitle(in); got != want {
+			t.Errorf("htmlTitle(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for body, want := range map[string]string{
+		`{"_data":["ȺȺȺȺ Hostname is mc-1"]}`:         "mc-1",
+		`{"_data":["ȺȺȺȺȺȺȺȺȺȺȺȺHOSTNAME IS mc-2"]}`:  "mc-2",
+		`{"_data":["\u023a\u023a hostname is Ⱥ-mc"]}`: "Ⱥ-mc",
+	} {
+		if got, err := parseHostname([]byte(body)); err != nil || got != want {
+			t.Errorf("parseHostname(%s) = %q, %v; want %q", body, got, err, want)
+		}
+	}
+	// The excerpt of a long page is cut on a character boundary.
+	if s := snippet(strings.Repeat("Ⱥ", 200)); !utf8.ValidString(s) {
+		t.Errorf("snippet cut a character in two: %q", s)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"path"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -68,8 +69,24 @@ func (c *Client) ReadBackupService(ctx context.Context) (BackupService, error) {
 	}
 	var svc BackupService
 	err = c.call(ctx, step, func(ctx context.Context, token string) error {
-		svc, err = c.readService(ctx, step, sp, token)
-		return err
+		s, err := c.readService(ctx, step, sp, token)
+		if err != nil {
+			return err
+		}
+		if err := c.refuseSecrets(step, map[string]string{"BackupFileLocation": s.BackupFileLocation, "HttpPushUri": s.HttpPushUri}); err != nil {
+			return err
+		}
+		svc = s
+		// Remembered, not read: only a close-delimited download needs the collection
+		// (checkAdvertisedSize); a backup never reads it otherwise.
+		if s.backupFiles != "" {
+			if fp, perr := devicePath(s.backupFiles, true); perr == nil {
+				c.mu.Lock()
+				c.filesPath = fp
+				c.mu.Unlock()
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return BackupService{}, err
@@ -90,7 +107,7 @@ func (c *Client) CountBackupFiles(ctx context.Context, svc BackupService) (int, 
 	fp, err := devicePath(svc.backupFiles, true)
 	if err != nil {
 		return -1, &client.DeviceError{Device: c.device, Step: step,
-			Message: "the iLO linked its backup files at an unsafe path " + quoteSanitized(svc.backupFiles) + ": " + err.Error()}
+			Message: "the iLO linked its backup files at an unsafe path " + quoteSanitized(svc.backupFiles, c.secrets) + ": " + err.Error()}
 	}
 	count := -1
 	err = c.call(ctx, step, func(ctx context.Context, token string) error {
@@ -166,14 +183,14 @@ func ValidateBackupPassword(p string) error {
 // size is the Content-Length, or -1 when the iLO does not send one.
 func (c *Client) OpenBackup(ctx context.Context, location, backupPassword string) (body io.ReadCloser, size int64, err error) {
 	const step = "download backup"
-	p, err := ResolveBackupLocation(location)
+	p, err := c.backupLocation(step, location)
 	if err != nil {
-		return nil, 0, &client.DeviceError{Device: c.device, Step: step, Message: err.Error(),
-			Hint: "this is not what an HPE iLO sends: check that the address is the iLO and that nothing between rewrites its answers"}
+		return nil, 0, err
 	}
 	if err := ValidateBackupPassword(backupPassword); err != nil {
 		return nil, 0, &client.DeviceError{Device: c.device, Step: step, Message: err.Error()}
 	}
+	c.secrets.Add(backupPassword)
 	err = c.call(ctx, step, func(ctx context.Context, token string) error {
 		var req *http.Request
 		var err error
@@ -207,12 +224,20 @@ func (c *Client) OpenBackup(ctx context.Context, location, backupPassword string
 		if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/html" || mt == "application/json" {
 			defer closeBody(resp)
 			data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-			msg, _ := parseError(resp.StatusCode, data).describe()
+			msg, _ := parseError(resp.StatusCode, data, c.secrets).describe()
 			return &client.DeviceError{Device: c.device, Step: step, HTTPStatus: resp.StatusCode,
-				Message: "the iLO answered with " + mt + " instead of a backup file: " + c.scrub(msg),
+				Message: "the iLO answered with " + mt + " instead of a backup file: " + msg,
 				Hint:    "retry; if it persists, check the iLO firmware (iLO 5 2.72 or later, iLO 6, iLO 7)"}
 		}
 		body, size = resp.Body, resp.ContentLength
+		if size < 0 && len(resp.TransferEncoding) == 0 {
+			// Close-delimited: the body ends when the connection closes, as it also
+			// does when the download is cut. Check its length against the size the
+			// iLO advertises for the file once it ends.
+			body = &closeDelimitedBody{ReadCloser: resp.Body, end: func(n int64) error {
+				return c.checkAdvertisedSize(ctx, step, token, p, n)
+			}}
+		}
 		return nil
 	})
 	if err != nil {
@@ -220,6 +245,94 @@ func (c *Client) OpenBackup(ctx context.Context, location, backupPassword string
 	}
 	c.log(ctx, "backup download started", map[string]any{"size": size, "password_protected": backupPassword != ""})
 	return body, size, nil
+}
+
+// backupLocation checks a BackupFileLocation (ResolveBackupLocation), and that it
+// holds no secret, and returns the path to download.
+func (c *Client) backupLocation(step, location string) (string, error) {
+	if err := c.refuseSecrets(step, map[string]string{"backup location": location}); err != nil {
+		return "", err
+	}
+	p, err := ResolveBackupLocation(location)
+	if err != nil {
+		return "", &client.DeviceError{Device: c.device, Step: step, Message: c.secrets.Scrub(err.Error()),
+			Hint: "this is not what an HPE iLO sends: check that the address is the iLO and that nothing between rewrites its answers"}
+	}
+	return p, nil
+}
+
+// closeDelimitedBody is a download body without framing: at its end, end checks that
+// the n bytes read are the whole file, and its error replaces the end of the body.
+type closeDelimitedBody struct {
+	io.ReadCloser
+	n     int64
+	end   func(n int64) error
+	ended bool
+}
+
+func (b *closeDelimitedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	if errors.Is(err, io.EOF) && !b.ended {
+		b.ended = true
+		if cerr := b.end(b.n); cerr != nil {
+			return n, cerr
+		}
+	}
+	return n, err
+}
+
+// maxBackupFileMembers bounds how many BackupFiles members are read (iLO keeps one).
+const maxBackupFileMembers = 16
+
+// checkAdvertisedSize compares the n bytes a close-delimited download of p delivered
+// with the FileSize the BackupFiles collection gives for that file. Without an
+// advertised size a cut could not be told from the end of the file: that is an error
+// too, so nothing incomplete is ever kept.
+func (c *Client) checkAdvertisedSize(ctx context.Context, step, token, p string, n int64) error {
+	name := path.Base(p)
+	c.mu.Lock()
+	fp := c.filesPath
+	c.mu.Unlock()
+	fail := errors.New // the caller's read error: it names the device and the step
+	if fp == "" {
+		return fail(fmt.Sprintf("the iLO sent the backup without a length (no Content-Length, not chunked) and links no BackupFiles collection "+
+			"advertising its size, so the %d bytes received cannot be known to be the whole file", n))
+	}
+	var files backupFilesDoc
+	if _, err := c.getJSON(ctx, step, fp, token, "the BackupFiles collection", &files); err != nil {
+		return err
+	}
+	for i, raw := range files.Members {
+		if i == maxBackupFileMembers {
+			break
+		}
+		var link odataLink
+		if json.Unmarshal(raw, &link) != nil {
+			continue
+		}
+		mp, err := devicePath(link.ID, true)
+		if err != nil {
+			continue
+		}
+		var member struct {
+			Name     string
+			FileSize *int64
+		}
+		if _, err := c.getJSON(ctx, step, mp, token, "a BackupFiles member", &member); err != nil {
+			return err
+		}
+		if !strings.EqualFold(member.Name, name) || member.FileSize == nil {
+			continue
+		}
+		if *member.FileSize != n {
+			return fail(fmt.Sprintf("the download ended after %d bytes, but the iLO advertises %d bytes for %s: it was cut short "+
+				"(the iLO sent no Content-Length, so only the advertised size tells)", n, *member.FileSize, quoteSanitized(name, c.secrets)))
+		}
+		return nil
+	}
+	return fail(fmt.Sprintf("the iLO sent the backup without a length (no Content-Length, not chunked) and advertises no size for %s, "+
+		"so the %d bytes received cannot be known to be the whole file", quoteSanitized(name, c.secrets), n))
 }
 
 // SetCustomBackupAndRestore sets the CustomBackupandRestore flag. It GETs the service
@@ -283,7 +396,7 @@ func (c *Client) patchFlag(ctx context.Context, step, sp, token, etag string, en
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	switch resp.StatusCode {
 	case http.StatusOK, http.StatusAccepted, http.StatusNoContent:
-		if ae := parseError(resp.StatusCode, data); len(ae.Messages) > 0 && !ae.onlySuccess() {
+		if ae := parseError(resp.StatusCode, data, c.secrets); len(ae.Messages) > 0 && !ae.onlySuccess() {
 			c.log(ctx, "the iLO accepted the PATCH with messages", map[string]any{"message_ids": ae.ids()})
 		}
 		return nil

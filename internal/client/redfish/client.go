@@ -49,6 +49,10 @@ type Config struct {
 	// Username and Password are an iLO account's credentials.
 	Username string
 	Password string
+	// Secrets is the operation's secret set: the client adds its password, backup
+	// passwords and every session token it is issued, and scrubs all device text
+	// with it. nil: the client keeps a set of its own.
+	Secrets *client.Secrets
 }
 
 // Client talks Redfish to one iLO. Create one per operation (it holds one session);
@@ -60,11 +64,13 @@ type Client struct {
 	hostPort string // host:port for URLs
 	device   string // how errors name the iLO
 	sess     *client.Session
+	secrets  *client.Secrets
 
 	mu          sync.Mutex
 	token       string // X-Auth-Token of the open session; "" when none
 	sessionPath string // path to DELETE to log out; "" when none
 	servicePath string // discovered HpeiLOBackupRestoreService path
+	filesPath   string // its BackupFiles collection, as last read
 
 	// The session that uploaded an accepted restore: WaitReady watches for the iLO
 	// to stop accepting it (the reset has begun). Never logged out.
@@ -107,8 +113,12 @@ func New(hc *client.Client, cfg Config) (*Client, error) {
 	if port != DefaultPort {
 		device = hostPort
 	}
-	c := &Client{hc: hc, cfg: cfg, hostname: host, hostPort: hostPort, device: device}
-	c.sess = client.NewSession(c.login, c.logout)
+	c := &Client{hc: hc, cfg: cfg, hostname: host, hostPort: hostPort, device: device, secrets: cfg.Secrets}
+	if c.secrets == nil {
+		c.secrets = client.NewSecrets()
+	}
+	c.secrets.Add(cfg.Password)
+	c.sess = client.NewSession(c.device, c.login, c.logout)
 	return c, nil
 }
 
@@ -161,17 +171,34 @@ func (c *Client) url(p string) string {
 	return u.String()
 }
 
+// Secrets is the set the client scrubs device text with.
+func (c *Client) Secrets() *client.Secrets { return c.secrets }
+
+// log writes a debug line; string fields (device text among them) are scrubbed.
 func (c *Client) log(ctx context.Context, msg string, fields map[string]any) {
 	f := map[string]any{"device": c.device}
 	for k, v := range fields {
-		f[k] = v
+		switch v := v.(type) {
+		case string:
+			f[k] = c.secrets.Scrub(v)
+		case []string:
+			clean := make([]string, len(v))
+			for i, s := range v {
+				clean[i] = c.secrets.Scrub(s)
+			}
+			f[k] = clean
+		default:
+			f[k] = v
+		}
 	}
 	tflog.SubsystemDebug(ctx, client.Subsystem, "ilo: "+msg, f)
 }
 
 // newRequest builds a request to path p on the iLO. token "" means unauthenticated.
+// Its context carries the client's secrets, so the HTTP layer scrubs transport
+// errors (which may quote device bytes) with them.
 func (c *Client) newRequest(ctx context.Context, method, p string, body io.Reader, token string) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.url(p), body)
+	req, err := http.NewRequestWithContext(client.WithSecrets(ctx, c.secrets), method, c.url(p), body)
 	if err != nil {
 		return nil, err
 	}
@@ -211,11 +238,11 @@ func (c *Client) responseError(step string, resp *http.Response, authenticated b
 }
 
 func (c *Client) errorFrom(step string, status int, body []byte, authenticated bool) error {
-	ae := parseError(status, body)
+	ae := parseError(status, body, c.secrets)
 	msg, hint := ae.describe()
 	de := &client.DeviceError{
 		Device: c.device, Step: step, HTTPStatus: status,
-		Message: c.scrub(msg), Hint: hint,
+		Message: msg, Hint: hint,
 	}
 	switch {
 	case authenticated && status == http.StatusUnauthorized && (ae.has("NoValidSession") || len(ae.Messages) == 0):
@@ -230,23 +257,24 @@ func (c *Client) errorFrom(step string, status int, body []byte, authenticated b
 func (c *Client) malformed(step string, status int, what string, err error) error {
 	return &client.DeviceError{
 		Device: c.device, Step: step, HTTPStatus: status,
-		Message: fmt.Sprintf("the iLO answered with malformed JSON for %s (%s)", what, sanitize(err.Error(), maxTextLen)),
+		Message: fmt.Sprintf("the iLO answered with malformed JSON for %s (%s)", what, sanitize(c.secrets.Scrub(err.Error()), maxTextLen)),
 		Hint:    "retry; if it persists, reset the iLO (its web server may be in a bad state)",
 	}
 }
 
-// scrub removes the password and the session token from device text, in case a
-// device echoes them.
-func (c *Client) scrub(s string) string {
-	c.mu.Lock()
-	token := c.token
-	c.mu.Unlock()
-	for _, secret := range []string{c.cfg.Password, token} {
-		if len(secret) >= 4 {
-			s = strings.ReplaceAll(s, secret, "***")
+// refuseSecrets fails when a value the iLO reported holds a secret (one the client
+// knows, or what Redact recognises): such values name files and reach the state,
+// where a secret must never go (a device that echoes a password or token back is
+// broken or hostile).
+func (c *Client) refuseSecrets(step string, values map[string]string) error {
+	for what, v := range values {
+		if c.secrets.Scrub(v) != v {
+			return &client.DeviceError{Device: c.device, Step: step,
+				Message: fmt.Sprintf("the %s the iLO reported (%s) holds a secret (it echoed a password or a session token)", what, quoteSanitized(v, c.secrets)),
+				Hint:    "check that the address is the iLO and that nothing between rewrites its answers"}
 		}
 	}
-	return s
+	return nil
 }
 
 // decodeJSON decodes a bounded JSON body into v.
@@ -354,32 +382,82 @@ func (c *Client) createSession(ctx context.Context, step string) (token, session
 		return "", "", c.responseError(step, resp, false)
 	}
 	token = resp.Header.Get("X-Auth-Token")
-	location := resp.Header.Get("Location")
-	if location == "" { // not every BMC sends Location; the body names the session too
-		var doc struct {
-			ID string `json:"@odata.id"`
-		}
-		if derr := decodeJSON(resp.Body, &doc); derr == nil {
-			location = doc.ID
-		}
+	c.secrets.Add(token) // a secret from the moment it exists, whatever happens next
+	var doc struct {
+		ID string `json:"@odata.id"`
 	}
+	_ = decodeJSON(resp.Body, &doc) // the body names the session too (not every BMC sends Location)
 	if token == "" {
 		return "", "", &client.DeviceError{Device: c.device, Step: step, HTTPStatus: resp.StatusCode,
 			Message: "the iLO accepted the login but sent no X-Auth-Token header",
 			Hint:    "check that the address is an HPE iLO's Redfish service and not a proxy or another web server"}
 	}
+	location := resp.Header.Get("Location")
 	p, perr := c.sessionPathFrom(location)
+	if location == "" || (perr != nil && p == "") {
+		// No usable Location, but the token proves a session exists: find its path
+		// another way, to use it (no Location at all) or at least to log it out.
+		if found := c.findSession(ctx, step, token, doc.ID); found != "" {
+			if location == "" {
+				return token, found, nil
+			}
+			p = found
+		}
+	}
 	if perr != nil {
-		if p != "" { // Location named another host: free the slot on this iLO, never send the token elsewhere
+		if p != "" { // free the slot on this iLO; the token never goes to another host
 			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), client.LogoutTimeout)
-			_ = c.deleteSession(lctx, step, token, p)
+			if derr := c.deleteSession(lctx, step, token, p); derr != nil {
+				c.log(ctx, "logging out the session of a refused login failed", map[string]any{"error": errorSummary(derr)})
+			}
 			cancel()
+		} else {
+			tflog.SubsystemWarn(ctx, client.Subsystem, "ilo: the session of a refused login could not be found to log it out: "+
+				"it stays open until the iLO's idle timeout (it counts against the iLO's session limit)", map[string]any{"device": c.device})
 		}
 		return "", "", &client.DeviceError{Device: c.device, Step: step, HTTPStatus: resp.StatusCode,
 			Message: perr.Error(),
 			Hint:    "connect to the iLO by the name or address it uses for itself, and check for proxies between this host and the iLO"}
 	}
 	return token, p, nil
+}
+
+// maxSessionMembers bounds how many entries of the Sessions collection are read
+// when looking for a session.
+const maxSessionMembers = 64
+
+// findSession returns the path of the session token authenticates, when the login
+// answer gave no usable Location: the body's @odata.id when it is a safe path on this
+// iLO, else the Sessions collection member the iLO marks as the caller's own
+// (Oem.Hpe.MySession). "" when neither finds it.
+func (c *Client) findSession(ctx context.Context, step, token, bodyID string) string {
+	if bodyID != "" {
+		if p, err := c.sessionPathFrom(bodyID); err == nil {
+			return p
+		}
+	}
+	var coll struct{ Members []odataLink }
+	if _, err := c.getJSON(ctx, step, sessionsPath, token, "the Sessions collection", &coll); err != nil {
+		c.log(ctx, "listing the sessions failed", map[string]any{"error": errorSummary(err)})
+		return ""
+	}
+	for i, m := range coll.Members {
+		if i == maxSessionMembers {
+			break
+		}
+		p, err := devicePath(m.ID, true)
+		if err != nil || !strings.HasPrefix(strings.ToLower(p), strings.ToLower(sessionsPath)) {
+			continue
+		}
+		var sess struct {
+			Oem struct{ Hpe struct{ MySession bool } }
+		}
+		if _, err := c.getJSON(ctx, step, p, token, "a session", &sess); err == nil && sess.Oem.Hpe.MySession {
+			c.log(ctx, "found the session in the Sessions collection (the login answer named no usable Location)", nil)
+			return p
+		}
+	}
+	return ""
 }
 
 // sessionPathFrom normalises a session Location to a path on this iLO. iLO sends an
@@ -392,25 +470,25 @@ func (c *Client) sessionPathFrom(location string) (string, error) {
 	}
 	u, err := url.Parse(location)
 	if err != nil {
-		return "", fmt.Errorf("the iLO sent a session Location that is not a URL: %s", quoteSanitized(location))
+		return "", fmt.Errorf("the iLO sent a session Location that is not a URL: %s", quoteSanitized(location, c.secrets))
 	}
 	for _, seg := range strings.Split(u.Path, "/") {
 		if seg == "." || seg == ".." {
-			return "", fmt.Errorf("the iLO sent an unsafe session Location %s: it has a %q segment", quoteSanitized(location), seg)
+			return "", fmt.Errorf("the iLO sent an unsafe session Location %s: it has a %q segment", quoteSanitized(location, c.secrets), seg)
 		}
 	}
 	base, _ := url.Parse(c.url(sessionsPath))
 	abs := base.ResolveReference(u)
 	p, err := devicePath(abs.EscapedPath(), true)
 	if err != nil {
-		return "", fmt.Errorf("the iLO sent an unsafe session Location %s: %v", quoteSanitized(location), err)
+		return "", fmt.Errorf("the iLO sent an unsafe session Location %s: %v", quoteSanitized(location, c.secrets), err)
 	}
 	if u.IsAbs() || u.Host != "" {
 		if abs.Scheme != "https" && abs.Scheme != "http" {
-			return "", fmt.Errorf("the iLO sent a session Location with scheme %q: %s", abs.Scheme, quoteSanitized(location))
+			return "", fmt.Errorf("the iLO sent a session Location with scheme %q: %s", abs.Scheme, quoteSanitized(location, c.secrets))
 		}
 		if !sameHost(abs.Hostname(), c.hostname) {
-			return p, fmt.Errorf("the iLO sent a session Location on another host (%s), not on %s; refusing to use it", quoteSanitized(location), c.device)
+			return p, fmt.Errorf("the iLO sent a session Location on another host (%s), not on %s; refusing to use it", quoteSanitized(location, c.secrets), c.device)
 		}
 	}
 	return p, nil

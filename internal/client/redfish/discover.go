@@ -81,7 +81,8 @@ func (c *Client) Discover(ctx context.Context) (Manager, error) {
 		}
 		m.Generation, m.Firmware = generationAndFirmware(mgr.Model, mgr.FirmwareVersion)
 		m.Serial, m.Model, m.BackupRestoreServicePath = sys.SerialNumber, sys.Model, p
-		return nil
+		return c.refuseSecrets(step, map[string]string{"serial number": m.Serial, "model": m.Model,
+			"generation": m.Generation, "firmware version": m.Firmware})
 	})
 	if err != nil {
 		return Manager{}, err
@@ -119,7 +120,7 @@ func (c *Client) serviceLink(ctx context.Context, step string, mgr managerDoc) (
 		var err error
 		if p, err = devicePath(link.ID, true); err != nil {
 			return "", &client.DeviceError{Device: c.device, Step: step,
-				Message: "the iLO linked its backup service at an unsafe path " + quoteSanitized(link.ID) + ": " + err.Error(),
+				Message: "the iLO linked its backup service at an unsafe path " + quoteSanitized(link.ID, c.secrets) + ": " + err.Error(),
 				Hint:    "this is not what an HPE iLO sends: check that the address is the iLO"}
 		}
 	}

@@ -76,29 +76,34 @@ var (
 // parseError reads a Redfish error answer. It never fails: a body that is not a
 // Redfish error document (HTML, text, truncated JSON, nothing) leaves a snippet.
 // Both {"error":{...,"@Message.ExtendedInfo":[...]}} and a top-level
-// "@Message.ExtendedInfo" (seen on some success answers) are read.
-func parseError(status int, body []byte) apiError {
+// "@Message.ExtendedInfo" (seen on some success answers) are read. Every piece of
+// device text is scrubbed with secrets as it comes out of the body (the raw body for
+// a snippet, each decoded string otherwise), before it is normalised or shortened.
+func parseError(status int, body []byte, secrets *client.Secrets) apiError {
 	e := apiError{Status: status}
 	trimmed := bytes.TrimSpace(body)
 	var doc map[string]any
 	if len(trimmed) > 0 && trimmed[0] == '{' && json.Unmarshal(trimmed, &doc) == nil {
 		e.JSON = true
+		text := func(s string, max int) string { return sanitize(secrets.Scrub(s), max) }
 		if obj, ok := doc["error"].(map[string]any); ok {
-			e.Code = sanitize(stringField(obj, "code"), maxTextLen)
-			e.Text = sanitize(stringField(obj, "message"), maxTextLen)
-			e.Messages = append(e.Messages, extendedInfo(obj)...)
+			e.Code = text(stringField(obj, "code"), maxTextLen)
+			e.Text = text(stringField(obj, "message"), maxTextLen)
+			e.Messages = append(e.Messages, extendedInfo(obj, text)...)
 		}
-		e.Messages = append(e.Messages, extendedInfo(doc)...)
+		e.Messages = append(e.Messages, extendedInfo(doc, text)...)
 		if len(e.Messages) > maxMessages {
 			e.Messages = e.Messages[:maxMessages]
 		}
 		return e
 	}
-	e.Snippet = snippet(trimmed)
+	if len(trimmed) > 0 {
+		e.Snippet = snippet(secrets.Scrub(string(trimmed)))
+	}
 	return e
 }
 
-func extendedInfo(obj map[string]any) []message {
+func extendedInfo(obj map[string]any, text func(s string, max int) string) []message {
 	list, _ := obj["@Message.ExtendedInfo"].([]any)
 	var out []message
 	for _, item := range list {
@@ -106,8 +111,8 @@ func extendedInfo(obj map[string]any) []message {
 		if !ok {
 			continue
 		}
-		id := sanitize(stringField(m, "MessageId"), maxTextLen)
-		msg := message{ID: id, MID: ParseMessageID(id), Text: sanitize(stringField(m, "Message"), maxTextLen)}
+		id := text(stringField(m, "MessageId"), maxTextLen)
+		msg := message{ID: id, MID: ParseMessageID(id), Text: text(stringField(m, "Message"), maxTextLen)}
 		if args, ok := m["MessageArgs"].([]any); ok {
 			for i, a := range args {
 				if i == maxArgs {
@@ -115,7 +120,7 @@ func extendedInfo(obj map[string]any) []message {
 				}
 				switch v := a.(type) {
 				case string:
-					msg.Args = append(msg.Args, sanitize(v, 80))
+					msg.Args = append(msg.Args, text(v, 80))
 				case float64, bool:
 					msg.Args = append(msg.Args, fmt.Sprint(v))
 				}
@@ -334,16 +339,12 @@ func statusHint(status int) string {
 	return ""
 }
 
-// snippet is a short, single-line, secret-free excerpt of a non-JSON body. For an
-// HTML page it prefers the title, else the text without tags.
-func snippet(body []byte) string {
-	if len(body) == 0 {
-		return ""
+// snippet is a short, single-line excerpt of a non-JSON body, already scrubbed. For
+// an HTML page it prefers the title, else the text without tags.
+func snippet(s string) string {
+	if len(s) > 4096 {
+		s = s[:4096]
 	}
-	if len(body) > 4096 {
-		body = body[:4096]
-	}
-	s := string(body)
 	if m := htmlTitle.FindStringSubmatch(s); m != nil && strings.TrimSpace(m[1]) != "" {
 		s = m[1]
 	} else if strings.Contains(s, "<") {

@@ -57,7 +57,7 @@ func TestErrorSentences(t *testing.T) {
 	}
 	for _, tc := range cases {
 		for _, id := range tc.ids {
-			e := parseError(400, []byte(errBody(id)))
+			e := parseError(400, []byte(errBody(id)), nil)
 			what, todo := e.describe()
 			if !strings.Contains(what, tc.wantWhat) || !strings.Contains(what, id) || !strings.Contains(todo, tc.wantTodo) {
 				t.Errorf("%s: what %q todo %q; want %q / %q", id, what, todo, tc.wantWhat, tc.wantTodo)
@@ -68,15 +68,15 @@ func TestErrorSentences(t *testing.T) {
 
 func TestSuccessIsNotAnError(t *testing.T) {
 	for _, id := range []string{"Base.1.4.Success", "Base.1.0.Success", "Base.1.18.Success"} {
-		e := parseError(200, []byte(errBody(id)))
+		e := parseError(200, []byte(errBody(id)), nil)
 		if !e.onlySuccess() {
 			t.Errorf("%s not recognised as success", id)
 		}
 	}
-	if parseError(200, []byte(errBody("Base.1.4.Success", "iLO.2.8.ResetRequired"))).onlySuccess() {
+	if parseError(200, []byte(errBody("Base.1.4.Success", "iLO.2.8.ResetRequired")), nil).onlySuccess() {
 		t.Error("mixed messages taken as success only")
 	}
-	if parseError(200, []byte(`{}`)).onlySuccess() {
+	if parseError(200, []byte(`{}`), nil).onlySuccess() {
 		t.Error("no messages taken as success")
 	}
 }
@@ -85,7 +85,7 @@ func TestUnknownIDsKeepIDAndText(t *testing.T) {
 	body := `{"error":{"code":"iLO.0.10.ExtendedInfo","message":"See @Message.ExtendedInfo for more information.",
 	"@Message.ExtendedInfo":[{"MessageId":"iLO.2.99.SomethingNew","Message":"The thing\nfailed.","MessageArgs":["a",1,true,{"x":1}]},
 	{"MessageId":"Base.1.0.Other","MessageArgs":["arg1"]}]}}`
-	what, todo := parseError(500, []byte(body)).describe()
+	what, todo := parseError(500, []byte(body), nil).describe()
 	for _, want := range []string{"iLO.2.99.SomethingNew: The thing failed.", "Base.1.0.Other [arg1]"} {
 		if !strings.Contains(what, want) {
 			t.Errorf("what %q lacks %q", what, want)
@@ -95,11 +95,11 @@ func TestUnknownIDsKeepIDAndText(t *testing.T) {
 		t.Errorf("todo for 500 = %q", todo)
 	}
 	// A top-level @Message.ExtendedInfo and a plain error message.
-	what, _ = parseError(400, []byte(`{"@Message.ExtendedInfo":[{"MessageId":"Base.1.2.SessionLimitExceeded"}]}`)).describe()
+	what, _ = parseError(400, []byte(`{"@Message.ExtendedInfo":[{"MessageId":"Base.1.2.SessionLimitExceeded"}]}`), nil).describe()
 	if !strings.Contains(what, "all session slots") {
 		t.Errorf("top-level ExtendedInfo: %q", what)
 	}
-	what, _ = parseError(400, []byte(`{"error":{"code":"Base.1.0.GeneralError","message":"Bad things"}}`)).describe()
+	what, _ = parseError(400, []byte(`{"error":{"code":"Base.1.0.GeneralError","message":"Bad things"}}`), nil).describe()
 	if what != "Base.1.0.GeneralError Bad things" {
 		t.Errorf("plain error: %q", what)
 	}
@@ -107,15 +107,15 @@ func TestUnknownIDsKeepIDAndText(t *testing.T) {
 
 func TestErrorBodiesAreSanitised(t *testing.T) {
 	body := `{"error":{"@Message.ExtendedInfo":[{"MessageId":"iLO.1.0.X","Message":"password=hunter2 token: abc \u0007bell"}]}}`
-	what, _ := parseError(400, []byte(body)).describe()
+	what, _ := parseError(400, []byte(body), nil).describe()
 	if strings.Contains(what, "hunter2") || strings.Contains(what, "abc") || strings.ContainsRune(what, '\a') {
 		t.Errorf("not sanitised: %q", what)
 	}
-	what, _ = parseError(502, []byte("<html><body><h1>Proxy\terror</h1> "+strings.Repeat("x", 500)+"</body></html>")).describe()
+	what, _ = parseError(502, []byte("<html><body><h1>Proxy\terror</h1> "+strings.Repeat("x", 500)+"</body></html>"), nil).describe()
 	if !strings.Contains(what, "Proxy error") || utf8.RuneCountInString(what) > 250 {
 		t.Errorf("snippet: %q", what)
 	}
-	what, _ = parseError(http.StatusServiceUnavailable, nil).describe()
+	what, _ = parseError(http.StatusServiceUnavailable, nil, nil).describe()
 	if !strings.Contains(what, `"Service Unavailable" with no details`) {
 		t.Errorf("empty body: %q", what)
 	}
@@ -230,7 +230,7 @@ func FuzzParseError(f *testing.F) {
 	f.Add(0, []byte(`{"@Message.ExtendedInfo":[{"MessageId":"....","Message":"`+strings.Repeat("é", 300)+`"}]}`))
 	f.Add(999, []byte(`{"error":{"code":"iLO.0.10.ExtendedInfo"`))
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		e := parseError(status, body)
+		e := parseError(status, body, nil)
 		what, todo := e.describe()
 		if what == "" {
 			t.Fatal("empty description")

@@ -24,7 +24,7 @@ const maxPathLen = 1024
 func ResolveBackupLocation(location string) (string, error) {
 	p, err := devicePath(location, false)
 	if err != nil {
-		return "", fmt.Errorf("the iLO offered an unsafe backup location %s: %v", quoteSanitized(location), err)
+		return "", fmt.Errorf("the iLO offered an unsafe backup location %s: %v", quoteSanitized(location, nil), err)
 	}
 	return p, nil
 }
@@ -94,13 +94,14 @@ func checkChars(s string) error {
 	return nil
 }
 
-// quoteSanitized quotes device text for an error: bounded, control characters
-// escaped, secrets masked.
-func quoteSanitized(s string) string {
+// quoteSanitized quotes device text for an error: secrets masked (before it is
+// shortened), bounded, control characters escaped.
+func quoteSanitized(s string, secrets *client.Secrets) string {
 	const max = 120
+	s = secrets.Scrub(s)
 	if utf8.RuneCountInString(s) > max {
 		r := []rune(s)
 		s = string(r[:max]) + "…"
 	}
-	return strconv.Quote(client.Redact(s))
+	return strconv.Quote(s)
 }

@@ -47,12 +47,13 @@ func (c *Client) Restore(ctx context.Context, pushURI string, open func() (io.Re
 	p, err := devicePath(pushURI, true)
 	if err != nil {
 		return &client.DeviceError{Device: c.device, Step: step,
-			Message: "the iLO offered an unsafe HttpPushUri " + quoteSanitized(pushURI) + ": " + err.Error(),
+			Message: "the iLO offered an unsafe HttpPushUri " + quoteSanitized(pushURI, c.secrets) + ": " + err.Error(),
 			Hint:    "this is not what an HPE iLO sends: check that the address is the iLO"}
 	}
 	if err := ValidateBackupPassword(backupPassword); err != nil {
 		return &client.DeviceError{Device: c.device, Step: step, Message: err.Error()}
 	}
+	c.secrets.Add(backupPassword)
 	if open == nil {
 		return &client.DeviceError{Device: c.device, Step: step, Message: "no backup file to upload"}
 	}
