@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/sftpserver"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
 )
 
 // startSim starts the simulated SCP server with the given host key types.
@@ -28,19 +29,6 @@ func startSim(t *testing.T, keyTypes ...string) *sftpserver.Server {
 
 func simConfig(s *sftpserver.Server) Config {
 	return Config{Addr: s.Addr(), Username: testUser, Password: testPass, HostKey: s.AuthorizedKey(), Timeout: 5 * time.Second}
-}
-
-// promptly fails the test when f does not return within a generous bound: the
-// operations under test otherwise block forever, so any bound separates the two.
-func promptly(t *testing.T, what string, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); f() }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("%s did not return: it ignores its context", what)
-	}
 }
 
 // Every step honours its context when the server stops answering: after the
@@ -72,7 +60,7 @@ func TestStalledServerEndsWithTheContext(t *testing.T) {
 			ctx, cancel := newCtx()
 			defer cancel()
 			err := c.MkdirAll(ctx, "a/b")
-			promptly(t, "Close", func() { _ = c.Close() })
+			testkit.Returns(t, "Close", func() { _ = c.Close() })
 			return err
 		}},
 		{"mid-hash", func(t *testing.T, s *sftpserver.Server, newCtx newCtx) error {
@@ -81,7 +69,7 @@ func TestStalledServerEndsWithTheContext(t *testing.T) {
 			ctx, cancel := newCtx()
 			defer cancel()
 			_, _, err := c.Hash(ctx, "f.bin")
-			promptly(t, "Close", func() { _ = c.Close() })
+			testkit.Returns(t, "Close", func() { _ = c.Close() })
 			return err
 		}},
 	}
@@ -107,7 +95,7 @@ func TestStalledServerEndsWithTheContext(t *testing.T) {
 					t.Fatal(err)
 				}
 				var err error
-				promptly(t, step.name, func() { err = step.run(t, s, end.newCtx) })
+				testkit.Returns(t, step.name, func() { err = step.run(t, s, end.newCtx) })
 				if !errors.Is(err, end.want) {
 					t.Errorf("error = %v, want %v", err, end.want)
 				}
@@ -145,12 +133,12 @@ func TestKeepaliveEndsASilentServer(t *testing.T) {
 			c := dialOK(t, cfg)
 			s.SetStall(tc.point, true)
 			var err error
-			promptly(t, tc.name, func() { err = tc.op(context.Background(), c) })
+			testkit.Returns(t, tc.name, func() { err = tc.op(context.Background(), c) })
 			if err == nil || !strings.Contains(err.Error(), "keepalive") || !strings.Contains(err.Error(), s.Addr()) {
 				t.Errorf("error = %v, want one naming the server and the unanswered keepalives", err)
 			}
 			noPassword(t, err)
-			promptly(t, "Close", func() { _ = c.Close() })
+			testkit.Returns(t, "Close", func() { _ = c.Close() })
 		})
 	}
 	// A server that is merely slow answers keepalives: the connection stays up.
