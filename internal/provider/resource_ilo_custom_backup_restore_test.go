@@ -128,6 +128,7 @@ func TestAccILOCustomBackupRestore_oldFirmwareAndFIPS(t *testing.T) {
 }
 
 func TestParseImportHostPort(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		id, host string
 		port     types.Int64
