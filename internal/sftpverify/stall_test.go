@@ -36,6 +36,7 @@ func simConfig(s *sftpserver.Server) Config {
 // blocks. The context is made once the connection is up, so that the step is what
 // it ends.
 func TestStalledServerEndsWithTheContext(t *testing.T) {
+	t.Parallel()
 	data := bytes.Repeat([]byte{7}, 4*sftpserver.StallReadAfter)
 	type newCtx func() (context.Context, context.CancelFunc)
 	steps := []struct {
@@ -114,6 +115,7 @@ func TestStalledServerEndsWithTheContext(t *testing.T) {
 // A server that drops off the network (answers nothing, keepalives included) is
 // given up on after the keepalives go unanswered, even without a deadline.
 func TestKeepaliveEndsASilentServer(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		point sftpserver.StallPoint
