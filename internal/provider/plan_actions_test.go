@@ -31,7 +31,7 @@ func TestAccArubaBackup_planActions(t *testing.T) {
 	scp := func(version int) option { return e.scp(set("password_wo_version", version)) }
 	sameBackup := statecheck.CompareValue(compare.ValuesSame())
 	newBackup := statecheck.CompareValue(compare.ValuesDiffer())
-	oneSession := sessions(&c.Conductor.Stats, 1, 1) // an in-place update does not log in
+	oneSession := loginsAndLogouts(&c.Conductor.Stats, 1, 1) // an in-place update does not log in
 	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviderFactories,
 		Steps: []resource.TestStep{
@@ -88,7 +88,7 @@ func TestAccArubaBackup_planActions(t *testing.T) {
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(arubaRes, at("flash_backup"), knownvalue.Bool(false)),
 					newBackup.AddStateValue(arubaRes, at("id")),
-					sessions(&c.Conductor.Stats, 4, 4),
+					loginsAndLogouts(&c.Conductor.Stats, 4, 4),
 				},
 			},
 		},

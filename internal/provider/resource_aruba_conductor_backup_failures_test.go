@@ -132,7 +132,7 @@ func TestAccArubaBackup_expiredOnceRelogsIn(t *testing.T) {
 				Steps: []resource.TestStep{{
 					Config: e.config(arubaBackup(c)),
 					ConfigStateChecks: []statecheck.StateCheck{
-						sessions(&c.Conductor.Stats, 2, 1), // one re-login
+						loginsAndLogouts(&c.Conductor.Stats, 2, 1), // one re-login
 						deviceCheck(func() error {
 							if n := c.Conductor.Stats.Snapshot().ExpiredSessions; n != 1 {
 								return fmt.Errorf("want 1 expired session, got %d", n)

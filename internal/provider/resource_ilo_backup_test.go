@@ -52,7 +52,7 @@ func TestAccILOBackup_backupAndNewTrigger(t *testing.T) {
 					statecheck.ExpectKnownValue(iloRes, at("size"), knownvalue.Int64Exact(testILOBackupSize)),
 					fileOnDisk(iloRes, 0, nil),
 					servedBy(d, false),
-					sessions(&d.ILO.Stats, 1, 1),
+					loginsAndLogouts(&d.ILO.Stats, 1, 1),
 					sameBackup.AddStateValue(iloRes, at("id")),
 					newBackup.AddStateValue(iloRes, at("id")),
 					kept.check(),
@@ -72,7 +72,7 @@ func TestAccILOBackup_backupAndNewTrigger(t *testing.T) {
 				}},
 				ConfigStateChecks: []statecheck.StateCheck{
 					sameBackup.AddStateValue(iloRes, at("id")),
-					sessions(&d.ILO.Stats, 1, 1),
+					loginsAndLogouts(&d.ILO.Stats, 1, 1),
 				},
 			},
 			{
@@ -86,7 +86,7 @@ func TestAccILOBackup_backupAndNewTrigger(t *testing.T) {
 					servedBy(d, false),
 					newBackup.AddStateValue(iloRes, at("id")),
 					kept.check(),
-					sessions(&d.ILO.Stats, 2, 2),
+					loginsAndLogouts(&d.ILO.Stats, 2, 2),
 				},
 			},
 		},
@@ -123,7 +123,7 @@ func TestAccILOBackup_passwordProtectedAndName(t *testing.T) {
 					statecheck.ExpectKnownValue(iloRes, at("local_path"), knownvalue.StringRegexp(regexp.MustCompile(`/ilo/dc1-rack4-ilo/[^/]+-ilo-backup\.bak$`))),
 					fileOnDisk(iloRes, 0, nil),
 					servedBy(d, true),
-					sessions(&d.ILO.Stats, 1, 1),
+					loginsAndLogouts(&d.ILO.Stats, 1, 1),
 					checkFunc(func(s *tfjson.State) error {
 						raw, err := json.Marshal(s)
 						if err != nil {
@@ -143,7 +143,7 @@ func TestAccILOBackup_passwordProtectedAndName(t *testing.T) {
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(iloRes, at("password_protected"), knownvalue.Bool(true)),
 					servedBy(d, true),
-					sessions(&d.ILO.Stats, 2, 2),
+					loginsAndLogouts(&d.ILO.Stats, 2, 2),
 				},
 			},
 		},

@@ -243,7 +243,7 @@ func TestAccILOCustomBackupRestore_unreachableAtRefresh(t *testing.T) {
 					statecheck.ExpectKnownValue(flagRes, at("enabled"), knownvalue.Bool(true)),
 					servedBy(other, false), // the other iLO's new backup was taken
 					newBackup.AddStateValue(iloRes, at("id")),
-					sessions(&other.ILO.Stats, 2, 2),
+					loginsAndLogouts(&other.ILO.Stats, 2, 2),
 				},
 			},
 			{
