@@ -12,20 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// promptly fails the test when f does not return: a lookup that opens a named pipe
-// blocks until a writer comes, which is never.
-func promptly(t *testing.T, what string, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); f() }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s hangs", what)
-	}
-}
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
+)
 
 func mkfifo(t *testing.T, path string) {
 	t.Helper()
@@ -53,15 +42,15 @@ func TestLookupsNeverHangOnNonRegularRecords(t *testing.T) {
 			t.Errorf("%s = %v, want an error naming %s as not a regular file", what, err, fifo)
 		}
 	}
-	promptly(t, "FindByPath", func() { _, _, err := s.FindByPath(file); check("FindByPath", err) })
-	promptly(t, "Latest", func() {
+	testkit.Returns(t, "FindByPath", func() { _, _, err := s.FindByPath(file); check("FindByPath", err) })
+	testkit.Returns(t, "Latest", func() {
 		b, err := s.Latest(FamilyILO, "ilo1")
 		if err == nil && b.ID == older.ID {
 			t.Errorf("Latest returned the older backup %s as the latest", b.ID)
 		}
 		check("Latest", err)
 	})
-	promptly(t, "LatestByHost", func() { _, err := s.LatestByHost(FamilyILO, "ilo1.example.com"); check("LatestByHost", err) })
+	testkit.Returns(t, "LatestByHost", func() { _, err := s.LatestByHost(FamilyILO, "ilo1.example.com"); check("LatestByHost", err) })
 
 	// A recorded file replaced by a named pipe.
 	s2 := openStore(t)
@@ -70,12 +59,12 @@ func TestLookupsNeverHangOnNonRegularRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	mkfifo(t, b.Files[0].Path)
-	promptly(t, "VerifyFile", func() {
+	testkit.Returns(t, "VerifyFile", func() {
 		if err := VerifyFile(b.Files[0].Path, b.Files[0].SHA256); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 			t.Errorf("VerifyFile(named pipe) = %v, want 'not a regular file'", err)
 		}
 	})
-	promptly(t, "FindByPath", func() {
+	testkit.Returns(t, "FindByPath", func() {
 		if _, _, err := s2.FindByPath(b.Files[0].Path); err == nil {
 			t.Error("FindByPath accepted a recorded file replaced by a named pipe")
 		}
