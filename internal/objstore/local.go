@@ -153,10 +153,14 @@ func (l *Local) checkDirs(rel string, create bool) error {
 	return nil
 }
 
-// Check verifies that a file can be created in the root folder.
+// Check verifies that a file can be created in the root folder, creating the
+// folder if it is missing.
 func (l *Local) Check(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if err := l.checkDirs("", true); err != nil {
+		return fmt.Errorf("cannot create backup folder %s: %w", l.root, err)
 	}
 	probe, err := os.CreateTemp(l.root, tmpPrefix+"probe-*")
 	if err != nil {

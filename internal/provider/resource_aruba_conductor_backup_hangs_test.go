@@ -55,10 +55,10 @@ func assertInterruptedCleanly(t *testing.T, e *simEnv, c *arubasim.Server) {
 		}
 	}
 	store := mustStore(t, e.backupDir)
-	if _, err := store.Latest(backupstore.FamilyAruba, "mc-scp"); err == nil {
+	if _, err := store.Latest(t.Context(), backupstore.FamilyAruba, "mc-scp"); err == nil {
 		t.Error("the interrupted backup was recorded")
 	}
-	if _, err := store.Latest(backupstore.FamilyAruba, "mc-local"); err != nil {
+	if _, err := store.Latest(t.Context(), backupstore.FamilyAruba, "mc-local"); err != nil {
 		t.Errorf("the other backup of the conductor did not complete: %v", err)
 	}
 }
@@ -137,7 +137,7 @@ func TestAccPlanDoesNotWrite(t *testing.T) {
 				},
 				Config: arubaConfig(e, c, "1", ""),
 				Check: func(*terraform.State) error {
-					if _, err := mustStore(t, e.backupDir).Latest(backupstore.FamilyAruba, "mc"); err != nil {
+					if _, err := mustStore(t, e.backupDir).Latest(t.Context(), backupstore.FamilyAruba, "mc"); err != nil {
 						return fmt.Errorf("the apply did not create the backup folder and its backup: %w", err)
 					}
 					return nil

@@ -164,7 +164,7 @@ data "infrabackup_aruba_conductor_backup" "by_name" {
 		},
 	})
 	// Destroy forgets the resource; the backups stay.
-	b, err := mustStore(t, e.backupDir).Latest(backupstore.FamilyAruba, "mc-lab-01")
+	b, err := mustStore(t, e.backupDir).Latest(t.Context(), backupstore.FamilyAruba, "mc-lab-01")
 	if err != nil {
 		t.Fatalf("backups must survive destroy: %v", err)
 	}

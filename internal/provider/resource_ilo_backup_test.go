@@ -153,7 +153,7 @@ func TestAccILOBackup_backupAndNewTrigger(t *testing.T) {
 		},
 	})
 	// Destroy forgets the resource; the backups stay.
-	b, err := mustStore(t, e.backupDir).Latest(backupstore.FamilyILO, serial)
+	b, err := mustStore(t, e.backupDir).Latest(t.Context(), backupstore.FamilyILO, serial)
 	if err != nil {
 		t.Fatalf("backups must survive destroy: %v", err)
 	}
