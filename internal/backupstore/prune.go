@@ -72,6 +72,9 @@ type PruneResult struct {
 	// Lock set on them alone, after the check): invisible, since no record names
 	// them any more.
 	Leftovers []string
+	// Orphans are the locations of files deleted because no run owns them any
+	// more: left by an earlier prune or an abort that failed half-way.
+	Orphans []string
 }
 
 // Locked returns the backups kept only because Object Lock protects them: each
@@ -101,6 +104,12 @@ func (r PruneResult) Locked() []Kept {
 // complete, then its files and its reservation. Remote copies (SCP) are not the
 // store's and stay. On a versioned bucket a delete adds a delete marker: the data
 // stays as noncurrent versions until a lifecycle rule expires them.
+//
+// Files of runs that have neither a record nor a reservation are orphans: a run
+// reserves its id before it writes its first file and gives the reservation up
+// only once its record exists or its files are gone, so nothing can make them part
+// of a backup any more. Prune deletes them too (those under Object Lock wait for a
+// later run).
 //
 // Any other failure stops Prune with an error; what it did so far is in the result.
 func (s *Store) Prune(ctx context.Context, family, device string, policy Policy, justCommittedID string, now time.Time) (PruneResult, error) {
@@ -186,7 +195,44 @@ func (s *Store) Prune(ctx context.Context, family, device string, policy Policy,
 	}
 	res.Deleted = deleted
 	slices.Reverse(res.Deleted)
+	if err := s.deleteOrphans(ctx, l, family, device, &res); err != nil {
+		return fail(err)
+	}
 	return res, nil
+}
+
+// deleteOrphans deletes the files of runs that have neither a record nor a
+// reservation in listing l (see Prune).
+func (s *Store) deleteOrphans(ctx context.Context, l listing, family, device string, res *PruneResult) error {
+	owned := map[string]bool{}
+	for _, id := range l.records[device] {
+		owned[id] = true
+	}
+	prefix := devicePrefix(family, device)
+	var orphans []string
+	for key := range l.objects {
+		name, _ := strings.CutPrefix(key, prefix)
+		if len(name) <= stampLen || name[stampLen] != '-' || !validStamp(name[:stampLen]) || strings.Contains(name, "/") {
+			continue
+		}
+		id := name[:stampLen]
+		if _, reserved := l.objects[reservationKey(family, device, id)]; !owned[id] && !reserved {
+			orphans = append(orphans, key)
+		}
+	}
+	slices.Sort(orphans)
+	for _, key := range orphans {
+		err := s.obj.Delete(ctx, key)
+		var retained *objstore.RetainedError
+		switch {
+		case err == nil:
+			res.Orphans = append(res.Orphans, s.obj.Location(key))
+		case errors.Is(err, objstore.ErrNotFound), errors.As(err, &retained):
+		default:
+			return fmt.Errorf("delete %s, which no backup records: %w", s.obj.Location(key), err)
+		}
+	}
+	return nil
 }
 
 // deleteBackup deletes backup id unless Object Lock protects one of its objects,
