@@ -162,8 +162,11 @@ func (s *Store) Prune(ctx context.Context, family, device string, policy Policy,
 				}
 				break
 			}
+			// A record that cannot be read for want of the server is no reason
+			// to elect an older backup as the last good one.
 			var rerr *recordError
-			if !errors.As(err, &rerr) || ctx.Err() != nil {
+			var s3err *objstore.S3Error
+			if !errors.As(err, &rerr) || ctx.Err() != nil || (errors.As(err, &s3err) && !errors.Is(err, objstore.ErrNotFound)) {
 				return fail(err)
 			}
 		}

@@ -35,9 +35,9 @@ type Run struct {
 	id      string
 	started time.Time
 
-	// aborted ends when Abort is called: it stops the writes in flight.
-	aborted     context.Context
-	stopWriting context.CancelFunc
+	// ended is done once the run is aborted or committed: it stops writes in flight.
+	ended     context.Context
+	endWrites context.CancelFunc
 
 	mu          sync.Mutex
 	state       runState
@@ -62,17 +62,21 @@ const (
 // stamp is taken, by a concurrent run or an earlier one, it is bumped by a
 // millisecond until a free one is found.
 //
-// The reservation is an object "<id>.lock" beside the record, created only if its
-// key is free (objstore never overwrites: link(2) locally, If-None-Match: * on S3),
-// so two runners that back up one device in the same millisecond, on one machine or
-// two, get different ids. An id whose record exists is taken as well: Commit writes
-// the record before it removes the reservation, so one of the two is always there.
-// The reservation is removed when the run ends; under Object Lock it cannot be, and
-// stays until Prune removes it with its backup. On an S3-compatible server without
-// conditional writes, objstore checks the key first instead, which leaves a short
-// window in which two runners could take one id; the second record then fails to
-// be created only if the server enforces nothing, so such servers should not be
-// shared by runners that back up the same device at the same moment.
+// Run ids are unique per device without any shared index or clock agreement: the
+// reservation is an object "<id>.lock" beside the record, created only if its key
+// is free (objstore never overwrites: link(2) locally, If-None-Match: * on S3). Two
+// runners that back up one device in the same millisecond, on one machine or two,
+// race for one key; one wins, the other moves on to the next millisecond. An id
+// whose record exists is taken as well: Commit writes the record before it removes
+// the reservation, so one of the two is always there. The reservation is removed
+// when the run ends; under Object Lock it cannot be, and stays (invisible) until
+// Prune deletes it with its backup.
+//
+// Limit: on an S3-compatible server that does not implement conditional writes,
+// objstore falls back to checking that a key is free before writing it, which
+// leaves a window of one round trip in which both runners can take the same id;
+// their files and records could then replace each other's. Such servers should
+// not be shared by runners that back up the same device at the same moment.
 func (s *Store) Begin(ctx context.Context, family, device string, started time.Time) (*Run, error) {
 	if err := validFamily(family); err != nil {
 		return nil, err
@@ -92,10 +96,10 @@ func (s *Store) Begin(ctx context.Context, family, device string, started time.T
 			return nil, fmt.Errorf("backup of %s: reserve run id: %w", what(family, device), err)
 		}
 		if ok {
-			aborted, stop := context.WithCancel(context.Background())
+			ended, endWrites := context.WithCancel(context.Background())
 			return &Run{
 				store: s, family: family, device: device, id: id, started: started,
-				aborted: aborted, stopWriting: stop, kinds: map[string]bool{},
+				ended: ended, endWrites: endWrites, kinds: map[string]bool{},
 			}, nil
 		}
 		t = t.Add(time.Millisecond)
@@ -183,7 +187,7 @@ func (r *Run) WriteFile(ctx context.Context, kind, ext string, src io.Reader) (F
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	defer context.AfterFunc(r.aborted, cancel)()
+	defer context.AfterFunc(r.ended, cancel)()
 	written, err := r.store.write(ctx, key, src)
 
 	r.mu.Lock()
@@ -347,7 +351,7 @@ func (r *Run) Commit(ctx context.Context, host string, port int, attrs map[strin
 		return Backup{}, fmt.Errorf("%s: write backup record: %w", r.what(), err)
 	}
 	r.state = runCommitted
-	r.stopWriting()
+	r.endWrites()
 	// The record is in place: only now may the reservation go (see Begin).
 	if r.releaseLocked() {
 		r.store.removeQuietly(reservationKey(r.family, r.device, r.id))
@@ -368,7 +372,7 @@ func (r *Run) Abort() error {
 		return nil
 	}
 	r.state = runAborted
-	r.stopWriting()
+	r.endWrites()
 	recordTried := r.recordTried
 	keys := r.written
 	r.files = nil
