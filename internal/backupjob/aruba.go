@@ -98,8 +98,8 @@ func RunAruba(ctx context.Context, store *backupstore.Store, req ArubaRequest) (
 				return fmt.Errorf("%s: the hostname %q cannot name a backup folder (%v); set name", req.Conductor.Device(), hostname, err)
 			}
 		}
-		previous, prevErr := store.Latest(backupstore.FamilyAruba, device)
-		run, err := store.Begin(backupstore.FamilyAruba, device, started)
+		previous, prevErr := store.Latest(ctx, backupstore.FamilyAruba, device)
+		run, err := store.Begin(ctx, backupstore.FamilyAruba, device, started)
 		if err != nil {
 			return err
 		}
@@ -135,7 +135,7 @@ func RunAruba(ctx context.Context, store *backupstore.Store, req ArubaRequest) (
 		if res.Hostname != "" {
 			attrs["hostname"] = res.Hostname
 		}
-		backup, err := run.Commit(req.Host, req.Port, attrs, now().UTC())
+		backup, err := run.Commit(ctx, req.Host, req.Port, attrs, now().UTC())
 		if err != nil {
 			return fmt.Errorf("%s: record the backup: %w", req.Conductor.Device(), err)
 		}

@@ -123,7 +123,7 @@ func RunILO(ctx context.Context, store *backupstore.Store, req ILORequest) (ILOR
 		res.DeviceFileLocation = location
 		res.DeviceFileName = path.Base(location)
 
-		run, err := store.Begin(backupstore.FamilyILO, device, started)
+		run, err := store.Begin(ctx, backupstore.FamilyILO, device, started)
 		if err != nil {
 			return err
 		}
@@ -168,7 +168,7 @@ func RunILO(ctx context.Context, store *backupstore.Store, req ILORequest) (ILOR
 			AttrDeviceFileLocation: res.DeviceFileLocation,
 			AttrProtected:          strconv.FormatBool(res.PasswordProtected),
 		}
-		backup, err := run.Commit(req.Host, req.Port, attrs, now().UTC())
+		backup, err := run.Commit(ctx, req.Host, req.Port, attrs, now().UTC())
 		if err != nil {
 			return fmt.Errorf("%s: record the backup: %w", rc.Device(), err)
 		}

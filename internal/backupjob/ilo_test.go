@@ -161,7 +161,7 @@ func TestRunILOFailuresLeaveNothing(t *testing.T) {
 			if files := testkit.FilesUnder(t, f.root); len(files) != 0 {
 				t.Errorf("a failed backup left files behind: %v", files)
 			}
-			if _, err := f.store.Latest(backupstore.FamilyILO, f.srv.ILO.Serial()); err == nil {
+			if _, err := f.store.Latest(context.Background(), backupstore.FamilyILO, f.srv.ILO.Serial()); err == nil {
 				t.Error("a failed backup is listed as complete")
 			}
 		})

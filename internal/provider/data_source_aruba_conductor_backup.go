@@ -93,7 +93,7 @@ func (d *arubaConductorBackupDataSource) Read(ctx context.Context, req datasourc
 	if resp.Diagnostics.HasError() || d.data == nil {
 		return
 	}
-	b, err := latestBackup(d.data, backupstore.FamilyAruba, m.Name.ValueString(), m.Host.ValueString())
+	b, err := latestBackup(ctx, d.data, backupstore.FamilyAruba, m.Name.ValueString(), m.Host.ValueString())
 	if err != nil {
 		resp.Diagnostics.AddError("No conductor backup found", err.Error())
 		return
@@ -134,16 +134,16 @@ func remoteOrEmpty(s []string) []string {
 
 // latestBackup finds the newest complete backup of a device by folder name or host,
 // with an error that says where it looked.
-func latestBackup(data *providerData, family, name, host string) (backupstore.Backup, error) {
+func latestBackup(ctx context.Context, data *providerData, family, name, host string) (backupstore.Backup, error) {
 	store, err := data.Store()
 	if err != nil {
 		return backupstore.Backup{}, err
 	}
 	var b backupstore.Backup
 	if name != "" {
-		b, err = store.Latest(family, name)
+		b, err = store.Latest(ctx, family, name)
 	} else {
-		b, err = store.LatestByHost(family, host)
+		b, err = store.LatestByHost(ctx, family, host)
 	}
 	if errors.Is(err, backupstore.ErrNoBackup) {
 		who := fmt.Sprintf("name %q", name)

@@ -170,7 +170,7 @@ func (d *iloBackupDataSource) Read(ctx context.Context, req datasource.ReadReque
 	}
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	b, err := latestBackup(d.data, backupstore.FamilyILO, m.Name.ValueString(), m.Host.ValueString())
+	b, err := latestBackup(ctx, d.data, backupstore.FamilyILO, m.Name.ValueString(), m.Host.ValueString())
 	if err != nil {
 		resp.Diagnostics.AddError("No iLO backup found", err.Error())
 		return

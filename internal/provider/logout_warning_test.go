@@ -48,7 +48,7 @@ func TestAccBackups_logoutRefusedAfterCommitIsAWarning(t *testing.T) {
 					if err != nil {
 						return err
 					}
-					b, err := store.Latest(backupstore.FamilyAruba, "mc-logout")
+					b, err := store.Latest(t.Context(), backupstore.FamilyAruba, "mc-logout")
 					if err != nil || "mc-logout/"+b.ID != arubaID {
 						return fmt.Errorf("the store's latest conductor backup (%v, %v) is not the one in state (%s)", b.ID, err, arubaID)
 					}
@@ -56,7 +56,7 @@ func TestAccBackups_logoutRefusedAfterCommitIsAWarning(t *testing.T) {
 					if err != nil {
 						return err
 					}
-					ib, err := store.Latest(backupstore.FamilyILO, d.ILO.Serial())
+					ib, err := store.Latest(t.Context(), backupstore.FamilyILO, d.ILO.Serial())
 					if f, ok := ib.File("ilo-backup"); err != nil || !ok || f.SHA256 != sha {
 						return fmt.Errorf("the store's latest iLO backup (%+v, %v) is not the one in state (%s)", ib, err, sha)
 					}

@@ -107,11 +107,11 @@ func TestAccArubaBackup_oneOfThreeFails(t *testing.T) {
 			}
 			store := mustStore(t, e.backupDir)
 			for _, name := range []string{"mc0", "mc2"} {
-				if _, err := store.Latest(backupstore.FamilyAruba, name); err != nil {
+				if _, err := store.Latest(t.Context(), backupstore.FamilyAruba, name); err != nil {
 					t.Errorf("%s must complete although another conductor failed: %v", name, err)
 				}
 			}
-			if _, err := store.Latest(backupstore.FamilyAruba, "mc1"); err == nil {
+			if _, err := store.Latest(t.Context(), backupstore.FamilyAruba, "mc1"); err == nil {
 				t.Errorf("the failed conductor must leave no complete backup")
 			}
 			assertNothingLeft(t, filepath.Join(e.backupDir, "aruba", "mc1"), "a failed backup")

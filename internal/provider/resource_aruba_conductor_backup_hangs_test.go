@@ -42,10 +42,10 @@ func assertInterruptedCleanly(t *testing.T, e *simEnv, c *arubasim.Server) {
 		t.Error(err)
 	}
 	store := mustStore(t, e.backupDir)
-	if _, err := store.Latest(backupstore.FamilyAruba, "mc-scp"); err == nil {
+	if _, err := store.Latest(t.Context(), backupstore.FamilyAruba, "mc-scp"); err == nil {
 		t.Error("the interrupted backup was recorded")
 	}
-	if _, err := store.Latest(backupstore.FamilyAruba, "mc-local"); err != nil {
+	if _, err := store.Latest(t.Context(), backupstore.FamilyAruba, "mc-local"); err != nil {
 		t.Errorf("the other backup of the conductor did not complete: %v", err)
 	}
 }
@@ -125,7 +125,7 @@ func TestAccPlanDoesNotWrite(t *testing.T) {
 				},
 				Config: e.config(arubaBackup(c)),
 				ConfigStateChecks: []statecheck.StateCheck{deviceCheck(func() error {
-					if _, err := mustStore(t, e.backupDir).Latest(backupstore.FamilyAruba, "mc"); err != nil {
+					if _, err := mustStore(t, e.backupDir).Latest(t.Context(), backupstore.FamilyAruba, "mc"); err != nil {
 						return fmt.Errorf("the apply did not create the backup folder and its backup: %w", err)
 					}
 					return nil

@@ -94,7 +94,7 @@ func TestAccArubaBackup_localOnlyNewTriggerAndDataSource(t *testing.T) {
 		},
 	})
 	kept.assertKeptAfterDestroy(t)
-	if _, err := mustStore(t, e.backupDir).Latest(backupstore.FamilyAruba, "mc-lab-01"); err != nil {
+	if _, err := mustStore(t, e.backupDir).Latest(t.Context(), backupstore.FamilyAruba, "mc-lab-01"); err != nil {
 		t.Errorf("the store must still record the backups after destroy: %v", err)
 	}
 }

@@ -92,7 +92,7 @@ func TestAccILOBackup_backupAndNewTrigger(t *testing.T) {
 		},
 	})
 	kept.assertKeptAfterDestroy(t)
-	if _, err := mustStore(t, e.backupDir).Latest(backupstore.FamilyILO, serial); err != nil {
+	if _, err := mustStore(t, e.backupDir).Latest(t.Context(), backupstore.FamilyILO, serial); err != nil {
 		t.Errorf("the store must still record the backups after destroy: %v", err)
 	}
 }
