@@ -47,6 +47,7 @@ func validateSCPHostKey(m *arubaSCPModel, diags *diag.Diagnostics) {
 // fileAttrTypes is the object type of one entry of `files`.
 var fileAttrTypes = map[string]attr.Type{
 	"kind":     types.StringType,
+	"key":      types.StringType,
 	"path":     types.StringType,
 	"location": types.StringType,
 	"size":     types.Int64Type,
@@ -56,8 +57,9 @@ var fileAttrTypes = map[string]attr.Type{
 func fileAttributes() map[string]schema.Attribute {
 	return map[string]schema.Attribute{
 		"kind":     schema.StringAttribute{Computed: true, MarkdownDescription: "What the file holds (`running-config`, `running-config-scp`, `flash-archive-scp`, `ilo-backup`)."},
-		"path":     schema.StringAttribute{Computed: true, MarkdownDescription: "Local path, for files in the local backup store."},
-		"location": schema.StringAttribute{Computed: true, MarkdownDescription: "Remote location (`scp://user@address/path`), for files on an SCP server."},
+		"key":      schema.StringAttribute{Computed: true, MarkdownDescription: "Key of the file in the backup store (`<family>/<name>/<backup id>-<kind>.<ext>`, below `s3.key_prefix`), the same on every store; null for files on an SCP server."},
+		"path":     schema.StringAttribute{Computed: true, MarkdownDescription: "Local path, for files in a local backup store (`backup_dir`)."},
+		"location": schema.StringAttribute{Computed: true, MarkdownDescription: "Where the file is when it has no local path: `s3://bucket/key` for a file in an S3 backup store, `scp://user@address/path` for a file on an SCP server."},
 		"size":     schema.Int64Attribute{Computed: true, MarkdownDescription: "Size in bytes (0 when a remote file was not verified)."},
 		"sha256":   schema.StringAttribute{Computed: true, MarkdownDescription: "SHA-256 of the content, hex (empty when a remote file was not verified)."},
 	}
@@ -82,10 +84,15 @@ func filesValue(files []backupstore.File) (types.List, diag.Diagnostics) {
 	elems := make([]attr.Value, 0, len(files))
 	var diags diag.Diagnostics
 	for _, f := range files {
+		location := f.Location
+		if f.InStore() && f.Path == "" {
+			location = f.StoreLocation // a file in a bucket
+		}
 		obj, d := types.ObjectValue(fileAttrTypes, map[string]attr.Value{
 			"kind":     types.StringValue(f.Kind),
+			"key":      optionalString(f.Key),
 			"path":     optionalString(f.Path),
-			"location": optionalString(f.Location),
+			"location": optionalString(location),
 			"size":     types.Int64Value(f.Size),
 			"sha256":   types.StringValue(f.SHA256),
 		})

@@ -46,8 +46,9 @@ func (d *arubaConductorBackupDataSource) Metadata(_ context.Context, req datasou
 
 func (d *arubaConductorBackupDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
 	resp.Schema = schema.Schema{
-		MarkdownDescription: "The latest complete backup of one Aruba Mobility Conductor in the local backup store. " +
-			"Reads only local files: no device call. Give `host` or `name`.",
+		MarkdownDescription: "The latest complete backup of one Aruba Mobility Conductor in the backup store the provider " +
+			"is configured with (a local folder or an S3 bucket, which another configuration or runner may have written). " +
+			"Reads only the store: no device call. Give `host` or `name`.",
 		Attributes: map[string]schema.Attribute{
 			"host": schema.StringAttribute{
 				MarkdownDescription: "The conductor's host as given to `infrabackup_aruba_conductor_backup`.",
@@ -63,7 +64,7 @@ func (d *arubaConductorBackupDataSource) Schema(_ context.Context, _ datasource.
 			"port":                  schema.Int64Attribute{Computed: true, MarkdownDescription: "API port the backup used."},
 			"started_at":            schema.StringAttribute{Computed: true, MarkdownDescription: "When the backup started (RFC 3339, UTC)."},
 			"completed_at":          schema.StringAttribute{Computed: true, MarkdownDescription: "When the backup completed (RFC 3339, UTC)."},
-			"running_config_path":   schema.StringAttribute{Computed: true, MarkdownDescription: "Local path of the running configuration copy."},
+			"running_config_path":   schema.StringAttribute{Computed: true, MarkdownDescription: "Local path of the running configuration copy in a local store; null with an S3 store (see `files`)."},
 			"running_config_sha256": schema.StringAttribute{Computed: true, MarkdownDescription: "SHA-256 of the running configuration copy."},
 			"remote_locations": schema.ListAttribute{
 				Computed: true, ElementType: types.StringType,
@@ -105,7 +106,7 @@ func (d *arubaConductorBackupDataSource) Read(ctx context.Context, req datasourc
 	m.StartedAt = formatTime(b.StartedAt)
 	m.CompletedAt = formatTime(b.CompletedAt)
 	if f, ok := b.File(backupjob.KindRunningConfig); ok {
-		m.RunningConfigPath = types.StringValue(f.Path)
+		m.RunningConfigPath = optionalString(f.Path)
 		m.RunningConfigSHA256 = types.StringValue(f.SHA256)
 	} else {
 		m.RunningConfigPath, m.RunningConfigSHA256 = types.StringNull(), types.StringNull()
@@ -150,8 +151,9 @@ func latestBackup(ctx context.Context, data *providerData, family, name, host st
 		if name == "" {
 			who = fmt.Sprintf("host %q", host)
 		}
-		return b, fmt.Errorf("the local backup store %s holds no complete %s backup for %s. Run the backup resource first "+
-			"(a failed or interrupted backup is never listed), or check backup_dir", store.Root(), family, who)
+		return b, fmt.Errorf("the backup store %s holds no complete %s backup for %s. Run the backup resource first "+
+			"(a failed or interrupted backup is never listed), or check the provider's store settings (backup_dir, or s3 "+
+			"bucket and key_prefix)", store.Location(), family, who)
 	}
 	return b, err
 }

@@ -67,15 +67,16 @@ func (d *iloBackupDataSource) Schema(ctx context.Context, _ datasource.SchemaReq
 		return schema.StringAttribute{Computed: true, MarkdownDescription: desc}
 	}
 	resp.Schema = schema.Schema{
-		MarkdownDescription: "The latest complete backup of one HPE iLO in the local backup store. Give `host` or `name`. " +
-			"By default it reads only local files and makes no device call.\n\n" +
+		MarkdownDescription: "The latest complete backup of one HPE iLO in the backup store the provider is configured " +
+			"with (a local folder or an S3 bucket, which another configuration or runner may have written). Give `host` or " +
+			"`name`. By default it reads only the store and makes no device call.\n\n" +
 			"With `query_device = true` it also logs in to the iLO and reads its backup and restore service " +
 			"(`HttpPushUri`, `CustomBackupandRestore`, the number of backup files). **Reading that service makes the iLO " +
 			"write a fresh backup file to its NAND** (replacing the one it holds): that is how an iLO triggers a backup, and " +
 			"there is no way to read the service without it. A data source is read on every plan, so only turn " +
 			"`query_device` on where that is acceptable.\n\n" +
 			"`query_device` logs in to the iLO named by this data source's own `host` and `port` arguments, never to a " +
-			"host or port a backup record names: the records in a shared backup folder are not trusted with the iLO " +
+			"host or port a backup record names: the records in a shared backup store are not trusted with the iLO " +
 			"credentials. It therefore needs `host`.",
 		Attributes: map[string]schema.Attribute{
 			"host": schema.StringAttribute{
@@ -103,7 +104,7 @@ func (d *iloBackupDataSource) Schema(ctx context.Context, _ datasource.SchemaReq
 			},
 			"started_at":         computed("When the backup started (RFC 3339, UTC)."),
 			"completed_at":       computed("When the backup completed (RFC 3339, UTC)."),
-			"local_path":         computed("Local path of the backup file."),
+			"local_path":         computed("Local path of the backup file in a local store; null with an S3 store (see `files`)."),
 			"sha256":             computed("SHA-256 of the backup file, hex."),
 			"size":               schema.Int64Attribute{Computed: true, MarkdownDescription: "Size of the backup file in bytes."},
 			"serial_number":      computed("The server's serial number at the time of the backup."),
@@ -148,7 +149,7 @@ func (d *iloBackupDataSource) ValidateConfig(ctx context.Context, req datasource
 	if m.QueryDevice.ValueBool() && m.Host.IsNull() {
 		resp.Diagnostics.AddAttributeError(path.Root("query_device"), "query_device needs host",
 			"query_device logs in to the iLO this data source names in host (and port), never to one a backup record names: "+
-				"records in a shared backup folder are not trusted with the iLO credentials. Look the backup up by host "+
+				"records in a shared backup store are not trusted with the iLO credentials. Look the backup up by host "+
 				"(and set port when the iLO does not listen on the provider's ilo.port), or turn query_device off.")
 	}
 }
@@ -197,7 +198,7 @@ func (d *iloBackupDataSource) Read(ctx context.Context, req datasource.ReadReque
 	protected, _ := strconv.ParseBool(a[backupjob.AttrProtected])
 	m.PasswordProtected = types.BoolValue(protected)
 	if f, ok := b.File(backupjob.KindILOBackup); ok {
-		m.LocalPath = types.StringValue(f.Path)
+		m.LocalPath = optionalString(f.Path)
 		m.SHA256 = types.StringValue(f.SHA256)
 		m.Size = types.Int64Value(f.Size)
 	} else {

@@ -61,6 +61,7 @@ type arubaBackupModel struct {
 	RunningConfigPath    types.String   `tfsdk:"running_config_path"`
 	RunningConfigChanged types.Bool     `tfsdk:"running_config_changed"`
 	Files                types.List     `tfsdk:"files"`
+	Retention            types.Object   `tfsdk:"retention"`
 	Timeouts             timeouts.Value `tfsdk:"timeouts"`
 }
 
@@ -92,7 +93,7 @@ func (r *arubaConductorBackupResource) Schema(ctx context.Context, _ resource.Sc
 	}
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Backs up one Aruba Mobility Conductor (ArubaOS 8) when created: its running configuration " +
-			"to the local backup store, and with an `scp` block its running configuration and flash archive to an SCP server, " +
+			"to the backup store (a local folder or an S3 bucket), and with an `scp` block its running configuration and flash archive to an SCP server, " +
 			"verified over SFTP. Change `trigger` to take a new backup. Destroying the resource never deletes backups.\n\n" +
 			"The provider saves the running configuration and the flash archive under fixed names on the conductor's flash " +
 			"before pushing them, so backups of one conductor must not overlap. " + deviceLockNote +
@@ -205,7 +206,7 @@ func (r *arubaConductorBackupResource) Schema(ctx context.Context, _ resource.Sc
 			"hostname":            computedString("The conductor's hostname, when it was read (when `name` is not set)."),
 			"started_at":          computedString("When the backup started (RFC 3339, UTC)."),
 			"completed_at":        computedString("When the backup completed (RFC 3339, UTC)."),
-			"running_config_path": computedString("Local path of the running configuration copy."),
+			"running_config_path": computedString("Local path of the running configuration copy in a local store (`backup_dir`); null with an S3 store, whose copy `files` names (`location`, `key`)."),
 			"running_config_changed": schema.BoolAttribute{
 				MarkdownDescription: "Whether the running configuration differs from the previous local backup of this device (`true` for the first one).",
 				Computed:            true,
@@ -217,7 +218,8 @@ func (r *arubaConductorBackupResource) Schema(ctx context.Context, _ resource.Sc
 				NestedObject:        schema.NestedAttributeObject{Attributes: fileAttributes()},
 				PlanModifiers:       []planmodifier.List{listplanmodifier.UseStateForUnknown()},
 			},
-			"timeouts": timeouts.Attributes(ctx, timeouts.Opts{Create: true, CreateDescription: "How long the whole backup may take. Default `30m`."}),
+			"retention": resourceRetentionSchema(),
+			"timeouts":  timeouts.Attributes(ctx, timeouts.Opts{Create: true, CreateDescription: "How long the whole backup may take. Default `30m`."}),
 		},
 	}
 }
@@ -287,9 +289,9 @@ func (r *arubaConductorBackupResource) Create(ctx context.Context, req resource.
 			fmt.Sprintf("Set aruba.username and aruba.password in the provider block, or the %s and %s environment variables.", EnvArubaUsername, EnvArubaPassword))
 		return
 	}
-	store, err := r.data.Store()
+	store, err := r.data.storeForBackup(ctx)
 	if err != nil {
-		resp.Diagnostics.AddError("Local backup store unavailable", err.Error())
+		resp.Diagnostics.AddError("Backup store unavailable", err.Error()+"\n\nNo device was contacted.")
 		return
 	}
 	port := creds.port
@@ -346,13 +348,15 @@ func (r *arubaConductorBackupResource) Create(ctx context.Context, req resource.
 	plan.StartedAt = types.StringValue(b.StartedAt.UTC().Format(time.RFC3339Nano))
 	plan.CompletedAt = types.StringValue(b.CompletedAt.UTC().Format(time.RFC3339Nano))
 	plan.RunningConfigChanged = types.BoolValue(res.RunningConfigChanged)
+	plan.RunningConfigPath = types.StringNull()
 	if f, ok := b.File(backupjob.KindRunningConfig); ok {
-		plan.RunningConfigPath = types.StringValue(f.Path)
+		plan.RunningConfigPath = optionalString(f.Path)
 	}
 	files, diags := filesValue(b.Files)
 	resp.Diagnostics.Append(diags...)
 	plan.Files = files
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	r.data.pruneAfterBackup(ctx, store, b, plan.Retention, &resp.Diagnostics)
 }
 
 // Read makes no device call: a backup is a fact of the past, and refresh must not log
@@ -370,7 +374,8 @@ func (r *arubaConductorBackupResource) Update(ctx context.Context, req resource.
 		return
 	}
 	state.Timeouts = plan.Timeouts
-	state.SCP = plan.SCP // differs from state only in password_wo_version (anything else replaces)
+	state.Retention = plan.Retention // applies from the next backup on
+	state.SCP = plan.SCP             // differs from state only in password_wo_version (anything else replaces)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 

@@ -55,6 +55,7 @@ type iloBackupModel struct {
 	DeviceFileLocation      types.String   `tfsdk:"device_file_location"`
 	PasswordProtected       types.Bool     `tfsdk:"password_protected"`
 	Files                   types.List     `tfsdk:"files"`
+	Retention               types.Object   `tfsdk:"retention"`
 	Timeouts                timeouts.Value `tfsdk:"timeouts"`
 }
 
@@ -80,7 +81,7 @@ func (r *iloBackupResource) Schema(ctx context.Context, _ resource.SchemaRequest
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Backs up the configuration of one HPE iLO 5, 6 or 7 (user database, license keys, network and " +
 			"security settings) when created, over Redfish: the iLO writes a backup file to its NAND, and the provider " +
-			"downloads it, streaming, into the local backup store (mode 0600, SHA-256 computed while downloading). " +
+			"downloads it, streaming, into the backup store (a local folder, files with mode 0600, or an S3 bucket; SHA-256 computed while downloading). " +
 			"Change `trigger` to take a new backup. Refresh makes no device call; destroying the resource never deletes backups.\n\n" +
 			"The backup file holds the iLO's user database and license keys: treat it as a secret. HPE supports restoring it " +
 			"only onto the server it was taken from (same serial number). Backups of one iLO are taken one at a time " +
@@ -107,7 +108,7 @@ func (r *iloBackupResource) Schema(ctx context.Context, _ resource.SchemaRequest
 				PlanModifiers: replace,
 			},
 			"name": schema.StringAttribute{
-				MarkdownDescription: "Names the device's backup folder (`<backup_dir>/ilo/<name>/`). Defaults to the server's " +
+				MarkdownDescription: "Names the device's backup folder (`ilo/<name>/` in the store). Defaults to the server's " +
 					"serial number as the iLO reports it (made safe for file names), so a server's backups stay together " +
 					"when its iLO changes address, and a backup is easy to match with the only hardware it restores onto. " +
 					"When the iLO reports no serial number, the host is used.",
@@ -131,7 +132,7 @@ func (r *iloBackupResource) Schema(ctx context.Context, _ resource.SchemaRequest
 				Optional:      true,
 				PlanModifiers: []planmodifier.Int64{int64planmodifier.RequiresReplace()},
 			},
-			"local_path": computedString("Local path of the backup file."),
+			"local_path": computedString("Local path of the backup file in a local store (`backup_dir`); null with an S3 store, whose object `files` names (`location`, `key`)."),
 			"size": schema.Int64Attribute{
 				MarkdownDescription: "Size of the backup file in bytes.",
 				Computed:            true,
@@ -156,7 +157,8 @@ func (r *iloBackupResource) Schema(ctx context.Context, _ resource.SchemaRequest
 				NestedObject:        schema.NestedAttributeObject{Attributes: fileAttributes()},
 				PlanModifiers:       []planmodifier.List{listplanmodifier.UseStateForUnknown()},
 			},
-			"timeouts": timeouts.Attributes(ctx, timeouts.Opts{Create: true, CreateDescription: "How long the whole backup, download included, may take. Default `30m`."}),
+			"retention": resourceRetentionSchema(),
+			"timeouts":  timeouts.Attributes(ctx, timeouts.Opts{Create: true, CreateDescription: "How long the whole backup, download included, may take. Default `30m`."}),
 		},
 	}
 }
@@ -210,9 +212,9 @@ func (r *iloBackupResource) Create(ctx context.Context, req resource.CreateReque
 		resp.Diagnostics.AddError("Missing iLO credentials", msg)
 		return
 	}
-	store, err := r.data.Store()
+	store, err := r.data.storeForBackup(ctx)
 	if err != nil {
-		resp.Diagnostics.AddError("Local backup store unavailable", err.Error())
+		resp.Diagnostics.AddError("Backup store unavailable", err.Error()+"\n\nNo device was contacted.")
 		return
 	}
 	ctx = logContext(ctx, r.data.ilo.password, backupPassword.ValueString())
@@ -240,6 +242,7 @@ func (r *iloBackupResource) Create(ctx context.Context, req resource.CreateReque
 	}
 	resp.Diagnostics.Append(plan.fromBackup(res.Backup)...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	r.data.pruneAfterBackup(ctx, store, res.Backup, plan.Retention, &resp.Diagnostics)
 }
 
 // fromBackup fills the computed attributes from a stored backup.
@@ -257,7 +260,7 @@ func (m *iloBackupModel) fromBackup(b backupstore.Backup) diag.Diagnostics {
 	protected, _ := strconv.ParseBool(a[backupjob.AttrProtected])
 	m.PasswordProtected = types.BoolValue(protected)
 	f, _ := b.File(backupjob.KindILOBackup)
-	m.LocalPath = types.StringValue(f.Path)
+	m.LocalPath = optionalString(f.Path)
 	m.Size = types.Int64Value(f.Size)
 	m.SHA256 = types.StringValue(f.SHA256)
 	files, d := filesValue(b.Files)
@@ -279,6 +282,7 @@ func (r *iloBackupResource) Update(ctx context.Context, req resource.UpdateReque
 		return
 	}
 	state.Timeouts = plan.Timeouts
+	state.Retention = plan.Retention // applies from the next backup on
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 
