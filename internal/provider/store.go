@@ -3,8 +3,9 @@ package provider
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
+
+	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/objstore"
@@ -80,8 +81,9 @@ func (d *providerData) storeForBackup(ctx context.Context) (*backupstore.Store, 
 		return s, nil
 	}
 	if err := s.Check(ctx); err != nil {
-		return nil, fmt.Errorf("the backup store %s cannot be used: %w", s.Location(), err)
+		return nil, err // it names the bucket, the step, what the server said and what to do
 	}
 	d.store.checked = true
+	tflog.Debug(ctx, "backup store checked", map[string]any{"store": s.Location()})
 	return s, nil
 }
