@@ -33,7 +33,7 @@ type backupIDs struct {
 	// deleted when it commits, and stays with it.
 	locked bool
 	mu     sync.Mutex
-	ids                 []string // oldest first
+	ids    []string // oldest first
 }
 
 // record is a check that adds the resource's current backup to the list.
