@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -392,4 +393,144 @@ func stateChecks(checks ...checkFunc) []statecheck.StateCheck {
 		out[i] = c
 	}
 	return out
+}
+
+// TestAccS3_credentialsNeverLeak runs backups into a bucket with static keys (from
+// ephemeral variables, as a pipeline passes them), a retention that deletes in the
+// bucket, a data source reading it, and a failing apply with a wrong secret key,
+// all under TF_LOG=trace: neither the log nor any state file holds a key.
+func TestAccS3_credentialsNeverLeak(t *testing.T) {
+	logFile := filepath.Join(t.TempDir(), "trace.log")
+	tmp := t.TempDir()
+	t.Setenv("TF_LOG", "trace")
+	t.Setenv("TF_ACC_LOG_PATH", logFile)
+	t.Setenv("TMPDIR", tmp) // the harness's working folders, with their state files
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv(EnvArubaUsername, testArubaUser)
+	t.Setenv(EnvArubaPassword, testArubaPass)
+	t.Setenv(EnvILOUsername, testILOUser)
+	t.Setenv(EnvILOPassword, testILOPass)
+	t.Setenv("TF_VAR_scp_password", testSCPPass)
+
+	e := newSimEnv(t)
+	e.startSFTP()
+	c := e.addConductor("mc-s3-secrets", nil)
+	d := e.addILO("ilo-s3-secrets", nil)
+	b := e.startS3(false)
+	const wrongSecret = "Wrong-S3-Secret-Key-0123456789abcdefABCD"
+	t.Setenv("TF_VAR_s3_access_key", b.srv.AccessKey)
+	t.Setenv("TF_VAR_s3_secret_key", b.srv.SecretKey)
+
+	config := func(trigger string, reader bool) string {
+		blocks := []*block{
+			e.provider(unset("backup_dir"), unset("aruba"), unset("ilo"),
+				b.store(set("access_key", expr("var.s3_access_key")), set("secret_key", expr("var.s3_secret_key"))),
+				set("retention", object(set("keep_last", 1)))),
+			ephemeralVariable("s3_access_key"), ephemeralVariable("s3_secret_key"), ephemeralVariable("scp_password"),
+			arubaBackup(c, set("trigger", trigger), e.scp(set("password_wo", expr("var.scp_password")))),
+			iloBackup(d, set("trigger", trigger)),
+		}
+		if reader {
+			blocks = append(blocks, dataBlock("data.infrabackup_ilo_backup.read", set("name", expr(iloRes+".name"))))
+		}
+		cfg := hclConfig(blocks...)
+		for _, s := range []string{b.srv.AccessKey, b.srv.SecretKey, testArubaPass, testSCPPass, testILOPass} {
+			if strings.Contains(cfg, s) {
+				t.Fatal("the test configuration must not hold a secret literally")
+			}
+		}
+		return cfg
+	}
+	var states []string
+	readState := checkFunc(func(*tfjson.State) error {
+		text, n := readTree(t, tmp, "terraform.tfstate")
+		if n == 0 || !strings.Contains(text, "s3://"+b.name) {
+			return fmt.Errorf("found no state file with the backups in the bucket under %s", tmp)
+		}
+		states = append(states, text)
+		return nil
+	})
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: config("1", true), ConfigStateChecks: stateChecks(e.inBucket(b, arubaRes), e.inBucket(b, iloRes), readState)},
+			{Config: config("2", true), ConfigStateChecks: stateChecks(e.inBucket(b, arubaRes), e.inBucket(b, iloRes),
+				bucketHoldsExactly(t, b, arubaRes, iloRes), readState)},
+			{
+				PreConfig:   func() { t.Setenv("TF_VAR_s3_secret_key", wrongSecret) },
+				Config:      config("3", false),
+				ExpectError: errorRE(`Backup store unavailable.*S3 check bucket s3://` + b.name + ` failed`),
+			},
+		},
+	})
+
+	logData, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := string(logData)
+	// The log must hold the provider's work with the bucket (its store, its
+	// retention) and the failure, for the absence of keys in it to mean anything.
+	for _, want := range []string{"backup store checked", "retention deleted old backups", "s3://" + b.name, "Backup store unavailable"} {
+		if !strings.Contains(log, want) {
+			t.Fatalf("the trace log lacks %q", want)
+		}
+	}
+	if len(states) != 2 {
+		t.Fatalf("%d state checks ran, want 2", len(states))
+	}
+	secrets := []string{b.srv.AccessKey, b.srv.SecretKey, wrongSecret, testArubaPass, testSCPPass, testILOPass}
+	assertNoSecrets(t, "the trace log", log, secrets...)
+	assertNoSecrets(t, "the state file", strings.Join(states, "\n"), secrets...)
+}
+
+// TestAccS3_configuredFromTheEnvironment: with neither backup_dir nor an s3 block,
+// INFRABACKUP_S3_* choose the bucket and the SDK's standard chain finds the keys
+// (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); then a profile of a shared
+// credentials file named in the s3 block, with no key in the environment.
+func TestAccS3_configuredFromTheEnvironment(t *testing.T) {
+	e := newSimEnv(t)
+	d := e.addILO("ilo-env", nil)
+	b := e.startS3(false)
+	b.prefix = "from-env"
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// This machine's own AWS configuration must play no part.
+	t.Setenv("AWS_CONFIG_FILE", empty)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", empty)
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv(EnvBackupDir, "")
+	t.Setenv(EnvS3Bucket, b.name)
+	t.Setenv(EnvS3KeyPrefix, b.prefix)
+	t.Setenv(EnvS3Endpoint, b.srv.Endpoint)
+	t.Setenv(EnvS3UsePathStyle, "true")
+	t.Setenv(EnvS3CACertPEM, string(b.srv.CAPEM))
+	t.Setenv("AWS_ACCESS_KEY_ID", b.srv.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", b.srv.SecretKey)
+	credentials := filepath.Join(t.TempDir(), "credentials")
+	profile := fmt.Sprintf("[backup]\naws_access_key_id = %s\naws_secret_access_key = %s\n", b.srv.AccessKey, b.srv.SecretKey)
+	if err := os.WriteFile(credentials, []byte(profile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config:            hclConfig(e.provider(unset("backup_dir")), iloBackup(d)),
+				ConfigStateChecks: stateChecks(e.inBucket(b, iloRes)),
+			},
+			{
+				PreConfig: func() {
+					t.Setenv("AWS_ACCESS_KEY_ID", "")
+					t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+				},
+				Config: hclConfig(e.provider(unset("backup_dir"), set("s3", object(set("profile", "backup"),
+					set("shared_credentials_files", expr(fmt.Sprintf("[%s]", hclString(credentials))))))), iloBackup(d, set("trigger", "2"))),
+				ConfigStateChecks: stateChecks(e.inBucket(b, iloRes)),
+			},
+		},
+	})
 }
