@@ -106,7 +106,7 @@ func s3Schema() schema.SingleNestedAttribute {
 			},
 			"use_path_style": schema.BoolAttribute{
 				MarkdownDescription: "Address the bucket as `https://host/bucket` instead of `https://bucket.host`, as most " +
-					"S3-compatible servers need. Default `false`." + envNote(EnvS3UsePathStyle),
+					"S3-compatible servers need. Defaults to `$" + EnvS3UsePathStyle + "`, then `false`.",
 				Optional: true,
 			},
 			"ca_cert_pem": schema.StringAttribute{
