@@ -22,6 +22,7 @@ import (
 
 	arubasim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/aruba"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/objstore"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/objstore/s3test"
 )
 
 // backupIDs collects, step by step, the backup ids a resource recorded (its id is
@@ -29,11 +30,11 @@ import (
 type backupIDs struct {
 	res, family, device string
 	objects             func() objstore.Store
-	// locked: under Object Lock, a backup's reservation (<id>.lock) cannot be
-	// deleted when it commits, and stays with it.
-	locked bool
-	mu     sync.Mutex
-	ids    []string // oldest first
+	// reservationsStay: a backup's reservation (<id>.lock) may stay beside it
+	// when the store cannot delete it at commit (Object Lock, refused deletes).
+	reservationsStay bool
+	mu               sync.Mutex
+	ids              []string // oldest first
 }
 
 // record is a check that adds the resource's current backup to the list.
@@ -78,7 +79,7 @@ func (b *backupIDs) storeHolds(want func() []string) checkFunc {
 				continue
 			}
 			if !slices.ContainsFunc(wanted, func(id string) bool {
-				return strings.HasPrefix(name, id+"-") || b.locked && name == id+".lock"
+				return strings.HasPrefix(name, id+"-") || b.reservationsStay && name == id+".lock"
 			}) {
 				return fmt.Errorf("the store holds %s, which belongs to no backup that should remain %v", o.Key, wanted)
 			}
@@ -211,7 +212,7 @@ func TestAccRetention_objectLockKeepsWithAWarning(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &diagRecorder{}
-	ids := &backupIDs{res: iloRes, family: "ilo", objects: func() objstore.Store { return bucket }, locked: true}
+	ids := &backupIDs{res: iloRes, family: "ilo", objects: func() objstore.Store { return bucket }, reservationsStay: true}
 	config := func(trigger string) string {
 		return hclConfig(
 			e.provider(unset("backup_dir"), b.store(set("object_lock", object(set("mode", "COMPLIANCE"), set("retention_days", 1))))),
@@ -292,4 +293,46 @@ func retainUntil(bucket objstore.Store, b *s3Bucket, prefix string) (time.Time, 
 		return latest, fmt.Errorf("no object starts with %s", prefix)
 	}
 	return latest, nil
+}
+
+// TestAccRetention_pruneFailureIsAWarning: when the bucket refuses the deletions
+// retention needs, the backup that was just made stands: the apply succeeds with a
+// warning that says what failed and that the new backup is recorded, and the older
+// backup stays listed.
+func TestAccRetention_pruneFailureIsAWarning(t *testing.T) {
+	e := newSimEnv(t)
+	c := e.addConductor("mc-prune-fails", nil)
+	b := e.startS3(false)
+	proxy := s3test.NewProxy(t, b.srv, e.ca)
+	bucket, err := objstore.NewS3(t.Context(), b.srv.Config(b.name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &diagRecorder{}
+	ids := &backupIDs{res: arubaRes, family: "aruba", device: "mc", objects: func() objstore.Store { return bucket }, reservationsStay: true}
+	config := func(trigger string) string {
+		return hclConfig(e.provider(unset("backup_dir"), b.store(set("endpoint", proxy.URL)), set("retention", object(set("keep_last", 1)))),
+			arubaBackup(c, set("name", "mc"), set("trigger", trigger)))
+	}
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: rec.factories(),
+		Steps: []resource.TestStep{
+			{Config: config("1"), ConfigStateChecks: stateChecks(ids.record(), ids.holdsNewest(1))},
+			{
+				PreConfig: func() {
+					rec.take()
+					proxy.SetRule(func(r *s3test.Request) s3test.Action {
+						if r.Op == "DeleteObject" {
+							return s3test.NotImplemented
+						}
+						return s3test.Pass
+					})
+				},
+				Config: config("2"),
+				ConfigStateChecks: stateChecks(ids.record(), ids.holdsNewest(2), rec.warning(
+					"Old backups of aruba device mc were not pruned", "S3 delete s3://"+b.name+"/aruba/mc/", "(HTTP 501)",
+					"nothing was deleted", "succeeded and is recorded in the state and in the backup store")),
+			},
+		},
+	})
 }
