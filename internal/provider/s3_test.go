@@ -326,9 +326,16 @@ func TestAccS3_fleetLandsInTheBucketAndAnotherConfigurationReadsIt(t *testing.T)
 		}
 		readChecks = append(readChecks, e.inBucket(b, ds), sameAs(recorded, a, ds, same...))
 	}
+	missing := append(slices.Clone(reader[:1]), dataBlock("data.infrabackup_aruba_conductor_backup.missing", set("name", "mc-404")))
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviderFactories,
-		Steps:                    []resource.TestStep{{Config: hclConfig(reader...), ConfigStateChecks: stateChecks(readChecks...)}},
+		Steps: []resource.TestStep{
+			{Config: hclConfig(reader...), ConfigStateChecks: stateChecks(readChecks...)},
+			{
+				Config:      hclConfig(missing...),
+				ExpectError: errorRE(`No conductor backup found.*the backup store s3://` + b.name + `/site-a/weekly holds no complete aruba backup for name "mc-404"`),
+			},
+		},
 	})
 	if after := e.deviceCalls(); after != callsBefore {
 		t.Errorf("reading backups from the bucket made %d device calls, want none", after-callsBefore)

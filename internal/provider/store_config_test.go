@@ -213,3 +213,23 @@ func TestStoreConfig_endpointCredentialsAreNotRepeated(t *testing.T) {
 		t.Errorf("no error says that credentials do not belong in the endpoint: %+v", resp.Diagnostics)
 	}
 }
+
+// TestStoreConfig_plainHTTPEndpointWarns: an http:// endpoint works (labs) but the
+// backups travel unencrypted, which the provider says at every plan.
+func TestStoreConfig_plainHTTPEndpointWarns(t *testing.T) {
+	t.Parallel()
+	p := newProtocolProvider(t)
+	typ := p.objectType(p.schemas.Provider, "the provider")
+	cfg := p.object(typ, map[string]any{"s3": map[string]any{
+		"bucket": tftypes.NewValue(tftypes.String, "backups"), "endpoint": tftypes.NewValue(tftypes.String, "http://127.0.0.1:9000"),
+	}})
+	resp, err := p.srv.ConfigureProvider(t.Context(), &tfprotov6.ConfigureProviderRequest{Config: p.dynamic(typ, cfg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := findWarning(t, resp.Diagnostics, func(summary, detail string) bool {
+		return summary == "The S3 endpoint is not encrypted" && strings.Contains(detail, "travel unencrypted")
+	}); w == nil {
+		t.Errorf("no warning about the unencrypted endpoint: %+v", resp.Diagnostics)
+	}
+}
