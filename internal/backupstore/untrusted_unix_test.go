@@ -11,22 +11,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
 )
 
 // The local backend's own dangers: named pipes, symbolic links, permissions.
-
-// promptly fails the test when f does not return: a lookup that opens a named pipe
-// blocks until a writer comes, which is never.
-func promptly(t *testing.T, what string, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); f() }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s hangs", what)
-	}
-}
 
 func mkfifo(t *testing.T, path string) {
 	t.Helper()
@@ -55,16 +44,16 @@ func TestLookupsNeverHangOnNonRegularRecords(t *testing.T) {
 			t.Errorf("%s = %v, want an error naming %s as not a regular file", what, err, fifo)
 		}
 	}
-	promptly(t, "FindByPath", func() { _, _, err := s.FindByPath(file); check("FindByPath", err) })
-	promptly(t, "Latest", func() {
+	testkit.Returns(t, "FindByPath", func() { _, _, err := s.FindByPath(file); check("FindByPath", err) })
+	testkit.Returns(t, "Latest", func() {
 		b, err := s.Latest(bg, FamilyILO, "ilo1")
 		if err == nil && b.ID == older.ID {
 			t.Errorf("Latest returned the older backup %s as the latest", b.ID)
 		}
 		check("Latest", err)
 	})
-	promptly(t, "LatestByHost", func() { _, err := s.LatestByHost(bg, FamilyILO, "ilo1.example.com"); check("LatestByHost", err) })
-	promptly(t, "Prune", func() { _, err := s.Prune(bg, FamilyILO, "ilo1", Policy{KeepLast: 1}, "", t0); check("Prune", err) })
+	testkit.Returns(t, "LatestByHost", func() { _, err := s.LatestByHost(bg, FamilyILO, "ilo1.example.com"); check("LatestByHost", err) })
+	testkit.Returns(t, "Prune", func() { _, err := s.Prune(bg, FamilyILO, "ilo1", Policy{KeepLast: 1}, "", t0); check("Prune", err) })
 
 	// A recorded file replaced by a named pipe.
 	s2 := openLocal(t).Store
@@ -73,17 +62,17 @@ func TestLookupsNeverHangOnNonRegularRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	mkfifo(t, b.Files[0].Path)
-	promptly(t, "VerifyFile", func() {
+	testkit.Returns(t, "VerifyFile", func() {
 		if err := VerifyFile(b.Files[0].Path, b.Files[0].SHA256); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 			t.Errorf("VerifyFile(named pipe) = %v, want 'not a regular file'", err)
 		}
 	})
-	promptly(t, "FindByPath", func() {
+	testkit.Returns(t, "FindByPath", func() {
 		if _, _, err := s2.FindByPath(b.Files[0].Path); err == nil {
 			t.Error("FindByPath accepted a recorded file replaced by a named pipe")
 		}
 	})
-	promptly(t, "OpenFile", func() {
+	testkit.Returns(t, "OpenFile", func() {
 		if _, err := s2.OpenFile(bg, b.Files[0]); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 			t.Errorf("OpenFile(named pipe) = %v, want 'not a regular file'", err)
 		}
