@@ -208,7 +208,7 @@ func (r *arubaConductorBackupResource) Schema(ctx context.Context, _ resource.Sc
 			"completed_at":        computedString("When the backup completed (RFC 3339, UTC)."),
 			"running_config_path": computedString("Local path of the running configuration copy in a local store (`backup_dir`); null with an S3 store, whose copy `files` names (`location`, `key`)."),
 			"running_config_changed": schema.BoolAttribute{
-				MarkdownDescription: "Whether the running configuration differs from the previous local backup of this device (`true` for the first one).",
+				MarkdownDescription: "Whether the running configuration differs from the previous backup of this device in the store (`true` for the first one).",
 				Computed:            true,
 				PlanModifiers:       []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()},
 			},
