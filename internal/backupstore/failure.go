@@ -209,11 +209,11 @@ const preCut = 64 << 10
 // become spaces, surrounding blanks go, and the result is cut to at most
 // limit bytes (at a character boundary, ending with "…" when cut). Redacting comes
 // before cutting, so that no cut can split a secret from the name that marks it.
+// The result is what Redact leaves as it is.
 func SafeText(s string, limit int) string {
 	if len(s) > preCut {
 		s = s[:preCut]
 	}
-	s = client.Redact(strings.ToValidUTF8(s, "\uFFFD"))
 	s = strings.Map(func(r rune) rune {
 		switch {
 		case r == '\n' || r == '\t':
@@ -222,8 +222,9 @@ func SafeText(s string, limit int) string {
 			return ' '
 		}
 		return r
-	}, s)
-	s = strings.TrimSpace(s)
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+	// After the mapping: "password\x00=x" must be masked as the "password =x" it becomes.
+	s = strings.TrimSpace(client.Redact(s))
 	if len(s) <= limit {
 		return s
 	}

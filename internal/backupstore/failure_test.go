@@ -185,6 +185,7 @@ func TestSafeText(t *testing.T) {
 		{"  plain text \n", 100, "plain text"},
 		{"bad\xffbyte\x00nul\u202eRTL", 100, "bad\uFFFDbyte nul RTL"},
 		{"password=hunter2", 100, "password=***"},
+		{"password\x00=hunter2", 100, "password =***"},
 		{"abcdefgh", 6, "abc…"},
 		{"ééé", 5, "é…"},
 		{"ééé", 4, "…"}, // never half a character
