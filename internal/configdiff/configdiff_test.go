@@ -104,9 +104,9 @@ func TestHunksAndContext(t *testing.T) {
 		old = append(old, fmt.Sprintf("line %d", i))
 	}
 	cur = append(cur, old...)
-	cur[1] = "changed 2"  // hunk 1
-	cur[8] = "changed 9"  // 6 unchanged lines after line 2: merged with hunk 1 (gap <= 2*3)
-	cur[20] = "changed 21" // far: hunk 2
+	cur[1] = "changed 2"                // hunk 1
+	cur[8] = "changed 9"                // 6 unchanged lines after line 2: merged with hunk 1 (gap <= 2*3)
+	cur[20] = "changed 21"              // far: hunk 2
 	cur = append(cur[:30], cur[31:]...) // line 31 removed: hunk 3
 	o, c := strings.Join(old, "\n")+"\n", strings.Join(cur, "\n")+"\n"
 	r := Compare([]byte(o), []byte(c), Options{})
