@@ -153,13 +153,14 @@ func groupDevices(objs []objstore.ObjectInfo, keep func(family, device string) b
 	var cur *deviceGroup
 	skip := false
 	for i, o := range objs {
-		parts := strings.SplitN(o.Key, "/", 3)
-		if len(parts) < 3 {
+		family, rest, ok1 := strings.Cut(o.Key, "/")
+		device, _, ok2 := strings.Cut(rest, "/")
+		if !ok1 || !ok2 {
 			continue
 		}
-		if cur == nil || parts[0] != cur.family || parts[1] != cur.device {
-			skip = ValidName(parts[1]) != nil || !keep(parts[0], parts[1])
-			groups = append(groups, deviceGroup{family: parts[0], device: parts[1], lo: i})
+		if cur == nil || family != cur.family || device != cur.device {
+			skip = ValidName(device) != nil || !keep(family, device)
+			groups = append(groups, deviceGroup{family: family, device: device, lo: i})
 			cur = &groups[len(groups)-1]
 		}
 		cur.hi = i + 1

@@ -78,15 +78,17 @@ func (s *Store) list(ctx context.Context, family, device string) (listing, error
 // below a folder named like one (which a local folder holds): reading it tells
 // whether it is usable. Reservations, backup files and anything else are not records.
 func parseRecordKey(key string) (device, id string, isFailure, ok bool) {
-	parts := strings.SplitN(key, "/", 4)
-	if len(parts) < 3 || ValidName(parts[1]) != nil {
+	_, rest, ok1 := strings.Cut(key, "/")
+	device, name, ok2 := strings.Cut(rest, "/")
+	if !ok1 || !ok2 || ValidName(device) != nil {
 		return "", "", false, false
 	}
-	if id, ok := strings.CutSuffix(parts[2], failureSuffix); ok && validStamp(id) {
-		return parts[1], id, true, true
+	name, _, _ = strings.Cut(name, "/")
+	if id, ok := strings.CutSuffix(name, failureSuffix); ok && validStamp(id) {
+		return device, id, true, true
 	}
-	if id, ok := strings.CutSuffix(parts[2], recordSuffix); ok && validStamp(id) {
-		return parts[1], id, false, true
+	if id, ok := strings.CutSuffix(name, recordSuffix); ok && validStamp(id) {
+		return device, id, false, true
 	}
 	return "", "", false, false
 }
