@@ -7,6 +7,7 @@
 //	<family>/<device>/<id>-<kind>.<ext>   one object per backed-up artefact
 //	<family>/<device>/<id>.json           the run's record (sidecar), written last
 //	<family>/<device>/<id>.lock           the run's reservation, while it runs
+//	<family>/<device>/<id>.failed.json    a failed attempt's record (RecordFailure)
 //
 // family is "aruba" or "ilo"; id is the run's stamp, a UTC time with millisecond
 // precision that sorts lexically (20261125T101500.123Z). There is no shared index:
@@ -37,6 +38,12 @@
 //     the recorded size. OpenFile verifies a file's SHA-256 while it is read.
 //   - Retention (Prune) deletes a backup's record first, then its files, and skips,
 //     whole, a backup that Object Lock protects.
+//   - A failure record is never taken for a backup, nor for a backup's file, by any
+//     lookup or by Prune: its name ends in ".failed.json", which no stamp does. It
+//     holds no secret (its text passes SafeText on write and on read). Prune keeps
+//     the newest failure record of a device and those newer than its newest backup.
+//   - Fleet reports every device from one listing of the store, reading per device
+//     only its newest failure record and its newest usable backup record.
 //
 // # The local backend
 //

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/objstore"
 )
 
@@ -100,6 +101,37 @@ func FuzzParseSidecar(f *testing.F) {
 		}
 		if !reflect.DeepEqual(b, b2) {
 			t.Fatalf("round trip differs:\n%+v\n%+v", b, b2)
+		}
+	})
+}
+
+// FuzzDecodeFailure: a failure record from the store never panics the reader, and
+// whatever it accepts agrees with where it lives and holds only safe, capped text.
+func FuzzDecodeFailure(f *testing.F) {
+	const id = "20261125T101500.123Z"
+	good := Failure{Family: "ilo", Device: "ilo1", Host: "10.0.0.7", Port: 443, ID: id,
+		StartedAt: time.Date(2026, 11, 25, 10, 15, 0, 123e6, time.UTC), FailedAt: time.Date(2026, 11, 25, 10, 16, 0, 0, time.UTC),
+		Step: "login", Message: "401 Unauthorized"}
+	data, err := encodeFailure(good)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(data)
+	f.Add([]byte(strings.Replace(string(data), "401 Unauthorized", `password=hunter2 \u001b[2J \u202e`, 1)))
+	f.Add([]byte(strings.Replace(string(data), `"failed"`, `"succeeded"`, 1)))
+	f.Add([]byte(`{"format_version":1,"outcome":"failed","family":"ilo","device":"ilo1","id":"` + id + `","failed_at":"2026-11-25T10:16:00Z","message":"` + strings.Repeat("x", 5000) + `"}`))
+	f.Add([]byte("{}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := decodeFailure(data, "ilo", "ilo1", id)
+		if err != nil {
+			return
+		}
+		if got.Family != "ilo" || got.Device != "ilo1" || got.ID != id || got.FailedAt.IsZero() || got.StartedAt.IsZero() {
+			t.Fatalf("accepted %+v for ilo/ilo1/%s", got, id)
+		}
+		if len(got.Message) > MaxFailureMessage || len(got.Step) > MaxFailureStep || client.Redact(got.Message) != got.Message ||
+			strings.ContainsFunc(got.Message+got.Step+got.Host, func(r rune) bool { return r < ' ' && r != '\n' && r != '\t' || r == '\u202e' }) {
+			t.Fatalf("unsafe text accepted: %+v", got)
 		}
 	})
 }

@@ -16,10 +16,28 @@ import (
 )
 
 // listing is one listing of a device's folder, or of a family's: every object under
-// it by key, and the run ids that have a record, by device.
+// it by key, and the run ids that have a record, and the ids of failure records, by
+// device.
 type listing struct {
-	objects map[string]objstore.ObjectInfo
-	records map[string][]string // device -> ids, newest first
+	objects  map[string]objstore.ObjectInfo
+	records  map[string][]string // device -> ids, newest first
+	failures map[string][]string // device -> ids of failure records, newest first
+	// sorted, when objects is nil, holds the objects sorted by key (Fleet's
+	// listing, which a map of every key would make far larger).
+	sorted []objstore.ObjectInfo
+}
+
+// object looks a listed object up by key.
+func (l listing) object(key string) (objstore.ObjectInfo, bool) {
+	if l.objects != nil {
+		o, ok := l.objects[key]
+		return o, ok
+	}
+	i, ok := slices.BinarySearchFunc(l.sorted, key, func(o objstore.ObjectInfo, k string) int { return strings.Compare(o.Key, k) })
+	if !ok {
+		return objstore.ObjectInfo{}, false
+	}
+	return l.sorted[i], true
 }
 
 // list lists family/ or family/device/ once. An entry named like a record counts as
@@ -34,26 +52,53 @@ func (s *Store) list(ctx context.Context, family, device string) (listing, error
 	if err != nil {
 		return listing{}, err
 	}
-	l := listing{objects: make(map[string]objstore.ObjectInfo, len(objs)), records: map[string][]string{}}
-	seen := map[string]bool{}
+	l := listing{objects: make(map[string]objstore.ObjectInfo, len(objs)), records: map[string][]string{}, failures: map[string][]string{}}
 	for _, o := range objs {
 		l.objects[o.Key] = o
-		parts := strings.SplitN(o.Key, "/", 4)
-		if len(parts) < 3 || ValidName(parts[1]) != nil {
-			continue
+		device, id, isFailure, ok := parseRecordKey(o.Key)
+		switch {
+		case !ok: // unrelated, reservations, backup files
+		case isFailure:
+			l.failures[device] = append(l.failures[device], id)
+		default:
+			l.records[device] = append(l.records[device], id)
 		}
-		id, ok := strings.CutSuffix(parts[2], recordSuffix)
-		if !ok || !validStamp(id) || seen[parts[1]+"/"+id] {
-			continue // unrelated, reservations, backup files
-		}
-		seen[parts[1]+"/"+id] = true
-		l.records[parts[1]] = append(l.records[parts[1]], id)
 	}
-	for _, ids := range l.records {
-		slices.Sort(ids)
-		slices.Reverse(ids)
+	for device, ids := range l.records {
+		l.records[device] = newestFirst(ids)
+	}
+	for device, ids := range l.failures {
+		l.failures[device] = newestFirst(ids)
 	}
 	return l, nil
+}
+
+// parseRecordKey tells whether key, below a family's folder, names a backup record
+// (<family>/<device>/<id>.json) or a failure record (<id>.failed.json), or an entry
+// below a folder named like one (which a local folder holds): reading it tells
+// whether it is usable. Reservations, backup files and anything else are not records.
+func parseRecordKey(key string) (device, id string, isFailure, ok bool) {
+	_, rest, ok1 := strings.Cut(key, "/")
+	device, name, ok2 := strings.Cut(rest, "/")
+	if !ok1 || !ok2 || ValidName(device) != nil {
+		return "", "", false, false
+	}
+	name, _, _ = strings.Cut(name, "/")
+	if id, ok := strings.CutSuffix(name, failureSuffix); ok && validStamp(id) {
+		return device, id, true, true
+	}
+	if id, ok := strings.CutSuffix(name, recordSuffix); ok && validStamp(id) {
+		return device, id, false, true
+	}
+	return "", "", false, false
+}
+
+// newestFirst sorts ids newest first, once each: a folder named like a record
+// lists once per entry below it.
+func newestFirst(ids []string) []string {
+	slices.Sort(ids)
+	slices.Reverse(ids)
+	return slices.Compact(ids)
 }
 
 // candidate is a record that may hold a complete backup.
@@ -65,12 +110,17 @@ func (c candidate) key() string { return recordKey(c.family, c.device, c.id) }
 
 // recordError is a record that cannot be used.
 type recordError struct {
+	kind     string // "backup record" when empty, or "failure record"
 	location string
 	err      error
 }
 
 func (e *recordError) Error() string {
-	return fmt.Sprintf("backup record %s cannot be used: %v", e.location, e.err)
+	kind := e.kind
+	if kind == "" {
+		kind = "backup record"
+	}
+	return fmt.Sprintf("%s %s cannot be used: %v", kind, e.location, e.err)
 }
 
 func (e *recordError) Unwrap() error { return e.err }
@@ -82,11 +132,11 @@ func (s *Store) load(ctx context.Context, c candidate, l listing) (Backup, []byt
 	loc := s.obj.Location(c.key())
 	data, err := s.readRecord(ctx, c.key())
 	if err != nil {
-		return Backup{}, nil, &recordError{loc, err}
+		return Backup{}, nil, &recordError{location: loc, err: err}
 	}
 	b, err := decodeRecord(data, c.family, c.device, c.id)
 	if err != nil {
-		return Backup{}, data, &recordError{loc, err}
+		return Backup{}, data, &recordError{location: loc, err: err}
 	}
 	for i, f := range b.Files {
 		if !f.InStore() {
@@ -94,12 +144,12 @@ func (s *Store) load(ctx context.Context, c candidate, l listing) (Backup, []byt
 		}
 		f = s.located(f)
 		b.Files[i] = f
-		o, ok := l.objects[f.Key]
+		o, ok := l.object(f.Key)
 		if !ok {
-			return Backup{}, data, &recordError{loc, fmt.Errorf("recorded %s file %s is unusable: it is missing", f.Kind, f.StoreLocation)}
+			return Backup{}, data, &recordError{location: loc, err: fmt.Errorf("recorded %s file %s is unusable: it is missing", f.Kind, f.StoreLocation)}
 		}
 		if o.Size != f.Size {
-			return Backup{}, data, &recordError{loc, fmt.Errorf("recorded %s file %s is unusable: it holds %d bytes, not the %d recorded", f.Kind, f.StoreLocation, o.Size, f.Size)}
+			return Backup{}, data, &recordError{location: loc, err: fmt.Errorf("recorded %s file %s is unusable: it holds %d bytes, not the %d recorded", f.Kind, f.StoreLocation, o.Size, f.Size)}
 		}
 	}
 	return b, data, nil

@@ -75,6 +75,8 @@ type PruneResult struct {
 	// Orphans are the locations of files deleted because no run owns them any
 	// more: left by an earlier prune or an abort that failed half-way.
 	Orphans []string
+	// FailuresDeleted are the ids of the failure records deleted, newest first.
+	FailuresDeleted []string
 }
 
 // Locked returns the backups kept only because Object Lock protects them: each
@@ -110,6 +112,12 @@ func (r PruneResult) Locked() []Kept {
 // only once its record exists or its files are gone, so nothing can make them part
 // of a backup any more. Prune deletes them too (those under Object Lock wait for a
 // later run).
+//
+// Failure records (see RecordFailure) are kept while they may tell the device's
+// last attempt or last failure: the newest one, and any newer than the newest
+// backup (a concurrent run's). Older ones are deleted (FailuresDeleted), whatever
+// the policy, unless it keeps everything; one under Object Lock waits for a later
+// run.
 //
 // Any other failure stops Prune with an error; what it did so far is in the result.
 func (s *Store) Prune(ctx context.Context, family, device string, policy Policy, justCommittedID string, now time.Time) (PruneResult, error) {
@@ -198,10 +206,42 @@ func (s *Store) Prune(ctx context.Context, family, device string, policy Policy,
 	}
 	res.Deleted = deleted
 	slices.Reverse(res.Deleted)
+	if err := s.deleteFailures(ctx, l, family, device, &res); err != nil {
+		return fail(err)
+	}
 	if err := s.deleteOrphans(ctx, l, family, device, &res); err != nil {
 		return fail(err)
 	}
 	return res, nil
+}
+
+// deleteFailures deletes the failure records that tell neither the last attempt
+// nor the last failure: all but the newest, unless newer than the newest backup.
+func (s *Store) deleteFailures(ctx context.Context, l listing, family, device string, res *PruneResult) error {
+	failures := l.failures[device] // newest first
+	newestBackup := ""
+	if ids := l.records[device]; len(ids) > 0 {
+		newestBackup = ids[0]
+	}
+	for i, id := range failures {
+		if i == 0 || id > newestBackup {
+			continue
+		}
+		key := failureKey(family, device, id)
+		if _, ok := l.object(key); !ok {
+			continue // a folder named like one: not the store's to delete
+		}
+		err := s.obj.Delete(ctx, key)
+		var retained *objstore.RetainedError
+		switch {
+		case err == nil:
+			res.FailuresDeleted = append(res.FailuresDeleted, id)
+		case errors.Is(err, objstore.ErrNotFound), errors.As(err, &retained):
+		default:
+			return fmt.Errorf("delete the old failure record %s: %w", s.obj.Location(key), err)
+		}
+	}
+	return nil
 }
 
 // deleteOrphans deletes the files of runs that have neither a record nor a

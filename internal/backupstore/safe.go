@@ -28,12 +28,17 @@ func (s *Store) readRecord(ctx context.Context, key string) ([]byte, error) {
 		return nil, err
 	}
 	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, MaxRecordSize+1))
+	return readAllLimited(rc, MaxRecordSize)
+}
+
+// readAllLimited reads r to its end, failing once it has more than limit bytes.
+func readAllLimited(r io.Reader, limit int) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
 	if err != nil {
 		return nil, fmt.Errorf("read: %w", err)
 	}
-	if err := checkRecordSize(len(data)); err != nil {
-		return nil, err
+	if len(data) > limit {
+		return nil, fmt.Errorf("the record is larger than the %d bytes it may hold", limit)
 	}
 	return data, nil
 }

@@ -33,9 +33,17 @@ func main() {
 	dir := flag.String("dir", ".bench", "working folder (recreated)")
 	conductors := flag.Int("aruba", 100, "simulated conductors")
 	parallelism := flag.Int("parallelism", 20, "terraform -parallelism")
-	scenario := flag.String("scenario", "all", "which figures to measure: all, aruba, ilo-large, ilo-many")
+	scenario := flag.String("scenario", "all", "which figures to measure: all, aruba, ilo-large, ilo-many, fleet")
+	fleetReadRoot := flag.String("fleet-read", "", "internal: read the backup store in this folder as the fleet scenario does")
 	flag.Parse()
 	ctx := context.Background()
+	if *fleetReadRoot != "" {
+		if err := fleetRead(ctx, *fleetReadRoot); err != nil {
+			fmt.Fprintln(os.Stderr, "fleet read failed:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(ctx, *dir, *scenario, *conductors, *parallelism); err != nil {
 		fmt.Fprintln(os.Stderr, "bench failed:", err)
 		os.Exit(1)
@@ -48,6 +56,9 @@ func run(ctx context.Context, dir, scenario string, conductors, parallelism int)
 		return err
 	}
 	_ = os.RemoveAll(dir)
+	if scenario == "fleet" { // reads a store only: no terraform, no provider build
+		return benchFleet(ctx, filepath.Join(dir, "fleet"))
+	}
 	ws, err := tfdriver.NewWorkspace(repo, dir)
 	if err != nil {
 		return err
@@ -63,6 +74,7 @@ func run(ctx context.Context, dir, scenario string, conductors, parallelism int)
 		{"aruba", func() error { return b.aruba(conductors, parallelism) }},
 		{"ilo-large", b.iloLarge},
 		{"ilo-many", func() error { return b.iloMany(conductors, parallelism) }},
+		{"fleet", func() error { return benchFleet(ctx, filepath.Join(ws.Dir, "fleet")) }},
 	}
 	ran := false
 	for _, sc := range scenarios {
@@ -74,7 +86,7 @@ func run(ctx context.Context, dir, scenario string, conductors, parallelism int)
 		}
 	}
 	if !ran {
-		return fmt.Errorf("unknown -scenario %q (all, aruba, ilo-large, ilo-many)", scenario)
+		return fmt.Errorf("unknown -scenario %q (all, aruba, ilo-large, ilo-many, fleet)", scenario)
 	}
 	return nil
 }
