@@ -80,81 +80,58 @@ type ArubaResult struct {
 // files from flash (also after a failure), log out (always). A failed run leaves
 // nothing in the local store.
 func RunAruba(ctx context.Context, store *backupstore.Store, req ArubaRequest) (ArubaResult, error) {
-	now := req.Now
-	if now == nil {
-		now = time.Now
-	}
-	started := now().UTC()
 	var res ArubaResult
-	err := client.With(ctx, req.Conductor.Session(), func(ctx context.Context) error {
-		device := req.Name
-		if device == "" {
-			hostname, err := req.Conductor.Hostname(ctx)
+	var folder string // the device's folder: also the prefix of the SCP file names
+	var previous backupstore.Backup
+	var prevErr error
+	cond := req.Conductor
+	b, logoutFailed, err := runBackup(ctx, store, cond.Session(), target{req.Host, req.Port, req.Now}, steps{
+		family: backupstore.FamilyAruba,
+		device: cond.Device(),
+		prepare: func(ctx context.Context) (string, error) {
+			folder = req.Name
+			if folder == "" {
+				hostname, err := cond.Hostname(ctx)
+				if err != nil {
+					return "", err
+				}
+				res.Hostname = hostname
+				if folder, err = backupstore.SanitizeName(hostname); err != nil {
+					return "", fmt.Errorf("%s: the hostname %q cannot name a backup folder (%v); set name", cond.Device(), hostname, err)
+				}
+			}
+			previous, prevErr = store.Latest(backupstore.FamilyAruba, folder)
+			return folder, nil
+		},
+		write: func(ctx context.Context, run *backupstore.Run) (map[string]string, error) {
+			text, err := cond.RunningConfig(ctx)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			res.Hostname = hostname
-			if device, err = backupstore.SanitizeName(hostname); err != nil {
-				return fmt.Errorf("%s: the hostname %q cannot name a backup folder (%v); set name", req.Conductor.Device(), hostname, err)
+			local, err := run.WriteFile(ctx, KindRunningConfig, "cfg", strings.NewReader(text))
+			if err != nil {
+				return nil, fmt.Errorf("%s: store the running config: %w", cond.Device(), err)
 			}
-		}
-		previous, prevErr := store.Latest(backupstore.FamilyAruba, device)
-		run, err := store.Begin(backupstore.FamilyAruba, device, started)
-		if err != nil {
-			return err
-		}
-		ok := false
-		defer func() {
-			if !ok {
-				_ = run.Abort()
+			res.RunningConfigChanged = true
+			if prevErr == nil {
+				if prev, found := previous.File(KindRunningConfig); found {
+					res.RunningConfigChanged = prev.SHA256 != local.SHA256
+				}
 			}
-		}()
-
-		text, err := req.Conductor.RunningConfig(ctx)
-		if err != nil {
-			return err
-		}
-		local, err := run.WriteFile(ctx, KindRunningConfig, "cfg", strings.NewReader(text))
-		if err != nil {
-			return fmt.Errorf("%s: store the running config: %w", req.Conductor.Device(), err)
-		}
-		res.RunningConfigChanged = true
-		if prevErr == nil {
-			if prev, found := previous.File(KindRunningConfig); found {
-				res.RunningConfigChanged = prev.SHA256 != local.SHA256
+			if req.SCP != nil {
+				if err := pushToSCP(ctx, req, run, folder); err != nil {
+					return nil, err
+				}
 			}
-		}
-
-		if req.SCP != nil {
-			if err := pushToSCP(ctx, req, run, device); err != nil {
-				return err
+			attrs := map[string]string{"config_path": req.ConfigPath}
+			if res.Hostname != "" {
+				attrs["hostname"] = res.Hostname
 			}
-		}
-
-		attrs := map[string]string{"config_path": req.ConfigPath}
-		if res.Hostname != "" {
-			attrs["hostname"] = res.Hostname
-		}
-		backup, err := run.Commit(req.Host, req.Port, attrs, now().UTC())
-		if err != nil {
-			return fmt.Errorf("%s: record the backup: %w", req.Conductor.Device(), err)
-		}
-		ok = true
-		res.Backup = backup
-		return nil
+			return attrs, nil
+		},
 	})
-	return res, logoutAfterCommit(err, res.Backup, &res.LogoutFailed)
-}
-
-// logoutAfterCommit moves a logout failure that came after the backup was committed
-// into *failed: the backup is in the store, so the run succeeded.
-func logoutAfterCommit(err error, b backupstore.Backup, failed *error) error {
-	var le *client.LogoutError
-	if b.ID != "" && errors.As(err, &le) {
-		*failed = err
-		return nil
-	}
-	return err
+	res.Backup, res.LogoutFailed = b, logoutFailed
+	return res, err
 }
 
 // pushToSCP runs the flash and SCP steps, cleaning the tar files from flash whenever a
