@@ -20,9 +20,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupjob"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/ilorestore"
 )
 
 const defaultILORestoreCreateTimeout = 15 * time.Minute
@@ -231,14 +231,14 @@ func (r *iloRestoreResource) Create(ctx context.Context, req resource.CreateRequ
 	unlock := r.data.deviceLock.Lock(host, port)
 	defer unlock()
 
-	res, err := backupjob.RunILORestore(ctx, backupjob.ILORestoreRequest{
+	res, err := ilorestore.Run(ctx, ilorestore.Request{
 		ILO: rc, Store: store, File: plan.BackupFile.ValueString(),
 		BackupPassword: backupPassword.ValueString(), AllowDifferentServer: plan.AllowDifferentServer.ValueBool(),
 		Now: r.data.now,
 	})
-	var refused *backupjob.RestoreRefusedError
-	var notBack *backupjob.NotBackError
-	var unknown *backupjob.OutcomeUnknownError
+	var refused *ilorestore.RefusedError
+	var notReady *ilorestore.AcceptedNotReadyError
+	var unknown *ilorestore.OutcomeUnknownError
 	switch {
 	case errors.As(err, &refused):
 		resp.Diagnostics.AddAttributeError(path.Root("backup_file"), fmt.Sprintf("Restore of iLO %s refused", rc.Device()),
@@ -246,11 +246,11 @@ func (r *iloRestoreResource) Create(ctx context.Context, req resource.CreateRequ
 		return
 	// Once the whole file was sent, the restore is recorded with a warning, never an
 	// error: an error would taint the resource, and the next apply would restore again.
-	case errors.As(err, &notBack):
+	case errors.As(err, &notReady):
 		plan.fromRestore(rc.Device(), res.AcceptedAt, res, outcomeAccepted)
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 		resp.Diagnostics.AddWarning(fmt.Sprintf("iLO %s accepted the restore but has not come back", rc.Device()),
-			notBackDetail(ctx, err, createTimeout))
+			notReadyDetail(ctx, err, createTimeout))
 		return
 	case errors.As(err, &unknown):
 		plan.fromRestore(rc.Device(), unknown.SentAt, res, outcomeUnknown)
@@ -266,8 +266,8 @@ func (r *iloRestoreResource) Create(ctx context.Context, req resource.CreateRequ
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
-// notBackDetail explains a restore the iLO accepted without coming back, and what to check.
-func notBackDetail(ctx context.Context, err error, limit time.Duration) string {
+// notReadyDetail explains a restore the iLO accepted without coming back, and what to check.
+func notReadyDetail(ctx context.Context, err error, limit time.Duration) string {
 	what := "The iLO accepted the backup and is applying it, but it could not be confirmed to be back."
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
 		what = fmt.Sprintf("The iLO accepted the backup and is applying it, but it has not answered and accepted a login again "+
@@ -296,7 +296,7 @@ func unknownOutcomeDetail(err error) string {
 
 // fromRestore fills the computed attributes from a restore sent (and, unless the
 // outcome is unknown, accepted) at at.
-func (m *iloRestoreModel) fromRestore(device string, at time.Time, res backupjob.ILORestoreResult, outcome string) {
+func (m *iloRestoreModel) fromRestore(device string, at time.Time, res ilorestore.Result, outcome string) {
 	m.ID = types.StringValue(device + "/" + at.UTC().Format("20060102T150405.000Z"))
 	m.RestoredAt = formatTime(at)
 	m.BackupSHA256 = types.StringValue(res.File.SHA256)

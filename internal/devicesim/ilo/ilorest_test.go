@@ -28,6 +28,7 @@ import (
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/ilorestore"
 )
 
 const ilorestTimeout = 2 * time.Minute
@@ -330,11 +331,11 @@ func TestILOrestAndProviderBackUpTheSameILO(t *testing.T) {
 	waitReset(t, d)
 
 	// 4. The provider restores iLOrest's backup (its name carries the serial).
-	rres, err := backupjob.RunILORestore(ctx, backupjob.ILORestoreRequest{ILO: newRC(), File: ilorestFile, BackupPassword: filePass, Poll: 50 * time.Millisecond})
+	rres, err := ilorestore.Run(ctx, ilorestore.Request{ILO: newRC(), File: ilorestFile, BackupPassword: filePass, Poll: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rres.File.Serial != d.Serial() || rres.File.SerialSource != backupjob.SerialFromFileName {
+	if rres.File.Serial != d.Serial() || rres.File.SerialSource != ilorestore.SerialFromFileName {
 		t.Fatalf("the provider read serial %q from %s", rres.File.Serial, rres.File.SerialSource)
 	}
 	wantRestored(t, d, 2, ilorestFile, true)
