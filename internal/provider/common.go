@@ -1,12 +1,10 @@
 package provider
 
 import (
-	"context"
 	"fmt"
 	"regexp"
 	"time"
 
-	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	dsschema "github.com/hashicorp/terraform-plugin-framework/datasource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -106,19 +104,4 @@ func optionalString(s string) types.String {
 
 func formatTime(t time.Time) types.String {
 	return types.StringValue(t.UTC().Format(time.RFC3339Nano))
-}
-
-// timeoutAware explains a deadline hit by the resource's own create timeout.
-func timeoutAware(ctx context.Context, err error, limit time.Duration) string {
-	return deadlineAware(ctx, err, "create", limit)
-}
-
-// withCreateTimeout bounds ctx by the resource's create timeout (def when unset).
-func withCreateTimeout(ctx context.Context, t timeouts.Value, def time.Duration) (context.Context, context.CancelFunc, time.Duration, diag.Diagnostics) {
-	limit, diags := t.Create(ctx, def)
-	if diags.HasError() {
-		return ctx, func() {}, 0, diags
-	}
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	return ctx, cancel, limit, diags
 }

@@ -12,13 +12,13 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupjob"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
 )
 
@@ -175,15 +175,12 @@ func (d *iloBackupDataSource) Read(ctx context.Context, req datasource.ReadReque
 		resp.Diagnostics.AddError("No iLO backup found", err.Error())
 		return
 	}
-	configuredHost := m.Host.ValueString()
+	configuredHost, configuredPort := m.Host.ValueString(), m.Port
 	if m.Host.IsNull() {
 		m.Host = types.StringValue(b.Host)
 	}
-	port := d.data.ilo.port
 	if m.Port.IsNull() || m.Port.IsUnknown() {
 		m.Port = types.Int64Value(int64(b.Port))
-	} else {
-		port = int(m.Port.ValueInt64())
 	}
 	m.Name = types.StringValue(b.Device)
 	m.ID = types.StringValue(b.Device + "/" + b.ID)
@@ -217,41 +214,27 @@ func (d *iloBackupDataSource) Read(ctx context.Context, req datasource.ReadReque
 					"query_device logs in only to the iLO named in host.", b.Host, configuredHost))
 			return
 		}
-		svc, count, countWarning, device, err := d.queryService(ctx, configuredHost, port)
-		if err != nil {
-			resp.Diagnostics.AddError(fmt.Sprintf("Reading the backup service of iLO %s failed", device), deadlineAware(ctx, err, "read", limit))
+		if !d.queryService(ctx, &m, configuredHost, configuredPort, deadline{"read", limit}, &resp.Diagnostics) {
 			return
-		}
-		m.HTTPPushURI = types.StringValue(svc.HttpPushUri)
-		if svc.CustomBackupAndRestore != nil {
-			m.CustomBackupAndRestore = types.BoolValue(*svc.CustomBackupAndRestore)
-		}
-		if countWarning != "" { // the count is information only: it never fails the read
-			resp.Diagnostics.AddWarning(fmt.Sprintf("backup_file_count of iLO %s is unknown", device), countWarning)
-		} else if count >= 0 {
-			m.BackupFileCount = types.Int64Value(int64(count))
 		}
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 
-// queryService reads the live backup service (which makes the iLO write a backup to
-// its NAND) and counts its backup files, in one session that is always logged out.
-// The count is optional: its failure comes back as countWarning, not err.
-func (d *iloBackupDataSource) queryService(ctx context.Context, host string, port int) (svc redfish.BackupService, count int, countWarning, device string, err error) {
-	device = host
-	if msg := iloCredentialsError(d.data); msg != "" {
-		return svc, -1, "", device, fmt.Errorf("missing iLO credentials: %s", msg)
+// queryService reads the live backup service of the iLO at host and port (which
+// makes the iLO write a backup to its NAND) and counts its backup files, in one
+// session, into m. The count is optional: when it cannot be read, a warning says
+// why. It returns false when the service could not be read.
+func (d *iloBackupDataSource) queryService(ctx context.Context, m *iloBackupDataModel, host string, port types.Int64, t deadline, diags *diag.Diagnostics) bool {
+	ctx, op, startDiags := iloKind.start(ctx, d.data, opSpec{host: host, port: port, timeout: t})
+	diags.Append(startDiags...)
+	if op == nil {
+		return false
 	}
-	ctx = logContext(ctx, d.data.ilo.password)
-	rc, err := newILOClient(ctx, d.data, host, port)
-	if err != nil {
-		return svc, -1, "", device, err
-	}
-	device = rc.Device()
-	unlock := d.data.deviceLock.Lock(host, port)
-	defer unlock()
-	err = client.With(ctx, rc.Session(), func(ctx context.Context) error {
+	defer op.end()
+	var svc redfish.BackupService
+	count, countWarning := -1, ""
+	err := op.inSession(ctx, func(ctx context.Context, rc *redfish.Client) error {
 		var err error
 		if svc, err = rc.ReadBackupService(ctx); err != nil {
 			return err
@@ -262,5 +245,19 @@ func (d *iloBackupDataSource) queryService(ctx context.Context, host string, por
 		}
 		return nil
 	})
-	return svc, count, countWarning, device, client.SecretsFrom(ctx).ScrubError(err) // it becomes a diagnostic
+	device := op.client.Device()
+	if err != nil {
+		diags.AddError(fmt.Sprintf("Reading the backup service of iLO %s failed", device), op.explain(ctx, err))
+		return false
+	}
+	m.HTTPPushURI = types.StringValue(svc.HttpPushUri)
+	if svc.CustomBackupAndRestore != nil {
+		m.CustomBackupAndRestore = types.BoolValue(*svc.CustomBackupAndRestore)
+	}
+	if countWarning != "" { // the count is information only: it never fails the read
+		diags.AddWarning(fmt.Sprintf("backup_file_count of iLO %s is unknown", device), countWarning)
+	} else if count >= 0 {
+		m.BackupFileCount = types.Int64Value(int64(count))
+	}
+	return true
 }

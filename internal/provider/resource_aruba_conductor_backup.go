@@ -26,8 +26,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupjob"
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/aruba"
 )
 
 const defaultArubaCreateTimeout = 30 * time.Minute
@@ -268,91 +266,65 @@ func (r *arubaConductorBackupResource) ModifyPlan(ctx context.Context, req resou
 	}
 }
 
+func (m *arubaBackupModel) target() (types.String, types.Int64, timeouts.Value) {
+	return m.Host, m.Port, m.Timeouts
+}
+
 func (r *arubaConductorBackupResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan arubaBackupModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() || r.data == nil {
+	var scpPassword types.String
+	ctx, op := arubaKind.startCreate(ctx, r.data, req, resp, &plan, defaultArubaCreateTimeout, needStore,
+		writeOnlyArg{path.Root("scp").AtName("password_wo"), &scpPassword})
+	if op == nil {
 		return
 	}
-	ctx, cancel, createTimeout, diags := withCreateTimeout(ctx, plan.Timeouts, defaultArubaCreateTimeout)
+	defer op.end()
+	planSCP, diags := scpFrom(ctx, plan.SCP)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	defer cancel()
-
-	creds := r.data.aruba
-	if creds.username == "" || creds.password == "" {
-		resp.Diagnostics.AddError("Missing Aruba credentials",
-			fmt.Sprintf("Set aruba.username and aruba.password in the provider block, or the %s and %s environment variables.", EnvArubaUsername, EnvArubaPassword))
-		return
-	}
-	store, err := r.data.Store()
-	if err != nil {
-		resp.Diagnostics.AddError("Local backup store unavailable", err.Error())
-		return
-	}
-	port := creds.port
-	if !plan.Port.IsNull() {
-		port = int(plan.Port.ValueInt64())
-	}
 	var scp *backupjob.ArubaSCP
-	var scpPassword string
-	planSCP, diags := scpFrom(ctx, plan.SCP)
-	resp.Diagnostics.Append(diags...)
 	if planSCP != nil {
-		resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("scp").AtName("password_wo"), &scpPassword)...)
-		if resp.Diagnostics.HasError() {
-			return
-		}
 		scp = &backupjob.ArubaSCP{
 			Host: planSCP.Host.ValueString(), Port: int(planSCP.Port.ValueInt64()),
-			Username: planSCP.Username.ValueString(), Password: scpPassword,
+			Username: planSCP.Username.ValueString(), Password: scpPassword.ValueString(),
 			RemoteDir: planSCP.RemoteDir.ValueString(), Verify: planSCP.Verify.ValueBool(),
 			HostKey: planSCP.HostKey.ValueString(), HostKeyFingerprint: planSCP.HostKeyFingerprint.ValueString(),
 			InsecureIgnoreHostKey: planSCP.InsecureIgnoreHostKey.ValueBool(),
 		}
 	}
-	ctx = logContext(ctx, creds.password, scpPassword)
-	host := plan.Host.ValueString()
-	conductor, err := aruba.New(r.data.http, aruba.Config{Host: host, Port: port, Username: creds.username, Password: creds.password,
-		Secrets: client.SecretsFrom(ctx)})
-	if err != nil {
-		resp.Diagnostics.AddError("Invalid conductor settings", operationError(ctx, err))
-		return
-	}
 	flash := plan.FlashBackup.ValueBool()
 	if plan.FlashBackup.IsUnknown() || plan.FlashBackup.IsNull() {
 		flash = scp != nil
 	}
-	unlock := r.data.deviceLock.Lock(host, port)
-	defer unlock()
-	res, err := backupjob.RunAruba(ctx, store, backupjob.ArubaRequest{
-		Conductor: conductor, Host: host, Port: port, Name: plan.Name.ValueString(),
+	res, err := backupjob.RunAruba(ctx, op.store, backupjob.ArubaRequest{
+		Conductor: op.client, Host: op.host, Port: op.port, Name: plan.Name.ValueString(),
 		ConfigPath: plan.ConfigPath.ValueString(), FlashBackup: flash, SCP: scp, Now: r.data.now,
 	})
-	if err != nil {
-		resp.Diagnostics.AddError(fmt.Sprintf("Backup of conductor %s failed", host), timeoutAware(ctx, err, createTimeout))
+	if !op.stored(ctx, &resp.Diagnostics, "Backup of conductor "+op.host, err, res.LogoutFailed) {
 		return
 	}
-	if res.LogoutFailed != nil {
-		addLogoutWarning(ctx, &resp.Diagnostics, fmt.Sprintf("Backup of conductor %s stored, but logging out failed", host), res.LogoutFailed)
-	}
-	b := res.Backup
-	plan.ID = types.StringValue(b.Device + "/" + b.ID)
-	plan.Name = types.StringValue(b.Device)
 	plan.FlashBackup = types.BoolValue(flash)
-	plan.Hostname = optionalString(res.Hostname)
-	plan.StartedAt = types.StringValue(b.StartedAt.UTC().Format(time.RFC3339Nano))
-	plan.CompletedAt = types.StringValue(b.CompletedAt.UTC().Format(time.RFC3339Nano))
-	plan.RunningConfigChanged = types.BoolValue(res.RunningConfigChanged)
+	resp.Diagnostics.Append(plan.fromRun(res)...)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// fromRun fills the computed attributes from a finished backup.
+func (m *arubaBackupModel) fromRun(res backupjob.ArubaResult) diag.Diagnostics {
+	b := res.Backup
+	m.ID = types.StringValue(b.Device + "/" + b.ID)
+	m.Name = types.StringValue(b.Device)
+	m.Hostname = optionalString(res.Hostname)
+	m.StartedAt = types.StringValue(b.StartedAt.UTC().Format(time.RFC3339Nano))
+	m.CompletedAt = types.StringValue(b.CompletedAt.UTC().Format(time.RFC3339Nano))
+	m.RunningConfigChanged = types.BoolValue(res.RunningConfigChanged)
 	if f, ok := b.File(backupjob.KindRunningConfig); ok {
-		plan.RunningConfigPath = types.StringValue(f.Path)
+		m.RunningConfigPath = types.StringValue(f.Path)
 	}
 	files, diags := filesValue(b.Files)
-	resp.Diagnostics.Append(diags...)
-	plan.Files = files
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	m.Files = files
+	return diags
 }
 
 // Read makes no device call: a backup is a fact of the past, and refresh must not log

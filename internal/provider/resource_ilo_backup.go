@@ -23,7 +23,6 @@ import (
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupjob"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
 )
 
@@ -165,78 +164,27 @@ func (r *iloBackupResource) Configure(_ context.Context, req resource.ConfigureR
 	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
 }
 
-// iloCredentialsError says how to set the iLO credentials, or returns "" when they are set.
-func iloCredentialsError(d *providerData) string {
-	if d.ilo.username == "" || d.ilo.password == "" {
-		return fmt.Sprintf("Set ilo.username and ilo.password in the provider block, or the %s and %s environment variables.", EnvILOUsername, EnvILOPassword)
-	}
-	return ""
-}
-
-// iloPort is the port a resource names, or the provider's ilo.port.
-func iloPort(d *providerData, port types.Int64) int {
-	if !port.IsNull() && !port.IsUnknown() {
-		return int(port.ValueInt64())
-	}
-	return d.ilo.port
-}
-
-// newILOClient builds the Redfish client of one iLO with the provider's credentials,
-// sharing the operation's secret set (see logContext).
-func newILOClient(ctx context.Context, d *providerData, host string, port int) (*redfish.Client, error) {
-	return redfish.New(d.http, redfish.Config{Host: host, Port: port, Username: d.ilo.username, Password: d.ilo.password,
-		Secrets: client.SecretsFrom(ctx)})
+func (m *iloBackupModel) target() (types.String, types.Int64, timeouts.Value) {
+	return m.Host, m.Port, m.Timeouts
 }
 
 func (r *iloBackupResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan iloBackupModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() || r.data == nil {
-		return
-	}
 	var backupPassword types.String
-	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("backup_password_wo"), &backupPassword)...)
-	if resp.Diagnostics.HasError() {
+	// The operation holds the iLO's lock: every read of its backup service replaces
+	// the single backup file it keeps, so a concurrent read would break a download.
+	ctx, op := iloKind.startCreate(ctx, r.data, req, resp, &plan, defaultILOCreateTimeout, needStore,
+		writeOnlyArg{path.Root("backup_password_wo"), &backupPassword})
+	if op == nil {
 		return
 	}
-	ctx, cancel, createTimeout, diags := withCreateTimeout(ctx, plan.Timeouts, defaultILOCreateTimeout)
-	resp.Diagnostics.Append(diags...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	defer cancel()
-
-	if msg := iloCredentialsError(r.data); msg != "" {
-		resp.Diagnostics.AddError("Missing iLO credentials", msg)
-		return
-	}
-	store, err := r.data.Store()
-	if err != nil {
-		resp.Diagnostics.AddError("Local backup store unavailable", err.Error())
-		return
-	}
-	ctx = logContext(ctx, r.data.ilo.password, backupPassword.ValueString())
-	host := plan.Host.ValueString()
-	port := iloPort(r.data, plan.Port)
-	rc, err := newILOClient(ctx, r.data, host, port)
-	if err != nil {
-		resp.Diagnostics.AddError("Invalid iLO settings", operationError(ctx, err))
-		return
-	}
-	// One operation at a time per iLO: every read of its backup service replaces the
-	// single backup file it keeps, so a concurrent read would break a download.
-	unlock := r.data.deviceLock.Lock(host, port)
-	defer unlock()
-	res, err := backupjob.RunILO(ctx, store, backupjob.ILORequest{
-		ILO: rc, Host: host, Port: port, Name: plan.Name.ValueString(),
+	defer op.end()
+	res, err := backupjob.RunILO(ctx, op.store, backupjob.ILORequest{
+		ILO: op.client, Host: op.host, Port: op.port, Name: plan.Name.ValueString(),
 		BackupPassword: backupPassword.ValueString(), Now: r.data.now,
 	})
-	if err != nil {
-		resp.Diagnostics.AddError(fmt.Sprintf("Backup of iLO %s failed", rc.Device()), timeoutAware(ctx, err, createTimeout))
+	if !op.stored(ctx, &resp.Diagnostics, "Backup of iLO "+op.client.Device(), err, res.LogoutFailed) {
 		return
-	}
-	if res.LogoutFailed != nil {
-		addLogoutWarning(ctx, &resp.Diagnostics, fmt.Sprintf("Backup of iLO %s stored, but logging out failed", rc.Device()), res.LogoutFailed)
 	}
 	resp.Diagnostics.Append(plan.fromBackup(res.Backup)...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)

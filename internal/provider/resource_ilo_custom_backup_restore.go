@@ -113,26 +113,6 @@ func customFlagID(host string, port types.Int64) string {
 	return net.JoinHostPort(strings.Trim(host, "[]"), strconv.FormatInt(port.ValueInt64(), 10))
 }
 
-// withILO runs fn in one session with the iLO (always logged out), holding the
-// device's lock: a read of the backup service replaces the iLO's backup file, which
-// would break a backup of the same iLO in flight.
-func (r *iloCustomBackupRestoreResource) withILO(ctx context.Context, m iloCustomBackupRestoreModel, fn func(ctx context.Context, rc *redfish.Client) error) (string, error) {
-	host := m.Host.ValueString()
-	if msg := iloCredentialsError(r.data); msg != "" {
-		return host, fmt.Errorf("missing iLO credentials: %s", msg)
-	}
-	ctx = logContext(ctx, r.data.ilo.password)
-	port := iloPort(r.data, m.Port)
-	rc, err := newILOClient(ctx, r.data, host, port)
-	if err != nil {
-		return host, err
-	}
-	unlock := r.data.deviceLock.Lock(host, port)
-	defer unlock()
-	err = client.With(ctx, rc.Session(), func(ctx context.Context) error { return fn(ctx, rc) })
-	return rc.Device(), client.SecretsFrom(ctx).ScrubError(err) // it becomes a diagnostic
-}
-
 // readFlag reads the flag; firmware without it is an error that says so.
 func readFlag(ctx context.Context, rc *redfish.Client) (bool, error) {
 	svc, err := rc.ReadBackupService(ctx)
@@ -151,17 +131,27 @@ func readFlag(ctx context.Context, rc *redfish.Client) (bool, error) {
 	return *svc.CustomBackupAndRestore, nil
 }
 
-// set sets the flag to m.Enabled within the operation's timeout (which: create,
-// update, delete).
-func (r *iloCustomBackupRestoreResource) set(ctx context.Context, m *iloCustomBackupRestoreModel, which string, limit time.Duration, diagSummary string, diags *diag.Diagnostics) bool {
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
+// startOn starts an operation on the iLO that m names, under timeout t.
+func (r *iloCustomBackupRestoreResource) startOn(ctx context.Context, m *iloCustomBackupRestoreModel, t deadline, diags *diag.Diagnostics) (context.Context, *deviceOp[*redfish.Client]) {
+	ctx, op, d := iloKind.start(ctx, r.data, opSpec{host: m.Host.ValueString(), port: m.Port, timeout: t})
+	diags.Append(d...)
+	return ctx, op
+}
+
+// writeFlag sets the flag on the iLO to m.Enabled under timeout t; action names the
+// change in the error ("Setting CustomBackupandRestore").
+func (r *iloCustomBackupRestoreResource) writeFlag(ctx context.Context, m *iloCustomBackupRestoreModel, t deadline, action string, diags *diag.Diagnostics) bool {
+	ctx, op := r.startOn(ctx, m, t, diags)
+	if op == nil {
+		return false
+	}
+	defer op.end()
 	enabled := m.Enabled.ValueBool()
-	device, err := r.withILO(ctx, *m, func(ctx context.Context, rc *redfish.Client) error {
+	err := op.inSession(ctx, func(ctx context.Context, rc *redfish.Client) error {
 		return rc.SetCustomBackupAndRestore(ctx, enabled)
 	})
 	if err != nil {
-		diags.AddError(fmt.Sprintf(diagSummary, device), deadlineAware(ctx, err, which, limit))
+		diags.AddError(fmt.Sprintf("%s on iLO %s failed", action, op.client.Device()), op.explain(ctx, err))
 		return false
 	}
 	m.ID = types.StringValue(customFlagID(m.Host.ValueString(), m.Port))
@@ -176,7 +166,7 @@ func (r *iloCustomBackupRestoreResource) Create(ctx context.Context, req resourc
 	}
 	limit, diags := plan.Timeouts.Create(ctx, defaultFlagWriteTimeout)
 	resp.Diagnostics.Append(diags...)
-	if !resp.Diagnostics.HasError() && r.set(ctx, &plan, "create", limit, "Setting CustomBackupandRestore on iLO %s failed", &resp.Diagnostics) {
+	if !resp.Diagnostics.HasError() && r.writeFlag(ctx, &plan, deadline{"create", limit}, "Setting CustomBackupandRestore", &resp.Diagnostics) {
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	}
 }
@@ -196,25 +186,28 @@ func (r *iloCustomBackupRestoreResource) Read(ctx context.Context, req resource.
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	readCtx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
+	opCtx, op := r.startOn(ctx, &state, deadline{"read", limit}, &resp.Diagnostics)
+	if op == nil {
+		return
+	}
+	defer op.end()
 	var enabled bool
-	device, err := r.withILO(readCtx, state, func(ctx context.Context, rc *redfish.Client) error {
+	err := op.inSession(opCtx, func(ctx context.Context, rc *redfish.Client) error {
 		var err error
 		enabled, err = readFlag(ctx, rc)
 		return err
 	})
-	summary := fmt.Sprintf("Reading CustomBackupandRestore from iLO %s failed", device)
+	summary := fmt.Sprintf("Reading CustomBackupandRestore from iLO %s failed", op.client.Device())
 	switch {
-	case err != nil && transientFailure(readCtx, err) && !state.Enabled.IsNull():
+	case err != nil && transientFailure(opCtx, err) && !state.Enabled.IsNull():
 		// An import has no recorded value to keep: it fails below.
-		resp.Diagnostics.AddWarning(summary, deadlineAware(readCtx, err, "read", limit)+fmt.Sprintf(
+		resp.Diagnostics.AddWarning(summary, op.explain(opCtx, err)+fmt.Sprintf(
 			"\n\nThe iLO did not answer, or answered with a server error, so this refresh keeps the value recorded in state "+
 				"(enabled = %t) and the rest of the plan goes ahead. The flag is read again at the next refresh; "+
 				"a change to this resource still needs the iLO.", state.Enabled.ValueBool()))
 		return
 	case err != nil:
-		resp.Diagnostics.AddError(summary, deadlineAware(readCtx, err, "read", limit))
+		resp.Diagnostics.AddError(summary, op.explain(opCtx, err))
 		return
 	}
 	state.Enabled = types.BoolValue(enabled)
@@ -237,7 +230,7 @@ func (r *iloCustomBackupRestoreResource) Update(ctx context.Context, req resourc
 	}
 	limit, diags := plan.Timeouts.Update(ctx, defaultFlagWriteTimeout)
 	resp.Diagnostics.Append(diags...)
-	if !resp.Diagnostics.HasError() && r.set(ctx, &plan, "update", limit, "Setting CustomBackupandRestore on iLO %s failed", &resp.Diagnostics) {
+	if !resp.Diagnostics.HasError() && r.writeFlag(ctx, &plan, deadline{"update", limit}, "Setting CustomBackupandRestore", &resp.Diagnostics) {
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	}
 }
@@ -255,7 +248,7 @@ func (r *iloCustomBackupRestoreResource) Delete(ctx context.Context, req resourc
 		return
 	}
 	state.Enabled = types.BoolValue(false)
-	r.set(ctx, &state, "delete", limit, "Resetting CustomBackupandRestore to false on iLO %s failed", &resp.Diagnostics)
+	r.writeFlag(ctx, &state, deadline{"delete", limit}, "Resetting CustomBackupandRestore to false", &resp.Diagnostics)
 }
 
 // ImportState takes `host` or `host:port` (`[v6 address]:port` for IPv6).
@@ -292,12 +285,12 @@ func parseImportHostPort(id string) (string, types.Int64, error) {
 		if perr != nil || p < 1 || p > 65535 {
 			return "", types.Int64Null(), fmt.Errorf("%v: the port must be a number from 1 to 65535", usage)
 		}
-		if err := hostValidator().(stringCheck).check(host); err != nil {
+		if err := checkHost(host); err != nil {
 			return "", types.Int64Null(), fmt.Errorf("%v: %v", usage, err)
 		}
 		return host, types.Int64Value(int64(p)), nil
 	}
-	if err := hostValidator().(stringCheck).check(host); err != nil {
+	if err := checkHost(host); err != nil {
 		return "", types.Int64Null(), fmt.Errorf("%v: %v", usage, err)
 	}
 	return host, types.Int64Null(), nil

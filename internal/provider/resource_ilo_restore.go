@@ -20,7 +20,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/ilorestore"
 )
@@ -185,57 +184,28 @@ func (r *iloRestoreResource) ModifyPlan(ctx context.Context, req resource.Modify
 			"session on it is dropped. A restore cannot be undone, and destroying the resource does not undo it.", file, target))
 }
 
+func (m *iloRestoreModel) target() (types.String, types.Int64, timeouts.Value) {
+	return m.Host, m.Port, m.Timeouts
+}
+
 func (r *iloRestoreResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan iloRestoreModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() || r.data == nil {
-		return
-	}
 	var backupPassword types.String
-	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("backup_password_wo"), &backupPassword)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	ctx, cancel, createTimeout, diags := withCreateTimeout(ctx, plan.Timeouts, defaultILORestoreCreateTimeout)
-	resp.Diagnostics.Append(diags...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	defer cancel()
-
-	if msg := iloCredentialsError(r.data); msg != "" {
-		resp.Diagnostics.AddError("Missing iLO credentials", msg)
-		return
-	}
 	// Without a backup folder there is no record to check the file against; with one
-	// that cannot be opened, a recorded file could not be checked: refuse.
-	var store *backupstore.Store
-	if r.data.backupDir != "" {
-		s, err := r.data.Store()
-		if err != nil {
-			resp.Diagnostics.AddError("Local backup store unavailable",
-				err.Error()+"\n\nThe backup file is checked against the store's record before a restore; nothing was uploaded.")
-			return
-		}
-		store = s
-	}
-	ctx = logContext(ctx, r.data.ilo.password, backupPassword.ValueString())
-	host := plan.Host.ValueString()
-	port := iloPort(r.data, plan.Port)
-	rc, err := newILOClient(ctx, r.data, host, port)
-	if err != nil {
-		resp.Diagnostics.AddError("Invalid iLO settings", operationError(ctx, err))
+	// that cannot be opened, a recorded file could not be checked: refuse. The
+	// operation holds the iLO's lock: a backup running while the iLO resets would fail.
+	ctx, op := iloKind.startCreate(ctx, r.data, req, resp, &plan, defaultILORestoreCreateTimeout, storeIfPresent,
+		writeOnlyArg{path.Root("backup_password_wo"), &backupPassword})
+	if op == nil {
 		return
 	}
-	// One operation at a time per iLO: a backup running while the iLO resets would fail.
-	unlock := r.data.deviceLock.Lock(host, port)
-	defer unlock()
-
+	defer op.end()
 	res, err := ilorestore.Run(ctx, ilorestore.Request{
-		ILO: rc, Store: store, File: plan.BackupFile.ValueString(),
+		ILO: op.client, Store: op.store, File: plan.BackupFile.ValueString(),
 		BackupPassword: backupPassword.ValueString(), AllowDifferentServer: plan.AllowDifferentServer.ValueBool(),
 		Now: r.data.now,
 	})
+	rc := op.client
 	var refused *ilorestore.RefusedError
 	var notReady *ilorestore.AcceptedNotReadyError
 	var unknown *ilorestore.OutcomeUnknownError
@@ -250,7 +220,7 @@ func (r *iloRestoreResource) Create(ctx context.Context, req resource.CreateRequ
 		plan.fromRestore(rc.Device(), res.AcceptedAt, res, outcomeAccepted)
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 		resp.Diagnostics.AddWarning(fmt.Sprintf("iLO %s accepted the restore but has not come back", rc.Device()),
-			notReadyDetail(ctx, err, createTimeout))
+			notReadyDetail(ctx, err, op.limit))
 		return
 	case errors.As(err, &unknown):
 		plan.fromRestore(rc.Device(), unknown.SentAt, res, outcomeUnknown)
@@ -259,7 +229,7 @@ func (r *iloRestoreResource) Create(ctx context.Context, req resource.CreateRequ
 			unknownOutcomeDetail(err))
 		return
 	case err != nil:
-		resp.Diagnostics.AddError(fmt.Sprintf("Restore of iLO %s failed", rc.Device()), timeoutAware(ctx, err, createTimeout))
+		resp.Diagnostics.AddError(fmt.Sprintf("Restore of iLO %s failed", rc.Device()), op.explain(ctx, err))
 		return
 	}
 	plan.fromRestore(rc.Device(), res.AcceptedAt, res, outcomeRestored)
