@@ -3,16 +3,11 @@ package provider
 import (
 	"fmt"
 	"regexp"
-	"time"
 
-	"github.com/hashicorp/terraform-plugin-framework/attr"
 	dsschema "github.com/hashicorp/terraform-plugin-framework/datasource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
-	"github.com/hashicorp/terraform-plugin-framework/types"
-
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 )
 
 var sha256FingerprintRE = regexp.MustCompile(`^SHA256:[A-Za-z0-9+/]{43}=?$`)
@@ -42,15 +37,6 @@ func validateSCPHostKey(m *arubaSCPModel, diags *diag.Diagnostics) {
 	}
 }
 
-// fileAttrTypes is the object type of one entry of `files`.
-var fileAttrTypes = map[string]attr.Type{
-	"kind":     types.StringType,
-	"path":     types.StringType,
-	"location": types.StringType,
-	"size":     types.Int64Type,
-	"sha256":   types.StringType,
-}
-
 func fileAttributes() map[string]schema.Attribute {
 	return map[string]schema.Attribute{
 		"kind":     schema.StringAttribute{Computed: true, MarkdownDescription: "What the file holds (`running-config`, `running-config-scp`, `flash-archive-scp`, `ilo-backup`)."},
@@ -73,35 +59,4 @@ func dataFileAttributes() map[string]dsschema.Attribute {
 		}
 	}
 	return out
-}
-
-func filesValue(files []backupstore.File) (types.List, diag.Diagnostics) {
-	objType := types.ObjectType{AttrTypes: fileAttrTypes}
-	elems := make([]attr.Value, 0, len(files))
-	var diags diag.Diagnostics
-	for _, f := range files {
-		obj, d := types.ObjectValue(fileAttrTypes, map[string]attr.Value{
-			"kind":     types.StringValue(f.Kind),
-			"path":     optionalString(f.Path),
-			"location": optionalString(f.Location),
-			"size":     types.Int64Value(f.Size),
-			"sha256":   types.StringValue(f.SHA256),
-		})
-		diags.Append(d...)
-		elems = append(elems, obj)
-	}
-	list, d := types.ListValue(objType, elems)
-	diags.Append(d...)
-	return list, diags
-}
-
-func optionalString(s string) types.String {
-	if s == "" {
-		return types.StringNull()
-	}
-	return types.StringValue(s)
-}
-
-func formatTime(t time.Time) types.String {
-	return types.StringValue(t.UTC().Format(time.RFC3339Nano))
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/datasourcevalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
@@ -28,16 +29,11 @@ func newArubaConductorBackupDataSource() datasource.DataSource {
 type arubaConductorBackupDataSource struct{ data *providerData }
 
 type arubaBackupDataModel struct {
+	arubaStoredBackupModel
 	Host                types.String `tfsdk:"host"`
-	Name                types.String `tfsdk:"name"`
-	ID                  types.String `tfsdk:"id"`
 	Port                types.Int64  `tfsdk:"port"`
-	StartedAt           types.String `tfsdk:"started_at"`
-	CompletedAt         types.String `tfsdk:"completed_at"`
-	RunningConfigPath   types.String `tfsdk:"running_config_path"`
 	RunningConfigSHA256 types.String `tfsdk:"running_config_sha256"`
 	RemoteLocations     types.List   `tfsdk:"remote_locations"`
-	Files               types.List   `tfsdk:"files"`
 }
 
 func (d *arubaConductorBackupDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
@@ -99,37 +95,22 @@ func (d *arubaConductorBackupDataSource) Read(ctx context.Context, req datasourc
 		return
 	}
 	m.Host = types.StringValue(b.Host)
-	m.Name = types.StringValue(b.Device)
-	m.ID = types.StringValue(b.Device + "/" + b.ID)
 	m.Port = types.Int64Value(int64(b.Port))
-	m.StartedAt = formatTime(b.StartedAt)
-	m.CompletedAt = formatTime(b.CompletedAt)
+	resp.Diagnostics.Append(m.fromBackup(b)...)
+	m.RunningConfigSHA256 = types.StringNull()
 	if f, ok := b.File(backupjob.KindRunningConfig); ok {
-		m.RunningConfigPath = types.StringValue(f.Path)
 		m.RunningConfigSHA256 = types.StringValue(f.SHA256)
-	} else {
-		m.RunningConfigPath, m.RunningConfigSHA256 = types.StringNull(), types.StringNull()
 	}
-	var remote []string
+	remote := []string{}
 	for _, f := range b.Files {
 		if f.Location != "" {
 			remote = append(remote, f.Location)
 		}
 	}
-	var diags = resp.Diagnostics
-	m.RemoteLocations, diags = types.ListValueFrom(ctx, types.StringType, remoteOrEmpty(remote))
+	var diags diag.Diagnostics
+	m.RemoteLocations, diags = types.ListValueFrom(ctx, types.StringType, remote)
 	resp.Diagnostics.Append(diags...)
-	files, diags := filesValue(b.Files)
-	resp.Diagnostics.Append(diags...)
-	m.Files = files
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
-}
-
-func remoteOrEmpty(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }
 
 // latestBackup finds the newest complete backup of a device by folder name or host,

@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -17,7 +16,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupjob"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
 )
@@ -36,22 +34,10 @@ func newILOBackupDataSource() datasource.DataSource { return &iloBackupDataSourc
 type iloBackupDataSource struct{ data *providerData }
 
 type iloBackupDataModel struct {
+	iloStoredBackupModel
 	Host                   types.String   `tfsdk:"host"`
-	Name                   types.String   `tfsdk:"name"`
 	QueryDevice            types.Bool     `tfsdk:"query_device"`
-	ID                     types.String   `tfsdk:"id"`
 	Port                   types.Int64    `tfsdk:"port"`
-	StartedAt              types.String   `tfsdk:"started_at"`
-	CompletedAt            types.String   `tfsdk:"completed_at"`
-	LocalPath              types.String   `tfsdk:"local_path"`
-	SHA256                 types.String   `tfsdk:"sha256"`
-	Size                   types.Int64    `tfsdk:"size"`
-	SerialNumber           types.String   `tfsdk:"serial_number"`
-	Generation             types.String   `tfsdk:"generation"`
-	FirmwareVersion        types.String   `tfsdk:"firmware_version"`
-	DeviceFileName         types.String   `tfsdk:"device_file_name"`
-	PasswordProtected      types.Bool     `tfsdk:"password_protected"`
-	Files                  types.List     `tfsdk:"files"`
 	HTTPPushURI            types.String   `tfsdk:"http_push_uri"`
 	CustomBackupAndRestore types.Bool     `tfsdk:"custom_backup_and_restore"`
 	BackupFileCount        types.Int64    `tfsdk:"backup_file_count"`
@@ -182,28 +168,7 @@ func (d *iloBackupDataSource) Read(ctx context.Context, req datasource.ReadReque
 	if m.Port.IsNull() || m.Port.IsUnknown() {
 		m.Port = types.Int64Value(int64(b.Port))
 	}
-	m.Name = types.StringValue(b.Device)
-	m.ID = types.StringValue(b.Device + "/" + b.ID)
-	m.StartedAt = formatTime(b.StartedAt)
-	m.CompletedAt = formatTime(b.CompletedAt)
-	a := b.Attributes
-	m.SerialNumber = types.StringValue(a[backupjob.AttrSerial])
-	m.Generation = types.StringValue(a[backupjob.AttrGeneration])
-	m.FirmwareVersion = types.StringValue(a[backupjob.AttrFirmware])
-	m.DeviceFileName = types.StringValue(a[backupjob.AttrDeviceFileName])
-	protected, _ := strconv.ParseBool(a[backupjob.AttrProtected])
-	m.PasswordProtected = types.BoolValue(protected)
-	if f, ok := b.File(backupjob.KindILOBackup); ok {
-		m.LocalPath = types.StringValue(f.Path)
-		m.SHA256 = types.StringValue(f.SHA256)
-		m.Size = types.Int64Value(f.Size)
-	} else {
-		m.LocalPath, m.SHA256, m.Size = types.StringNull(), types.StringNull(), types.Int64Null()
-	}
-	files, diags := filesValue(b.Files)
-	resp.Diagnostics.Append(diags...)
-	m.Files = files
-
+	resp.Diagnostics.Append(m.fromBackup(b)...)
 	m.HTTPPushURI, m.CustomBackupAndRestore, m.BackupFileCount = types.StringNull(), types.BoolNull(), types.Int64Null()
 	if m.QueryDevice.ValueBool() {
 		// Only the configured host is contacted (ValidateConfig requires it); a record

@@ -45,20 +45,15 @@ func newArubaConductorBackupResource() resource.Resource { return &arubaConducto
 type arubaConductorBackupResource struct{ data *providerData }
 
 type arubaBackupModel struct {
-	ID                   types.String   `tfsdk:"id"`
+	arubaStoredBackupModel
 	Host                 types.String   `tfsdk:"host"`
 	Port                 types.Int64    `tfsdk:"port"`
 	Trigger              types.String   `tfsdk:"trigger"`
-	Name                 types.String   `tfsdk:"name"`
 	ConfigPath           types.String   `tfsdk:"config_path"`
 	FlashBackup          types.Bool     `tfsdk:"flash_backup"`
 	SCP                  types.Object   `tfsdk:"scp"`
 	Hostname             types.String   `tfsdk:"hostname"`
-	StartedAt            types.String   `tfsdk:"started_at"`
-	CompletedAt          types.String   `tfsdk:"completed_at"`
-	RunningConfigPath    types.String   `tfsdk:"running_config_path"`
 	RunningConfigChanged types.Bool     `tfsdk:"running_config_changed"`
-	Files                types.List     `tfsdk:"files"`
 	Timeouts             timeouts.Value `tfsdk:"timeouts"`
 }
 
@@ -312,19 +307,9 @@ func (r *arubaConductorBackupResource) Create(ctx context.Context, req resource.
 
 // fromRun fills the computed attributes from a finished backup.
 func (m *arubaBackupModel) fromRun(res backupjob.ArubaResult) diag.Diagnostics {
-	b := res.Backup
-	m.ID = types.StringValue(b.Device + "/" + b.ID)
-	m.Name = types.StringValue(b.Device)
 	m.Hostname = optionalString(res.Hostname)
-	m.StartedAt = types.StringValue(b.StartedAt.UTC().Format(time.RFC3339Nano))
-	m.CompletedAt = types.StringValue(b.CompletedAt.UTC().Format(time.RFC3339Nano))
 	m.RunningConfigChanged = types.BoolValue(res.RunningConfigChanged)
-	if f, ok := b.File(backupjob.KindRunningConfig); ok {
-		m.RunningConfigPath = types.StringValue(f.Path)
-	}
-	files, diags := filesValue(b.Files)
-	m.Files = files
-	return diags
+	return m.fromBackup(res.Backup)
 }
 
 // Read makes no device call: a backup is a fact of the past, and refresh must not log

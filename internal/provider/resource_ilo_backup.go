@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
@@ -22,7 +21,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupjob"
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
 )
 
@@ -35,25 +33,13 @@ func newILOBackupResource() resource.Resource { return &iloBackupResource{} }
 type iloBackupResource struct{ data *providerData }
 
 type iloBackupModel struct {
-	ID                      types.String   `tfsdk:"id"`
+	iloStoredBackupModel
 	Host                    types.String   `tfsdk:"host"`
 	Port                    types.Int64    `tfsdk:"port"`
 	Trigger                 types.String   `tfsdk:"trigger"`
-	Name                    types.String   `tfsdk:"name"`
 	BackupPasswordWO        types.String   `tfsdk:"backup_password_wo"`
 	BackupPasswordWOVersion types.Int64    `tfsdk:"backup_password_wo_version"`
-	LocalPath               types.String   `tfsdk:"local_path"`
-	Size                    types.Int64    `tfsdk:"size"`
-	SHA256                  types.String   `tfsdk:"sha256"`
-	StartedAt               types.String   `tfsdk:"started_at"`
-	CompletedAt             types.String   `tfsdk:"completed_at"`
-	SerialNumber            types.String   `tfsdk:"serial_number"`
-	Generation              types.String   `tfsdk:"generation"`
-	FirmwareVersion         types.String   `tfsdk:"firmware_version"`
-	DeviceFileName          types.String   `tfsdk:"device_file_name"`
 	DeviceFileLocation      types.String   `tfsdk:"device_file_location"`
-	PasswordProtected       types.Bool     `tfsdk:"password_protected"`
-	Files                   types.List     `tfsdk:"files"`
 	Timeouts                timeouts.Value `tfsdk:"timeouts"`
 }
 
@@ -186,31 +172,14 @@ func (r *iloBackupResource) Create(ctx context.Context, req resource.CreateReque
 	if !op.stored(ctx, &resp.Diagnostics, "Backup of iLO "+op.client.Device(), err, res.LogoutFailed) {
 		return
 	}
-	resp.Diagnostics.Append(plan.fromBackup(res.Backup)...)
+	resp.Diagnostics.Append(plan.fromRun(res)...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
-// fromBackup fills the computed attributes from a stored backup.
-func (m *iloBackupModel) fromBackup(b backupstore.Backup) diag.Diagnostics {
-	m.ID = types.StringValue(b.Device + "/" + b.ID)
-	m.Name = types.StringValue(b.Device)
-	m.StartedAt = formatTime(b.StartedAt)
-	m.CompletedAt = formatTime(b.CompletedAt)
-	a := b.Attributes
-	m.SerialNumber = types.StringValue(a[backupjob.AttrSerial])
-	m.Generation = types.StringValue(a[backupjob.AttrGeneration])
-	m.FirmwareVersion = types.StringValue(a[backupjob.AttrFirmware])
-	m.DeviceFileName = types.StringValue(a[backupjob.AttrDeviceFileName])
-	m.DeviceFileLocation = types.StringValue(a[backupjob.AttrDeviceFileLocation])
-	protected, _ := strconv.ParseBool(a[backupjob.AttrProtected])
-	m.PasswordProtected = types.BoolValue(protected)
-	f, _ := b.File(backupjob.KindILOBackup)
-	m.LocalPath = types.StringValue(f.Path)
-	m.Size = types.Int64Value(f.Size)
-	m.SHA256 = types.StringValue(f.SHA256)
-	files, d := filesValue(b.Files)
-	m.Files = files
-	return d
+// fromRun fills the computed attributes from a finished backup.
+func (m *iloBackupModel) fromRun(res backupjob.ILOResult) diag.Diagnostics {
+	m.DeviceFileLocation = types.StringValue(res.DeviceFileLocation)
+	return m.fromBackup(res.Backup)
 }
 
 // Read makes no device call: a backup is a fact of the past, and refresh must not log
