@@ -8,7 +8,6 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
@@ -34,16 +33,14 @@ const (
 
 // ILORequest is one iLO backup.
 type ILORequest struct {
-	ILO  *redfish.Client
-	Host string
-	Port int
+	ILO *redfish.Client
+	Target
 	// Name is the device folder and file-name prefix; "" means ILODeviceName of the
 	// serial number the iLO reports (the host when it reports none).
 	Name string
 	// BackupPassword, when set, makes the iLO encrypt the backup with it (≤ 32
 	// characters). It is never stored or logged.
 	BackupPassword string
-	Now            func() time.Time
 }
 
 // ILOResult is what a finished iLO backup produced.
@@ -92,7 +89,7 @@ func RunILO(ctx context.Context, store *backupstore.Store, req ILORequest) (ILOR
 	}
 	var res ILOResult
 	var svc redfish.BackupService
-	b, logoutFailed, err := runBackup(ctx, store, rc.Session(), target{req.Host, req.Port, req.Now}, steps{
+	b, logoutFailed, err := runBackup(ctx, store, rc.Session(), req.Target, steps{
 		family: backupstore.FamilyILO,
 		device: rc.Device(),
 		prepare: func(ctx context.Context) (string, error) {

@@ -25,12 +25,12 @@ type steps struct {
 	write func(ctx context.Context, run *backupstore.Run) (attrs map[string]string, err error)
 }
 
-// target is where a backup comes from, as recorded with it, and the clock it is
-// timed by (time.Now when nil).
-type target struct {
-	host string
-	port int
-	now  func() time.Time
+// Target is the device a backup is taken from, as the store records it, and the
+// clock the backup is timed by (time.Now when nil).
+type Target struct {
+	Host string
+	Port int
+	Now  func() time.Time
 }
 
 // runBackup is the lifecycle of every backup: in one session with the device
@@ -39,8 +39,8 @@ type target struct {
 // that fails after the commit does not fail the backup (it is in the store, so
 // store, state and device would otherwise disagree): it comes back as logoutFailed,
 // for a warning.
-func runBackup(ctx context.Context, store *backupstore.Store, session *client.Session, at target, s steps) (b backupstore.Backup, logoutFailed error, err error) {
-	now := at.now
+func runBackup(ctx context.Context, store *backupstore.Store, session *client.Session, at Target, s steps) (b backupstore.Backup, logoutFailed error, err error) {
+	now := at.Now
 	if now == nil {
 		now = time.Now
 	}
@@ -66,7 +66,7 @@ func runBackup(ctx context.Context, store *backupstore.Store, session *client.Se
 		if err != nil {
 			return err
 		}
-		committedBackup, err := run.Commit(at.host, at.port, attrs, now().UTC())
+		committedBackup, err := run.Commit(at.Host, at.Port, attrs, now().UTC())
 		if err != nil {
 			return fmt.Errorf("%s: record the backup: %w", s.device, err)
 		}

@@ -94,7 +94,7 @@ func (f *iloFixture) backup(t *testing.T, password string) (backupjob.ILOResult,
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	return backupjob.RunILO(ctx, f.store, backupjob.ILORequest{ILO: f.rc, Host: f.srv.Host, Port: f.srv.Port, BackupPassword: password})
+	return backupjob.RunILO(ctx, f.store, backupjob.ILORequest{ILO: f.rc, Target: backupjob.Target{Host: f.srv.Host, Port: f.srv.Port}, BackupPassword: password})
 }
 
 func (f *iloFixture) restore(t *testing.T, file, password string, allow bool) (Result, error) {

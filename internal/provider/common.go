@@ -1,16 +1,43 @@
 package provider
 
 import (
+	"context"
 	"fmt"
+	"maps"
 	"regexp"
 
-	dsschema "github.com/hashicorp/terraform-plugin-framework/datasource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
 )
 
 var sha256FingerprintRE = regexp.MustCompile(`^SHA256:[A-Za-z0-9+/]{43}=?$`)
+
+// resourceBase is embedded by every resource: its type name, and the provider's
+// data, which Configure keeps (nil until the provider is configured: validate,
+// early plan).
+type resourceBase struct {
+	typeName string // after the provider's name: "ilo_backup" is infrabackup_ilo_backup
+	data     *providerData
+}
+
+func (r *resourceBase) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_" + r.typeName
+}
+
+func (r *resourceBase) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
+}
+
+// withAttributes merges schema attributes: a resource's own, and those it shares with
+// other resources and data sources.
+func withAttributes[A any](parts ...map[string]A) map[string]A {
+	out := map[string]A{}
+	for _, p := range parts {
+		maps.Copy(out, p)
+	}
+	return out
+}
 
 func providerDataFrom(v any, diags *diag.Diagnostics) *providerData {
 	if v == nil {
@@ -35,28 +62,4 @@ func validateSCPHostKey(m *arubaSCPModel, diags *diag.Diagnostics) {
 				"(the server's public key, e.g. from ssh-keyscan) or scp.host_key_fingerprint (SHA256:..., from ssh-keygen -lf). "+
 				"For a lab server only, insecure_ignore_host_key = true skips the check; verify = false skips verification.")
 	}
-}
-
-func fileAttributes() map[string]schema.Attribute {
-	return map[string]schema.Attribute{
-		"kind":     schema.StringAttribute{Computed: true, MarkdownDescription: "What the file holds (`running-config`, `running-config-scp`, `flash-archive-scp`, `ilo-backup`)."},
-		"path":     schema.StringAttribute{Computed: true, MarkdownDescription: "Local path, for files in the local backup store."},
-		"location": schema.StringAttribute{Computed: true, MarkdownDescription: "Remote location (`scp://user@address/path`), for files on an SCP server."},
-		"size":     schema.Int64Attribute{Computed: true, MarkdownDescription: "Size in bytes (0 when a remote file was not verified)."},
-		"sha256":   schema.StringAttribute{Computed: true, MarkdownDescription: "SHA-256 of the content, hex (empty when a remote file was not verified)."},
-	}
-}
-
-// dataFileAttributes is fileAttributes for data source schemas.
-func dataFileAttributes() map[string]dsschema.Attribute {
-	out := map[string]dsschema.Attribute{}
-	for name, a := range fileAttributes() {
-		switch a := a.(type) {
-		case schema.StringAttribute:
-			out[name] = dsschema.StringAttribute{Computed: true, MarkdownDescription: a.MarkdownDescription}
-		case schema.Int64Attribute:
-			out[name] = dsschema.Int64Attribute{Computed: true, MarkdownDescription: a.MarkdownDescription}
-		}
-	}
-	return out
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/datasource/timeouts"
-	"github.com/hashicorp/terraform-plugin-framework-validators/datasourcevalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
@@ -16,7 +15,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
 )
 
@@ -29,10 +27,13 @@ var (
 // defaultILOQueryTimeout bounds the data source's read, query_device included.
 const defaultILOQueryTimeout = 2 * time.Minute
 
-func newILOBackupDataSource() datasource.DataSource { return &iloBackupDataSource{} }
+func newILOBackupDataSource() datasource.DataSource {
+	return &iloBackupDataSource{backupDataSource{typeName: "ilo_backup", kind: &iloKind.deviceSettings}}
+}
 
-type iloBackupDataSource struct{ data *providerData }
+type iloBackupDataSource struct{ backupDataSource }
 
+// iloBackupDataModel is the data source infrabackup_ilo_backup.
 type iloBackupDataModel struct {
 	iloStoredBackupModel
 	Host                   types.String   `tfsdk:"host"`
@@ -44,14 +45,7 @@ type iloBackupDataModel struct {
 	Timeouts               timeouts.Value `tfsdk:"timeouts"`
 }
 
-func (d *iloBackupDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
-	resp.TypeName = req.ProviderTypeName + "_ilo_backup"
-}
-
 func (d *iloBackupDataSource) Schema(ctx context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
-	computed := func(desc string) schema.StringAttribute {
-		return schema.StringAttribute{Computed: true, MarkdownDescription: desc}
-	}
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "The latest complete backup of one HPE iLO in the local backup store. Give `host` or `name`. " +
 			"By default it reads only local files and makes no device call.\n\n" +
@@ -63,45 +57,27 @@ func (d *iloBackupDataSource) Schema(ctx context.Context, _ datasource.SchemaReq
 			"`query_device` logs in to the iLO named by this data source's own `host` and `port` arguments, never to a " +
 			"host or port a backup record names: the records in a shared backup folder are not trusted with the iLO " +
 			"credentials. It therefore needs `host`.",
-		Attributes: map[string]schema.Attribute{
-			"host": schema.StringAttribute{
-				MarkdownDescription: "The iLO's host as given to `infrabackup_ilo_backup` (compared case-insensitively; the port is not compared, so when several iLOs share a host behind different ports, look them up by `name`).",
-				Optional:            true, Computed: true,
-				Validators: []validator.String{hostValidator()},
-			},
-			"name": schema.StringAttribute{
-				MarkdownDescription: "The device's backup folder name (the resource's `name`; by default the server's serial number).",
-				Optional:            true, Computed: true,
-				Validators: []validator.String{nameValidator()},
-			},
+		Attributes: withAttributes(dataSourceAttributes(iloStoredBackupModel{}.attributes()), lookupAttributes(
+			"The iLO's host as given to `infrabackup_ilo_backup` (compared case-insensitively; the port is not compared, "+
+				"so when several iLOs share a host behind different ports, look them up by `name`).",
+			"The device's backup folder name (the resource's `name`; by default the server's serial number).",
+		), map[string]schema.Attribute{
 			"query_device": schema.BoolAttribute{
 				MarkdownDescription: "Also read the live backup and restore service from the iLO at `host` and `port` " +
 					"(needs `host`), filling `http_push_uri`, `custom_backup_and_restore` and `backup_file_count`. " +
 					"**The iLO writes a fresh backup to its NAND on every such read.** Default `false`.",
 				Optional: true,
 			},
-			"id": computed("`<name>/<backup id>`."),
 			"port": schema.Int64Attribute{
 				Optional: true, Computed: true,
 				MarkdownDescription: "The iLO's HTTPS port that `query_device` connects to (default: the provider's `ilo.port`). " +
 					"When not set, it reports the port the backup was taken on; that port is never connected to.",
 				Validators: []validator.Int64{int64validator.Between(1, 65535)},
 			},
-			"started_at":         computed("When the backup started (RFC 3339, UTC)."),
-			"completed_at":       computed("When the backup completed (RFC 3339, UTC)."),
-			"local_path":         computed("Local path of the backup file."),
-			"sha256":             computed("SHA-256 of the backup file, hex."),
-			"size":               schema.Int64Attribute{Computed: true, MarkdownDescription: "Size of the backup file in bytes."},
-			"serial_number":      computed("The server's serial number at the time of the backup."),
-			"generation":         computed("The iLO generation: `iLO 5`, `iLO 6` or `iLO 7`."),
-			"firmware_version":   computed("The iLO firmware version at the time of the backup."),
-			"device_file_name":   computed("The name the iLO gave the backup in its NAND (data only)."),
-			"password_protected": schema.BoolAttribute{Computed: true, MarkdownDescription: "Whether the backup was taken with a backup password (it then restores only with that password)."},
-			"files": schema.ListNestedAttribute{
-				Computed: true, MarkdownDescription: "Every file of the backup.",
-				NestedObject: schema.NestedAttributeObject{Attributes: dataFileAttributes()},
+			"http_push_uri": schema.StringAttribute{
+				Computed:            true,
+				MarkdownDescription: "With `query_device`: where the iLO accepts restore uploads (`HttpPushUri`, e.g. `/cgi-bin/uploadRestoreFile`); null otherwise.",
 			},
-			"http_push_uri": computed("With `query_device`: where the iLO accepts restore uploads (`HttpPushUri`, e.g. `/cgi-bin/uploadRestoreFile`); null otherwise."),
 			"custom_backup_and_restore": schema.BoolAttribute{
 				Computed:            true,
 				MarkdownDescription: "With `query_device`: the iLO's `CustomBackupandRestore` flag; null otherwise, and when the firmware lacks it (iLO 5 before 2.72).",
@@ -113,13 +89,7 @@ func (d *iloBackupDataSource) Schema(ctx context.Context, _ datasource.SchemaReq
 			"timeouts": timeouts.AttributesWithOpts(ctx, timeouts.Opts{
 				ReadDescription: "How long the read, `query_device` included, may take. Default `2m`.",
 			}),
-		},
-	}
-}
-
-func (d *iloBackupDataSource) ConfigValidators(context.Context) []datasource.ConfigValidator {
-	return []datasource.ConfigValidator{
-		datasourcevalidator.ExactlyOneOf(path.MatchRoot("host"), path.MatchRoot("name")),
+		}),
 	}
 }
 
@@ -139,10 +109,6 @@ func (d *iloBackupDataSource) ValidateConfig(ctx context.Context, req datasource
 	}
 }
 
-func (d *iloBackupDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	d.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
-}
-
 func (d *iloBackupDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
 	var m iloBackupDataModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
@@ -156,9 +122,8 @@ func (d *iloBackupDataSource) Read(ctx context.Context, req datasource.ReadReque
 	}
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	b, err := latestBackup(d.data, backupstore.FamilyILO, m.Name.ValueString(), m.Host.ValueString())
-	if err != nil {
-		resp.Diagnostics.AddError("No iLO backup found", err.Error())
+	b, found := d.latest(m.Name.ValueString(), m.Host.ValueString(), &resp.Diagnostics)
+	if !found {
 		return
 	}
 	configuredHost, configuredPort := m.Host.ValueString(), m.Port

@@ -6,9 +6,14 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
+	resschema "github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/aruba"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
@@ -49,6 +54,7 @@ type deviceAccess struct {
 
 // deviceSettings is a device kind's block in the provider configuration.
 type deviceSettings struct {
+	family      string // the store family its backups are kept under (backupstore)
 	block       string // the block's name: aruba.username, aruba.password, aruba.port
 	title       string // in "Missing <title> credentials"
 	label       string // what messages call one device: "Invalid <label> settings"
@@ -67,27 +73,19 @@ type deviceKind[C deviceClient] struct {
 }
 
 var arubaKind = &deviceKind[*aruba.Conductor]{
-	deviceSettings: deviceSettings{
-		block: "aruba", title: "Aruba", label: "conductor",
-		description: "Credentials of the Aruba Mobility Conductors.",
-		account:     "API", portName: "HTTPS API port",
-		envUsername: EnvArubaUsername, envPassword: EnvArubaPassword,
-		defaultPort: aruba.DefaultPort,
-	},
-	newClient: func(hc *client.Client, a deviceAccess) (*aruba.Conductor, error) {
+	deviceSettings{family: backupstore.FamilyAruba, block: "aruba", title: "Aruba", label: "conductor",
+		description: "Credentials of the Aruba Mobility Conductors.", account: "API", portName: "HTTPS API port",
+		envUsername: EnvArubaUsername, envPassword: EnvArubaPassword, defaultPort: aruba.DefaultPort},
+	func(hc *client.Client, a deviceAccess) (*aruba.Conductor, error) {
 		return aruba.New(hc, aruba.Config{Host: a.host, Port: a.port, Username: a.username, Password: a.password, Secrets: a.secrets})
 	},
 }
 
 var iloKind = &deviceKind[*redfish.Client]{
-	deviceSettings: deviceSettings{
-		block: "ilo", title: "iLO", label: "iLO",
-		description: "Credentials of the HPE iLOs.",
-		account:     "iLO", portName: "HTTPS port",
-		envUsername: EnvILOUsername, envPassword: EnvILOPassword,
-		defaultPort: 443,
-	},
-	newClient: func(hc *client.Client, a deviceAccess) (*redfish.Client, error) {
+	deviceSettings{family: backupstore.FamilyILO, block: "ilo", title: "iLO", label: "iLO",
+		description: "Credentials of the HPE iLOs.", account: "iLO", portName: "HTTPS port",
+		envUsername: EnvILOUsername, envPassword: EnvILOPassword, defaultPort: 443},
+	func(hc *client.Client, a deviceAccess) (*redfish.Client, error) {
 		return redfish.New(hc, redfish.Config{Host: a.host, Port: a.port, Username: a.username, Password: a.password, Secrets: a.secrets})
 	},
 }
@@ -159,6 +157,25 @@ func (k *deviceSettings) checkCredentials(d *providerData, diags *diag.Diagnosti
 		return c, false
 	}
 	return c, true
+}
+
+// targetAttributes are the host and port of a resource that acts on one device of
+// the kind; host describes the host. Changing either replaces the resource.
+func (k *deviceSettings) targetAttributes(host string) map[string]resschema.Attribute {
+	return map[string]resschema.Attribute{
+		"host": resschema.StringAttribute{
+			MarkdownDescription: host,
+			Required:            true,
+			Validators:          []validator.String{hostValidator()},
+			PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
+		},
+		"port": resschema.Int64Attribute{
+			MarkdownDescription: fmt.Sprintf("%s. Defaults to the provider's `%s.port` (%d).", k.portName, k.block, k.defaultPort),
+			Optional:            true,
+			Validators:          []validator.Int64{int64validator.Between(1, 65535)},
+			PlanModifiers:       []planmodifier.Int64{int64planmodifier.RequiresReplace()},
+		},
+	}
 }
 
 // port is the port a resource names, or the provider's port for the kind.

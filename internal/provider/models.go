@@ -1,11 +1,20 @@
 package provider
 
 import (
+	"fmt"
+	"maps"
 	"strconv"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
+	dsschema "github.com/hashicorp/terraform-plugin-framework/datasource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/boolplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupjob"
@@ -13,17 +22,33 @@ import (
 )
 
 // The attributes a backup resource and its data source both report about a stored
-// backup are one model, embedded in both, with one mapping from the store's record:
-// the resource fills them from the backup it just took, the data source from the
-// latest one in the store.
+// backup are one model, embedded in both, with one schema (attributes; the data
+// source declares them through dataSourceAttributes) and one mapping from the
+// store's record (fromBackup): the resource fills them from the backup it just
+// took, the data source from the latest one in the store.
 
-// storedBackupModel is what every backup resource and data source reports.
+// storedBackupModel is what every backup resource and data source reports. Name is
+// an argument too (the backup's folder), so each declares it itself.
 type storedBackupModel struct {
 	ID          types.String `tfsdk:"id"`
 	Name        types.String `tfsdk:"name"`
 	StartedAt   types.String `tfsdk:"started_at"`
 	CompletedAt types.String `tfsdk:"completed_at"`
 	Files       types.List   `tfsdk:"files"`
+}
+
+func (storedBackupModel) attributes(files string) map[string]schema.Attribute {
+	return map[string]schema.Attribute{
+		"id":           keptString("`<name>/<backup id>`: unique per backup."),
+		"started_at":   keptString("When the backup started (RFC 3339, UTC)."),
+		"completed_at": keptString("When the backup completed (RFC 3339, UTC)."),
+		"files": schema.ListNestedAttribute{
+			MarkdownDescription: files,
+			Computed:            true,
+			NestedObject:        schema.NestedAttributeObject{Attributes: fileAttributes()},
+			PlanModifiers:       []planmodifier.List{listplanmodifier.UseStateForUnknown()},
+		},
+	}
 }
 
 func (m *storedBackupModel) fromBackup(b backupstore.Backup) diag.Diagnostics {
@@ -41,6 +66,12 @@ func (m *storedBackupModel) fromBackup(b backupstore.Backup) diag.Diagnostics {
 type arubaStoredBackupModel struct {
 	storedBackupModel
 	RunningConfigPath types.String `tfsdk:"running_config_path"`
+}
+
+func (arubaStoredBackupModel) attributes() map[string]schema.Attribute {
+	attrs := storedBackupModel{}.attributes("Every file the backup wrote.")
+	attrs["running_config_path"] = keptString("Local path of the running configuration copy.")
+	return attrs
 }
 
 func (m *arubaStoredBackupModel) fromBackup(b backupstore.Backup) diag.Diagnostics {
@@ -65,6 +96,30 @@ type iloStoredBackupModel struct {
 	PasswordProtected types.Bool   `tfsdk:"password_protected"`
 }
 
+func (iloStoredBackupModel) attributes() map[string]schema.Attribute {
+	attrs := storedBackupModel{}.attributes("Every file the backup wrote (one `ilo-backup` file).")
+	maps.Copy(attrs, map[string]schema.Attribute{
+		"local_path": keptString("Local path of the backup file."),
+		"sha256":     keptString("SHA-256 of the backup file, hex."),
+		"size": schema.Int64Attribute{
+			MarkdownDescription: "Size of the backup file in bytes.",
+			Computed:            true,
+			PlanModifiers:       []planmodifier.Int64{int64planmodifier.UseStateForUnknown()},
+		},
+		"serial_number":    keptString("The server's serial number (`Systems/1`) at the time of the backup."),
+		"generation":       keptString("The iLO generation: `iLO 5`, `iLO 6` or `iLO 7`."),
+		"firmware_version": keptString("The iLO firmware version at the time of the backup."),
+		"device_file_name": keptString("The name the iLO gave the backup in its NAND (`HPE_<serial>_<YYYYMMDD>_<HHMM>.bak`). " +
+			"Recorded as data only: the local file name is built by the provider."),
+		"password_protected": schema.BoolAttribute{
+			MarkdownDescription: "Whether the backup was taken with a backup password (`backup_password_wo`): it then restores only with that password.",
+			Computed:            true,
+			PlanModifiers:       []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()},
+		},
+	})
+	return attrs
+}
+
 func (m *iloStoredBackupModel) fromBackup(b backupstore.Backup) diag.Diagnostics {
 	a := b.Attributes
 	m.SerialNumber = types.StringValue(a[backupjob.AttrSerial])
@@ -80,6 +135,50 @@ func (m *iloStoredBackupModel) fromBackup(b backupstore.Backup) diag.Diagnostics
 		m.Size = types.Int64Value(f.Size)
 	}
 	return m.storedBackupModel.fromBackup(b)
+}
+
+// keptString is a computed attribute of a resource that says what the resource did:
+// an update that does nothing keeps it (an unknown value would also force a
+// replacement); a replacement is planned as a create, where it is unknown again.
+func keptString(desc string) schema.StringAttribute {
+	return schema.StringAttribute{MarkdownDescription: desc, Computed: true,
+		PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}}
+}
+
+// fileAttributes are the attributes of one entry of `files`.
+func fileAttributes() map[string]schema.Attribute {
+	return map[string]schema.Attribute{
+		"kind":     schema.StringAttribute{Computed: true, MarkdownDescription: "What the file holds (`running-config`, `running-config-scp`, `flash-archive-scp`, `ilo-backup`)."},
+		"path":     schema.StringAttribute{Computed: true, MarkdownDescription: "Local path, for files in the local backup store."},
+		"location": schema.StringAttribute{Computed: true, MarkdownDescription: "Remote location (`scp://user@address/path`), for files on an SCP server."},
+		"size":     schema.Int64Attribute{Computed: true, MarkdownDescription: "Size in bytes (0 when a remote file was not verified)."},
+		"sha256":   schema.StringAttribute{Computed: true, MarkdownDescription: "SHA-256 of the content, hex (empty when a remote file was not verified)."},
+	}
+}
+
+// dataSourceAttributes declares computed resource attributes for a data source
+// schema: the same names, types and descriptions, without plan modifiers.
+func dataSourceAttributes(attrs map[string]schema.Attribute) map[string]dsschema.Attribute {
+	out := make(map[string]dsschema.Attribute, len(attrs))
+	for name, a := range attrs {
+		desc := a.GetMarkdownDescription()
+		switch a := a.(type) {
+		case schema.StringAttribute:
+			out[name] = dsschema.StringAttribute{Computed: true, MarkdownDescription: desc}
+		case schema.Int64Attribute:
+			out[name] = dsschema.Int64Attribute{Computed: true, MarkdownDescription: desc}
+		case schema.BoolAttribute:
+			out[name] = dsschema.BoolAttribute{Computed: true, MarkdownDescription: desc}
+		case schema.ListNestedAttribute:
+			out[name] = dsschema.ListNestedAttribute{Computed: true, MarkdownDescription: desc,
+				NestedObject: dsschema.NestedAttributeObject{Attributes: dataSourceAttributes(a.NestedObject.Attributes)}}
+		default:
+			// Only the attributes declared in this file come here: a new type is
+			// added above with them, and the provider's schema test fails until it is.
+			panic(fmt.Sprintf("dataSourceAttributes: attribute %s is a %T: add the type", name, a))
+		}
+	}
+	return out
 }
 
 // fileAttrTypes is the object type of one entry of `files`.

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupjob"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 )
@@ -118,6 +119,11 @@ func (k *deviceKind[C]) start(ctx context.Context, d *providerData, s opSpec) (c
 	return ctx, op, diags
 }
 
+// target is the device a backup job records, timed by the provider's clock.
+func (op *deviceOp[C]) target(d *providerData) backupjob.Target {
+	return backupjob.Target{Host: op.host, Port: op.port, Now: d.now}
+}
+
 // inSession runs fn in one session with the device (always logged out). The error
 // is scrubbed of every secret the operation knows: it becomes a diagnostic.
 func (op *deviceOp[C]) inSession(ctx context.Context, fn func(ctx context.Context, c C) error) error {
@@ -139,11 +145,21 @@ func (op *deviceOp[C]) stored(ctx context.Context, diags *diag.Diagnostics, what
 	return true
 }
 
-// deviceModel is the model of a resource that acts on one device.
+// deviceModel is the model of a resource that acts on one device: it embeds
+// deviceTargetModel.
 type deviceModel interface {
-	// target is the device the resource names, and its timeouts.
-	target() (host types.String, port types.Int64, t timeouts.Value)
+	target() deviceTargetModel
 }
+
+// deviceTargetModel is the device a resource acts on (targetAttributes), and the
+// resource's timeouts; every resource on a device embeds it.
+type deviceTargetModel struct {
+	Host     types.String   `tfsdk:"host"`
+	Port     types.Int64    `tfsdk:"port"`
+	Timeouts timeouts.Value `tfsdk:"timeouts"`
+}
+
+func (m deviceTargetModel) target() deviceTargetModel { return m }
 
 // writeOnlyArg is a write-only argument a Create reads from the configuration (it is
 // never in the plan) into value.
@@ -167,13 +183,13 @@ func (k *deviceKind[C]) startCreate(ctx context.Context, d *providerData, req re
 	if resp.Diagnostics.HasError() || d == nil {
 		return ctx, nil
 	}
-	host, port, t := plan.target()
-	limit, diags := t.Create(ctx, def)
+	target := plan.target()
+	limit, diags := target.Timeouts.Create(ctx, def)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return ctx, nil
 	}
-	ctx, op, diags := k.start(ctx, d, opSpec{host: host.ValueString(), port: port, timeout: deadline{"create", limit}, store: store, secrets: secrets})
+	ctx, op, diags := k.start(ctx, d, opSpec{host: target.Host.ValueString(), port: target.Port, timeout: deadline{"create", limit}, store: store, secrets: secrets})
 	resp.Diagnostics.Append(diags...)
 	return ctx, op
 }

@@ -15,8 +15,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/boolplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/objectplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
@@ -40,23 +38,32 @@ var (
 	_ resource.ResourceWithModifyPlan     = (*arubaConductorBackupResource)(nil)
 )
 
-func newArubaConductorBackupResource() resource.Resource { return &arubaConductorBackupResource{} }
-
-type arubaConductorBackupResource struct{ data *providerData }
-
-type arubaBackupModel struct {
-	arubaStoredBackupModel
-	Host                 types.String   `tfsdk:"host"`
-	Port                 types.Int64    `tfsdk:"port"`
-	Trigger              types.String   `tfsdk:"trigger"`
-	ConfigPath           types.String   `tfsdk:"config_path"`
-	FlashBackup          types.Bool     `tfsdk:"flash_backup"`
-	SCP                  types.Object   `tfsdk:"scp"`
-	Hostname             types.String   `tfsdk:"hostname"`
-	RunningConfigChanged types.Bool     `tfsdk:"running_config_changed"`
-	Timeouts             timeouts.Value `tfsdk:"timeouts"`
+func newArubaConductorBackupResource() resource.Resource {
+	return &arubaConductorBackupResource{resourceBase{typeName: "aruba_conductor_backup"}}
 }
 
+type arubaConductorBackupResource struct{ resourceBase }
+
+// arubaBackupModel is the resource infrabackup_aruba_conductor_backup.
+type arubaBackupModel struct {
+	deviceTargetModel
+	arubaStoredBackupModel
+	Trigger              types.String `tfsdk:"trigger"`
+	ConfigPath           types.String `tfsdk:"config_path"`
+	FlashBackup          types.Bool   `tfsdk:"flash_backup"`
+	SCP                  types.Object `tfsdk:"scp"`
+	Hostname             types.String `tfsdk:"hostname"`
+	RunningConfigChanged types.Bool   `tfsdk:"running_config_changed"`
+}
+
+// fromRun fills the computed attributes from a finished backup.
+func (m *arubaBackupModel) fromRun(res backupjob.ArubaResult) diag.Diagnostics {
+	m.Hostname = optionalString(res.Hostname)
+	m.RunningConfigChanged = types.BoolValue(res.RunningConfigChanged)
+	return m.fromBackup(res.Backup)
+}
+
+// arubaSCPModel is its scp block.
 type arubaSCPModel struct {
 	Host                  types.String `tfsdk:"host"`
 	Port                  types.Int64  `tfsdk:"port"`
@@ -70,19 +77,8 @@ type arubaSCPModel struct {
 	InsecureIgnoreHostKey types.Bool   `tfsdk:"insecure_ignore_host_key"`
 }
 
-func (r *arubaConductorBackupResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
-	resp.TypeName = req.ProviderTypeName + "_aruba_conductor_backup"
-}
-
 func (r *arubaConductorBackupResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	replace := []planmodifier.String{stringplanmodifier.RequiresReplace()}
-	// Computed values describe the backup that was taken: an update that takes no new
-	// backup keeps them (unknown values would also make name and flash_backup replace
-	// the resource). A replacement is planned as a create, where they are unknown again.
-	keep := []planmodifier.String{stringplanmodifier.UseStateForUnknown()}
-	computedString := func(desc string) schema.StringAttribute {
-		return schema.StringAttribute{MarkdownDescription: desc, Computed: true, PlanModifiers: keep}
-	}
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Backs up one Aruba Mobility Conductor (ArubaOS 8) when created: its running configuration " +
 			"to the local backup store, and with an `scp` block its running configuration and flash archive to an SCP server, " +
@@ -91,20 +87,7 @@ func (r *arubaConductorBackupResource) Schema(ctx context.Context, _ resource.Sc
 			"before pushing them, so backups of one conductor must not overlap. " + deviceLockNote +
 			"\n\n" + "With `flash_backup` (on by default with `scp`), each backup **deletes every tar file on the conductor's flash**, " +
 			"archives an administrator made there included: see `flash_backup`.",
-		Attributes: map[string]schema.Attribute{
-			"id": computedString("`<name>/<backup id>`: unique per backup."),
-			"host": schema.StringAttribute{
-				MarkdownDescription: "Conductor host name or IP address.",
-				Required:            true,
-				Validators:          []validator.String{hostValidator()},
-				PlanModifiers:       replace,
-			},
-			"port": schema.Int64Attribute{
-				MarkdownDescription: "HTTPS API port. Defaults to the provider's `aruba.port` (4343).",
-				Optional:            true,
-				Validators:          []validator.Int64{int64validator.Between(1, 65535)},
-				PlanModifiers:       []planmodifier.Int64{int64planmodifier.RequiresReplace()},
-			},
+		Attributes: withAttributes(arubaKind.targetAttributes("Conductor host name or IP address."), arubaStoredBackupModel{}.attributes(), map[string]schema.Attribute{
 			"trigger": schema.StringAttribute{
 				MarkdownDescription: "Any value; when it changes, a new backup is taken. Typically `time_rotating.weekly.id` or a `plantimestamp()` kept in `terraform_data`.",
 				Required:            true,
@@ -195,28 +178,15 @@ func (r *arubaConductorBackupResource) Schema(ctx context.Context, _ resource.Sc
 					},
 				},
 			},
-			"hostname":            computedString("The conductor's hostname, when it was read (when `name` is not set)."),
-			"started_at":          computedString("When the backup started (RFC 3339, UTC)."),
-			"completed_at":        computedString("When the backup completed (RFC 3339, UTC)."),
-			"running_config_path": computedString("Local path of the running configuration copy."),
+			"hostname": keptString("The conductor's hostname, when it was read (when `name` is not set)."),
 			"running_config_changed": schema.BoolAttribute{
 				MarkdownDescription: "Whether the running configuration differs from the previous local backup of this device (`true` for the first one).",
 				Computed:            true,
 				PlanModifiers:       []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()},
 			},
-			"files": schema.ListNestedAttribute{
-				MarkdownDescription: "Every file this backup wrote.",
-				Computed:            true,
-				NestedObject:        schema.NestedAttributeObject{Attributes: fileAttributes()},
-				PlanModifiers:       []planmodifier.List{listplanmodifier.UseStateForUnknown()},
-			},
 			"timeouts": timeouts.Attributes(ctx, timeouts.Opts{Create: true, CreateDescription: "How long the whole backup may take. Default `30m`."}),
-		},
+		}),
 	}
-}
-
-func (r *arubaConductorBackupResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
 }
 
 func (r *arubaConductorBackupResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
@@ -261,10 +231,6 @@ func (r *arubaConductorBackupResource) ModifyPlan(ctx context.Context, req resou
 	}
 }
 
-func (m *arubaBackupModel) target() (types.String, types.Int64, timeouts.Value) {
-	return m.Host, m.Port, m.Timeouts
-}
-
 func (r *arubaConductorBackupResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan arubaBackupModel
 	var scpPassword types.String
@@ -294,8 +260,8 @@ func (r *arubaConductorBackupResource) Create(ctx context.Context, req resource.
 		flash = scp != nil
 	}
 	res, err := backupjob.RunAruba(ctx, op.store, backupjob.ArubaRequest{
-		Conductor: op.client, Host: op.host, Port: op.port, Name: plan.Name.ValueString(),
-		ConfigPath: plan.ConfigPath.ValueString(), FlashBackup: flash, SCP: scp, Now: r.data.now,
+		Conductor: op.client, Target: op.target(r.data), Name: plan.Name.ValueString(),
+		ConfigPath: plan.ConfigPath.ValueString(), FlashBackup: flash, SCP: scp,
 	})
 	if !op.stored(ctx, &resp.Diagnostics, "Backup of conductor "+op.host, err, res.LogoutFailed) {
 		return
@@ -303,13 +269,6 @@ func (r *arubaConductorBackupResource) Create(ctx context.Context, req resource.
 	plan.FlashBackup = types.BoolValue(flash)
 	resp.Diagnostics.Append(plan.fromRun(res)...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
-}
-
-// fromRun fills the computed attributes from a finished backup.
-func (m *arubaBackupModel) fromRun(res backupjob.ArubaResult) diag.Diagnostics {
-	m.Hostname = optionalString(res.Hostname)
-	m.RunningConfigChanged = types.BoolValue(res.RunningConfigChanged)
-	return m.fromBackup(res.Backup)
 }
 
 // Read makes no device call: a backup is a fact of the past, and refresh must not log

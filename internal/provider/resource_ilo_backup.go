@@ -6,15 +6,12 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
-	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/boolplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
@@ -28,23 +25,26 @@ const defaultILOCreateTimeout = 30 * time.Minute
 
 var _ resource.ResourceWithConfigure = (*iloBackupResource)(nil)
 
-func newILOBackupResource() resource.Resource { return &iloBackupResource{} }
-
-type iloBackupResource struct{ data *providerData }
-
-type iloBackupModel struct {
-	iloStoredBackupModel
-	Host                    types.String   `tfsdk:"host"`
-	Port                    types.Int64    `tfsdk:"port"`
-	Trigger                 types.String   `tfsdk:"trigger"`
-	BackupPasswordWO        types.String   `tfsdk:"backup_password_wo"`
-	BackupPasswordWOVersion types.Int64    `tfsdk:"backup_password_wo_version"`
-	DeviceFileLocation      types.String   `tfsdk:"device_file_location"`
-	Timeouts                timeouts.Value `tfsdk:"timeouts"`
+func newILOBackupResource() resource.Resource {
+	return &iloBackupResource{resourceBase{typeName: "ilo_backup"}}
 }
 
-func (r *iloBackupResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
-	resp.TypeName = req.ProviderTypeName + "_ilo_backup"
+type iloBackupResource struct{ resourceBase }
+
+// iloBackupModel is the resource infrabackup_ilo_backup.
+type iloBackupModel struct {
+	deviceTargetModel
+	iloStoredBackupModel
+	Trigger                 types.String `tfsdk:"trigger"`
+	BackupPasswordWO        types.String `tfsdk:"backup_password_wo"`
+	BackupPasswordWOVersion types.Int64  `tfsdk:"backup_password_wo_version"`
+	DeviceFileLocation      types.String `tfsdk:"device_file_location"`
+}
+
+// fromRun fills the computed attributes from a finished backup.
+func (m *iloBackupModel) fromRun(res backupjob.ILOResult) diag.Diagnostics {
+	m.DeviceFileLocation = types.StringValue(res.DeviceFileLocation)
+	return m.fromBackup(res.Backup)
 }
 
 // backupPasswordValidator checks a backup password against the iLO's limits; its
@@ -58,10 +58,6 @@ func backupPasswordValidator() validator.String {
 
 func (r *iloBackupResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	replace := []planmodifier.String{stringplanmodifier.RequiresReplace()}
-	keep := []planmodifier.String{stringplanmodifier.UseStateForUnknown()}
-	computedString := func(desc string) schema.StringAttribute {
-		return schema.StringAttribute{MarkdownDescription: desc, Computed: true, PlanModifiers: keep}
-	}
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Backs up the configuration of one HPE iLO 5, 6 or 7 (user database, license keys, network and " +
 			"security settings) when created, over Redfish: the iLO writes a backup file to its NAND, and the provider " +
@@ -70,20 +66,7 @@ func (r *iloBackupResource) Schema(ctx context.Context, _ resource.SchemaRequest
 			"The backup file holds the iLO's user database and license keys: treat it as a secret. HPE supports restoring it " +
 			"only onto the server it was taken from (same serial number). Backups of one iLO are taken one at a time " +
 			"(the iLO keeps a single backup file in its NAND). " + deviceLockNote,
-		Attributes: map[string]schema.Attribute{
-			"id": computedString("`<name>/<backup id>`: unique per backup."),
-			"host": schema.StringAttribute{
-				MarkdownDescription: "iLO host name or IP address.",
-				Required:            true,
-				Validators:          []validator.String{hostValidator()},
-				PlanModifiers:       replace,
-			},
-			"port": schema.Int64Attribute{
-				MarkdownDescription: "HTTPS port. Defaults to the provider's `ilo.port` (443).",
-				Optional:            true,
-				Validators:          []validator.Int64{int64validator.Between(1, 65535)},
-				PlanModifiers:       []planmodifier.Int64{int64planmodifier.RequiresReplace()},
-			},
+		Attributes: withAttributes(iloKind.targetAttributes("iLO host name or IP address."), iloStoredBackupModel{}.attributes(), map[string]schema.Attribute{
 			"trigger": schema.StringAttribute{
 				MarkdownDescription: "Any value; when it changes, a new backup is taken. Typically `time_rotating.weekly.id`, " +
 					"or the iLO firmware version so a backup follows every firmware update (as HPE recommends).",
@@ -116,42 +99,10 @@ func (r *iloBackupResource) Schema(ctx context.Context, _ resource.SchemaRequest
 				Optional:      true,
 				PlanModifiers: []planmodifier.Int64{int64planmodifier.RequiresReplace()},
 			},
-			"local_path": computedString("Local path of the backup file."),
-			"size": schema.Int64Attribute{
-				MarkdownDescription: "Size of the backup file in bytes.",
-				Computed:            true,
-				PlanModifiers:       []planmodifier.Int64{int64planmodifier.UseStateForUnknown()},
-			},
-			"sha256":               computedString("SHA-256 of the backup file, hex."),
-			"started_at":           computedString("When the backup started (RFC 3339, UTC)."),
-			"completed_at":         computedString("When the backup completed (RFC 3339, UTC)."),
-			"serial_number":        computedString("The server's serial number (`Systems/1`)."),
-			"generation":           computedString("The iLO generation: `iLO 5`, `iLO 6` or `iLO 7`."),
-			"firmware_version":     computedString("The iLO firmware version at the time of the backup."),
-			"device_file_name":     computedString("The name the iLO gave the backup in its NAND (`HPE_<serial>_<YYYYMMDD>_<HHMM>.bak`). Recorded as data only: the local file name is built by the provider."),
-			"device_file_location": computedString("Where on the iLO the backup was downloaded from (a path on the iLO itself; any other location is refused)."),
-			"password_protected": schema.BoolAttribute{
-				MarkdownDescription: "Whether the backup was taken with `backup_password_wo` (it then restores only with that password).",
-				Computed:            true,
-				PlanModifiers:       []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()},
-			},
-			"files": schema.ListNestedAttribute{
-				MarkdownDescription: "Every file this backup wrote (one `ilo-backup` file).",
-				Computed:            true,
-				NestedObject:        schema.NestedAttributeObject{Attributes: fileAttributes()},
-				PlanModifiers:       []planmodifier.List{listplanmodifier.UseStateForUnknown()},
-			},
-			"timeouts": timeouts.Attributes(ctx, timeouts.Opts{Create: true, CreateDescription: "How long the whole backup, download included, may take. Default `30m`."}),
-		},
+			"device_file_location": keptString("Where on the iLO the backup was downloaded from (a path on the iLO itself; any other location is refused)."),
+			"timeouts":             timeouts.Attributes(ctx, timeouts.Opts{Create: true, CreateDescription: "How long the whole backup, download included, may take. Default `30m`."}),
+		}),
 	}
-}
-
-func (r *iloBackupResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
-}
-
-func (m *iloBackupModel) target() (types.String, types.Int64, timeouts.Value) {
-	return m.Host, m.Port, m.Timeouts
 }
 
 func (r *iloBackupResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
@@ -166,20 +117,14 @@ func (r *iloBackupResource) Create(ctx context.Context, req resource.CreateReque
 	}
 	defer op.end()
 	res, err := backupjob.RunILO(ctx, op.store, backupjob.ILORequest{
-		ILO: op.client, Host: op.host, Port: op.port, Name: plan.Name.ValueString(),
-		BackupPassword: backupPassword.ValueString(), Now: r.data.now,
+		ILO: op.client, Target: op.target(r.data), Name: plan.Name.ValueString(),
+		BackupPassword: backupPassword.ValueString(),
 	})
 	if !op.stored(ctx, &resp.Diagnostics, "Backup of iLO "+op.client.Device(), err, res.LogoutFailed) {
 		return
 	}
 	resp.Diagnostics.Append(plan.fromRun(res)...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
-}
-
-// fromRun fills the computed attributes from a finished backup.
-func (m *iloBackupModel) fromRun(res backupjob.ILOResult) diag.Diagnostics {
-	m.DeviceFileLocation = types.StringValue(res.DeviceFileLocation)
-	return m.fromBackup(res.Backup)
 }
 
 // Read makes no device call: a backup is a fact of the past, and refresh must not log

@@ -9,15 +9,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
-	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
-	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
@@ -29,16 +24,17 @@ var (
 	_ resource.ResourceWithImportState = (*iloCustomBackupRestoreResource)(nil)
 )
 
-func newILOCustomBackupRestoreResource() resource.Resource { return &iloCustomBackupRestoreResource{} }
+func newILOCustomBackupRestoreResource() resource.Resource {
+	return &iloCustomBackupRestoreResource{resourceBase{typeName: "ilo_custom_backup_restore"}}
+}
 
-type iloCustomBackupRestoreResource struct{ data *providerData }
+type iloCustomBackupRestoreResource struct{ resourceBase }
 
+// iloCustomBackupRestoreModel is the resource infrabackup_ilo_custom_backup_restore.
 type iloCustomBackupRestoreModel struct {
-	ID       types.String   `tfsdk:"id"`
-	Host     types.String   `tfsdk:"host"`
-	Port     types.Int64    `tfsdk:"port"`
-	Enabled  types.Bool     `tfsdk:"enabled"`
-	Timeouts timeouts.Value `tfsdk:"timeouts"`
+	deviceTargetModel
+	ID      types.String `tfsdk:"id"`
+	Enabled types.Bool   `tfsdk:"enabled"`
 }
 
 // Default timeouts of the flag resource: a few small Redfish calls each (log in, read
@@ -47,10 +43,6 @@ const (
 	defaultFlagReadTimeout  = 2 * time.Minute
 	defaultFlagWriteTimeout = 5 * time.Minute
 )
-
-func (r *iloCustomBackupRestoreResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
-	resp.TypeName = req.ProviderTypeName + "_ilo_custom_backup_restore"
-}
 
 func (r *iloCustomBackupRestoreResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
@@ -69,24 +61,8 @@ func (r *iloCustomBackupRestoreResource) Schema(ctx context.Context, _ resource.
 			"service or property) fails the refresh as usual.\n\n" +
 			"Needs iLO 5 firmware 2.72 or later, iLO 6 or iLO 7; not supported in the FIPS or higher security states. " +
 			"On iLO 6 1.05 the flag covers only IPMI and SNMP users. A factory reset clears it.",
-		Attributes: map[string]schema.Attribute{
-			"id": schema.StringAttribute{
-				MarkdownDescription: "`host`, or `host:port` when `port` is set.",
-				Computed:            true,
-				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
-			},
-			"host": schema.StringAttribute{
-				MarkdownDescription: "iLO host name or IP address.",
-				Required:            true,
-				Validators:          []validator.String{hostValidator()},
-				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
-			},
-			"port": schema.Int64Attribute{
-				MarkdownDescription: "HTTPS port. Defaults to the provider's `ilo.port` (443).",
-				Optional:            true,
-				Validators:          []validator.Int64{int64validator.Between(1, 65535)},
-				PlanModifiers:       []planmodifier.Int64{int64planmodifier.RequiresReplace()},
-			},
+		Attributes: withAttributes(iloKind.targetAttributes("iLO host name or IP address."), map[string]schema.Attribute{
+			"id": keptString("`host`, or `host:port` when `port` is set."),
 			"enabled": schema.BoolAttribute{
 				MarkdownDescription: "The wanted value of `CustomBackupandRestore`.",
 				Required:            true,
@@ -98,12 +74,8 @@ func (r *iloCustomBackupRestoreResource) Schema(ctx context.Context, _ resource.
 				UpdateDescription: "How long changing the flag may take. Default `5m`.",
 				DeleteDescription: "How long setting the flag back to `false` may take. Default `5m`.",
 			}),
-		},
+		}),
 	}
-}
-
-func (r *iloCustomBackupRestoreResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
 }
 
 func customFlagID(host string, port types.Int64) string {

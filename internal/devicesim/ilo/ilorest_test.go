@@ -303,7 +303,7 @@ func TestILOrestAndProviderBackUpTheSameILO(t *testing.T) {
 	}
 
 	// 1. The provider backs up.
-	res, err := backupjob.RunILO(ctx, store, backupjob.ILORequest{ILO: newRC(), Host: "127.0.0.1", Port: port})
+	res, err := backupjob.RunILO(ctx, store, backupjob.ILORequest{ILO: newRC(), Target: backupjob.Target{Host: "127.0.0.1", Port: port}})
 	if err != nil {
 		t.Fatal(err)
 	}
