@@ -67,7 +67,7 @@ func (s *Store) dir(family, device string) string {
 // File is one artefact of a backup: a local file (Path) or a remote copy (Location,
 // e.g. scp://user@host/dir/file, never with a password).
 type File struct {
-	Kind     string // e.g. "flash", "config"; a safe name
+	Kind     string // what the file holds, a safe name: "running-config", "flash-archive-scp", "ilo-backup"
 	Path     string // absolute local path, or ""
 	Location string // remote URL, or ""
 	Size     int64

@@ -43,7 +43,8 @@ var _ provider.Provider = (*infrabackupProvider)(nil)
 
 type infrabackupProvider struct {
 	version string
-	// now is the clock; tests replace it to move time instead of sleeping.
+	// now is the clock backups and restores are timed by: time.Now, or a fixed
+	// clock in tests (TestAccILOBackup_providerClock).
 	now func() time.Time
 }
 

@@ -1,7 +1,7 @@
 // Package aruba speaks the ArubaOS 8 Mobility Conductor REST API (port 4343): login,
 // configuration actions (copy_running_flash, flash_backup, copy_flash_scp,
 // tar_flash_clean), show commands and logout. It accepts every variant real builds
-// answer with (see shared/contracts/aruba-aos8.md).
+// answer with (internal/devicesim/README.md lists them, with where each is known from).
 package aruba
 
 import (
