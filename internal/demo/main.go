@@ -8,10 +8,12 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -78,7 +80,10 @@ func run(ctx context.Context, dir string, conductors, ilos int) error {
 	}
 	vars["conductors"], vars["ilos"] = hosts, iloHosts
 	if l.SFTP != nil {
-		host, port := splitHostPort(l.SFTP.Address)
+		host, port, err := splitHostPort(l.SFTP.Address)
+		if err != nil {
+			return fmt.Errorf("the simulators' SFTP address %q: %w", l.SFTP.Address, err)
+		}
 		vars["scp"] = map[string]any{"host": host, "port": port, "username": l.SFTP.Username, "password": l.SFTP.Password, "host_key": l.SFTP.HostKey}
 	}
 	varsJSON, _ := json.MarshalIndent(vars, "", "  ")
@@ -141,9 +146,11 @@ type backupOutput struct {
 
 func step(s string) { fmt.Printf("\n==> %s\n", s) }
 
-func splitHostPort(addr string) (string, int) {
-	i := strings.LastIndex(addr, ":")
-	var port int
-	fmt.Sscan(addr[i+1:], &port)
-	return strings.Trim(addr[:i], "[]"), port
+func splitHostPort(addr string) (string, int, error) {
+	host, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(portText)
+	return host, port, err
 }

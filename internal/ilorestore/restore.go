@@ -281,7 +281,7 @@ func hashFile(p string) (string, int64, error) {
 	if err != nil {
 		return "", 0, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // only read: closing cannot lose anything
 	h := sha256.New()
 	n, err := io.Copy(h, f)
 	if err != nil {

@@ -155,9 +155,9 @@ func onlyBackup(t *testing.T, dir string) string {
 
 // wantServed checks that the simulator served exactly the bytes of file, under the
 // file's name, protected or not.
-func wantServed(t *testing.T, d *ILO, file string, protected bool) ServedImage {
+func wantServed(t *testing.T, d *ILO, file string, protected bool) {
 	t.Helper()
-	return wantServedAs(t, d, file, filepath.Base(file), protected)
+	wantServedAs(t, d, file, filepath.Base(file), protected)
 }
 
 // waitReset waits until the iLO is back from the reset after a restore.
