@@ -65,7 +65,7 @@ func RunAruba(ctx context.Context, store *backupstore.Store, req ArubaRequest) (
 					return "", fmt.Errorf("%s: the hostname %q cannot name a backup folder (%v); set name", cond.Device(), hostname, err)
 				}
 			}
-			previous, prevErr = store.Latest(backupstore.FamilyAruba, folder)
+			previous, prevErr = store.Latest(ctx, backupstore.FamilyAruba, folder)
 			return folder, nil
 		},
 		write: func(ctx context.Context, run *backupstore.Run) (map[string]string, error) {

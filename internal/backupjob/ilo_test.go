@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,8 +13,8 @@ import (
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
 	ilosim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/ilo"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
 )
 
 const (
@@ -33,10 +31,7 @@ type iloFixture struct {
 
 func newILOFixture(t *testing.T, cfg ilosim.Config) *iloFixture {
 	t.Helper()
-	ca, err := devicesim.NewCA()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testkit.CA(t)
 	cfg.Username, cfg.Password = testILOUser, testILOPass
 	if cfg.BackupSize == 0 {
 		cfg.BackupSize = 300 << 10
@@ -72,28 +67,6 @@ func (f *iloFixture) run(t *testing.T, name, password string) (ILOResult, error)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	return RunILO(ctx, f.store, ILORequest{ILO: f.rc, Target: Target{Host: f.srv.Host, Port: f.srv.Port}, Name: name, BackupPassword: password})
-}
-
-// regularFiles lists every regular file under root.
-func regularFiles(t *testing.T, root string) []string {
-	t.Helper()
-	var out []string
-	if _, err := os.Lstat(root); errors.Is(err, os.ErrNotExist) {
-		return nil // the store folder is created by the first backup that begins
-	}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() {
-			out = append(out, p)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 func TestRunILOStoresTheServedBytes(t *testing.T) {
@@ -185,10 +158,10 @@ func TestRunILOFailuresLeaveNothing(t *testing.T) {
 				t.Fatalf("want an error containing %q, got %v", tc.want, err)
 			}
 			t.Logf("error: %v", err)
-			if files := regularFiles(t, f.root); len(files) != 0 {
+			if files := testkit.FilesUnder(t, f.root); len(files) != 0 {
 				t.Errorf("a failed backup left files behind: %v", files)
 			}
-			if _, err := f.store.Latest(backupstore.FamilyILO, f.srv.ILO.Serial()); err == nil {
+			if _, err := f.store.Latest(context.Background(), backupstore.FamilyILO, f.srv.ILO.Serial()); err == nil {
 				t.Error("a failed backup is listed as complete")
 			}
 		})

@@ -24,7 +24,7 @@ func TestILOLogoutFailureAfterCommitIsNotAnError(t *testing.T) {
 	if !errors.As(res.LogoutFailed, &le) {
 		t.Fatalf("LogoutFailed = %v, want the logout error", res.LogoutFailed)
 	}
-	latest, lerr := f.store.Latest(backupstore.FamilyILO, res.Backup.Device)
+	latest, lerr := f.store.Latest(t.Context(), backupstore.FamilyILO, res.Backup.Device)
 	if lerr != nil || latest.ID != res.Backup.ID {
 		t.Fatalf("the backup is not the store's latest: %+v %v", latest, lerr)
 	}

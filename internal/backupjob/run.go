@@ -50,7 +50,7 @@ func runBackup(ctx context.Context, store *backupstore.Store, session *client.Se
 		if err != nil {
 			return err
 		}
-		run, err := store.Begin(s.family, folder, started)
+		run, err := store.Begin(ctx, s.family, folder, started)
 		if err != nil {
 			return err
 		}
@@ -66,7 +66,7 @@ func runBackup(ctx context.Context, store *backupstore.Store, session *client.Se
 		if err != nil {
 			return err
 		}
-		committedBackup, err := run.Commit(at.Host, at.Port, attrs, now().UTC())
+		committedBackup, err := run.Commit(ctx, at.Host, at.Port, attrs, now().UTC())
 		if err != nil {
 			return fmt.Errorf("%s: record the backup: %w", s.device, err)
 		}

@@ -1,11 +1,14 @@
 package backupstore
 
 import (
+	"path"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/objstore"
 )
 
 // FuzzSanitizeName: whatever a device reports, the result is a safe single path
@@ -38,14 +41,14 @@ func FuzzSanitizeName(f *testing.F) {
 // FuzzParseSidecar: parsing never panics, and whatever it accepts is consistent
 // with where the sidecar lives and survives a write/read round trip.
 func FuzzParseSidecar(f *testing.F) {
-	const dir = "/backups/aruba/mc1"
 	const id = "20261125T101500.123Z"
 	good := Backup{
 		Family: "aruba", Device: "mc1", Host: "10.0.0.1", Port: 4343, ID: id,
 		StartedAt:   time.Date(2026, 11, 25, 10, 15, 0, 123e6, time.UTC),
 		CompletedAt: time.Date(2026, 11, 25, 10, 16, 0, 0, time.UTC),
 		Files: []File{
-			{Kind: "flash", Path: dir + "/" + id + "-flash.tar.gz", Size: 10, SHA256: strings.Repeat("ab", 32)},
+			{Kind: "flash", Key: "aruba/mc1/" + id + "-flash.tar.gz", Size: 10, SHA256: strings.Repeat("ab", 32)},
+			{Kind: "config", Key: "aruba/mc1/" + id + "-config.cfg", Path: "/backups/aruba/mc1/" + id + "-config.cfg", Size: 3, SHA256: strings.Repeat("cd", 32)},
 			{Kind: "flash-remote", Location: "scp://u@10.9.9.9/x/flash.tar.gz", Size: 10},
 		},
 		Attributes: map[string]string{"serial": "CN1"},
@@ -60,10 +63,12 @@ func FuzzParseSidecar(f *testing.F) {
 	f.Add([]byte(`null`))
 	f.Add([]byte(`{"format_version":1,"family":"aruba","device":"mc1","id":"20261125T101500.123Z","started_at":"2026-11-25T10:15:00Z","completed_at":"2026-11-25T10:15:00Z","files":[{"kind":"x","path":"/etc/passwd","size":1,"sha256":"` + strings.Repeat("0", 64) + `"}]}`))
 	f.Add([]byte(`{"format_version":1,"family":"aruba","device":"mc1","id":"20261125T101500.123Z","started_at":"2026-11-25T10:15:00Z","completed_at":"2026-11-25T10:15:00Z","files":[{"kind":"x","location":"scp://u:pw@h/f","size":1,"sha256":""}]}`))
+	f.Add([]byte(`{"format_version":1,"family":"aruba","device":"mc1","id":"20261125T101500.123Z","started_at":"2026-11-25T10:15:00Z","completed_at":"2026-11-25T10:15:00Z","files":[{"kind":"x","key":"aruba/mc1/../../x","size":1,"sha256":"` + strings.Repeat("0", 64) + `"}]}`))
+	f.Add([]byte(`{"format_version":1,"family":"aruba","device":"mc1","id":"20261125T101500.123Z","started_at":"2026-11-25T10:15:00Z","completed_at":"2026-11-25T10:15:00Z","files":[{"kind":"x","path":"/backups/aruba/mc1/20261125T101500.123Z-x.bin","size":1,"sha256":"` + strings.Repeat("0", 64) + `"}]}`))
 	f.Add([]byte(`{"format_version":1,"family":"aruba","device":"mc1","id":"20261125T101500.123Z","started_at":"2026-11-25T10:15:00Z","completed_at":"2026-11-25T10:15:00Z","files":[{"kind":"../x","path":"/backups/aruba/mc1/20261125T101500.123Z-..%2fx","size":1,"sha256":"` + strings.Repeat("0", 64) + `"}]}`))
 	f.Add(append(append([]byte{}, data...), []byte(`{}`)...))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		b, err := parseSidecar(data, "aruba", "mc1", id, dir)
+		b, err := parseSidecar(data, "aruba", "mc1", id)
 		if err != nil {
 			return
 		}
@@ -74,9 +79,12 @@ func FuzzParseSidecar(f *testing.F) {
 			if ValidName(fl.Kind) != nil {
 				t.Fatalf("accepted kind %q", fl.Kind)
 			}
-			if fl.Path != "" {
-				if filepath.Dir(fl.Path) != dir || !strings.HasPrefix(filepath.Base(fl.Path), id+"-") {
-					t.Fatalf("accepted path %q outside the run", fl.Path)
+			if fl.Path != "" || fl.StoreLocation != "" {
+				t.Fatalf("parsing set a path or location the store did not resolve: %+v", fl)
+			}
+			if fl.Key != "" {
+				if path.Dir(fl.Key) != "aruba/mc1" || !strings.HasPrefix(path.Base(fl.Key), id+"-") || objstore.ValidKey(fl.Key) != nil {
+					t.Fatalf("accepted key %q outside the run", fl.Key)
 				}
 			} else if strings.Contains(fl.Location, ":pw@") || fl.Location == "" {
 				t.Fatalf("accepted location %q", fl.Location)
@@ -86,7 +94,7 @@ func FuzzParseSidecar(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b2, err := parseSidecar(again, "aruba", "mc1", id, dir)
+		b2, err := parseSidecar(again, "aruba", "mc1", id)
 		if err != nil {
 			t.Fatalf("re-encoded record does not parse: %v\n%s", err, again)
 		}

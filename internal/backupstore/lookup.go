@@ -1,172 +1,205 @@
 package backupstore
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/objstore"
 )
+
+// listing is one listing of a device's folder, or of a family's: every object under
+// it by key, and the run ids that have a record, by device.
+type listing struct {
+	objects map[string]objstore.ObjectInfo
+	records map[string][]string // device -> ids, newest first
+}
+
+// list lists family/ or family/device/ once. An entry named like a record counts as
+// one whatever it is (a key below "<id>.json/", which a local folder named like a
+// record holds, too): reading it tells whether it is usable.
+func (s *Store) list(ctx context.Context, family, device string) (listing, error) {
+	prefix := family + "/"
+	if device != "" {
+		prefix = devicePrefix(family, device)
+	}
+	objs, err := s.obj.List(ctx, prefix)
+	if err != nil {
+		return listing{}, err
+	}
+	l := listing{objects: make(map[string]objstore.ObjectInfo, len(objs)), records: map[string][]string{}}
+	seen := map[string]bool{}
+	for _, o := range objs {
+		l.objects[o.Key] = o
+		parts := strings.SplitN(o.Key, "/", 4)
+		if len(parts) < 3 || ValidName(parts[1]) != nil {
+			continue
+		}
+		id, ok := strings.CutSuffix(parts[2], recordSuffix)
+		if !ok || !validStamp(id) || seen[parts[1]+"/"+id] {
+			continue // unrelated, reservations, backup files
+		}
+		seen[parts[1]+"/"+id] = true
+		l.records[parts[1]] = append(l.records[parts[1]], id)
+	}
+	for _, ids := range l.records {
+		slices.Sort(ids)
+		slices.Reverse(ids)
+	}
+	return l, nil
+}
 
 // candidate is a record that may hold a complete backup.
 type candidate struct {
 	family, device, id string
 }
 
-// recordIDs lists the run ids in dir that have an entry named like a record, newest
-// first, whatever the entry is: reading it checks that (a named pipe or a folder
-// named like a record is a damaged record, not nothing). A missing folder yields none.
-func recordIDs(dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	for _, e := range entries {
-		id, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || !validStamp(id) {
-			continue // unrelated, temporary (".tmp-..."), locks, backup files
-		}
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	slices.Reverse(ids)
-	return ids, nil
-}
+func (c candidate) key() string { return recordKey(c.family, c.device, c.id) }
 
 // recordError is a record that cannot be used.
 type recordError struct {
-	path string
-	err  error
+	location string
+	err      error
 }
 
 func (e *recordError) Error() string {
-	return fmt.Sprintf("backup record %s cannot be used: %v", e.path, e.err)
+	return fmt.Sprintf("backup record %s cannot be used: %v", e.location, e.err)
 }
 
 func (e *recordError) Unwrap() error { return e.err }
 
-// load reads and checks one record, including that its local files exist with the
-// recorded size. Any problem makes the backup unusable.
-func (s *Store) load(c candidate) (Backup, error) {
-	dir, err := s.storeDir(c.family, c.device)
+// load reads and checks one record, and that every stored file it names is listed
+// with the recorded size. Any problem makes the backup unusable. The record's bytes
+// come back whenever they could be read, for callers that look into a damaged one.
+func (s *Store) load(ctx context.Context, c candidate, l listing) (Backup, []byte, error) {
+	loc := s.obj.Location(c.key())
+	data, err := s.readRecord(ctx, c.key())
 	if err != nil {
-		return Backup{}, err
+		return Backup{}, nil, &recordError{loc, err}
 	}
-	path := filepath.Join(dir, c.id+".json")
-	data, err := readRecord(path)
+	b, err := decodeRecord(data, c.family, c.device, c.id)
 	if err != nil {
-		return Backup{}, &recordError{path, err}
+		return Backup{}, data, &recordError{loc, err}
 	}
-	b, err := decodeRecord(data, c.family, c.device, c.id, dir)
-	if err != nil {
-		return Backup{}, &recordError{path, err}
-	}
-	for _, bf := range b.Files {
-		if bf.Path == "" {
+	for i, f := range b.Files {
+		if !f.InStore() {
 			continue
 		}
-		fi, err := os.Lstat(bf.Path)
-		if err != nil {
-			return Backup{}, &recordError{path, fmt.Errorf("recorded %s file is unusable: %w", bf.Kind, err)}
+		f = s.located(f)
+		b.Files[i] = f
+		o, ok := l.objects[f.Key]
+		if !ok {
+			return Backup{}, data, &recordError{loc, fmt.Errorf("recorded %s file %s is unusable: it is missing", f.Kind, f.StoreLocation)}
 		}
-		if !fi.Mode().IsRegular() || fi.Size() != bf.Size {
-			return Backup{}, &recordError{path, fmt.Errorf("recorded %s file %s is not a regular file of %d bytes", bf.Kind, bf.Path, bf.Size)}
+		if o.Size != f.Size {
+			return Backup{}, data, &recordError{loc, fmt.Errorf("recorded %s file %s is unusable: it holds %d bytes, not the %d recorded", f.Kind, f.StoreLocation, o.Size, f.Size)}
 		}
 	}
-	return b, nil
+	return b, data, nil
 }
 
 // first returns the first candidate (they are ordered newest first) that loads and
 // satisfies keep. A candidate that cannot be used ends the search with an error
-// naming it, unless notAnAnswer says it certainly is not one: skipping it would
-// present an older backup as the latest.
-func (s *Store) first(cands []candidate, keep func(Backup) bool, notAnAnswer func(candidate) bool, what string) (Backup, error) {
+// naming it, unless notAnAnswer says (from its bytes, if they could be read) that it
+// certainly is not one: skipping it would present an older backup as the latest.
+func (s *Store) first(ctx context.Context, cands []candidate, l listing, keep func(Backup) bool, notAnAnswer func([]byte) bool, what string) (Backup, error) {
 	for _, c := range cands {
-		b, err := s.load(c)
+		b, data, err := s.load(ctx, c, l)
 		if err != nil {
-			if notAnAnswer != nil && notAnAnswer(c) {
+			if ctx.Err() != nil {
+				return Backup{}, err
+			}
+			if notAnAnswer != nil && data != nil && notAnAnswer(data) {
 				continue
 			}
 			return Backup{}, fmt.Errorf("cannot tell which backup of %s is the latest: %w. "+
-				"Repair it, or move it out of the backup folder if it is damaged, and retry", what, err)
+				"Repair it, or move it out of the backup store if it is damaged, and retry", what, err)
 		}
 		if keep == nil || keep(b) {
 			return b, nil
 		}
 	}
-	return Backup{}, fmt.Errorf("%w: no complete backup of %s in %s", ErrNoBackup, what, s.root)
+	return Backup{}, fmt.Errorf("%w: no complete backup of %s in %s", ErrNoBackup, what, s.Location())
 }
 
-// Latest returns the newest complete backup of a device. Runs that never completed
-// (no record), temporary and unrelated files are ignored; a newer record that cannot
-// be used is an error that names it. errors.Is(err, ErrNoBackup) when there is none.
-func (s *Store) Latest(family, device string) (Backup, error) {
+// Latest returns the newest complete backup of a device, from one listing of its
+// folder, reading records newest first until one is usable. Runs that never
+// completed (no record), reservations, temporary and unrelated files are ignored; a
+// newer record that cannot be used is an error that names it.
+// errors.Is(err, ErrNoBackup) when there is none.
+func (s *Store) Latest(ctx context.Context, family, device string) (Backup, error) {
 	if err := validFamily(family); err != nil {
 		return Backup{}, err
 	}
 	if err := ValidName(device); err != nil {
 		return Backup{}, fmt.Errorf("invalid device name: %w", err)
 	}
-	what := fmt.Sprintf("%s device %s", family, device)
-	dir, err := s.storeDir(family, device)
+	w := what(family, device)
+	l, err := s.list(ctx, family, device)
 	if err != nil {
-		return Backup{}, fmt.Errorf("list backups of %s: %w", what, err)
+		return Backup{}, fmt.Errorf("list backups of %s: %w", w, err)
 	}
-	ids, err := recordIDs(dir)
-	if err != nil {
-		return Backup{}, fmt.Errorf("list backups of %s: %w", what, err)
+	var cands []candidate
+	for _, id := range l.records[device] {
+		cands = append(cands, candidate{family, device, id})
 	}
-	cands := make([]candidate, len(ids))
-	for i, id := range ids {
-		cands[i] = candidate{family, device, id}
-	}
-	return s.first(cands, nil, nil, what)
+	return s.first(ctx, cands, l, nil, nil, w)
 }
 
-// LatestByHost returns the newest complete backup, across every device folder of
-// family, whose recorded host equals host (case-insensitively). A newer record that
-// cannot be used is an error, unless it still says it is another host's.
-func (s *Store) LatestByHost(family, host string) (Backup, error) {
+// Get returns the complete backup of a device with run id id (a restore names a
+// backup this way). errors.Is(err, ErrNoBackup) when there is none; a record that
+// cannot be used is an error naming it.
+func (s *Store) Get(ctx context.Context, family, device, id string) (Backup, error) {
+	if err := validFamily(family); err != nil {
+		return Backup{}, err
+	}
+	if err := ValidName(device); err != nil {
+		return Backup{}, fmt.Errorf("invalid device name: %w", err)
+	}
+	if !validStamp(id) {
+		return Backup{}, fmt.Errorf("%q is not a backup id: it looks like 20261125T101500.123Z", abbreviate(id))
+	}
+	w := what(family, device)
+	l, err := s.list(ctx, family, device)
+	if err != nil {
+		return Backup{}, fmt.Errorf("list backups of %s: %w", w, err)
+	}
+	if !slices.Contains(l.records[device], id) {
+		return Backup{}, fmt.Errorf("%w: %s holds no complete backup %s of %s", ErrNoBackup, s.Location(), id, w)
+	}
+	b, _, err := s.load(ctx, candidate{family, device, id}, l)
+	if err != nil {
+		return Backup{}, fmt.Errorf("backup %s of %s: %w", id, w, err)
+	}
+	return b, nil
+}
+
+// LatestByHost returns the newest complete backup, across every device of family
+// (one listing of the family's folder), whose recorded host equals host
+// (case-insensitively). A newer record that cannot be used is an error, unless it
+// still says it is another host's.
+func (s *Store) LatestByHost(ctx context.Context, family, host string) (Backup, error) {
 	if err := validFamily(family); err != nil {
 		return Backup{}, err
 	}
 	if host == "" {
 		return Backup{}, errors.New("host must not be empty")
 	}
-	famDir, err := s.storeDir(family)
+	l, err := s.list(ctx, family, "")
 	if err != nil {
 		return Backup{}, fmt.Errorf("list %s backups: %w", family, err)
 	}
-	entries, err := os.ReadDir(famDir)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return Backup{}, fmt.Errorf("list %s backups: %w", family, err)
-	}
 	var cands []candidate
-	for _, e := range entries {
-		if ValidName(e.Name()) != nil {
-			continue
-		}
-		if e.Type()&os.ModeSymlink != 0 {
-			return Backup{}, fmt.Errorf("list %s backups: %w", family, errSymlink(filepath.Join(famDir, e.Name())))
-		}
-		if !e.IsDir() {
-			continue
-		}
-		ids, err := recordIDs(filepath.Join(famDir, e.Name()))
-		if err != nil {
-			return Backup{}, fmt.Errorf("list backups of %s device %s: %w", family, e.Name(), err)
-		}
+	for device, ids := range l.records {
 		for _, id := range ids {
-			cands = append(cands, candidate{family, e.Name(), id})
+			cands = append(cands, candidate{family, device, id})
 		}
 	}
 	// Newest first across devices; ties broken by device name for a stable answer.
@@ -177,21 +210,13 @@ func (s *Store) LatestByHost(family, host string) (Backup, error) {
 		return strings.Compare(a.device, b.device)
 	})
 	isHost := func(b Backup) bool { return strings.EqualFold(b.Host, host) }
-	return s.first(cands, isHost, func(c candidate) bool { return s.namesAnotherHost(c, host) },
+	return s.first(ctx, cands, l, isHost, func(data []byte) bool { return namesAnotherHost(data, host) },
 		fmt.Sprintf("%s host %s", family, host))
 }
 
 // namesAnotherHost reports whether an unusable record still reads as a record of
 // another host than host: it is then no candidate, whatever else is wrong with it.
-func (s *Store) namesAnotherHost(c candidate, host string) bool {
-	dir, err := s.storeDir(c.family, c.device)
-	if err != nil {
-		return false
-	}
-	data, err := readRecord(filepath.Join(dir, c.id+".json"))
-	if err != nil {
-		return false
-	}
+func namesAnotherHost(data []byte, host string) bool {
 	var rec struct {
 		Host *string `json:"host"`
 	}
@@ -201,64 +226,82 @@ func (s *Store) namesAnotherHost(c candidate, host string) bool {
 	return !strings.EqualFold(*rec.Host, host)
 }
 
-// FindByPath returns the complete backup that records the local file at path, and
-// that file's entry, e.g. to check its SHA-256 before a restore. The path must lie in
-// the store. errors.Is(err, ErrNoBackup) when no complete backup records it.
+// FindByKey returns the complete backup that records the stored file at key
+// (<family>/<device>/<id>-<kind>.<ext>) and that file's entry, e.g. to restore it.
+// errors.Is(err, ErrNoBackup) when no complete backup records it.
+func (s *Store) FindByKey(ctx context.Context, key string) (Backup, File, error) {
+	loc := key
+	if objstore.ValidKey(key) == nil {
+		loc = s.obj.Location(key)
+	}
+	parts := strings.Split(key, "/")
+	if len(parts) != 3 || validFamily(parts[0]) != nil || ValidName(parts[1]) != nil || ValidName(parts[2]) != nil ||
+		len(parts[2]) <= stampLen+1 || parts[2][stampLen] != '-' || !validStamp(parts[2][:stampLen]) {
+		return Backup{}, File{}, fmt.Errorf("%w: %s is not a backup file in the store %s", ErrNoBackup, abbreviate(loc), s.Location())
+	}
+	family, device, id := parts[0], parts[1], parts[2][:stampLen]
+	l, err := s.list(ctx, family, device)
+	if err != nil {
+		return Backup{}, File{}, fmt.Errorf("%s: %w", loc, err)
+	}
+	if !slices.Contains(l.records[device], id) {
+		return Backup{}, File{}, fmt.Errorf("%w: %s belongs to backup run %s, which never completed", ErrNoBackup, loc, id)
+	}
+	b, _, err := s.load(ctx, candidate{family, device, id}, l)
+	var rerr *recordError
+	switch {
+	case errors.As(err, &rerr):
+		return Backup{}, File{}, fmt.Errorf("%w: %s: %v", ErrNoBackup, loc, err)
+	case err != nil:
+		return Backup{}, File{}, fmt.Errorf("%s: %w", loc, err)
+	}
+	for _, f := range b.Files {
+		if f.Key == key {
+			return b, f, nil
+		}
+	}
+	return Backup{}, File{}, fmt.Errorf("%w: backup %s of %s does not record %s", ErrNoBackup, id, what(family, device), loc)
+}
+
+// FindByPath is FindByKey for a local path, on the local backend: the path must lie
+// in the store (also when it reaches it through a symbolic link outside it).
 func (s *Store) FindByPath(path string) (Backup, File, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return Backup{}, File{}, fmt.Errorf("backup file %q: %w", path, err)
 	}
-	// The path is the user's: it may reach the store through a link outside it.
-	parts, ok := splitUnder(s.root, abs)
+	if s.local == nil {
+		return Backup{}, File{}, fmt.Errorf("%w: %s is a local path, but the backup store is %s", ErrNoBackup, abs, s.Location())
+	}
+	key, ok := keyUnder(s.local.Root(), abs)
 	if !ok {
-		realRoot, err1 := filepath.EvalSymlinks(s.root)
+		realRoot, err1 := filepath.EvalSymlinks(s.local.Root())
 		resolved, err2 := filepath.EvalSymlinks(abs)
 		if err1 == nil && err2 == nil {
-			parts, ok = splitUnder(realRoot, resolved)
+			key, ok = keyUnder(realRoot, resolved)
 		}
 	}
 	if !ok {
-		return Backup{}, File{}, fmt.Errorf("%w: %s is not a backup file in the store %s", ErrNoBackup, abs, s.root)
+		return Backup{}, File{}, fmt.Errorf("%w: %s is not a backup file in the store %s", ErrNoBackup, abs, s.local.Root())
 	}
-	family, device, name := parts[0], parts[1], parts[2]
-	if validFamily(family) != nil || ValidName(device) != nil || len(name) <= stampLen+1 ||
-		name[stampLen] != '-' || !validStamp(name[:stampLen]) {
-		return Backup{}, File{}, fmt.Errorf("%w: %s is not a backup file in the store %s", ErrNoBackup, abs, s.root)
+	b, f, err := s.FindByKey(context.Background(), key)
+	if err != nil {
+		return Backup{}, File{}, err
 	}
-	id := name[:stampLen]
-	b, err := s.load(candidate{family, device, id})
-	var rerr *recordError
-	switch {
-	case errors.As(err, &rerr) && errors.Is(err, os.ErrNotExist) && filepath.Base(rerr.path) == id+".json":
-		if _, serr := os.Lstat(rerr.path); errors.Is(serr, os.ErrNotExist) {
-			return Backup{}, File{}, fmt.Errorf("%w: %s belongs to backup run %s, which never completed", ErrNoBackup, abs, id)
-		}
-		return Backup{}, File{}, fmt.Errorf("%w: %s: %v", ErrNoBackup, abs, err)
-	case rerr != nil:
-		return Backup{}, File{}, fmt.Errorf("%w: %s: %v", ErrNoBackup, abs, err)
-	case err != nil: // the store's layout itself is refused (a symbolic link)
-		return Backup{}, File{}, fmt.Errorf("%s: %w", abs, err)
-	}
-	for _, f := range b.Files {
-		if f.Path != "" && filepath.Base(f.Path) == name {
-			return b, f, nil
-		}
-	}
-	return Backup{}, File{}, fmt.Errorf("%w: backup %s of %s device %s does not record %s", ErrNoBackup, id, family, device, abs)
+	return b, f, nil
 }
 
-// splitUnder returns family, device and file name when abs is root/family/device/name.
-func splitUnder(root, abs string) ([]string, bool) {
+// keyUnder returns the key of abs when it is root/family/device/name.
+func keyUnder(root, abs string) (string, bool) {
 	rel, err := filepath.Rel(root, filepath.Clean(abs))
 	if err != nil || !filepath.IsLocal(rel) {
-		return nil, false
+		return "", false
 	}
-	parts := strings.Split(rel, string(filepath.Separator))
-	if len(parts) != 3 {
-		return nil, false
+	key := filepath.ToSlash(rel)
+	if strings.Count(key, "/") != 2 || objstore.ValidKey(key) != nil {
+		return "", false
 	}
-	return parts, true
+	return key, true
 }
 
 // VerifyFile re-hashes the file at path, streaming, and checks it against wantSHA256
@@ -268,7 +311,7 @@ func VerifyFile(path, wantSHA256 string) error {
 	if !validSHA256(want) {
 		return fmt.Errorf("cannot verify %s: expected SHA-256 %q is not 64 hex digits", path, abbreviate(wantSHA256))
 	}
-	f, _, err := openRegular(path, false) // the path is the user's: it may be a link
+	f, _, err := objstore.OpenRegularFile(path, false) // the path is the user's: it may be a link
 	if err != nil {
 		return fmt.Errorf("cannot verify backup file %s: %w", path, err)
 	}

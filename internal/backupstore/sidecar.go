@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -31,7 +32,13 @@ func validStamp(s string) bool {
 	return err == nil
 }
 
-// sidecar is the on-disk JSON record of one run.
+// stampTime is the time a valid stamp stands for.
+func stampTime(id string) time.Time {
+	t, _ := time.Parse(stampLayout, id)
+	return t
+}
+
+// sidecar is the JSON record of one run.
 type sidecar struct {
 	FormatVersion int               `json:"format_version"`
 	Family        string            `json:"family"`
@@ -45,8 +52,15 @@ type sidecar struct {
 	Attributes    map[string]string `json:"attributes"`
 }
 
+// sidecarFile is one file of a record. A stored file has a key, the same on every
+// backend; records written on the local backend also hold its absolute path, which
+// is all that records written before keys existed have (and what older versions of
+// the provider read). Readers use the key, or the path's file name, and resolve it
+// against the store they read: a moved store still works, and a tampered record
+// cannot point outside its device's folder.
 type sidecarFile struct {
 	Kind     string `json:"kind"`
+	Key      string `json:"key,omitempty"`
 	Path     string `json:"path,omitempty"`
 	Location string `json:"location,omitempty"`
 	Size     int64  `json:"size"`
@@ -70,7 +84,9 @@ func encodeSidecar(b Backup) ([]byte, error) {
 		sc.Attributes = map[string]string{}
 	}
 	for _, f := range b.Files {
-		sc.Files = append(sc.Files, sidecarFile(f))
+		sc.Files = append(sc.Files, sidecarFile{
+			Kind: f.Kind, Key: f.Key, Path: f.Path, Location: f.Location, Size: f.Size, SHA256: f.SHA256,
+		})
 	}
 	data, err := json.MarshalIndent(sc, "", "  ")
 	if err != nil {
@@ -79,11 +95,10 @@ func encodeSidecar(b Backup) ([]byte, error) {
 	return append(data, '\n'), nil
 }
 
-// parseSidecar decodes and checks a sidecar read from dir (the device folder) under
-// the file name "<id>.json". family, device and id are what the location implies;
-// the record must agree. Local file paths are resolved to dir, whatever folder was
-// recorded, so a moved store still works and a tampered record cannot point outside.
-func parseSidecar(data []byte, family, device, id, dir string) (Backup, error) {
+// parseSidecar decodes and checks the record stored as <family>/<device>/<id>.json;
+// the record must agree with where it is stored. Stored files come back with their
+// key only: the store says where they are (see Store.located).
+func parseSidecar(data []byte, family, device, id string) (Backup, error) {
 	var sc sidecar
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&sc); err != nil {
@@ -122,43 +137,53 @@ func parseSidecar(data []byte, family, device, id, dir string) (Backup, error) {
 		b.Attributes = map[string]string{}
 	}
 	seen := make(map[string]bool, len(sc.Files))
-	for _, f := range sc.Files {
-		if err := checkFile(File(f), true); err != nil {
+	for _, sf := range sc.Files {
+		f := File{Kind: sf.Kind, Key: sf.Key, Location: sf.Location, Size: sf.Size, SHA256: sf.SHA256}
+		if f.Key == "" && sf.Path != "" { // written before keys existed
+			if !filepath.IsAbs(sf.Path) {
+				return Backup{}, fmt.Errorf("backup record: file %q has a relative path %q", sf.Kind, sf.Path)
+			}
+			f.Key = devicePrefix(family, device) + filepath.Base(sf.Path)
+		}
+		if err := checkFile(f, true); err != nil {
 			return Backup{}, fmt.Errorf("backup record: %w", err)
 		}
 		if seen[f.Kind] {
 			return Backup{}, fmt.Errorf("backup record lists kind %q twice", f.Kind)
 		}
 		seen[f.Kind] = true
-		if f.Path != "" {
-			base := filepath.Base(f.Path)
-			if len(base) <= stampLen || base[:stampLen+1] != id+"-" || ValidName(base) != nil {
-				return Backup{}, fmt.Errorf("backup record: file %q does not belong to run %s", f.Path, id)
+		if f.Key != "" {
+			name, ok := strings.CutPrefix(f.Key, devicePrefix(family, device))
+			if !ok || len(name) <= stampLen || name[:stampLen+1] != id+"-" || ValidName(name) != nil {
+				return Backup{}, fmt.Errorf("backup record: file %q does not belong to run %s", abbreviate(firstOf(sf.Key, sf.Path)), id)
 			}
-			f.Path = filepath.Join(dir, base)
 		}
-		b.Files = append(b.Files, File(f))
+		b.Files = append(b.Files, f)
 	}
 	return b, nil
 }
 
-// checkFile validates one file entry. local files need a path and a SHA-256; remote
-// copies need a location without a password; the SHA-256 of a remote copy is
-// optional (it is known only when the copy was verified).
-func checkFile(f File, fromDisk bool) error {
+func firstOf(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// checkFile validates one file entry: a stored file (a key and a SHA-256) or a
+// remote copy (a location without a password; its SHA-256 is optional, known only
+// when the copy was verified).
+func checkFile(f File, fromRecord bool) error {
 	if err := ValidName(f.Kind); err != nil {
 		return fmt.Errorf("file kind: %w", err)
 	}
-	if (f.Path == "") == (f.Location == "") {
-		return fmt.Errorf("file %q must have exactly one of a local path or a remote location", f.Kind)
+	if (f.Key == "") == (f.Location == "") {
+		return fmt.Errorf("file %q must have exactly one of a key in the store or a remote location", f.Kind)
 	}
 	if f.Size < 0 {
 		return fmt.Errorf("file %q has negative size %d", f.Kind, f.Size)
 	}
-	if f.Path != "" {
-		if !filepath.IsAbs(f.Path) {
-			return fmt.Errorf("file %q has a relative path %q", f.Kind, f.Path)
-		}
+	if f.Key != "" {
 		if !validSHA256(f.SHA256) {
 			return fmt.Errorf("file %q has an invalid sha256 %q", f.Kind, abbreviate(f.SHA256))
 		}
@@ -172,7 +197,7 @@ func checkFile(f File, fromDisk bool) error {
 		return fmt.Errorf("file %q has an invalid remote location: it must be a URL like scp://user@host/dir/file", f.Kind)
 	}
 	if _, hasPw := u.User.Password(); hasPw {
-		if fromDisk {
+		if fromRecord {
 			return fmt.Errorf("file %q has a remote location with a password", f.Kind)
 		}
 		return fmt.Errorf("file %q: the remote location must not contain a password", f.Kind)

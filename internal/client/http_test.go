@@ -154,6 +154,7 @@ func TestGETRetriedOn503(t *testing.T) {
 }
 
 func TestGETHonoursRetryAfter(t *testing.T) {
+	t.Parallel()
 	rec := &recorder{steps: []func(http.ResponseWriter, *http.Request){
 		status(http.StatusServiceUnavailable, "Retry-After", "1"), status(http.StatusOK),
 	}}

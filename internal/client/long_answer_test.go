@@ -13,6 +13,7 @@ import (
 // TestAwaitsLongAnswer: a request marked AwaitsLongAnswer waits for its answer up to
 // LongAnswerTimeout, beyond RequestTimeout; other requests do not.
 func TestAwaitsLongAnswer(t *testing.T) {
+	t.Parallel()
 	srv := startTLS(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		time.Sleep(1500 * time.Millisecond) // checks the upload before answering

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
 )
 
 // The system's trust store is read once per process, so the tests that give it a
@@ -29,14 +29,8 @@ func TestCACertPEMIsTheOnlyRoot(t *testing.T) {
 	if os.Getenv(envRootsChild) != "" {
 		t.Skip("runs in the child process only")
 	}
-	public, err := devicesim.NewCA() // in the system trust store of the child
-	if err != nil {
-		t.Fatal(err)
-	}
-	private, err := devicesim.NewCA() // the fleet's own CA, in ca_cert_pem
-	if err != nil {
-		t.Fatal(err)
-	}
+	public := testkit.NewCA(t)  // in the system trust store of the child
+	private := testkit.NewCA(t) // the fleet's own CA, in ca_cert_pem
 	l, err := public.Listen("")
 	if err != nil {
 		t.Fatal(err)

@@ -16,8 +16,8 @@ import (
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
 	ilosim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/ilo"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
 )
 
 func TestSerialFromHPEFileName(t *testing.T) {
@@ -55,10 +55,7 @@ type iloFixture struct {
 
 func newILOFixture(t *testing.T, cfg ilosim.Config) *iloFixture {
 	t.Helper()
-	ca, err := devicesim.NewCA()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testkit.CA(t)
 	cfg.Username, cfg.Password = testILOUser, testILOPass
 	if cfg.BackupSize == 0 {
 		cfg.BackupSize = 300 << 10

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 )
 
 const (
@@ -27,7 +28,8 @@ const (
 
 // Local is a Store in a folder of the local file system: key "a/b/c" is the file
 // <root>/a/b/c. Files are created with mode 0600 and folders with 0700. Several
-// processes may share the folder.
+// processes may share the folder. No symbolic link below the root is followed, and
+// only regular files are read (see file.go).
 type Local struct {
 	root string // absolute
 }
@@ -36,6 +38,22 @@ var _ Store = (*Local)(nil)
 
 // NewLocal opens the store rooted at root, creating the folder if it is missing.
 func NewLocal(root string) (*Local, error) {
+	l, err := OpenLocal(root)
+	if err != nil {
+		return nil, err
+	}
+	if err := mkdirAll(l.root); err != nil {
+		return nil, fmt.Errorf("cannot create backup folder %s: %w", l.root, err)
+	}
+	return l, nil
+}
+
+// OpenLocal opens the store rooted at root (made absolute) and writes nothing, as a
+// plan must not: a missing folder is created by the first Create. A path that is a
+// file, or a folder this process cannot write to (or, when it is missing, the
+// nearest existing folder above it), is refused now, so that a plan fails before
+// any work starts.
+func OpenLocal(root string) (*Local, error) {
 	if root == "" {
 		return nil, errors.New("backup folder must not be empty")
 	}
@@ -43,16 +61,28 @@ func NewLocal(root string) (*Local, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backup folder %q: %w", root, err)
 	}
-	fi, err := os.Stat(abs)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		if err := mkdirAll(abs); err != nil {
-			return nil, fmt.Errorf("cannot create backup folder %s: %w", abs, err)
+	// The folder, or the nearest existing folder above it, which Create creates in.
+	existing := abs
+	for {
+		fi, err := os.Stat(existing)
+		switch {
+		case (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) && filepath.Dir(existing) != existing:
+			existing = filepath.Dir(existing)
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("cannot use backup folder %s: %w", abs, err)
+		case !fi.IsDir() && existing == abs:
+			return nil, fmt.Errorf("backup folder %s is a file, not a folder: choose another path or remove the file", abs)
+		case !fi.IsDir():
+			return nil, fmt.Errorf("cannot create backup folder %s: %s is a file, not a folder", abs, existing)
 		}
-	case err != nil:
-		return nil, fmt.Errorf("cannot use backup folder %s: %w", abs, err)
-	case !fi.IsDir():
-		return nil, fmt.Errorf("backup folder %s is a file, not a folder: choose another path or remove the file", abs)
+		break
+	}
+	if err := writable(existing); err != nil {
+		if existing == abs {
+			return nil, fmt.Errorf("backup folder %s is not writable (check its owner and permissions): %w", abs, err)
+		}
+		return nil, fmt.Errorf("cannot create backup folder %s: %s is not writable (check its owner and permissions): %w", abs, existing, err)
 	}
 	return &Local{root: abs}, nil
 }
@@ -60,23 +90,77 @@ func NewLocal(root string) (*Local, error) {
 // Root is the store's absolute root folder.
 func (l *Local) Root() string { return l.root }
 
-// Location is the file path of key.
+// Location is the file path of key; Location("") is the root folder.
 func (l *Local) Location(key string) string {
 	return filepath.Join(l.root, filepath.FromSlash(key))
 }
 
-// path validates key and returns its file path.
-func (l *Local) path(key string) (string, error) {
+// path validates key and returns its file path after checking the folders above
+// it: none may be a symbolic link or anything but a folder. A missing folder fails
+// with ErrNotFound, unless create is set: then it is created.
+func (l *Local) path(key string, create bool) (string, error) {
 	if err := ValidKey(key); err != nil {
 		return "", err
 	}
-	return l.Location(key), nil
+	p := l.Location(key)
+	if err := l.checkDirs(key[:max(strings.LastIndexByte(key, '/'), 0)], create); err != nil {
+		return p, err
+	}
+	return p, nil
 }
 
-// Check verifies that a file can be created in the root folder.
+// checkDirs checks the folders of the slash-separated path rel below the root, one
+// by one with lstat, so that none is a symbolic link: a link to a folder elsewhere
+// would make objects appear, or be written, outside the store. With create,
+// missing folders (the root included) are created.
+func (l *Local) checkDirs(rel string, create bool) error {
+	if create {
+		if _, err := os.Stat(l.root); errors.Is(err, fs.ErrNotExist) {
+			if err := mkdirAll(l.root); err != nil {
+				return err
+			}
+		}
+	}
+	if rel == "" {
+		return nil
+	}
+	dir := l.root
+	for seg := range strings.SplitSeq(rel, "/") {
+		parent := dir
+		dir = filepath.Join(dir, seg)
+		fi, err := os.Lstat(dir)
+		if errors.Is(err, fs.ErrNotExist) && create {
+			if err = os.Mkdir(dir, dirMode); err == nil {
+				if err := syncDir(parent); err != nil {
+					return err
+				}
+				continue
+			}
+			if !errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("create folder %s: %w", dir, err)
+			}
+			fi, err = os.Lstat(dir) // created concurrently: check what it is
+		}
+		switch {
+		case err != nil:
+			return fmt.Errorf("folder %s: %w", dir, notFound(err))
+		case fi.Mode()&fs.ModeSymlink != 0:
+			return errSymlink(dir)
+		case !fi.IsDir():
+			return fmt.Errorf("%s is not a folder (%s)", dir, describeMode(fi.Mode()))
+		}
+	}
+	return nil
+}
+
+// Check verifies that a file can be created in the root folder, creating the
+// folder if it is missing.
 func (l *Local) Check(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if err := l.checkDirs("", true); err != nil {
+		return fmt.Errorf("cannot create backup folder %s: %w", l.root, err)
 	}
 	probe, err := os.CreateTemp(l.root, tmpPrefix+"probe-*")
 	if err != nil {
@@ -89,20 +173,20 @@ func (l *Local) Check(ctx context.Context) error {
 
 // Create starts a temporary file beside the object's final path.
 func (l *Local) Create(ctx context.Context, key string) (Writer, error) {
-	final, err := l.path(key)
-	if err != nil {
+	if err := ValidKey(key); err != nil {
 		return nil, err
 	}
+	final := l.Location(key)
 	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("create %s: %w", final, err)
+	}
+	if _, err := l.path(key, true); err != nil {
 		return nil, fmt.Errorf("create %s: %w", final, err)
 	}
 	if _, err := os.Lstat(final); err == nil {
 		return nil, fmt.Errorf("create %s: %w", final, ErrExists)
 	}
 	dir := filepath.Dir(final)
-	if err := mkdirAll(dir); err != nil {
-		return nil, fmt.Errorf("create %s: %w", final, err)
-	}
 	f, err := os.CreateTemp(dir, tmpPrefix+filepath.Base(final)+"-*")
 	if err != nil {
 		return nil, fmt.Errorf("create temporary file for %s: %w", final, err)
@@ -133,42 +217,39 @@ func putWith(ctx context.Context, s Store, key string, data []byte) (Written, er
 	return w.Commit()
 }
 
-// Open opens the object's file; symbolic links and non-regular files are refused.
+// Open opens the object's file without blocking and without following a symbolic
+// link; anything but a regular file is refused.
 func (l *Local) Open(ctx context.Context, key string) (io.ReadCloser, ObjectInfo, error) {
-	p, err := l.path(key)
-	if err != nil {
+	if err := ValidKey(key); err != nil {
 		return nil, ObjectInfo{}, err
 	}
+	p := l.Location(key)
 	if err := ctx.Err(); err != nil {
 		return nil, ObjectInfo{}, fmt.Errorf("open %s: %w", p, err)
 	}
-	info, err := l.stat(key, p)
-	if err != nil {
-		return nil, ObjectInfo{}, err
+	if _, err := l.path(key, false); err != nil {
+		return nil, ObjectInfo{}, fmt.Errorf("open %s: %w", p, err)
 	}
-	f, err := os.Open(p)
+	f, fi, err := OpenRegularFile(p, true)
 	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
+			err = fmt.Errorf("%w: %w", ErrNotFound, err) // a link, a pipe, a folder: no object
+		}
 		return nil, ObjectInfo{}, fmt.Errorf("open %s: %w", p, notFound(err))
 	}
-	fi, err := f.Stat()
-	if err != nil || !sameFile(fi, info) {
-		_ = f.Close()
-		return nil, ObjectInfo{}, fmt.Errorf("open %s: the file changed while it was opened", p)
-	}
-	return f, info, nil
-}
-
-func sameFile(fi fs.FileInfo, info ObjectInfo) bool {
-	return fi.Mode().IsRegular() && fi.Size() == info.Size && fi.ModTime().Equal(info.ModTime)
+	return f, ObjectInfo{Key: key, Size: fi.Size(), ModTime: fi.ModTime()}, nil
 }
 
 // Stat describes the object's file.
 func (l *Local) Stat(ctx context.Context, key string) (ObjectInfo, error) {
-	p, err := l.path(key)
-	if err != nil {
+	if err := ValidKey(key); err != nil {
 		return ObjectInfo{}, err
 	}
+	p := l.Location(key)
 	if err := ctx.Err(); err != nil {
+		return ObjectInfo{}, fmt.Errorf("stat %s: %w", p, err)
+	}
+	if _, err := l.path(key, false); err != nil {
 		return ObjectInfo{}, fmt.Errorf("stat %s: %w", p, err)
 	}
 	return l.stat(key, p)
@@ -180,7 +261,7 @@ func (l *Local) stat(key, p string) (ObjectInfo, error) {
 		return ObjectInfo{}, fmt.Errorf("stat %s: %w", p, notFound(err))
 	}
 	if !fi.Mode().IsRegular() {
-		return ObjectInfo{}, fmt.Errorf("%s is not a regular file: %w", p, ErrNotFound)
+		return ObjectInfo{}, fmt.Errorf("%s is not a regular file (%s): %w", p, describeMode(fi.Mode()), ErrNotFound)
 	}
 	return ObjectInfo{Key: key, Size: fi.Size(), ModTime: fi.ModTime()}, nil
 }
@@ -193,14 +274,25 @@ func notFound(err error) error {
 	return err
 }
 
-// List walks the folder holding prefix. Hidden and temporary files, symbolic links
-// and anything else that is not a regular file are skipped.
+// List walks the folder holding prefix. Hidden and temporary files, and files
+// whose names are not valid keys, are skipped: nothing can name them. A symbolic
+// link, a named pipe or anything else that is neither a regular file nor a folder
+// fails the listing with an error naming it, rather than being hidden: it could
+// stand in for an object (a link to a folder elsewhere, a pipe named like a record).
 func (l *Local) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
 	if err := ValidPrefix(prefix); err != nil {
 		return nil, err
 	}
+	fail := func(err error) ([]ObjectInfo, error) {
+		return nil, fmt.Errorf("list %s with prefix %q: %w", l.root, prefix, err)
+	}
 	start := l.root
 	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
+		if err := l.checkDirs(prefix[:i], false); errors.Is(err, ErrNotFound) {
+			return nil, nil // nothing stored under this prefix yet
+		} else if err != nil {
+			return fail(err)
+		}
 		start = filepath.Join(l.root, filepath.FromSlash(prefix[:i]))
 	}
 	var out []ObjectInfo
@@ -215,6 +307,9 @@ func (l *Local) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
 			return err
 		}
 		if p == start {
+			if d.Type()&fs.ModeSymlink != 0 && start != l.root {
+				return errSymlink(p) // replaced since checkDirs
+			}
 			return nil
 		}
 		if strings.HasPrefix(d.Name(), ".") {
@@ -235,7 +330,15 @@ func (l *Local) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
 			}
 			return nil
 		}
-		if !d.Type().IsRegular() || !strings.HasPrefix(key, prefix) || ValidKey(key) != nil {
+		if !strings.HasPrefix(key, prefix) {
+			return nil
+		}
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			return errSymlink(p)
+		case !d.Type().IsRegular():
+			return errNotRegular(p, d.Type())
+		case ValidKey(key) != nil:
 			return nil
 		}
 		fi, err := d.Info()
@@ -249,7 +352,7 @@ func (l *Local) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list %s with prefix %q: %w", l.root, prefix, err)
+		return fail(err)
 	}
 	slices.SortFunc(out, func(a, b ObjectInfo) int { return strings.Compare(a.Key, b.Key) })
 	return out, nil
@@ -257,11 +360,14 @@ func (l *Local) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
 
 // Delete removes the object's file and syncs its folder.
 func (l *Local) Delete(ctx context.Context, key string) error {
-	p, err := l.path(key)
-	if err != nil {
+	if err := ValidKey(key); err != nil {
 		return err
 	}
+	p := l.Location(key)
 	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("delete %s: %w", p, err)
+	}
+	if _, err := l.path(key, false); err != nil {
 		return fmt.Errorf("delete %s: %w", p, err)
 	}
 	if _, err := l.stat(key, p); err != nil {

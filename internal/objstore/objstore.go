@@ -14,7 +14,9 @@
 //     what it stored (per part for multipart uploads);
 //   - memory stays bounded whatever the object's size.
 //
-// Keys are checked by ValidKey before they reach a path or a request.
+// Keys are checked by ValidKey before they reach a path or a request. The local
+// backend's folder is untrusted input (see file.go): no symbolic link below its
+// root is followed, and only regular files are opened, without blocking.
 package objstore
 
 import (
@@ -37,7 +39,10 @@ type Store interface {
 	// Stat describes an object. A missing key fails with ErrNotFound.
 	Stat(ctx context.Context, key string) (ObjectInfo, error)
 	// List returns every object whose key starts with prefix, sorted by key, with
-	// size and modification time, from one listing (no read per object).
+	// size and modification time, from one listing (no read per object). Entries
+	// that no key can name are skipped; the local backend fails, naming it, when it
+	// meets a symbolic link or anything else that is neither a regular file nor a
+	// folder, rather than hide what it may stand for.
 	List(ctx context.Context, prefix string) ([]ObjectInfo, error)
 	// Delete removes an object from view. A missing key fails with ErrNotFound; an
 	// object under Object Lock retention or legal hold fails with *RetainedError and
@@ -47,6 +52,7 @@ type Store interface {
 	// with these credentials), for a clear error before any work starts.
 	Check(ctx context.Context) error
 	// Location names an object for people: a file path or an s3:// URL.
+	// Location("") names the store itself (its folder, or s3://bucket/prefix/).
 	Location(key string) string
 }
 

@@ -55,7 +55,7 @@ func (d *arubaConductorBackupDataSource) Read(ctx context.Context, req datasourc
 	if resp.Diagnostics.HasError() || d.data == nil {
 		return
 	}
-	b, found := d.latest(m.Name.ValueString(), m.Host.ValueString(), &resp.Diagnostics)
+	b, found := d.latest(ctx, m.Name.ValueString(), m.Host.ValueString(), &resp.Diagnostics)
 	if !found {
 		return
 	}

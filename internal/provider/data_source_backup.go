@@ -57,8 +57,8 @@ func lookupAttributes(host, name string) map[string]schema.Attribute {
 
 // latest finds the newest complete backup of the device by folder name or host; it
 // returns false, having said where it looked in diags, when there is none.
-func (d *backupDataSource) latest(name, host string, diags *diag.Diagnostics) (backupstore.Backup, bool) {
-	b, err := latestBackup(d.data, d.kind.family, name, host)
+func (d *backupDataSource) latest(ctx context.Context, name, host string, diags *diag.Diagnostics) (backupstore.Backup, bool) {
+	b, err := latestBackup(ctx, d.data, d.kind.family, name, host)
 	if err != nil {
 		diags.AddError(fmt.Sprintf("No %s backup found", d.kind.label), err.Error())
 		return b, false
@@ -68,16 +68,16 @@ func (d *backupDataSource) latest(name, host string, diags *diag.Diagnostics) (b
 
 // latestBackup finds the newest complete backup of a device by folder name or host,
 // with an error that says where it looked.
-func latestBackup(data *providerData, family, name, host string) (backupstore.Backup, error) {
+func latestBackup(ctx context.Context, data *providerData, family, name, host string) (backupstore.Backup, error) {
 	store, err := data.Store()
 	if err != nil {
 		return backupstore.Backup{}, err
 	}
 	var b backupstore.Backup
 	if name != "" {
-		b, err = store.Latest(family, name)
+		b, err = store.Latest(ctx, family, name)
 	} else {
-		b, err = store.LatestByHost(family, host)
+		b, err = store.LatestByHost(ctx, family, host)
 	}
 	if errors.Is(err, backupstore.ErrNoBackup) {
 		who := fmt.Sprintf("name %q", name)

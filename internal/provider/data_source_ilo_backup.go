@@ -122,7 +122,7 @@ func (d *iloBackupDataSource) Read(ctx context.Context, req datasource.ReadReque
 	}
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	b, found := d.latest(m.Name.ValueString(), m.Host.ValueString(), &resp.Diagnostics)
+	b, found := d.latest(ctx, m.Name.ValueString(), m.Host.ValueString(), &resp.Diagnostics)
 	if !found {
 		return
 	}

@@ -11,11 +11,33 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/hashicorp/terraform-plugin-testing/compare"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
-	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 
 	ilosim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/ilo"
 )
+
+// TestILOBackupDataSource_refusals: what the data source refuses without a device
+// or a backup to read.
+func TestILOBackupDataSource_refusals(t *testing.T) {
+	t.Parallel()
+	e := newSimEnv(t)
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config:      e.config(dataBlock("data.infrabackup_ilo_backup.none", set("host", "ilo-never-backed-up.example.com"))),
+				ExpectError: errorRE(`No iLO backup found.*holds no complete ilo backup for host "ilo-never-backed-up\.example\.com"`),
+			},
+			{
+				Config:      e.config(dataBlock("data.infrabackup_ilo_backup.both", set("host", "a"), set("name", "b"))),
+				ExpectError: errorRE(`Invalid Attribute Combination`),
+			},
+		},
+	})
+}
 
 func TestAccILOBackupDataSource(t *testing.T) {
 	e := newSimEnv(t)
@@ -28,100 +50,70 @@ func TestAccILOBackupDataSource(t *testing.T) {
 		oldRes = "infrabackup_ilo_backup.old"
 		oldDS  = "data.infrabackup_ilo_backup.old"
 	)
-	dataSources := fmt.Sprintf(`
-data "infrabackup_ilo_backup" "by_host" {
-  host       = infrabackup_ilo_backup.ilo.host
-  depends_on = [infrabackup_ilo_backup.ilo]
-}
-data "infrabackup_ilo_backup" "by_name" {
-  name       = infrabackup_ilo_backup.ilo.name
-  depends_on = [infrabackup_ilo_backup.ilo]
-}
-data "infrabackup_ilo_backup" "live" {
-  host         = infrabackup_ilo_backup.ilo.host
-  port         = infrabackup_ilo_backup.ilo.port
-  query_device = true
-  depends_on   = [infrabackup_ilo_backup.ilo]
-}
-resource "infrabackup_ilo_backup" "old" {
-  host    = "localhost" # lookups by host ignore the port: another name for the same address
-  port    = %d
-  trigger = "1"
-}
-data "infrabackup_ilo_backup" "old" {
-  host         = infrabackup_ilo_backup.old.host
-  port         = infrabackup_ilo_backup.old.port
-  query_device = true
-}
-`, old.Port)
-	var serviceReadsBefore int64
-	resource.Test(t, resource.TestCase{
+	after := func(address string) option { return set("depends_on", expr("["+address+"]")) }
+	config := e.config(
+		iloBackup(d),
+		dataBlock(byHost, set("host", expr(iloRes+".host")), after(iloRes)),
+		dataBlock(byName, set("name", expr(iloRes+".name")), after(iloRes)),
+		dataBlock(live, set("host", expr(iloRes+".host")), set("port", expr(iloRes+".port")), set("query_device", true), after(iloRes)),
+		// Lookups by host ignore the port: "localhost" is another name for the same address.
+		iloBackup(old, named("old"), set("host", "localhost")),
+		dataBlock(oldDS, set("host", expr(oldRes+".host")), set("port", expr(oldRes+".port")), set("query_device", true)),
+	)
+	same := func(ds, attr string) statecheck.StateCheck {
+		return statecheck.CompareValuePairs(ds, at(attr), iloRes, at(attr), compare.ValuesSame())
+	}
+	var serviceReadsBefore atomic.Int64
+	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviderFactories,
 		Steps: []resource.TestStep{
 			{
-				Config: e.providerConfig() + `
-data "infrabackup_ilo_backup" "none" {
-  host = "ilo-never-backed-up.example.com"
-}
-`,
-				ExpectError: flexRE(`No iLO backup found.*holds no complete ilo backup for host "ilo-never-backed-up\.example\.com"`),
-			},
-			{
-				Config: e.providerConfig() + `
-data "infrabackup_ilo_backup" "both" {
-  host = "a"
-  name = "b"
-}
-`,
-				ExpectError: flexRE(`Invalid Attribute Combination`),
-			},
-			{
-				Config: iloBackupConfig(e, d, "1", "") + dataSources,
-				Check: resource.ComposeAggregateTestCheckFunc(
-					resource.TestCheckResourceAttrPair(byHost, "id", iloRes, "id"),
-					resource.TestCheckResourceAttrPair(byHost, "local_path", iloRes, "local_path"),
-					resource.TestCheckResourceAttrPair(byHost, "sha256", iloRes, "sha256"),
-					resource.TestCheckResourceAttrPair(byHost, "size", iloRes, "size"),
-					resource.TestCheckResourceAttrPair(byHost, "completed_at", iloRes, "completed_at"),
-					resource.TestCheckResourceAttrPair(byHost, "serial_number", iloRes, "serial_number"),
-					resource.TestCheckResourceAttrPair(byHost, "firmware_version", iloRes, "firmware_version"),
-					resource.TestCheckResourceAttrPair(byHost, "generation", iloRes, "generation"),
-					resource.TestCheckResourceAttrPair(byHost, "device_file_name", iloRes, "device_file_name"),
-					resource.TestCheckResourceAttr(byHost, "port", fmt.Sprint(d.Port)),
-					resource.TestCheckResourceAttr(byHost, "password_protected", "false"),
-					resource.TestCheckResourceAttr(byHost, "files.#", "1"),
-					resource.TestCheckNoResourceAttr(byHost, "http_push_uri"),
-					resource.TestCheckNoResourceAttr(byHost, "custom_backup_and_restore"),
-					resource.TestCheckNoResourceAttr(byHost, "backup_file_count"),
-					resource.TestCheckResourceAttrPair(byName, "id", iloRes, "id"),
-					resource.TestCheckResourceAttrPair(byName, "host", iloRes, "host"),
-					resource.TestCheckResourceAttrPair(live, "id", iloRes, "id"),
-					resource.TestCheckResourceAttr(live, "http_push_uri", ilosim.HTTPPushURI),
-					resource.TestCheckResourceAttr(live, "custom_backup_and_restore", "false"),
-					resource.TestCheckResourceAttr(live, "backup_file_count", "1"),
-					resource.TestCheckResourceAttrPair(oldDS, "id", oldRes, "id"),
-					resource.TestCheckResourceAttr(oldDS, "generation", "iLO 5"),
-					resource.TestCheckResourceAttr(oldDS, "http_push_uri", ilosim.HTTPPushURI),
-					resource.TestCheckNoResourceAttr(oldDS, "custom_backup_and_restore"),
-					func(*terraform.State) error {
-						serviceReadsBefore = d.ILO.Stats.Snapshot().Calls[ilosim.EndpointServiceGet]
+				Config: config,
+				ConfigStateChecks: []statecheck.StateCheck{
+					same(byHost, "id"),
+					same(byHost, "local_path"),
+					same(byHost, "sha256"),
+					same(byHost, "size"),
+					same(byHost, "completed_at"),
+					same(byHost, "serial_number"),
+					same(byHost, "firmware_version"),
+					same(byHost, "generation"),
+					same(byHost, "device_file_name"),
+					statecheck.ExpectKnownValue(byHost, at("port"), knownvalue.Int64Exact(int64(d.Port))),
+					statecheck.ExpectKnownValue(byHost, at("password_protected"), knownvalue.Bool(false)),
+					statecheck.ExpectKnownValue(byHost, at("files"), knownvalue.ListSizeExact(1)),
+					statecheck.ExpectKnownValue(byHost, at("http_push_uri"), knownvalue.Null()),
+					statecheck.ExpectKnownValue(byHost, at("custom_backup_and_restore"), knownvalue.Null()),
+					statecheck.ExpectKnownValue(byHost, at("backup_file_count"), knownvalue.Null()),
+					same(byName, "id"),
+					same(byName, "host"),
+					same(live, "id"),
+					statecheck.ExpectKnownValue(live, at("http_push_uri"), knownvalue.StringExact(ilosim.HTTPPushURI)),
+					statecheck.ExpectKnownValue(live, at("custom_backup_and_restore"), knownvalue.Bool(false)),
+					statecheck.ExpectKnownValue(live, at("backup_file_count"), knownvalue.Int64Exact(1)),
+					statecheck.CompareValuePairs(oldDS, at("id"), oldRes, at("id"), compare.ValuesSame()),
+					statecheck.ExpectKnownValue(oldDS, at("generation"), knownvalue.StringExact("iLO 5")),
+					statecheck.ExpectKnownValue(oldDS, at("http_push_uri"), knownvalue.StringExact(ilosim.HTTPPushURI)),
+					statecheck.ExpectKnownValue(oldDS, at("custom_backup_and_restore"), knownvalue.Null()),
+					deviceCheck(func() error {
+						serviceReadsBefore.Store(d.ILO.Stats.Snapshot().Calls[ilosim.EndpointServiceGet])
 						return nil
-					},
-				),
+					}),
+				},
 			},
 			{
 				// query_device reads the live service on every refresh, and the iLO
 				// writes a fresh backup to its NAND each time (as documented).
-				Config:   iloBackupConfig(e, d, "1", "") + dataSources,
+				Config:   config,
 				PlanOnly: true,
 			},
 			{
 				PreConfig: func() {
-					if got := d.ILO.Stats.Snapshot().Calls[ilosim.EndpointServiceGet]; got <= serviceReadsBefore {
-						t.Errorf("query_device did not read the service on refresh (%d reads before, %d after)", serviceReadsBefore, got)
+					if got, before := d.ILO.Stats.Snapshot().Calls[ilosim.EndpointServiceGet], serviceReadsBefore.Load(); got <= before {
+						t.Errorf("query_device did not read the service on refresh (%d reads before, %d after)", before, got)
 					}
 				},
-				Config:   iloBackupConfig(e, d, "1", "") + dataSources,
+				Config:   config,
 				PlanOnly: true,
 			},
 		},
@@ -134,30 +126,23 @@ func TestAccILOBackupDataSource_queryTimeout(t *testing.T) {
 	e := newSimEnv(t)
 	stall := &bodyStall{}
 	d := e.addILOWrapped("ilo-ds-stall", nil, stall.wrap)
-	query := fmt.Sprintf(`
-data "infrabackup_ilo_backup" "live" {
-  host         = %q
-  port         = %d
-  query_device = true
-  timeouts     = { read = "2s" }
-  depends_on   = [infrabackup_ilo_backup.ilo]
-}
-`, d.Host, d.Port)
-	resource.Test(t, resource.TestCase{
+	query := dataBlock("data.infrabackup_ilo_backup.live",
+		set("host", d.Host), set("port", d.Port), set("query_device", true), withTimeouts("read", "2s"), set("depends_on", expr("["+iloRes+"]")))
+	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviderFactories,
 		Steps: []resource.TestStep{
-			{Config: iloBackupConfig(e, d, "1", "")},
+			{Config: e.config(iloBackup(d))},
 			{
 				PreConfig:   func() { stall.set(true) },
-				Config:      iloBackupConfig(e, d, "1", "") + query,
-				ExpectError: flexRE(fmt.Sprintf(`Reading the backup service of iLO 127\.0\.0\.1:%d failed.*read timeout \(2s\); raise timeouts\.read`, d.Port)),
+				Config:      e.config(iloBackup(d), query),
+				ExpectError: errorRE(fmt.Sprintf(`Reading the backup service of iLO 127\.0\.0\.1:%d failed.*read timeout \(2s\); raise timeouts\.read`, d.Port)),
 			},
 			{
 				PreConfig: func() {
-					checkStallsAbandoned(t, stall, 1)
+					stall.assertAbandoned(t, 1)
 					stall.set(false)
 				},
-				Config: iloBackupConfig(e, d, "1", ""),
+				Config: e.config(iloBackup(d)),
 			},
 		},
 	})
@@ -208,41 +193,32 @@ func TestAccILOBackupDataSource_queryContactsOnlyConfiguredHost(t *testing.T) {
 	trap.Listener = l // trusted like the iLOs: the provider would log in to it
 	trap.Start()
 	t.Cleanup(trap.Close)
-	trapPort := l.Addr().(*net.TCPAddr).Port
+	trapAddr, ok := l.Addr().(*net.TCPAddr)
+	if !ok {
+		t.Fatalf("listener address %v is not TCP", l.Addr())
+	}
 	serial := d.ILO.Serial()
 	const live = "data.infrabackup_ilo_backup.live"
-	byHost := fmt.Sprintf(`
-data "infrabackup_ilo_backup" "live" {
-  host         = %q
-  port         = %d
-  query_device = true
-}
-`, d.Host, d.Port)
-	resource.Test(t, resource.TestCase{
+	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviderFactories,
 		Steps: []resource.TestStep{
-			{Config: iloBackupConfig(e, d, "1", "")},
+			{Config: e.config(iloBackup(d))},
 			{
 				// The record names the trap's port: the configured port is contacted.
-				PreConfig: func() { tamperRecords(t, e.backupDir, serial, d.Host, trapPort) },
-				Config:    iloBackupConfig(e, d, "1", "") + byHost,
-				Check: resource.ComposeAggregateTestCheckFunc(
-					resource.TestCheckResourceAttr(live, "port", fmt.Sprint(d.Port)),
-					resource.TestCheckResourceAttr(live, "http_push_uri", ilosim.HTTPPushURI),
-				),
+				PreConfig: func() { tamperRecords(t, e.backupDir, serial, d.Host, trapAddr.Port) },
+				Config:    e.config(iloBackup(d), dataBlock(live, set("host", d.Host), set("port", d.Port), set("query_device", true))),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(live, at("port"), knownvalue.Int64Exact(int64(d.Port))),
+					statecheck.ExpectKnownValue(live, at("http_push_uri"), knownvalue.StringExact(ilosim.HTTPPushURI)),
+				},
 			},
 			{
 				// Looked up by name, the only host known is the record's: refused at plan.
-				PreConfig: func() { tamperRecords(t, e.backupDir, serial, "localhost", trapPort) },
-				Config: iloBackupConfig(e, d, "1", "") + fmt.Sprintf(`
-data "infrabackup_ilo_backup" "live" {
-  name         = %q
-  query_device = true
-}
-`, serial),
-				ExpectError: flexRE(`query_device needs host`),
+				PreConfig:   func() { tamperRecords(t, e.backupDir, serial, "localhost", trapAddr.Port) },
+				Config:      e.config(iloBackup(d), dataBlock(live, set("name", serial), set("query_device", true))),
+				ExpectError: errorRE(`query_device needs host`),
 			},
-			{Config: iloBackupConfig(e, d, "1", "")},
+			{Config: e.config(iloBackup(d))},
 		},
 	})
 	if n := trapped.Load(); n != 0 {

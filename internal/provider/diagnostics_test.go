@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 
@@ -55,6 +56,17 @@ func (r *diagRecorder) take(parts ...string) (matching, all []string) {
 		}
 	}
 	return matching, all
+}
+
+// warning is a check that a warning seen since the last take holds every one of
+// parts.
+func (r *diagRecorder) warning(parts ...string) checkFunc {
+	return deviceCheck(func() error {
+		if w, all := r.take(parts...); len(w) == 0 {
+			return fmt.Errorf("no warning holds all of %q; warnings: %q", parts, all)
+		}
+		return nil
+	})
 }
 
 type recordingServer struct {

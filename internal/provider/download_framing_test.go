@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 
 	ilosim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/ilo"
 )
@@ -45,22 +46,21 @@ func (n *noLengthWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func TestAccILOBackup_closeDelimitedDownloadCutShort(t *testing.T) {
 	e := newSimEnv(t)
 	d := e.addILOWrapped("ilo-nolength", func(c *ilosim.Config) { c.ResetDownloadAfter = 100 << 10 }, withoutLength)
-	resource.Test(t, resource.TestCase{
+	config := e.config(iloBackup(d, set("trigger", "1")))
+	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviderFactories,
 		Steps: []resource.TestStep{
 			{
-				Config:      iloBackupConfig(e, d, "1", ""),
-				ExpectError: flexRE(`download backup failed: the download broke after \d+ bytes.*advertises \d+ bytes.*cut short`),
+				Config:      config,
+				ExpectError: errorRE(`download backup failed: the download broke after \d+ bytes.*advertises \d+ bytes.*cut short`),
 			},
 			{
 				PreConfig: func() {
-					if files := regularFilesUnder(t, e.backupDir); len(files) != 0 {
-						t.Errorf("a download cut short left files: %v", files)
-					}
+					assertNothingLeft(t, e.backupDir, "a download cut short")
 					d.ILO.SetResetDownloadAfter(0)
 				},
-				Config: iloBackupConfig(e, d, "1", ""),
-				Check:  resource.ComposeAggregateTestCheckFunc(checkLocalFile(iloRes, 0, nil), checkServed(d, false)),
+				Config:            config,
+				ConfigStateChecks: []statecheck.StateCheck{fileOnDisk(iloRes, 0, nil), servedBy(d, false)},
 			},
 		},
 	})

@@ -6,53 +6,32 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 )
 
-// TestAccBracketedIPv6Refused: an IPv6 address in brackets is refused by terraform
+// TestBracketedIPv6Refused: an IPv6 address in brackets is refused by terraform
 // plan, with a message that says how to write it, for every host argument (the
-// clients and the SCP host resolution take addresses without brackets).
-func TestAccBracketedIPv6Refused(t *testing.T) {
+// clients and the SCP host resolution take addresses without brackets). No device
+// is contacted.
+func TestBracketedIPv6Refused(t *testing.T) {
+	t.Parallel()
 	e := newSimEnv(t)
-	const want = `"\[::1\]" has brackets: write the IPv6 address without them \("::1"\)`
-	for name, block := range map[string]string{
-		"conductor host": `resource "infrabackup_aruba_conductor_backup" "x" {
-  host    = "[::1]"
-  trigger = "1"
-}`,
-		"scp host": `resource "infrabackup_aruba_conductor_backup" "x" {
-  host    = "::1"
-  trigger = "1"
-  scp = {
-    host                     = "[::1]"
-    username                 = "u"
-    password_wo              = "p"
-    insecure_ignore_host_key = true
-  }
-}`,
-		"ilo backup host": `resource "infrabackup_ilo_backup" "x" {
-  host    = "[::1]"
-  trigger = "1"
-}`,
-		"ilo restore host": `resource "infrabackup_ilo_restore" "x" {
-  host        = "[::1]"
-  backup_file = "/nonexistent/HPE_X_20250101_1200.bak"
-}`,
-		"flag host": `resource "infrabackup_ilo_custom_backup_restore" "x" {
-  host    = "[::1]"
-  enabled = true
-}`,
-		"ilo data source host": `data "infrabackup_ilo_backup" "x" {
-  host = "[::1]"
-}`,
-		"conductor data source host": `data "infrabackup_aruba_conductor_backup" "x" {
-  host = "[::1]"
-}`,
+	const bracketed = "[::1]"
+	for name, bl := range map[string]*block{
+		"conductor host": resourceBlock("infrabackup_aruba_conductor_backup.x", set("host", bracketed), set("trigger", "1")),
+		"scp host": resourceBlock("infrabackup_aruba_conductor_backup.x", set("host", "::1"), set("trigger", "1"),
+			set("scp", object(set("host", bracketed), set("username", "u"), set("password_wo", "p"), set("insecure_ignore_host_key", true)))),
+		"ilo backup host":            resourceBlock("infrabackup_ilo_backup.x", set("host", bracketed), set("trigger", "1")),
+		"ilo restore host":           resourceBlock("infrabackup_ilo_restore.x", set("host", bracketed), set("backup_file", "/nonexistent/HPE_X_20250101_1200.bak")),
+		"flag host":                  resourceBlock("infrabackup_ilo_custom_backup_restore.x", set("host", bracketed), set("enabled", true)),
+		"ilo data source host":       dataBlock("data.infrabackup_ilo_backup.x", set("host", bracketed)),
+		"conductor data source host": dataBlock("data.infrabackup_aruba_conductor_backup.x", set("host", bracketed)),
 	} {
 		t.Run(name, func(t *testing.T) {
-			resource.Test(t, resource.TestCase{
+			t.Parallel()
+			resource.UnitTest(t, resource.TestCase{
 				ProtoV6ProviderFactories: testProviderFactories,
 				Steps: []resource.TestStep{{
-					Config:      e.providerConfig() + block,
+					Config:      e.config(bl),
 					PlanOnly:    true,
-					ExpectError: flexRE(want),
+					ExpectError: errorRE(`"\[::1\]" has brackets: write the IPv6 address without them \("::1"\)`),
 				}},
 			})
 		})
@@ -60,6 +39,7 @@ func TestAccBracketedIPv6Refused(t *testing.T) {
 }
 
 func TestDeviceKey(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		a, b string
 		same bool
@@ -83,6 +63,7 @@ func TestDeviceKey(t *testing.T) {
 // TestDeviceLockSerialisesSpellings: while one operation holds MC1's lock, another
 // naming mc1 waits for it.
 func TestDeviceLockSerialisesSpellings(t *testing.T) {
+	t.Parallel()
 	var k keyedMutex
 	unlock := k.Lock("MC1", 4343)
 	if k.mutex(deviceKey("mc1", 4343)).TryLock() {

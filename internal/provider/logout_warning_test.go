@@ -2,13 +2,15 @@ package provider
 
 import (
 	"fmt"
+	tfjson "github.com/hashicorp/terraform-json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
-	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
@@ -28,36 +30,39 @@ func TestAccBackups_logoutRefusedAfterCommitIsAWarning(t *testing.T) {
 	c.Conductor.Faults.Add(devicesim.Fault{Kind: devicesim.FaultHTMLError, PathPrefix: "/v1/api/logout"})
 	d.ILO.Faults.Add(devicesim.Fault{Kind: devicesim.FaultHTMLError, Method: "DELETE", PathPrefix: "/redfish/v1/SessionService/Sessions/"})
 
-	config := arubaConfig(e, c, "1", "") + fmt.Sprintf(`
-resource "infrabackup_ilo_backup" "ilo" {
-  host    = %q
-  port    = %d
-  trigger = "1"
-}
-`, d.Host, d.Port)
+	config := e.config(
+		arubaBackup(c, set("trigger", "1")),
+		iloBackup(d, set("trigger", "1")),
+	)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviderFactories,
 		Steps: []resource.TestStep{{
 			Config: config,
-			Check: resource.ComposeTestCheckFunc(
-				resource.TestCheckResourceAttr("infrabackup_aruba_conductor_backup.mc", "name", "mc-logout"),
-				resource.TestCheckResourceAttrSet("infrabackup_aruba_conductor_backup.mc", "files.0.sha256"),
-				resource.TestCheckResourceAttrSet("infrabackup_ilo_backup.ilo", "sha256"),
-				func(s *terraform.State) error {
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue(arubaRes, at("name"), knownvalue.StringExact("mc-logout")),
+				fileOnDisk(arubaRes, 0, nil),
+				fileOnDisk(iloRes, 0, nil),
+				checkFunc(func(s *tfjson.State) error {
 					store := mustStore(t, e.backupDir)
-					arubaID := stateAttr(s, "infrabackup_aruba_conductor_backup.mc", "id")
-					b, err := store.Latest(backupstore.FamilyAruba, "mc-logout")
+					arubaID, err := attrText(s, arubaRes, "id")
+					if err != nil {
+						return err
+					}
+					b, err := store.Latest(t.Context(), backupstore.FamilyAruba, "mc-logout")
 					if err != nil || "mc-logout/"+b.ID != arubaID {
 						return fmt.Errorf("the store's latest conductor backup (%v, %v) is not the one in state (%s)", b.ID, err, arubaID)
 					}
-					sha := stateAttr(s, "infrabackup_ilo_backup.ilo", "sha256")
-					ib, err := store.Latest(backupstore.FamilyILO, d.ILO.Serial())
+					sha, err := attrText(s, iloRes, "sha256")
+					if err != nil {
+						return err
+					}
+					ib, err := store.Latest(t.Context(), backupstore.FamilyILO, d.ILO.Serial())
 					if f, ok := ib.File("ilo-backup"); err != nil || !ok || f.SHA256 != sha {
 						return fmt.Errorf("the store's latest iLO backup (%+v, %v) is not the one in state (%s)", ib, err, sha)
 					}
 					return nil
-				},
-			),
+				}),
+			},
 		}},
 	})
 	logData, err := os.ReadFile(logFile)

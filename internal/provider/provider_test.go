@@ -1,57 +1,38 @@
 package provider
 
 import (
-	"fmt"
-	"os"
-	"os/exec"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 )
 
-// testProviderFactories runs the provider in the test process, so acceptance tests
-// drive the real terraform binary against the in-process device simulators.
+// How the tests here run
+//
+// Acceptance tests (TestAcc...) drive the real terraform binary, through
+// terraform-plugin-testing, against the device simulators of internal/devicesim;
+// they run when TF_ACC is set, as `make test` does, and are skipped otherwise.
+// Each owns its simulators, ports and backup folder (newSimEnv), so they run in
+// parallel (resource.ParallelTest). Tests that run terraform but contact no device
+// use resource.UnitTest and always run. A test that must change the process's
+// environment (t.Setenv) cannot run in parallel: it runs before the parallel ones.
+//
+//   - sim_test.go: the simulated devices a test owns, and its provider block
+//   - config_test.go: configuration builders (blocks and options, no HCL text)
+//   - checks_test.go: state checks that compare the state with the world
+//   - sim_faults_test.go: handler wrappers that make a simulated iLO misbehave
+
+// testProviderFactories serves the provider in the test process: terraform,
+// started by the test harness, talks to it there.
 var testProviderFactories = map[string]func() (tfprotov6.ProviderServer, error){
 	"infrabackup": providerserver.NewProtocol6WithError(New("test")()),
 }
 
-// TestMain makes acceptance tests part of the normal `go test`: they need the
-// terraform binary, not a flag someone has to remember. A missing binary fails loudly.
-func TestMain(m *testing.M) {
-	var cliConfig string
-	if os.Getenv("TF_ACC") == "" {
-		os.Setenv("TF_ACC", "1")
-	}
-	if os.Getenv("TF_ACC_TERRAFORM_PATH") == "" {
-		tf, err := exec.LookPath("terraform")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "acceptance tests need the terraform binary on PATH (or TF_ACC_TERRAFORM_PATH); none found")
-			os.Exit(1)
-		}
-		os.Setenv("TF_ACC_TERRAFORM_PATH", tf)
-	}
-	os.Setenv("CHECKPOINT_DISABLE", "1")
-	if os.Getenv("TF_CLI_CONFIG_FILE") == "" {
-		// An empty CLI configuration: nothing from the developer's ~/.terraformrc
-		// (plugin caches, mirrors) changes what the tests exercise.
-		f, err := os.CreateTemp("", "terraformrc-*")
-		if err == nil {
-			f.Close()
-			cliConfig = f.Name()
-			os.Setenv("TF_CLI_CONFIG_FILE", f.Name())
-		}
-	}
-	// The simulators speak only to loopback; make sure no proxy setting diverts them.
-	os.Setenv("NO_PROXY", "127.0.0.1,localhost,::1")
-	code := m.Run()
-	if cliConfig != "" {
-		os.Remove(cliConfig)
-	}
-	os.Exit(code)
-}
-
 func TestProviderSchemaIsValid(t *testing.T) {
+	t.Parallel()
 	// Framework-level schema validation runs on GetProviderSchema: any invalid
 	// attribute combination (e.g. a write-only computed attribute) fails here.
 	srv, err := providerserver.NewProtocol6WithError(New("test")())()
@@ -78,4 +59,20 @@ func TestProviderSchemaIsValid(t *testing.T) {
 			t.Errorf("data source %s is not registered", name)
 		}
 	}
+}
+
+// TestHCLStringIsLiteral: the configuration builders write strings that terraform
+// reads back as the same text, template sequences and escapes included.
+func TestHCLStringIsLiteral(t *testing.T) {
+	t.Parallel()
+	const text = "quote \" backslash \\ ${not.a.reference} %{ if true }x%{ endif } $$ %% tab\tnewline\nend \u00e9"
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: hclConfig(&block{kind: "output", labels: []string{"text"}, attrs: []attribute{{"value", text}}}),
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownOutputValue("text", knownvalue.StringExact(text)),
+			},
+		}},
+	})
 }

@@ -1,57 +1,43 @@
 package provider
 
 import (
-	"bytes"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
-	"net/http"
-	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
-	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	arubasim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/aruba"
 )
 
-// threeConductors declares backups of three conductors; bad is the index of the one
-// expected to fail, whose resource gets badExtra.
-func threeConductors(e *simEnv, badExtra string, bad int) string {
-	cfg := e.providerConfig()
+// threeConductorBackups declares backups mc0, mc1 and mc2 of e's three conductors;
+// the one of the middle conductor gets opts.
+func threeConductorBackups(e *simEnv, opts ...option) []*block {
+	var blocks []*block
 	for i, c := range e.conductors {
-		extra := ""
-		if i == bad {
-			extra = badExtra
+		bl := arubaBackup(c, named(fmt.Sprintf("mc%d", i)), set("name", fmt.Sprintf("mc%d", i)))
+		if i == 1 {
+			build(bl, opts)
 		}
-		cfg += fmt.Sprintf(`
-resource "infrabackup_aruba_conductor_backup" "mc%d" {
-  host    = %q
-  port    = %d
-  name    = "mc%d"
-  trigger = "1"
-%s
-}
-`, i, c.Host, c.Port, i, extra)
+		blocks = append(blocks, bl)
 	}
-	return cfg
+	return blocks
 }
 
 // TestAccArubaBackup_oneOfThreeFails: the failing conductor errors with its address,
 // the step and the device's words; the two others complete; no session stays open.
 func TestAccArubaBackup_oneOfThreeFails(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
-		name     string
-		tweak    func(*arubasim.Config)
-		prepare  func(e *simEnv, bad *arubasim.Server)
-		badExtra func(e *simEnv) string
-		want     string // regexp the error must match, after the device address
-		after    func(t *testing.T, bad *arubasim.Server)
+		name    string
+		tweak   func(*arubasim.Config)
+		prepare func(e *simEnv, bad *arubasim.Server)
+		scp     []option // the failing backup's scp argument, if it has one
+		want    string   // the error after the device address
+		after   func(t *testing.T, bad *arubasim.Server)
 	}{
 		{
 			name:  "bad credentials",
@@ -66,7 +52,7 @@ func TestAccArubaBackup_oneOfThreeFails(t *testing.T) {
 		{
 			name:    "session limit",
 			tweak:   func(c *arubasim.Config) { c.MaxSessions = 1 },
-			prepare: func(e *simEnv, bad *arubasim.Server) { occupySession(e, bad) },
+			prepare: func(e *simEnv, bad *arubasim.Server) { e.occupySession(bad) },
 			want:    `log in failed.*Maximum number of sessions reached \(1\).*at most 64`,
 			after:   func(_ *testing.T, bad *arubasim.Server) { bad.Conductor.ExpireAllSessions() },
 		},
@@ -85,15 +71,11 @@ func TestAccArubaBackup_oneOfThreeFails(t *testing.T) {
 		{
 			name:    "SCP server refuses the conductor",
 			prepare: func(e *simEnv, _ *arubasim.Server) { e.sftp.SetRefuseAll(true) },
-			badExtra: func(e *simEnv) string {
-				return strings.Replace(e.scpBlock(), "host_key ", "verify = false\n    host_key ", 1)
-			},
-			want: `copy infrabackup-running.cfg to SCP server failed`,
+			scp:     []option{set("verify", false)},
+			want:    `copy infrabackup-running.cfg to SCP server failed`,
 			after: func(t *testing.T, bad *arubasim.Server) {
-				for name := range bad.Conductor.FlashFiles() {
-					if strings.Contains(name, ".tar") {
-						t.Errorf("tar file %s left on flash after a failed upload", name)
-					}
+				if err := noTarOnFlash(bad, "a failed upload"); err != nil {
+					t.Error(err)
 				}
 			},
 		},
@@ -108,16 +90,16 @@ func TestAccArubaBackup_oneOfThreeFails(t *testing.T) {
 			if tc.prepare != nil {
 				tc.prepare(e, bad)
 			}
-			extra := ""
-			if tc.badExtra != nil {
-				extra = tc.badExtra(e)
+			var badOpts []option
+			if tc.scp != nil {
+				badOpts = append(badOpts, e.scp(tc.scp...))
 			}
 			addr := regexp.QuoteMeta(fmt.Sprintf("%s:%d", bad.Host, bad.Port))
-			resource.Test(t, resource.TestCase{
+			resource.ParallelTest(t, resource.TestCase{
 				ProtoV6ProviderFactories: testProviderFactories,
 				Steps: []resource.TestStep{{
-					Config:      threeConductors(e, extra, 1),
-					ExpectError: regexp.MustCompile(`(?s)Backup of conductor 127\.0\.0\.1 failed.*conductor ` + addr + `: ` + wrapTolerant(tc.want)),
+					Config:      e.config(threeConductorBackups(e, badOpts...)...),
+					ExpectError: errorRE(`Backup of conductor 127\.0\.0\.1 failed.*conductor ` + addr + `: ` + tc.want),
 				}},
 			})
 			if tc.after != nil {
@@ -125,73 +107,41 @@ func TestAccArubaBackup_oneOfThreeFails(t *testing.T) {
 			}
 			store := mustStore(t, e.backupDir)
 			for _, name := range []string{"mc0", "mc2"} {
-				if _, err := store.Latest(backupstore.FamilyAruba, name); err != nil {
+				if _, err := store.Latest(t.Context(), backupstore.FamilyAruba, name); err != nil {
 					t.Errorf("%s must complete although another conductor failed: %v", name, err)
 				}
 			}
-			if _, err := store.Latest(backupstore.FamilyAruba, "mc1"); err == nil {
+			if _, err := store.Latest(t.Context(), backupstore.FamilyAruba, "mc1"); err == nil {
 				t.Errorf("the failed conductor must leave no complete backup")
 			}
-			assertNoStrayFiles(t, filepath.Join(e.backupDir, "aruba", "mc1"))
+			assertNothingLeft(t, filepath.Join(e.backupDir, "aruba", "mc1"), "a failed backup")
 		})
 	}
 }
 
 // TestAccArubaBackup_expiredOnceRelogsIn: one expiry is survived by one re-login.
 func TestAccArubaBackup_expiredOnceRelogsIn(t *testing.T) {
+	t.Parallel()
 	for _, style := range []string{arubasim.ExpiryStatus, arubasim.Expiry401} {
 		t.Run(style, func(t *testing.T) {
 			e := newSimEnv(t)
 			c := e.addConductor("mc", func(cfg *arubasim.Config) { cfg.ExpiryStyle = style })
 			c.Conductor.ExpireNextCalls(1)
-			resource.Test(t, resource.TestCase{
+			resource.ParallelTest(t, resource.TestCase{
 				ProtoV6ProviderFactories: testProviderFactories,
 				Steps: []resource.TestStep{{
-					Config: arubaConfig(e, c, "1", ""),
-					Check: func(*terraform.State) error {
-						st := c.Conductor.Stats.Snapshot()
-						if st.Logins != 2 || st.Logouts != 1 || st.ExpiredSessions != 1 {
-							return fmt.Errorf("want 2 logins (one re-login), 1 logout, 1 expired; got %+v", st)
-						}
-						return nil
+					Config: e.config(arubaBackup(c)),
+					ConfigStateChecks: []statecheck.StateCheck{
+						loginsAndLogouts(&c.Conductor.Stats, 2, 1), // one re-login
+						deviceCheck(func() error {
+							if n := c.Conductor.Stats.Snapshot().ExpiredSessions; n != 1 {
+								return fmt.Errorf("want 1 expired session, got %d", n)
+							}
+							return nil
+						}),
 					},
 				}},
 			})
 		})
 	}
-}
-
-// occupySession logs in outside Terraform so that a MaxSessions=1 conductor is full.
-func occupySession(e *simEnv, c *arubasim.Server) {
-	e.t.Helper()
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(e.ca.CertPEM)
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
-	form := url.Values{"username": {testArubaUser}, "password": {testArubaPass}}
-	resp, err := hc.Post(c.URL+"/v1/api/login", "application/x-www-form-urlencoded", bytes.NewBufferString(form.Encode()))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	resp.Body.Close()
-	if c.Conductor.OpenSessions() != 1 {
-		e.t.Fatalf("could not occupy the only session slot")
-	}
-}
-
-// assertNoStrayFiles fails when a failed backup left any file (temporary or partial)
-// in dir.
-func assertNoStrayFiles(t *testing.T, dir string) {
-	t.Helper()
-	_ = filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
-		if err == nil && !info.IsDir() {
-			t.Errorf("a failed backup left %s behind", p)
-		}
-		return nil
-	})
-}
-
-// wrapTolerant lets a pattern's spaces match the line breaks Terraform puts into long
-// error messages.
-func wrapTolerant(pattern string) string {
-	return strings.ReplaceAll(pattern, " ", `\s+`)
 }

@@ -6,12 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
-	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
@@ -22,24 +21,14 @@ import (
 // interruptedAndLocal declares two backups of one conductor: "interrupted", with the
 // SCP server, ends by its 3 s create timeout; "local" needs the same device lock.
 func interruptedAndLocal(e *simEnv, c *arubasim.Server) string {
-	return e.providerConfig() + fmt.Sprintf(`
-resource "infrabackup_aruba_conductor_backup" "interrupted" {
-  host     = %[1]q
-  port     = %[2]d
-  name     = "mc-scp"
-  trigger  = "1"
-  timeouts = { create = "3s" }
-%[3]s
+	return e.config(
+		arubaBackup(c, named("interrupted"), set("name", "mc-scp"), withTimeouts("create", "3s"), e.scp()),
+		arubaBackup(c, named("local"), set("name", "mc-local")),
+	)
 }
 
-resource "infrabackup_aruba_conductor_backup" "local" {
-  host    = %[1]q
-  port    = %[2]d
-  name    = "mc-local"
-  trigger = "1"
-}
-`, c.Host, c.Port, e.scpBlock())
-}
+// createTimeoutRE is the end of the error of a backup its create timeout stopped.
+var createTimeoutRE = regexp.QuoteMeta(`within its create timeout (3s)`)
 
 // assertInterruptedCleanly checks what an interrupted backup must leave: every
 // session logged out, no tar file on the conductor's flash, no backup recorded for
@@ -49,16 +38,14 @@ func assertInterruptedCleanly(t *testing.T, e *simEnv, c *arubasim.Server) {
 	if st := c.Conductor.Stats.Snapshot(); st.Logins != 2 || st.Logouts != 2 || st.OpenSessions != 0 {
 		t.Errorf("want 2 logins and 2 logouts (one per backup), no open session; got %+v", st)
 	}
-	for name := range c.Conductor.FlashFiles() {
-		if strings.Contains(name, ".tar") {
-			t.Errorf("the flash archive %s stayed on the conductor after the interrupted backup", name)
-		}
+	if err := noTarOnFlash(c, "the interrupted backup"); err != nil {
+		t.Error(err)
 	}
 	store := mustStore(t, e.backupDir)
-	if _, err := store.Latest(backupstore.FamilyAruba, "mc-scp"); err == nil {
+	if _, err := store.Latest(t.Context(), backupstore.FamilyAruba, "mc-scp"); err == nil {
 		t.Error("the interrupted backup was recorded")
 	}
-	if _, err := store.Latest(backupstore.FamilyAruba, "mc-local"); err != nil {
+	if _, err := store.Latest(t.Context(), backupstore.FamilyAruba, "mc-local"); err != nil {
 		t.Errorf("the other backup of the conductor did not complete: %v", err)
 	}
 }
@@ -67,6 +54,7 @@ func assertInterruptedCleanly(t *testing.T, e *simEnv, c *arubasim.Server) {
 // creation of remote_dir, or while an upload is read back) ends the backup with its
 // create timeout instead of hanging the apply.
 func TestAccArubaBackup_stalledSCPServer(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		point sftpserver.StallPoint
@@ -80,11 +68,11 @@ func TestAccArubaBackup_stalledSCPServer(t *testing.T) {
 			e.startSFTP()
 			c := e.addConductor("mc", nil)
 			e.sftp.SetStall(tc.point, false)
-			resource.Test(t, resource.TestCase{
+			resource.ParallelTest(t, resource.TestCase{
 				ProtoV6ProviderFactories: testProviderFactories,
 				Steps: []resource.TestStep{{
 					Config:      interruptedAndLocal(e, c),
-					ExpectError: regexp.MustCompile(`(?s)Backup of conductor 127\.0\.0\.1 failed.*` + wrapTolerant(tc.step) + `.*context deadline exceeded.*` + wrapTolerant(regexp.QuoteMeta(`within its create timeout (3s)`))),
+					ExpectError: errorRE(`Backup of conductor 127\.0\.0\.1 failed.*` + tc.step + `.*context deadline exceeded.*` + createTimeoutRE),
 				}},
 			})
 			if e.sftp.Stats().Stalls == 0 {
@@ -102,11 +90,11 @@ func TestAccArubaBackup_timeoutDuringSCPPushCleansFlash(t *testing.T) {
 	e.startSFTP()
 	c := e.addConductor("mc", nil)
 	c.Conductor.Faults.Add(devicesim.Fault{Kind: devicesim.FaultSlow, PathPrefix: "/v1/configuration/object/copy_flash_scp", Delay: time.Minute})
-	resource.Test(t, resource.TestCase{
+	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviderFactories,
 		Steps: []resource.TestStep{{
 			Config:      interruptedAndLocal(e, c),
-			ExpectError: regexp.MustCompile(`(?s)Backup of conductor 127\.0\.0\.1 failed.*copy infrabackup-running.cfg to SCP server.*` + wrapTolerant(regexp.QuoteMeta(`within its create timeout (3s)`))),
+			ExpectError: errorRE(`Backup of conductor 127\.0\.0\.1 failed.*copy infrabackup-running.cfg to SCP server.*` + createTimeoutRE),
 		}},
 	})
 	if c.Conductor.Stats.Snapshot().Calls["POST /v1/configuration/object/flash_backup"] != 1 {
@@ -121,11 +109,11 @@ func TestAccArubaBackup_timeoutDuringSCPPushCleansFlash(t *testing.T) {
 func TestAccPlanDoesNotWrite(t *testing.T) {
 	e := newSimEnv(t)
 	c := e.addConductor("mc", nil)
-	resource.Test(t, resource.TestCase{
+	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviderFactories,
 		Steps: []resource.TestStep{
 			{
-				Config:             arubaConfig(e, c, "1", ""),
+				Config:             e.config(arubaBackup(c)),
 				PlanOnly:           true,
 				ExpectNonEmptyPlan: true,
 			},
@@ -135,13 +123,13 @@ func TestAccPlanDoesNotWrite(t *testing.T) {
 						t.Errorf("terraform plan created or touched backup_dir %s (%v)", e.backupDir, err)
 					}
 				},
-				Config: arubaConfig(e, c, "1", ""),
-				Check: func(*terraform.State) error {
-					if _, err := mustStore(t, e.backupDir).Latest(backupstore.FamilyAruba, "mc"); err != nil {
+				Config: e.config(arubaBackup(c)),
+				ConfigStateChecks: []statecheck.StateCheck{deviceCheck(func() error {
+					if _, err := mustStore(t, e.backupDir).Latest(t.Context(), backupstore.FamilyAruba, "mc"); err != nil {
 						return fmt.Errorf("the apply did not create the backup folder and its backup: %w", err)
 					}
 					return nil
-				},
+				})},
 			},
 		},
 	})
@@ -153,28 +141,24 @@ func TestAccPlanDoesNotWrite(t *testing.T) {
 func TestAccDataSourceRefusesAnOlderBackupAsLatest(t *testing.T) {
 	e := newSimEnv(t)
 	c := e.addConductor("mc", nil)
-	dataSources := `
-data "infrabackup_aruba_conductor_backup" "by_name" {
-  name = "mc"
-}
-data "infrabackup_aruba_conductor_backup" "by_host" {
-  host = "127.0.0.1"
-}
-`
 	// A newer backup whose record was damaged (e.g. by a disk error).
 	damaged := filepath.Join(e.backupDir, "aruba", "mc", "29991231T235959.999Z.json")
-	resource.Test(t, resource.TestCase{
+	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviderFactories,
 		Steps: []resource.TestStep{
-			{Config: arubaConfig(e, c, "1", "")},
+			{Config: e.config(arubaBackup(c))},
 			{
 				PreConfig: func() {
 					if err := os.WriteFile(damaged, []byte(`{"format_version": 1, "host": "127.0.0.1", "fi`), 0o600); err != nil {
 						t.Fatal(err)
 					}
 				},
-				Config: arubaConfig(e, c, "1", "") + dataSources,
-				ExpectError: regexp.MustCompile(`(?s)cannot tell which backup of aruba (device mc|host 127\.0\.0\.1) is the latest.*` +
+				Config: e.config(
+					arubaBackup(c),
+					dataBlock("data.infrabackup_aruba_conductor_backup.by_name", set("name", "mc")),
+					dataBlock("data.infrabackup_aruba_conductor_backup.by_host", set("host", "127.0.0.1")),
+				),
+				ExpectError: errorRE(`cannot tell which backup of aruba (device mc|host 127\.0\.0\.1) is the latest.*` +
 					regexp.QuoteMeta(damaged) + `.*not a valid backup record`),
 			},
 		},

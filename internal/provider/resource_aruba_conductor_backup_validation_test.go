@@ -1,82 +1,56 @@
 package provider
 
 import (
-	"regexp"
-	"strings"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 )
 
 // TestAccArubaBackup_badArgumentsFailAtPlan: bad input is refused by terraform plan,
-// before any device is contacted.
+// before the conductor the resource names is contacted.
 func TestAccArubaBackup_badArgumentsFailAtPlan(t *testing.T) {
+	t.Parallel()
 	e := newSimEnv(t)
-	e.startSFTP()
 	c := e.addConductor("mc", nil)
-	cases := map[string]struct {
-		resource string
+	t.Cleanup(func() { // after every case
+		if n := c.Conductor.Stats.Snapshot().TotalCalls(); n != 0 {
+			t.Errorf("plan-time refusals contacted the conductor %d times", n)
+		}
+	})
+	scp := func(opts ...option) option {
+		return set("scp", object(append([]option{set("host", "127.0.0.1"), set("username", "u"), set("password_wo", "p")}, opts...)...))
+	}
+	for name, tc := range map[string]struct {
+		provider []option
+		resource []option
 		want     string
 	}{
-		"empty host": {`host = ""
-  trigger = "1"`, `the host is empty`},
-		"URL as host": {`host = "https://mc1:4343"
-  trigger = "1"`, `is a URL`},
-		"port 0": {`host = "127.0.0.1"
-  port = 0
-  trigger = "1"`, `port value must be between 1 and 65535`},
-		"flash backup without scp": {`host = "127.0.0.1"
-  trigger = "1"
-  flash_backup = true`, `flash_backup needs an scp block`},
-		"bad name": {`host = "127.0.0.1"
-  trigger = "1"
-  name = "../etc"`, `Invalid name`},
-		"unknown SCP host": {`host = "127.0.0.1"
-  trigger = "1"
-  scp = {
-    host = "no-such-scp-host.invalid"
-    username = "u"
-    password_wo = "p"
-    insecure_ignore_host_key = true
-  }`, `Unknown SCP host`},
-		"no host key": {`host = "127.0.0.1"
-  trigger = "1"
-  scp = {
-    host = "127.0.0.1"
-    username = "u"
-    password_wo = "p"
-  }`, `host key is not known`},
-		"remote dir escapes": {`host = "127.0.0.1"
-  trigger = "1"
-  scp = {
-    host = "127.0.0.1"
-    username = "u"
-    password_wo = "p"
-    remote_dir = "../../etc"
-    insecure_ignore_host_key = true
-  }`, `must not contain ".."`},
-		"bad request timeout": {`host = "127.0.0.1"
-  trigger = "1"`, `is not a duration`},
-	}
-	for name, tc := range cases {
+		"empty host":               {resource: []option{set("host", "")}, want: `the host is empty`},
+		"URL as host":              {resource: []option{set("host", "https://mc1:4343")}, want: `is a URL`},
+		"port 0":                   {resource: []option{set("port", 0)}, want: `port value must be between 1 and 65535`},
+		"flash backup without scp": {resource: []option{set("flash_backup", true)}, want: `flash_backup needs an scp block`},
+		"bad name":                 {resource: []option{set("name", "../etc")}, want: `Invalid name`},
+		"unknown SCP host": {
+			resource: []option{scp(set("host", "no-such-scp-host.invalid"), set("insecure_ignore_host_key", true))},
+			want:     `Unknown SCP host`,
+		},
+		"no host key": {resource: []option{scp()}, want: `host key is not known`},
+		"remote dir escapes": {
+			resource: []option{scp(set("remote_dir", "../../etc"), set("insecure_ignore_host_key", true))},
+			want:     `must not contain ".."`,
+		},
+		"bad request timeout": {provider: []option{set("request_timeout", "soon")}, want: `is not a duration`},
+	} {
 		t.Run(name, func(t *testing.T) {
-			provider := e.providerConfig()
-			if name == "bad request timeout" {
-				provider = strings.Replace(provider, `max_retries`, `request_timeout = "soon"
-  max_retries`, 1)
-			}
-			resource.Test(t, resource.TestCase{
+			resource.ParallelTest(t, resource.TestCase{
 				ProtoV6ProviderFactories: testProviderFactories,
 				Steps: []resource.TestStep{{
-					Config:      provider + "\nresource \"infrabackup_aruba_conductor_backup\" \"mc\" {\n  " + tc.resource + "\n}\n",
+					Config:      hclConfig(e.provider(tc.provider...), arubaBackup(c, tc.resource...)),
 					PlanOnly:    true,
-					ExpectError: regexp.MustCompile(wrapTolerant(tc.want)),
+					ExpectError: errorRE(tc.want),
 				}},
 			})
 		})
-	}
-	if n := c.Conductor.Stats.Snapshot().TotalCalls(); n != 0 {
-		t.Errorf("plan-time refusals contacted the device %d times", n)
 	}
 }
 
@@ -85,15 +59,11 @@ func TestAccArubaBackup_badArgumentsFailAtPlan(t *testing.T) {
 func TestAccArubaBackup_untrustedCertificate(t *testing.T) {
 	e := newSimEnv(t)
 	c := e.addConductor("mc", nil)
-	cfg := regexp.MustCompile(`(?s)  ca_cert_pem   = <<-EOT.*?  EOT\n`).ReplaceAllString(arubaConfig(e, c, "1", ""), "")
-	if strings.Contains(cfg, "ca_cert_pem") {
-		t.Fatal("could not remove ca_cert_pem from the configuration")
-	}
-	resource.Test(t, resource.TestCase{
+	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviderFactories,
 		Steps: []resource.TestStep{{
-			Config:      cfg,
-			ExpectError: regexp.MustCompile(`(?s)certificate.*not\s+trusted.*set\s+ca_cert_pem.*insecure\s+=\s+true`),
+			Config:      hclConfig(e.provider(unset("ca_cert_pem")), arubaBackup(c)),
+			ExpectError: errorRE(`certificate.*not trusted.*set ca_cert_pem.*insecure = true`),
 		}},
 	})
 }

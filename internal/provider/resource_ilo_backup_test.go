@@ -9,159 +9,91 @@ import (
 	"strings"
 	"testing"
 
+	tfjson "github.com/hashicorp/terraform-json"
+	"github.com/hashicorp/terraform-plugin-testing/compare"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
-	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	ilosim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/ilo"
 )
 
-const iloRes = "infrabackup_ilo_backup.ilo"
-
-func iloBackupConfig(e *simEnv, d *iloSim, trigger, extra string) string {
-	return e.providerConfig() + fmt.Sprintf(`
-resource "infrabackup_ilo_backup" "ilo" {
-  host    = %q
-  port    = %d
-  trigger = %q
-%s
-}
-`, d.Host, d.Port, trigger, extra)
-}
-
-// checkServed asserts that the backup in state holds exactly the bytes the simulator
-// served under the recorded device file name (and, with protected, a protected image).
-func checkServed(d *iloSim, protected bool) resource.TestCheckFunc {
-	return func(s *terraform.State) error {
-		name := stateAttr(s, iloRes, "device_file_name")
-		sha := stateAttr(s, iloRes, "sha256")
-		for _, img := range d.ILO.Served() {
-			if img.Name == name && img.SHA256 == sha {
-				if img.PasswordProtected != protected {
-					return fmt.Errorf("served image %s: password protected = %t, want %t", name, img.PasswordProtected, protected)
-				}
-				if fmt.Sprint(img.Size) != stateAttr(s, iloRes, "size") {
-					return fmt.Errorf("served %d bytes, state records %s", img.Size, stateAttr(s, iloRes, "size"))
-				}
-				return nil
-			}
-		}
-		return fmt.Errorf("the simulator never served %s with sha256 %s (served: %+v)", name, sha, d.ILO.Served())
-	}
-}
-
-// flexRE compiles an error pattern in which every space matches any run of white
-// space: Terraform wraps diagnostic text at arbitrary word boundaries.
-func flexRE(pattern string) *regexp.Regexp {
-	return regexp.MustCompile(`(?s)` + strings.ReplaceAll(pattern, " ", `\s+`))
-}
-
-func checkOneSession(d *iloSim) resource.TestCheckFunc {
-	return func(*terraform.State) error {
-		st := d.ILO.Stats.Snapshot()
-		if st.Logins != 1 || st.Logouts != 1 {
-			return fmt.Errorf("want exactly one login and one logout, got %+v", st)
-		}
-		return nil
-	}
-}
-
 func TestAccILOBackup_backupAndNewTrigger(t *testing.T) {
 	e := newSimEnv(t)
 	d := e.addILO("ilo-lab-01", func(c *ilosim.Config) { c.Generation = ilosim.ILO5 })
 	serial := d.ILO.Serial()
-	var firstID, firstPath string
-	var callsAfterApply int64
-
-	resource.Test(t, resource.TestCase{
+	calls := &callMark{stats: &d.ILO.Stats}
+	sameBackup := statecheck.CompareValue(compare.ValuesSame())
+	newBackup := statecheck.CompareValue(compare.ValuesDiffer())
+	kept := &backupsKept{res: iloRes, path: "local_path"}
+	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviderFactories,
 		Steps: []resource.TestStep{
 			{
-				Config: iloBackupConfig(e, d, "fw-3.09", ""),
-				Check: resource.ComposeAggregateTestCheckFunc(
-					resource.TestCheckResourceAttr(iloRes, "name", serial),
-					resource.TestCheckResourceAttr(iloRes, "serial_number", serial),
-					resource.TestCheckResourceAttr(iloRes, "generation", "iLO 5"),
-					resource.TestCheckResourceAttr(iloRes, "firmware_version", d.ILO.Firmware()),
-					resource.TestCheckResourceAttr(iloRes, "password_protected", "false"),
-					resource.TestCheckNoResourceAttr(iloRes, "backup_password_wo"),
-					resource.TestMatchResourceAttr(iloRes, "device_file_name", regexp.MustCompile(`^HPE_`+serial+`_\d{8}_\d{4}\.bak$`)),
-					resource.TestMatchResourceAttr(iloRes, "device_file_location", regexp.MustCompile(`^/bkupdata/HPE_`+serial+`_\d{8}_\d{4}\.bak$`)),
-					resource.TestMatchResourceAttr(iloRes, "id", regexp.MustCompile(`^`+serial+`/\d{8}T\d{6}\.\d{3}Z$`)),
-					resource.TestCheckResourceAttr(iloRes, "files.#", "1"),
-					resource.TestCheckResourceAttr(iloRes, "files.0.kind", "ilo-backup"),
-					resource.TestMatchResourceAttr(iloRes, "files.0.path", regexp.MustCompile(`/ilo/`+serial+`/\d{8}T\d{6}\.\d{3}Z-ilo-backup\.bak$`)),
-					resource.TestCheckResourceAttrPair(iloRes, "local_path", iloRes, "files.0.path"),
-					resource.TestCheckResourceAttrPair(iloRes, "sha256", iloRes, "files.0.sha256"),
-					resource.TestCheckResourceAttrPair(iloRes, "size", iloRes, "files.0.size"),
-					resource.TestCheckResourceAttr(iloRes, "size", fmt.Sprint(testILOBackupSize)),
-					checkLocalFile(iloRes, 0, nil),
-					checkServed(d, false),
-					checkOneSession(d),
-					func(s *terraform.State) error {
-						firstID, firstPath = stateAttr(s, iloRes, "id"), stateAttr(s, iloRes, "local_path")
-						callsAfterApply = d.ILO.Stats.Snapshot().TotalCalls()
-						return nil
-					},
-				),
+				Config: e.config(iloBackup(d, set("trigger", "fw-3.09"))),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(iloRes, at("name"), knownvalue.StringExact(serial)),
+					statecheck.ExpectKnownValue(iloRes, at("serial_number"), knownvalue.StringExact(serial)),
+					statecheck.ExpectKnownValue(iloRes, at("generation"), knownvalue.StringExact("iLO 5")),
+					statecheck.ExpectKnownValue(iloRes, at("firmware_version"), knownvalue.StringExact(d.ILO.Firmware())),
+					statecheck.ExpectKnownValue(iloRes, at("password_protected"), knownvalue.Bool(false)),
+					statecheck.ExpectKnownValue(iloRes, at("backup_password_wo"), knownvalue.Null()),
+					statecheck.ExpectKnownValue(iloRes, at("device_file_name"), knownvalue.StringRegexp(regexp.MustCompile(`^HPE_`+serial+`_\d{8}_\d{4}\.bak$`))),
+					statecheck.ExpectKnownValue(iloRes, at("device_file_location"), knownvalue.StringRegexp(regexp.MustCompile(`^/bkupdata/HPE_`+serial+`_\d{8}_\d{4}\.bak$`))),
+					statecheck.ExpectKnownValue(iloRes, at("id"), knownvalue.StringRegexp(regexp.MustCompile(`^`+serial+`/\d{8}T\d{6}\.\d{3}Z$`))),
+					statecheck.ExpectKnownValue(iloRes, at("files"), knownvalue.ListSizeExact(1)),
+					statecheck.ExpectKnownValue(iloRes, at("files.0.kind"), knownvalue.StringExact("ilo-backup")),
+					statecheck.ExpectKnownValue(iloRes, at("files.0.path"), knownvalue.StringRegexp(regexp.MustCompile(`/ilo/`+serial+`/\d{8}T\d{6}\.\d{3}Z-ilo-backup\.bak$`))),
+					statecheck.CompareValuePairs(iloRes, at("local_path"), iloRes, at("files.0.path"), compare.ValuesSame()),
+					statecheck.CompareValuePairs(iloRes, at("sha256"), iloRes, at("files.0.sha256"), compare.ValuesSame()),
+					statecheck.CompareValuePairs(iloRes, at("size"), iloRes, at("files.0.size"), compare.ValuesSame()),
+					statecheck.ExpectKnownValue(iloRes, at("size"), knownvalue.Int64Exact(testILOBackupSize)),
+					fileOnDisk(iloRes, 0, nil),
+					servedBy(d, false),
+					loginsAndLogouts(&d.ILO.Stats, 1, 1),
+					sameBackup.AddStateValue(iloRes, at("id")),
+					newBackup.AddStateValue(iloRes, at("id")),
+					kept.check(),
+					calls.mark(),
+				},
 			},
 			{
-				// Plan and refresh of an existing backup make no device call.
-				Config:   iloBackupConfig(e, d, "fw-3.09", ""),
+				Config:   e.config(iloBackup(d, set("trigger", "fw-3.09"))),
 				PlanOnly: true,
 			},
 			{
-				PreConfig: func() {
-					if got := d.ILO.Stats.Snapshot().TotalCalls(); got != callsAfterApply {
-						t.Errorf("plan/refresh made %d device calls, want 0", got-callsAfterApply)
-					}
-				},
+				PreConfig: func() { calls.assertNoneSince(t, "plan and refresh of an existing backup") },
 				// Only timeouts change: recorded without a new backup.
-				Config: iloBackupConfig(e, d, "fw-3.09", `  timeouts = { create = "10m" }`),
+				Config: e.config(iloBackup(d, set("trigger", "fw-3.09"), withTimeouts("create", "10m"))),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(iloRes, plancheck.ResourceActionUpdate),
 				}},
-				Check: resource.TestCheckResourceAttrPtr(iloRes, "id", &firstID),
+				ConfigStateChecks: []statecheck.StateCheck{
+					sameBackup.AddStateValue(iloRes, at("id")),
+					loginsAndLogouts(&d.ILO.Stats, 1, 1),
+				},
 			},
 			{
 				// A new trigger is a new backup in a new file; the old one stays.
-				Config: iloBackupConfig(e, d, "fw-3.10", ""),
+				Config: e.config(iloBackup(d, set("trigger", "fw-3.10"))),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(iloRes, plancheck.ResourceActionDestroyBeforeCreate),
 				}},
-				Check: resource.ComposeAggregateTestCheckFunc(
-					checkLocalFile(iloRes, 0, nil),
-					checkServed(d, false),
-					func(s *terraform.State) error {
-						if id := stateAttr(s, iloRes, "id"); id == firstID {
-							return fmt.Errorf("a new trigger kept backup id %s", id)
-						}
-						if p := stateAttr(s, iloRes, "local_path"); p == firstPath {
-							return fmt.Errorf("a new trigger overwrote %s", p)
-						}
-						if _, err := os.Stat(firstPath); err != nil {
-							return fmt.Errorf("the previous backup must stay: %v", err)
-						}
-						if st := d.ILO.Stats.Snapshot(); st.Logins != 2 || st.Logouts != 2 {
-							return fmt.Errorf("want two logins and two logouts in all, got %+v", st)
-						}
-						return nil
-					},
-				),
+				ConfigStateChecks: []statecheck.StateCheck{
+					fileOnDisk(iloRes, 0, nil),
+					servedBy(d, false),
+					newBackup.AddStateValue(iloRes, at("id")),
+					kept.check(),
+					loginsAndLogouts(&d.ILO.Stats, 2, 2),
+				},
 			},
 		},
 	})
-	// Destroy forgets the resource; the backups stay.
-	b, err := mustStore(t, e.backupDir).Latest(backupstore.FamilyILO, serial)
-	if err != nil {
-		t.Fatalf("backups must survive destroy: %v", err)
-	}
-	if _, err := os.Stat(b.Files[0].Path); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(firstPath); err != nil {
-		t.Fatal(err)
+	kept.assertKeptAfterDestroy(t)
+	if _, err := mustStore(t, e.backupDir).Latest(t.Context(), backupstore.FamilyILO, serial); err != nil {
+		t.Errorf("the store must still record the backups after destroy: %v", err)
 	}
 }
 
@@ -169,55 +101,50 @@ func TestAccILOBackup_passwordProtectedAndName(t *testing.T) {
 	e := newSimEnv(t)
 	d := e.addILO("ilo-pw", nil)
 	const backupPassword = "Bkp-Pa55word-0f-32-characters!!"
-	resource.Test(t, resource.TestCase{
+	protected := func(version int) *block {
+		return iloBackup(d, set("name", "dc1-rack4-ilo"), set("backup_password_wo", backupPassword), set("backup_password_wo_version", version))
+	}
+	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviderFactories,
 		Steps: []resource.TestStep{
 			{
-				Config: iloBackupConfig(e, d, "1", `
-  backup_password_wo         = "this-backup-password-is-too-long-for-an-ilo"
-  backup_password_wo_version = 1
-`),
-				ExpectError: flexRE(`backup password is 43 characters long.*at most 32`),
+				Config: e.config(iloBackup(d,
+					set("backup_password_wo", "this-backup-password-is-too-long-for-an-ilo"),
+					set("backup_password_wo_version", 1))),
+				ExpectError: errorRE(`backup password is 43 characters long.*at most 32`),
 			},
 			{
-				Config: iloBackupConfig(e, d, "1", fmt.Sprintf(`
-  name                       = "dc1-rack4-ilo"
-  backup_password_wo         = %q
-  backup_password_wo_version = 1
-`, backupPassword)),
-				Check: resource.ComposeAggregateTestCheckFunc(
-					resource.TestCheckResourceAttr(iloRes, "name", "dc1-rack4-ilo"),
-					resource.TestCheckResourceAttr(iloRes, "password_protected", "true"),
-					resource.TestCheckResourceAttr(iloRes, "backup_password_wo_version", "1"),
-					resource.TestCheckNoResourceAttr(iloRes, "backup_password_wo"),
-					resource.TestMatchResourceAttr(iloRes, "local_path", regexp.MustCompile(`/ilo/dc1-rack4-ilo/[^/]+-ilo-backup\.bak$`)),
-					checkLocalFile(iloRes, 0, nil),
-					checkServed(d, true),
-					checkOneSession(d),
-					func(s *terraform.State) error {
-						raw, _ := json.Marshal(s)
-						assertNoSecrets(t, "state", string(raw), backupPassword, testILOPass)
-						if served := d.ILO.Served(); served[len(served)-1].PasswordProtected != true {
-							return fmt.Errorf("the last image served was not protected: %+v", served)
+				Config: e.config(protected(1)),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(iloRes, at("name"), knownvalue.StringExact("dc1-rack4-ilo")),
+					statecheck.ExpectKnownValue(iloRes, at("password_protected"), knownvalue.Bool(true)),
+					statecheck.ExpectKnownValue(iloRes, at("backup_password_wo_version"), knownvalue.Int64Exact(1)),
+					statecheck.ExpectKnownValue(iloRes, at("backup_password_wo"), knownvalue.Null()),
+					statecheck.ExpectKnownValue(iloRes, at("local_path"), knownvalue.StringRegexp(regexp.MustCompile(`/ilo/dc1-rack4-ilo/[^/]+-ilo-backup\.bak$`))),
+					fileOnDisk(iloRes, 0, nil),
+					servedBy(d, true),
+					loginsAndLogouts(&d.ILO.Stats, 1, 1),
+					checkFunc(func(s *tfjson.State) error {
+						raw, err := json.Marshal(s)
+						if err != nil {
+							return err
 						}
+						assertNoSecrets(t, "state", string(raw), backupPassword, testILOPass)
 						return nil
-					},
-				),
+					}),
+				},
 			},
 			{
 				// A new password version takes a new backup protected by it.
-				Config: iloBackupConfig(e, d, "1", fmt.Sprintf(`
-  name                       = "dc1-rack4-ilo"
-  backup_password_wo         = %q
-  backup_password_wo_version = 2
-`, backupPassword)),
+				Config: e.config(protected(2)),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(iloRes, plancheck.ResourceActionDestroyBeforeCreate),
 				}},
-				Check: resource.ComposeAggregateTestCheckFunc(
-					resource.TestCheckResourceAttr(iloRes, "password_protected", "true"),
-					checkServed(d, true),
-				),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(iloRes, at("password_protected"), knownvalue.Bool(true)),
+					servedBy(d, true),
+					loginsAndLogouts(&d.ILO.Stats, 2, 2),
+				},
 			},
 		},
 	})
@@ -226,39 +153,35 @@ func TestAccILOBackup_passwordProtectedAndName(t *testing.T) {
 func TestAccILOBackup_badCredentials(t *testing.T) {
 	e := newSimEnv(t)
 	d := e.addILO("ilo-badpw", func(c *ilosim.Config) { c.Password = "the-real-password" })
-	resource.Test(t, resource.TestCase{
+	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviderFactories,
 		Steps: []resource.TestStep{{
-			Config:      iloBackupConfig(e, d, "1", ""),
-			ExpectError: flexRE(`Backup of iLO 127\.0\.0\.1:\d+ failed.*log in failed \(HTTP 401\).*refused the user name or password.*check the ilo username and password`),
+			Config:      e.config(iloBackup(d)),
+			ExpectError: errorRE(`Backup of iLO 127\.0\.0\.1:\d+ failed.*log in failed \(HTTP 401\).*refused the user name or password.*check the ilo username and password`),
 		}},
 	})
-	if files := regularFilesUnder(t, e.backupDir); len(files) != 0 {
-		t.Errorf("a failed login left files: %v", files)
-	}
+	assertNothingLeft(t, e.backupDir, "a failed login")
 }
 
 func TestAccILOBackup_sessionLimit(t *testing.T) {
 	e := newSimEnv(t)
 	d := e.addILO("ilo-busy", func(c *ilosim.Config) { c.MaxSessions = 1 })
 	logoutOther := e.openOtherSession(d)
-	resource.Test(t, resource.TestCase{
+	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviderFactories,
 		Steps: []resource.TestStep{
 			{
-				Config:      iloBackupConfig(e, d, "1", ""),
-				ExpectError: flexRE(`log in failed \(HTTP 503\).*all session slots of the iLO are in use.*close other iLO sessions`),
+				Config:      e.config(iloBackup(d)),
+				ExpectError: errorRE(`log in failed \(HTTP 503\).*all session slots of the iLO are in use.*close other iLO sessions`),
 			},
 			{
 				// Once the other tool logs out, the same configuration succeeds.
 				PreConfig: func() {
 					logoutOther()
-					if files := regularFilesUnder(t, e.backupDir); len(files) != 0 {
-						t.Errorf("a refused login left files: %v", files)
-					}
+					assertNothingLeft(t, e.backupDir, "a refused login")
 				},
-				Config: iloBackupConfig(e, d, "1", ""),
-				Check:  resource.ComposeAggregateTestCheckFunc(checkLocalFile(iloRes, 0, nil), checkServed(d, false)),
+				Config:            e.config(iloBackup(d)),
+				ConfigStateChecks: []statecheck.StateCheck{fileOnDisk(iloRes, 0, nil), servedBy(d, false)},
 			},
 		},
 	})
@@ -267,30 +190,28 @@ func TestAccILOBackup_sessionLimit(t *testing.T) {
 func TestAccILOBackup_resetMidDownload(t *testing.T) {
 	e := newSimEnv(t)
 	d := e.addILO("ilo-flaky", func(c *ilosim.Config) { c.ResetDownloadAfter = 100 << 10 })
-	resource.Test(t, resource.TestCase{
+	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviderFactories,
 		Steps: []resource.TestStep{
 			{
-				Config:      iloBackupConfig(e, d, "1", ""),
-				ExpectError: flexRE(`download backup failed: the download broke after \d+ bytes.*nothing was kept`),
+				Config:      e.config(iloBackup(d)),
+				ExpectError: errorRE(`download backup failed: the download broke after \d+ bytes.*nothing was kept`),
 			},
 			{
 				PreConfig: func() {
 					// No partial or temporary file, no record: nothing at all.
-					if files := regularFilesUnder(t, e.backupDir); len(files) != 0 {
-						t.Errorf("a broken download left files: %v", files)
-					}
+					assertNothingLeft(t, e.backupDir, "a broken download")
 					if st := d.ILO.Stats.Snapshot(); st.Calls[ilosim.EndpointDownloadGet] != 1 {
 						t.Errorf("want one download attempt, got %+v", st.Calls)
 					}
 					d.ILO.SetResetDownloadAfter(0)
 				},
 				// Nothing was recorded in state: the resource is still to be created.
-				Config: iloBackupConfig(e, d, "1", ""),
+				Config: e.config(iloBackup(d)),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(iloRes, plancheck.ResourceActionCreate),
 				}},
-				Check: resource.ComposeAggregateTestCheckFunc(checkLocalFile(iloRes, 0, nil), checkServed(d, false)),
+				ConfigStateChecks: []statecheck.StateCheck{fileOnDisk(iloRes, 0, nil), servedBy(d, false)},
 			},
 		},
 	})
@@ -301,9 +222,7 @@ func TestAccILOBackup_hostileBackupLocations(t *testing.T) {
 	d := e.addILO("ilo-hostile", nil)
 	outside := filepath.Dir(e.backupDir) // the test's own folder, holding the store
 	checkNothingWritten := func() {
-		if files := regularFilesUnder(t, outside); len(files) != 0 {
-			t.Errorf("a refused location left files: %v", files)
-		}
+		assertNothingLeft(t, outside, "a refused location")
 		if _, err := os.Stat("x"); err == nil {
 			t.Error("a file x appeared in the working directory")
 		}
@@ -322,8 +241,8 @@ func TestAccILOBackup_hostileBackupLocations(t *testing.T) {
 				checkNothingWritten()
 				d.ILO.SetBackupLocation(loc)
 			},
-			Config:      iloBackupConfig(e, d, fmt.Sprint(i), ""),
-			ExpectError: flexRE(`Backup of iLO .* failed.*read backup service failed: the iLO offered an unsafe backup location.*nothing was downloaded or written`),
+			Config:      e.config(iloBackup(d, set("trigger", fmt.Sprint(i)))),
+			ExpectError: errorRE(`Backup of iLO .* failed.*read backup service failed: the iLO offered an unsafe backup location.*nothing was downloaded or written`),
 		})
 	}
 	steps = append(steps, resource.TestStep{
@@ -331,18 +250,19 @@ func TestAccILOBackup_hostileBackupLocations(t *testing.T) {
 			checkNothingWritten()
 			d.ILO.SetBackupLocation("")
 		},
-		Config: iloBackupConfig(e, d, "ok", ""),
+		Config: e.config(iloBackup(d, set("trigger", "ok"))),
 		ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 			plancheck.ExpectResourceAction(iloRes, plancheck.ResourceActionCreate),
 		}},
-		Check: resource.ComposeAggregateTestCheckFunc(checkLocalFile(iloRes, 0, nil), checkServed(d, false)),
+		ConfigStateChecks: []statecheck.StateCheck{fileOnDisk(iloRes, 0, nil), servedBy(d, false)},
 	})
-	resource.Test(t, resource.TestCase{ProtoV6ProviderFactories: testProviderFactories, Steps: steps})
+	resource.ParallelTest(t, resource.TestCase{ProtoV6ProviderFactories: testProviderFactories, Steps: steps})
 }
 
 // TestAccILO_noSecretsInStateOrLog runs every iLO operation with TF_LOG=trace and
 // checks that neither the state file nor the log holds the iLO password, a session
-// token or the backup password.
+// token or the backup password. It sets the process's environment, so it does not
+// run in parallel.
 func TestAccILO_noSecretsInStateOrLog(t *testing.T) {
 	e := newSimEnv(t)
 	tokens := &tokenRecorder{}
@@ -351,48 +271,34 @@ func TestAccILO_noSecretsInStateOrLog(t *testing.T) {
 	tmp := t.TempDir()
 	t.Setenv("TF_LOG", "trace")
 	t.Setenv("TF_ACC_LOG_PATH", logFile)
-	t.Setenv("TMPDIR", tmp) // the harness's working folders, with their state files, go here
+	t.Setenv("TF_ACC_TEMP_DIR", tmp) // the harness's working folders, with their state files, go here
 	// Secrets come from the environment, as in a real pipeline: the test harness
 	// itself logs the configuration text at trace level.
 	const backupPassword = "Backup-Pw-for-the-log-test"
 	t.Setenv(EnvILOUsername, testILOUser)
 	t.Setenv(EnvILOPassword, testILOPass)
 	t.Setenv("TF_VAR_backup_password", backupPassword)
-	config := e.providerConfigWithoutCredentials() + fmt.Sprintf(`
-variable "backup_password" {
-  type      = string
-  sensitive = true
-  ephemeral = true
-}
-resource "infrabackup_ilo_backup" "ilo" {
-  host                       = %q
-  port                       = %d
-  trigger                    = "1"
-  backup_password_wo         = var.backup_password
-  backup_password_wo_version = 1
-}
-resource "infrabackup_ilo_custom_backup_restore" "flag" {
-  host       = %q
-  port       = %d
-  enabled    = true
-  depends_on = [infrabackup_ilo_backup.ilo]
-}
-data "infrabackup_ilo_backup" "live" {
-  host         = infrabackup_ilo_backup.ilo.host
-  port         = infrabackup_ilo_backup.ilo.port
-  query_device = true
-  depends_on   = [infrabackup_ilo_custom_backup_restore.flag]
-}
-`, d.Host, d.Port, d.Host, d.Port)
+	const live = "data.infrabackup_ilo_backup.live"
+	config := hclConfig(
+		e.provider(unset("aruba"), unset("ilo")),
+		ephemeralVariable("backup_password"),
+		iloBackup(d, set("backup_password_wo", expr("var.backup_password")), set("backup_password_wo_version", 1)),
+		customBackupRestore(d, true, set("depends_on", expr("["+iloRes+"]"))),
+		dataBlock(live,
+			set("host", expr(iloRes+".host")),
+			set("port", expr(iloRes+".port")),
+			set("query_device", true),
+			set("depends_on", expr("["+flagRes+"]"))),
+	)
 	var stateFiles int
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviderFactories,
 		Steps: []resource.TestStep{{
 			Config: config,
-			Check: resource.ComposeAggregateTestCheckFunc(
-				checkServed(d, true),
-				resource.TestCheckResourceAttr("data.infrabackup_ilo_backup.live", "custom_backup_and_restore", "true"),
-				func(*terraform.State) error {
+			ConfigStateChecks: []statecheck.StateCheck{
+				servedBy(d, true),
+				statecheck.ExpectKnownValue(live, at("custom_backup_and_restore"), knownvalue.Bool(true)),
+				deviceCheck(func() error {
 					var text string
 					text, stateFiles = readTree(t, tmp, "terraform.tfstate")
 					if !strings.Contains(text, "infrabackup_ilo_backup") {
@@ -400,8 +306,8 @@ data "infrabackup_ilo_backup" "live" {
 					}
 					assertNoSecrets(t, "the state file", text, append(tokens.all(), testILOPass, backupPassword)...)
 					return nil
-				},
-			),
+				}),
+			},
 		}},
 	})
 	if stateFiles == 0 {

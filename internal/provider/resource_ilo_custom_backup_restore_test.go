@@ -3,186 +3,62 @@ package provider
 import (
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"strings"
-	"sync"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-testing/compare"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
-	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 
 	ilosim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/ilo"
 )
-
-const flagRes = "infrabackup_ilo_custom_backup_restore.flag"
-
-func flagConfig(e *simEnv, d *iloSim, enabled bool) string {
-	return e.providerConfig() + fmt.Sprintf(`
-resource "infrabackup_ilo_custom_backup_restore" "flag" {
-  host    = %q
-  port    = %d
-  enabled = %t
-}
-`, d.Host, d.Port, enabled)
-}
-
-// patchSpy records every PATCH of the backup service (its If-Match and the status
-// the iLO answered). When raceNext is set, the next PATCH is preceded by another
-// client's PATCH that leaves the flag as it is but changes the ETag, exactly as if
-// someone changed the service between Terraform's read and write.
-type patchSpy struct {
-	mu       sync.Mutex
-	raceNext bool
-	raced    int
-	patches  []patchRecord
-}
-
-type patchRecord struct {
-	ifMatch string
-	status  int
-}
-
-func (p *patchSpy) wrap(d *ilosim.ILO, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPatch || !strings.Contains(strings.ToLower(r.URL.Path), "backuprestoreservice") {
-			next.ServeHTTP(w, r)
-			return
-		}
-		p.mu.Lock()
-		race := p.raceNext
-		p.raceNext = false
-		p.mu.Unlock()
-		if race {
-			other := httptest.NewRequest(http.MethodPatch, r.URL.Path,
-				strings.NewReader(fmt.Sprintf(`{"CustomBackupandRestore": %t}`, d.CustomBackupAndRestore())))
-			other.Header.Set("X-Auth-Token", r.Header.Get("X-Auth-Token"))
-			other.Header.Set("Content-Type", "application/json")
-			rec := httptest.NewRecorder()
-			next.ServeHTTP(rec, other)
-			p.mu.Lock()
-			if rec.Code == http.StatusOK {
-				p.raced++
-			}
-			p.mu.Unlock()
-		}
-		spy := &statusSpy{ResponseWriter: w}
-		next.ServeHTTP(spy, r)
-		p.mu.Lock()
-		p.patches = append(p.patches, patchRecord{ifMatch: r.Header.Get("If-Match"), status: spy.status})
-		p.mu.Unlock()
-	})
-}
-
-func (p *patchSpy) arm() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.raceNext = true
-}
-
-func (p *patchSpy) take() ([]patchRecord, int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out, raced := p.patches, p.raced
-	p.patches, p.raced = nil, 0
-	return out, raced
-}
-
-type statusSpy struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusSpy) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusSpy) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-func (s *statusSpy) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-func checkDeviceFlag(d *iloSim, want bool) resource.TestCheckFunc {
-	return func(*terraform.State) error {
-		if got := d.ILO.CustomBackupAndRestore(); got != want {
-			return fmt.Errorf("CustomBackupandRestore on the iLO is %t, want %t", got, want)
-		}
-		return nil
-	}
-}
-
-// checkPatches asserts the PATCHes sent since the last check: their statuses in
-// order, each with an If-Match naming a weak ETag.
-func checkPatches(p *patchSpy, wantStatuses ...int) resource.TestCheckFunc {
-	return func(*terraform.State) error {
-		got, _ := p.take()
-		if len(got) != len(wantStatuses) {
-			return fmt.Errorf("want %d PATCHes (%v), got %+v", len(wantStatuses), wantStatuses, got)
-		}
-		for i, rec := range got {
-			if rec.status != wantStatuses[i] {
-				return fmt.Errorf("PATCH %d answered %d, want %d (all: %+v)", i+1, rec.status, wantStatuses[i], got)
-			}
-			if !strings.HasPrefix(rec.ifMatch, `W/"`) {
-				return fmt.Errorf("PATCH %d carried If-Match %q, want the service's weak ETag", i+1, rec.ifMatch)
-			}
-		}
-		return nil
-	}
-}
 
 func TestAccILOCustomBackupRestore_onOffImportDestroy(t *testing.T) {
 	e := newSimEnv(t)
 	spy := &patchSpy{}
 	d := e.addILOWrapped("ilo-flag", nil, spy.wrap)
 	id := fmt.Sprintf("%s:%d", d.Host, d.Port)
-	resource.Test(t, resource.TestCase{
+	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviderFactories,
-		CheckDestroy:             checkDeviceFlag(d, false),
+		CheckDestroy:             afterDestroy(flagOnDevice(d, false)),
 		Steps: []resource.TestStep{
 			{
-				Config: flagConfig(e, d, true),
-				Check: resource.ComposeAggregateTestCheckFunc(
-					resource.TestCheckResourceAttr(flagRes, "enabled", "true"),
-					resource.TestCheckResourceAttr(flagRes, "id", id),
-					checkDeviceFlag(d, true),
-					checkPatches(spy, http.StatusOK),
-				),
+				Config: e.config(customBackupRestore(d, true)),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(flagRes, at("enabled"), knownvalue.Bool(true)),
+					statecheck.ExpectKnownValue(flagRes, at("id"), knownvalue.StringExact(id)),
+					flagOnDevice(d, true),
+					spy.patched(http.StatusOK),
+				},
 			},
 			{
 				// Changed behind Terraform's back: refresh reads the device and sees drift.
 				PreConfig:          func() { d.ILO.SetCustomBackupAndRestore(false) },
-				Config:             flagConfig(e, d, true),
+				Config:             e.config(customBackupRestore(d, true)),
 				PlanOnly:           true,
 				ExpectNonEmptyPlan: true,
 			},
 			{
-				Config: flagConfig(e, d, true),
-				Check:  resource.ComposeAggregateTestCheckFunc(checkDeviceFlag(d, true), checkPatches(spy, http.StatusOK)),
+				Config:            e.config(customBackupRestore(d, true)),
+				ConfigStateChecks: []statecheck.StateCheck{flagOnDevice(d, true), spy.patched(http.StatusOK)},
 			},
 			{
-				Config: flagConfig(e, d, false),
-				Check: resource.ComposeAggregateTestCheckFunc(
-					resource.TestCheckResourceAttr(flagRes, "enabled", "false"),
-					checkDeviceFlag(d, false),
-					checkPatches(spy, http.StatusOK),
-				),
+				Config: e.config(customBackupRestore(d, false)),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(flagRes, at("enabled"), knownvalue.Bool(false)),
+					flagOnDevice(d, false),
+					spy.patched(http.StatusOK),
+				},
 			},
 			{
-				Config: flagConfig(e, d, true),
-				Check:  resource.ComposeAggregateTestCheckFunc(checkDeviceFlag(d, true), checkPatches(spy, http.StatusOK)),
+				Config:            e.config(customBackupRestore(d, true)),
+				ConfigStateChecks: []statecheck.StateCheck{flagOnDevice(d, true), spy.patched(http.StatusOK)},
 			},
 			{
 				ResourceName:      flagRes,
-				Config:            flagConfig(e, d, true),
+				Config:            e.config(customBackupRestore(d, true)),
 				ImportState:       true,
 				ImportStateId:     id,
 				ImportStateVerify: true,
@@ -198,33 +74,25 @@ func TestAccILOCustomBackupRestore_staleETag(t *testing.T) {
 	e := newSimEnv(t)
 	spy := &patchSpy{}
 	d := e.addILOWrapped("ilo-etag", nil, spy.wrap)
-	resource.Test(t, resource.TestCase{
+	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviderFactories,
-		CheckDestroy:             checkDeviceFlag(d, false),
+		CheckDestroy:             afterDestroy(flagOnDevice(d, false)),
 		Steps: []resource.TestStep{
 			{
-				Config: flagConfig(e, d, false),
-				Check:  resource.ComposeAggregateTestCheckFunc(checkDeviceFlag(d, false), checkPatches(spy)),
+				Config:            e.config(customBackupRestore(d, false)),
+				ConfigStateChecks: []statecheck.StateCheck{flagOnDevice(d, false), spy.patched()},
 			},
 			{
 				// Someone changes the service between the provider's read and its PATCH:
 				// the iLO answers 412, the provider reads again and succeeds on the retry.
 				PreConfig: spy.arm,
-				Config:    flagConfig(e, d, true),
-				Check: resource.ComposeAggregateTestCheckFunc(
-					resource.TestCheckResourceAttr(flagRes, "enabled", "true"),
-					checkDeviceFlag(d, true),
-					func(s *terraform.State) error {
-						spy.mu.Lock()
-						raced := spy.raced
-						spy.mu.Unlock()
-						if raced != 1 {
-							return fmt.Errorf("the ETag was changed %d times behind the provider's back, want 1", raced)
-						}
-						return nil
-					},
-					checkPatches(spy, http.StatusPreconditionFailed, http.StatusOK),
-				),
+				Config:    e.config(customBackupRestore(d, true)),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(flagRes, at("enabled"), knownvalue.Bool(true)),
+					flagOnDevice(d, true),
+					spy.raced(1),
+					spy.patched(http.StatusPreconditionFailed, http.StatusOK),
+				},
 			},
 		},
 	})
@@ -234,23 +102,23 @@ func TestAccILOCustomBackupRestore_oldFirmwareAndFIPS(t *testing.T) {
 	e := newSimEnv(t)
 	old := e.addILO("ilo-old", func(c *ilosim.Config) { c.Generation, c.OldFirmware = ilosim.ILO5, true })
 	fips := e.addILO("ilo-fips", func(c *ilosim.Config) { c.FIPS = true })
-	resource.Test(t, resource.TestCase{
+	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviderFactories,
 		Steps: []resource.TestStep{
 			{
-				Config:      flagConfig(e, old, true),
-				ExpectError: flexRE(`Setting CustomBackupandRestore on iLO .* failed.*no CustomBackupandRestore property.*iLO 5 firmware 2\.72 or later`),
+				Config:      e.config(customBackupRestore(old, true)),
+				ExpectError: errorRE(`Setting CustomBackupandRestore on iLO .* failed.*no CustomBackupandRestore property.*iLO 5 firmware 2\.72 or later`),
 			},
 			{
 				ResourceName:  flagRes,
-				Config:        flagConfig(e, old, true),
+				Config:        e.config(customBackupRestore(old, true)),
 				ImportState:   true,
 				ImportStateId: fmt.Sprintf("%s:%d", old.Host, old.Port),
-				ExpectError:   flexRE(`Reading CustomBackupandRestore from iLO .* failed.*iLO 5 firmware 2\.70 does not support it.*2\.72 or later`),
+				ExpectError:   errorRE(`Reading CustomBackupandRestore from iLO .* failed.*iLO 5 firmware 2\.70 does not support it.*2\.72 or later`),
 			},
 			{
-				Config:      flagConfig(e, fips, true),
-				ExpectError: flexRE(`Setting CustomBackupandRestore on iLO .* failed.*HTTP 400.*not supported in FIPS and higher security states`),
+				Config:      e.config(customBackupRestore(fips, true)),
+				ExpectError: errorRE(`Setting CustomBackupandRestore on iLO .* failed.*HTTP 400.*not supported in FIPS and higher security states`),
 			},
 		},
 	})
@@ -260,6 +128,7 @@ func TestAccILOCustomBackupRestore_oldFirmwareAndFIPS(t *testing.T) {
 }
 
 func TestParseImportHostPort(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		id, host string
 		port     types.Int64
@@ -285,26 +154,6 @@ func TestParseImportHostPort(t *testing.T) {
 	}
 }
 
-func flagConfigExtra(e *simEnv, d *iloSim, enabled bool, extra string) string {
-	return e.providerConfig() + fmt.Sprintf(`
-resource "infrabackup_ilo_custom_backup_restore" "flag" {
-  host    = %q
-  port    = %d
-  enabled = %t
-%s
-}
-`, d.Host, d.Port, enabled, extra)
-}
-
-// checkStallsAbandoned asserts that the provider gave up on every stalled answer
-// itself (within its timeout) rather than waiting for the iLO.
-func checkStallsAbandoned(t *testing.T, s *bodyStall, want int) {
-	t.Helper()
-	if stalls, abandoned := s.counts(); stalls != want || abandoned != want {
-		t.Errorf("want %d stalled answers, each abandoned by the provider; got %d stalls, %d abandoned", want, stalls, abandoned)
-	}
-}
-
 // TestAccILOCustomBackupRestore_timeouts: an iLO whose answer stalls after its
 // headers cannot hold up a plan or an apply for longer than the resource's timeouts.
 func TestAccILOCustomBackupRestore_timeouts(t *testing.T) {
@@ -312,41 +161,43 @@ func TestAccILOCustomBackupRestore_timeouts(t *testing.T) {
 	stall := &bodyStall{}
 	d := e.addILOWrapped("ilo-stall", nil, stall.wrap)
 	rec := &diagRecorder{}
-	timeouts := `  timeouts = { read = "2s", update = "2s" }`
-	resource.Test(t, resource.TestCase{
+	flag := func(enabled bool) string {
+		return e.config(customBackupRestore(d, enabled, withTimeouts("read", "2s", "update", "2s")))
+	}
+	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: rec.factories(),
 		Steps: []resource.TestStep{
 			{
-				Config: flagConfigExtra(e, d, true, timeouts),
-				Check: resource.ComposeAggregateTestCheckFunc(
-					resource.TestCheckResourceAttr(flagRes, "timeouts.read", "2s"),
-					checkDeviceFlag(d, true),
-				),
+				Config: flag(true),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(flagRes, at("timeouts.read"), knownvalue.StringExact("2s")),
+					flagOnDevice(d, true),
+				},
 			},
 			{
 				// Refresh: the read timeout ends the stalled read; the plan goes on.
 				PreConfig: func() { _, _ = rec.take(); stall.set(true) },
-				Config:    flagConfigExtra(e, d, true, timeouts),
+				Config:    flag(true),
 				PlanOnly:  true,
 			},
 			{
 				PreConfig: func() {
-					checkStallsAbandoned(t, stall, 1)
+					stall.assertAbandoned(t, 1)
 					if w, all := rec.take(fmt.Sprintf("Reading CustomBackupandRestore from iLO 127.0.0.1:%d", d.Port), "read timeout (2s)"); len(w) == 0 {
 						t.Errorf("refresh of a stalled iLO gave no warning naming the device and the read timeout; warnings: %q", all)
 					}
 				},
 				// Update: the update timeout ends it, with an error naming the device.
-				Config:      flagConfigExtra(e, d, false, timeouts),
-				ExpectError: flexRE(fmt.Sprintf(`Setting CustomBackupandRestore on iLO 127\.0\.0\.1:%d failed.*update timeout \(2s\)`, d.Port)),
+				Config:      flag(false),
+				ExpectError: errorRE(fmt.Sprintf(`Setting CustomBackupandRestore on iLO 127\.0\.0\.1:%d failed.*update timeout \(2s\)`, d.Port)),
 			},
 			{
 				PreConfig: func() {
-					checkStallsAbandoned(t, stall, 3) // refresh, then the update's read of the ETag
+					stall.assertAbandoned(t, 3) // refresh, then the update's read of the ETag
 					stall.set(false)
 				},
-				Config: flagConfigExtra(e, d, true, timeouts),
-				Check:  checkDeviceFlag(d, true),
+				Config:            flag(true),
+				ConfigStateChecks: []statecheck.StateCheck{flagOnDevice(d, true)},
 			},
 		},
 	})
@@ -362,29 +213,24 @@ func TestAccILOCustomBackupRestore_unreachableAtRefresh(t *testing.T) {
 	other := e.addILO("ilo-other", nil)
 	rec := &diagRecorder{}
 	config := func(trigger string) string {
-		return flagConfig(e, d, true) + fmt.Sprintf(`
-resource "infrabackup_ilo_backup" "ilo" {
-  host    = %q
-  port    = %d
-  trigger = %q
-}
-`, other.Host, other.Port, trigger)
+		return e.config(customBackupRestore(d, true), iloBackup(other, set("trigger", trigger)))
 	}
-	var backupID string
 	warned := func(what string) {
 		if w, all := rec.take(fmt.Sprintf("Reading CustomBackupandRestore from iLO 127.0.0.1:%d", d.Port), what, "keeps the value recorded in state (enabled = true)"); len(w) == 0 {
 			t.Errorf("%s: refresh gave no warning that it kept the flag's state; warnings: %q", what, all)
 		}
 	}
-	resource.Test(t, resource.TestCase{
+	newBackup := statecheck.CompareValue(compare.ValuesDiffer())
+	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: rec.factories(),
 		Steps: []resource.TestStep{
 			{
 				Config: config("1"),
-				Check: resource.ComposeAggregateTestCheckFunc(
-					checkDeviceFlag(d, true),
-					checkNewAttr(iloRes, "id", &backupID),
-				),
+				ConfigStateChecks: []statecheck.StateCheck{
+					flagOnDevice(d, true),
+					servedBy(other, false),
+					newBackup.AddStateValue(iloRes, at("id")),
+				},
 			},
 			{
 				PreConfig: func() { _, _ = rec.take(); down.set(outageReset) },
@@ -393,11 +239,12 @@ resource "infrabackup_ilo_backup" "ilo" {
 					plancheck.ExpectResourceAction(flagRes, plancheck.ResourceActionNoop),
 					plancheck.ExpectResourceAction(iloRes, plancheck.ResourceActionDestroyBeforeCreate),
 				}},
-				Check: resource.ComposeAggregateTestCheckFunc(
-					resource.TestCheckResourceAttr(flagRes, "enabled", "true"),
-					checkNewAttr(iloRes, "id", &backupID), // the other iLO was backed up
-					checkServedBy(other),
-				),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(flagRes, at("enabled"), knownvalue.Bool(true)),
+					servedBy(other, false), // the other iLO's new backup was taken
+					newBackup.AddStateValue(iloRes, at("id")),
+					loginsAndLogouts(&other.ILO.Stats, 2, 2),
+				},
 			},
 			{
 				PreConfig: func() {
@@ -415,7 +262,7 @@ resource "infrabackup_ilo_backup" "ilo" {
 				PreConfig:   func() { warned("HTTP 503"); down.set(outageServiceGone) },
 				Config:      config("2"),
 				PlanOnly:    true,
-				ExpectError: flexRE(`Reading CustomBackupandRestore from iLO .* failed.*HTTP 404`),
+				ExpectError: errorRE(`Reading CustomBackupandRestore from iLO .* failed.*HTTP 404`),
 			},
 			{
 				PreConfig: func() { down.set(outageNone) },
@@ -424,15 +271,4 @@ resource "infrabackup_ilo_backup" "ilo" {
 			},
 		},
 	})
-}
-
-// checkServedBy asserts that the backup in state is one the iLO served.
-func checkServedBy(d *iloSim) resource.TestCheckFunc {
-	return func(s *terraform.State) error {
-		name := stateAttr(s, iloRes, "device_file_name")
-		if _, ok := d.ILO.ServedBackups()[name]; !ok {
-			return fmt.Errorf("iLO %s did not serve backup %q", d.ILO.Name(), name)
-		}
-		return nil
-	}
 }

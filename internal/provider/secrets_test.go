@@ -38,14 +38,11 @@ func TestAccArubaBackup_secretsNeverLeak(t *testing.T) {
 	e := newSimEnv(t)
 	e.startSFTP()
 	c := e.addConductor("mc-secrets", nil)
-	config := regexp.MustCompile(`(?s)  aruba = \{.*?\n  \}\n`).ReplaceAllString(arubaConfig(e, c, "1", e.scpBlock()), "")
-	config = strings.Replace(config, fmt.Sprintf("%q", testSCPPass), "var.scp_password", 1) + `
-variable "scp_password" {
-  type      = string
-  sensitive = true
-  ephemeral = true
-}
-`
+	config := hclConfig(
+		e.provider(unset("aruba")),
+		ephemeralVariable("scp_password"),
+		arubaBackup(c, e.scp(set("password_wo", expr("var.scp_password")))),
+	)
 	if strings.Contains(config, testArubaPass) || strings.Contains(config, testSCPPass) {
 		t.Fatalf("the test configuration must not hold the secrets literally:\n%s", config)
 	}
@@ -203,32 +200,15 @@ func TestAccSecrets_echoedByDevicesReachNoDiagnosticLogOrState(t *testing.T) {
 		})
 	})
 
-	base := e.providerConfigWithoutCredentials() + `
-variable "scp_password" {
-  type      = string
-  sensitive = true
-  ephemeral = true
-}
-` + fmt.Sprintf(`
-resource "infrabackup_aruba_conductor_backup" "warn" {
-  host    = %q
-  port    = %d
-  trigger = "1"
-}
-resource "infrabackup_ilo_backup" "ilo" {
-  host    = %q
-  port    = %d
-  trigger = "1"
-}
-`, warn.Host, warn.Port, d.Host, d.Port)
-	failing := base + fmt.Sprintf(`
-resource "infrabackup_aruba_conductor_backup" "fail" {
-  host    = %q
-  port    = %d
-  trigger = "1"
-%s
-}
-`, fail.Host, fail.Port, strings.Replace(e.scpBlock(), fmt.Sprintf("%q", testSCPPass), "var.scp_password", 1))
+	// Credentials come from the environment and a TF_VAR: never in the configuration.
+	backups := []*block{
+		e.provider(unset("aruba"), unset("ilo")),
+		ephemeralVariable("scp_password"),
+		arubaBackup(warn, named("warn")),
+		iloBackup(d),
+	}
+	base := hclConfig(backups...)
+	failing := hclConfig(append(backups, arubaBackup(fail, named("fail"), e.scp(set("password_wo", expr("var.scp_password")))))...)
 	if strings.Contains(failing, testArubaPass) || strings.Contains(failing, testSCPPass) || strings.Contains(failing, testILOPass) {
 		t.Fatal("the test configuration must not hold the secrets literally")
 	}

@@ -8,9 +8,10 @@ import (
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
-	ilosim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/ilo"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
 )
 
 const envTrustRootsChild = "INFRABACKUP_TEST_TRUST_ROOTS_CHILD"
@@ -24,6 +25,10 @@ func TestAccCACertPEMIsTheOnlyRoot(t *testing.T) {
 	if os.Getenv(envTrustRootsChild) != "" {
 		t.Skip("runs in the child process only")
 	}
+	if os.Getenv(resource.EnvTfAcc) == "" {
+		t.Skipf("Acceptance tests skipped unless env '%s' set", resource.EnvTfAcc)
+	}
+	t.Parallel()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestAccCACertPEMIsTheOnlyRootChild$", "-test.count=1", "-test.v")
 	cmd.Env = append(os.Environ(), envTrustRootsChild+"=1")
 	out, err := cmd.CombinedOutput()
@@ -36,10 +41,7 @@ func TestAccCACertPEMIsTheOnlyRootChild(t *testing.T) {
 	if os.Getenv(envTrustRootsChild) == "" {
 		t.Skip("started by TestAccCACertPEMIsTheOnlyRoot")
 	}
-	public, err := devicesim.NewCA() // stands for a public CA the system trusts
-	if err != nil {
-		t.Fatal(err)
-	}
+	public := testkit.NewCA(t) // stands for a public CA the system trusts
 	store := filepath.Join(t.TempDir(), "system-roots.pem")
 	if err := os.WriteFile(store, public.CertPEM, 0o600); err != nil {
 		t.Fatal(err)
@@ -48,20 +50,13 @@ func TestAccCACertPEMIsTheOnlyRootChild(t *testing.T) {
 	t.Setenv("SSL_CERT_DIR", t.TempDir())
 
 	e := newSimEnv(t) // its CA is the fleet's private CA, given as ca_cert_pem
-	s, err := ilosim.Start(public, e.iloConfig("ilo-public-ca", nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	e.ilos = append(e.ilos, s.ILO)
-	d := &iloSim{Host: s.Host, Port: s.Port, ILO: s.ILO}
-	withSystemRoots := strings.Replace(iloBackupConfig(e, d, "1", ""), "  max_retries", "  use_system_ca_roots = true\n  max_retries", 1)
+	d := e.addILOSignedBy(public, "ilo-public-ca", nil)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviderFactories,
 		Steps: []resource.TestStep{
 			{
-				Config:      iloBackupConfig(e, d, "1", ""),
-				ExpectError: flexRE(`certificate signed by unknown authority.*not trusted: set ca_cert_pem`),
+				Config:      e.config(iloBackup(d)),
+				ExpectError: errorRE(`certificate signed by unknown authority.*not trusted: set ca_cert_pem`),
 			},
 			{
 				PreConfig: func() {
@@ -69,8 +64,10 @@ func TestAccCACertPEMIsTheOnlyRootChild(t *testing.T) {
 						t.Errorf("an untrusted iLO received requests: %+v", st)
 					}
 				},
-				Config: withSystemRoots,
-				Check:  resource.TestCheckResourceAttr(iloRes, "serial_number", d.ILO.Serial()),
+				Config: hclConfig(e.provider(set("use_system_ca_roots", true)), iloBackup(d)),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(iloRes, at("serial_number"), knownvalue.StringExact(d.ILO.Serial())),
+				},
 			},
 		},
 	})

@@ -386,6 +386,7 @@ func TestMkdirAllAndHash(t *testing.T) {
 }
 
 func TestDialTimesOutOnSilentListener(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

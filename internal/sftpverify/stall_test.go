@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/sftpserver"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
 )
 
 // startSim starts the simulated SCP server with the given host key types.
@@ -30,24 +31,12 @@ func simConfig(s *sftpserver.Server) Config {
 	return Config{Addr: s.Addr(), Username: testUser, Password: testPass, HostKey: s.AuthorizedKey(), Timeout: 5 * time.Second}
 }
 
-// promptly fails the test when f does not return within a generous bound: the
-// operations under test otherwise block forever, so any bound separates the two.
-func promptly(t *testing.T, what string, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); f() }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("%s did not return: it ignores its context", what)
-	}
-}
-
 // Every step honours its context when the server stops answering: after the
 // login (Dial), at mkdir (MkdirAll), in the middle of a file (Hash); and Close never
 // blocks. The context is made once the connection is up, so that the step is what
 // it ends.
 func TestStalledServerEndsWithTheContext(t *testing.T) {
+	t.Parallel()
 	data := bytes.Repeat([]byte{7}, 4*sftpserver.StallReadAfter)
 	type newCtx func() (context.Context, context.CancelFunc)
 	steps := []struct {
@@ -72,7 +61,7 @@ func TestStalledServerEndsWithTheContext(t *testing.T) {
 			ctx, cancel := newCtx()
 			defer cancel()
 			err := c.MkdirAll(ctx, "a/b")
-			promptly(t, "Close", func() { _ = c.Close() })
+			testkit.Returns(t, "Close", func() { _ = c.Close() })
 			return err
 		}},
 		{"mid-hash", func(t *testing.T, s *sftpserver.Server, newCtx newCtx) error {
@@ -81,7 +70,7 @@ func TestStalledServerEndsWithTheContext(t *testing.T) {
 			ctx, cancel := newCtx()
 			defer cancel()
 			_, _, err := c.Hash(ctx, "f.bin")
-			promptly(t, "Close", func() { _ = c.Close() })
+			testkit.Returns(t, "Close", func() { _ = c.Close() })
 			return err
 		}},
 	}
@@ -107,7 +96,7 @@ func TestStalledServerEndsWithTheContext(t *testing.T) {
 					t.Fatal(err)
 				}
 				var err error
-				promptly(t, step.name, func() { err = step.run(t, s, end.newCtx) })
+				testkit.Returns(t, step.name, func() { err = step.run(t, s, end.newCtx) })
 				if !errors.Is(err, end.want) {
 					t.Errorf("error = %v, want %v", err, end.want)
 				}
@@ -126,6 +115,7 @@ func TestStalledServerEndsWithTheContext(t *testing.T) {
 // A server that drops off the network (answers nothing, keepalives included) is
 // given up on after the keepalives go unanswered, even without a deadline.
 func TestKeepaliveEndsASilentServer(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		point sftpserver.StallPoint
@@ -145,12 +135,12 @@ func TestKeepaliveEndsASilentServer(t *testing.T) {
 			c := dialOK(t, cfg)
 			s.SetStall(tc.point, true)
 			var err error
-			promptly(t, tc.name, func() { err = tc.op(context.Background(), c) })
+			testkit.Returns(t, tc.name, func() { err = tc.op(context.Background(), c) })
 			if err == nil || !strings.Contains(err.Error(), "keepalive") || !strings.Contains(err.Error(), s.Addr()) {
 				t.Errorf("error = %v, want one naming the server and the unanswered keepalives", err)
 			}
 			noPassword(t, err)
-			promptly(t, "Close", func() { _ = c.Close() })
+			testkit.Returns(t, "Close", func() { _ = c.Close() })
 		})
 	}
 	// A server that is merely slow answers keepalives: the connection stays up.

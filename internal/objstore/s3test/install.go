@@ -31,14 +31,23 @@ const BinaryEnv = "INFRABACKUP_VERSITYGW"
 // one install through a lock file.
 func Binary(tb testing.TB) string {
 	tb.Helper()
+	p, err := BinaryPath()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// BinaryPath is Binary for callers without a test (TestMain).
+func BinaryPath() (string, error) {
 	if p := os.Getenv(BinaryEnv); p != "" {
-		return p
+		return p, nil
 	}
 	p, err := install()
 	if err != nil {
-		tb.Fatalf("versitygw %s is needed for the S3 tests: %v", Version, err)
+		return "", fmt.Errorf("versitygw %s is needed for the S3 tests: %w", Version, err)
 	}
-	return p
+	return p, nil
 }
 
 func install() (string, error) {

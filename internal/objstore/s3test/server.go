@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -63,30 +64,44 @@ func Start(tb testing.TB) *Server {
 // CA, say) and stops it when the test ends.
 func StartWithCA(tb testing.TB, ca *devicesim.CA) *Server {
 	tb.Helper()
-	bin := Binary(tb)
-	dir := tb.TempDir()
-	certPEM, keyPEM, err := ca.ServerPEM()
+	s, err := Launch(ca, tb.TempDir())
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(s.Stop)
+	return s
+}
+
+// Launch runs versitygw with the loopback certificate of ca, keeping its
+// certificate, buckets and versions in dir, for a server shared by many tests (from
+// TestMain): the caller stops it with Stop and removes dir.
+func Launch(ca *devicesim.CA, dir string) (*Server, error) {
+	bin, err := BinaryPath()
+	if err != nil {
+		return nil, err
+	}
+	certPEM, keyPEM, err := ca.ServerPEM()
+	if err != nil {
+		return nil, err
+	}
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	root, versions := filepath.Join(dir, "buckets"), filepath.Join(dir, "versions")
 	for _, d := range []string{root, versions} {
 		if err := os.Mkdir(d, 0o700); err != nil {
-			tb.Fatal(err)
+			return nil, err
 		}
 	}
 	backend := []string{"posix", "--versioning-dir", versions}
 	if !xattrsWork(root) { // object metadata lives in extended attributes by default
 		sidecar := filepath.Join(dir, "meta")
 		if err := os.Mkdir(sidecar, 0o700); err != nil {
-			tb.Fatal(err)
+			return nil, err
 		}
 		backend = append(backend, "--sidecar", sidecar)
 	}
@@ -100,7 +115,7 @@ func StartWithCA(tb testing.TB, ca *devicesim.CA) *Server {
 		}
 		port, err := freePort()
 		if err != nil {
-			tb.Fatal(err)
+			return nil, err
 		}
 		addr := "127.0.0.1:" + strconv.Itoa(port)
 		s.Endpoint = "https://" + addr
@@ -113,20 +128,18 @@ func StartWithCA(tb testing.TB, ca *devicesim.CA) *Server {
 		s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 		s.cmd.SysProcAttr = procAttr()
 		if err := s.cmd.Start(); err != nil {
-			tb.Fatalf("start versitygw: %v", err)
+			return nil, fmt.Errorf("start versitygw: %w", err)
 		}
 		go func() { _ = s.cmd.Wait(); close(s.exited) }()
-		tb.Cleanup(s.Stop)
 		if lastErr = s.waitReady(60 * time.Second); lastErr == nil {
-			return s
+			return s, nil
 		}
 		s.Stop()
 		if !strings.Contains(s.out.String(), "address already in use") {
 			break
 		}
 	}
-	tb.Fatalf("versitygw did not start: %v", lastErr)
-	return nil
+	return nil, fmt.Errorf("versitygw did not start: %w", lastErr)
 }
 
 // waitReady polls the health endpoint until it answers 200.
@@ -243,6 +256,18 @@ func (s *Server) EnableVersioning(tb testing.TB, bucket string) {
 	if err != nil {
 		tb.Fatalf("enable versioning on %s: %v", bucket, err)
 	}
+}
+
+var bucketSeq atomic.Int64
+
+// NewBucket creates a bucket with a name no other test of this process uses (with
+// Object Lock when objectLock is set) and returns its name: one server, a fresh
+// bucket per test.
+func (s *Server) NewBucket(tb testing.TB, objectLock bool) string {
+	tb.Helper()
+	name := fmt.Sprintf("test-%06d", bucketSeq.Add(1))
+	s.CreateBucket(tb, name, objectLock)
+	return name
 }
 
 // OpenUploads lists the multipart uploads in progress in bucket, as "key uploadID".

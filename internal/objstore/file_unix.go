@@ -1,6 +1,6 @@
 //go:build unix
 
-package backupstore
+package objstore
 
 import (
 	"errors"

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package backupstore
+package objstore
 
 import (
 	"errors"
@@ -10,8 +10,8 @@ import (
 var errIsSymlink = errors.New("symbolic link")
 
 // openNonBlocking opens path read-only after checking that it is not a symbolic link
-// (when noFollow) nor anything but a regular file; there are no named pipes in the
-// file system here to block the open.
+// (when noFollow); there are no named pipes in the file system here to block the
+// open.
 func openNonBlocking(path string, noFollow bool) (*os.File, error) {
 	if noFollow {
 		if fi, err := os.Lstat(path); err != nil {
@@ -25,6 +25,6 @@ func openNonBlocking(path string, noFollow bool) (*os.File, error) {
 
 func isSymlinkLoop(err error) bool { return errors.Is(err, errIsSymlink) }
 
-// writable is not checked ahead here: the first backup reports a folder it cannot
+// writable is not checked ahead here: the first write reports a folder it cannot
 // write to.
 func writable(string) error { return nil }
