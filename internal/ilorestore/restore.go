@@ -266,7 +266,7 @@ func inStoreLayout(root, abs string) bool {
 			return false
 		}
 		parts := strings.Split(rel, string(filepath.Separator))
-		return len(parts) == 3 && (parts[0] == backupstore.FamilyILO || parts[0] == backupstore.FamilyAruba)
+		return len(parts) == 3 && backupstore.IsFamily(parts[0])
 	}
 	if check(root, abs) {
 		return true

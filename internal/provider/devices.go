@@ -25,15 +25,24 @@ import (
 // variables that stand in for them), what messages call it, and how its client is
 // built. Every operation on a device starts from its kind (operation.go).
 //
-// Adding a kind:
-//  1. its client package under internal/client (a constructor from host, port,
-//     credentials and the operation's client.Secrets; the client has Session and
-//     Device, see deviceClient);
-//  2. its deviceKind value below, and the value in deviceKinds: the provider schema
-//     gains its block, and Configure reads it;
-//  3. its backup steps in internal/backupjob (prepare and write, for runBackup);
-//  4. its resource and data source: a model shared by both (models.go), and a
-//     Create that calls kind.startCreate, runs the job and maps its result.
+// Adding a kind (each step a file of its own, plus a line where a list names it):
+//  1. its client, internal/client/<kind>: New from host, port, credentials and the
+//     operation's client.Secrets; the client has Session and Device (deviceClient);
+//  2. its store family: a constant in backupstore's Families;
+//  3. its backup, internal/backupjob/<kind>.go: a Request embedding Target, and
+//     prepare and write steps that runBackup runs in the lifecycle every backup
+//     shares;
+//  4. its deviceKind value, in this file, listed in deviceKinds: the provider
+//     schema gains its block, Configure reads it, and startCreate/start check its
+//     credentials and build its client;
+//  5. what its backups report, in models.go: a stored-backup model with its
+//     attributes() and fromBackup, embedded by both of the next two;
+//  6. its resource, resource_<kind>_backup.go: the schema (targetAttributes, the
+//     model's attributes, its own arguments), and a Create that calls startCreate,
+//     runs the job, reports with op.stored and maps the result; listed in the
+//     provider's Resources;
+//  7. its data source, data_source_<kind>_backup.go, embedding backupDataSource;
+//     listed in DataSources.
 
 // deviceClient is what the provider needs of every device client.
 type deviceClient interface {
