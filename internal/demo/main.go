@@ -1,13 +1,23 @@
 // Command demo is `make demo`: it builds the provider and the device simulators,
 // starts the simulators, runs `terraform apply` on examples/quickstart with the fresh
 // provider (dev_overrides, no registry), and prints where every backup landed.
+//
+// With -s3 (`make demo-s3`) the backups go to a bucket of a local S3 server
+// (versitygw, as the tests run it) instead: it applies examples/s3/pipeline, then
+// examples/s3/reader in another folder, which finds the latest backups in the
+// bucket, and lists what the bucket holds.
 package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -17,23 +27,34 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/objstore"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/objstore/s3test"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/tfdriver"
 )
+
+// demoBucket is the bucket `make demo-s3` keeps the backups in; it stays between
+// runs (under .demo/s3), so that retention has something to do.
+const demoBucket = "infrabackup-demo"
 
 func main() {
 	dir := flag.String("dir", ".demo", "working folder for binaries, simulators, Terraform state and backups (kept for inspection)")
 	conductors := flag.Int("aruba", 3, "number of simulated conductors")
 	ilos := flag.Int("ilo", 2, "number of simulated iLOs")
+	useS3 := flag.Bool("s3", false, "keep the backups in a bucket of a local S3 server (versitygw), read them back from another configuration, and list the bucket")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *dir, *conductors, *ilos); err != nil {
+	if err := run(ctx, *dir, *conductors, *ilos, *useS3); err != nil {
 		fmt.Fprintln(os.Stderr, "demo failed:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, dir string, conductors, ilos int) error {
+func run(ctx context.Context, dir string, conductors, ilos int, useS3 bool) error {
 	repo, err := os.Getwd()
 	if err != nil {
 		return err
@@ -49,53 +70,91 @@ func run(ctx context.Context, dir string, conductors, ilos int) error {
 		return err
 	}
 	defer sims.Stop()
-	l := sims.Listing
-
-	tfDir := filepath.Join(ws.Dir, "quickstart")
-	if err := os.MkdirAll(tfDir, 0o755); err != nil {
-		return err
-	}
-	mainTF, err := os.ReadFile(filepath.Join(repo, "examples", "quickstart", "main.tf"))
+	d, err := devicesFrom(sims.Listing)
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(tfDir, "main.tf"), mainTF, 0o644); err != nil {
-		return err
-	}
-	vars := map[string]any{
-		"backup_dir":       filepath.Join(ws.Dir, "backups"),
-		"ca_cert_pem_file": l.CACertFile,
-		"backup_trigger":   time.Now().UTC().Format(time.RFC3339),
-	}
-	hosts, iloHosts := map[string]any{}, map[string]any{}
-	for _, d := range l.Devices {
-		switch d.Kind {
-		case "aruba_conductor":
-			hosts[d.Name] = map[string]any{"host": d.Host, "port": d.Port}
-			vars["aruba_username"], vars["aruba_password"] = d.Username, d.Password
-		case "ilo":
-			iloHosts[d.Name] = map[string]any{"host": d.Host, "port": d.Port}
-			vars["ilo_username"], vars["ilo_password"] = d.Username, d.Password
-		}
-	}
-	vars["conductors"], vars["ilos"] = hosts, iloHosts
-	if l.SFTP != nil {
-		host, port, err := splitHostPort(l.SFTP.Address)
-		if err != nil {
-			return fmt.Errorf("the simulators' SFTP address %q: %w", l.SFTP.Address, err)
-		}
-		vars["scp"] = map[string]any{"host": host, "port": port, "username": l.SFTP.Username, "password": l.SFTP.Password, "host_key": l.SFTP.HostKey}
-	}
-	varsJSON, _ := json.MarshalIndent(vars, "", "  ")
-	// The variables file holds the simulators' demo credentials: keep it private.
-	if err := os.WriteFile(filepath.Join(tfDir, "terraform.tfvars.json"), varsJSON, 0o600); err != nil {
-		return err
+	if useS3 {
+		return runS3(ctx, repo, ws, d)
 	}
 
+	tfDir, err := prepare(repo, ws, "quickstart", filepath.Join("examples", "quickstart", "main.tf"), map[string]any{
+		"backup_dir":       filepath.Join(ws.Dir, "backups"),
+		"ca_cert_pem_file": d.listing.CACertFile,
+		"backup_trigger":   time.Now().UTC().Format(time.RFC3339),
+		"aruba_username":   d.arubaUser, "aruba_password": d.arubaPass,
+		"ilo_username": d.iloUser, "ilo_password": d.iloPass,
+		"conductors": d.conductors, "ilos": d.ilos, "scp": d.scp,
+	})
+	if err != nil {
+		return err
+	}
 	step("terraform apply (provider from " + ws.BinDir + " via dev_overrides)")
 	if err := ws.Terraform(ctx, tfDir, os.Stdout, os.Stderr, nil, "apply", "-auto-approve", "-input=false"); err != nil {
 		return err
 	}
+	if err := report(ctx, ws, tfDir, d.listing); err != nil {
+		return err
+	}
+	fmt.Printf("\nLocal backup store: %s\nRun `make demo` again for a new backup of every device (the trigger changes).\n", filepath.Join(ws.Dir, "backups"))
+	return nil
+}
+
+// devices is what the simulators' listing gives the configurations.
+type devices struct {
+	listing                                devicesim.Listing
+	conductors, ilos                       map[string]any // name => {host, port}
+	scp                                    map[string]any // nil without an SCP server
+	arubaUser, arubaPass, iloUser, iloPass string
+	conductorNames, iloNames               []string
+}
+
+func devicesFrom(l devicesim.Listing) (devices, error) {
+	d := devices{listing: l, conductors: map[string]any{}, ilos: map[string]any{}}
+	for _, dev := range l.Devices {
+		switch dev.Kind {
+		case "aruba_conductor":
+			d.conductors[dev.Name] = map[string]any{"host": dev.Host, "port": dev.Port}
+			d.conductorNames = append(d.conductorNames, dev.Name)
+			d.arubaUser, d.arubaPass = dev.Username, dev.Password
+		case "ilo":
+			d.ilos[dev.Name] = map[string]any{"host": dev.Host, "port": dev.Port}
+			d.iloNames = append(d.iloNames, dev.Name)
+			d.iloUser, d.iloPass = dev.Username, dev.Password
+		}
+	}
+	if l.SFTP != nil {
+		host, port, err := splitHostPort(l.SFTP.Address)
+		if err != nil {
+			return d, fmt.Errorf("the simulators' SFTP address %q: %w", l.SFTP.Address, err)
+		}
+		d.scp = map[string]any{"host": host, "port": port, "username": l.SFTP.Username, "password": l.SFTP.Password, "host_key": l.SFTP.HostKey}
+	}
+	return d, nil
+}
+
+// prepare copies the configuration at example (relative to the repository) into
+// the workspace folder name, with vars as its terraform.tfvars.json.
+func prepare(repo string, ws *tfdriver.Workspace, name, example string, vars map[string]any) (string, error) {
+	tfDir := filepath.Join(ws.Dir, name)
+	if err := os.MkdirAll(tfDir, 0o755); err != nil {
+		return "", err
+	}
+	mainTF, err := os.ReadFile(filepath.Join(repo, example))
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(tfDir, "main.tf"), mainTF, 0o644); err != nil {
+		return "", err
+	}
+	varsJSON, _ := json.MarshalIndent(vars, "", "  ")
+	// The variables file may hold the simulators' demo credentials: keep it private.
+	return tfDir, os.WriteFile(filepath.Join(tfDir, "terraform.tfvars.json"), varsJSON, 0o600)
+}
+
+// report prints where every backup of the configuration in tfDir landed, from its
+// conductor_backups and ilo_backups outputs.
+func report(ctx context.Context, ws *tfdriver.Workspace, tfDir string, l devicesim.Listing) error {
 	backups := map[string]backupOutput{}
 	for _, output := range []string{"conductor_backups", "ilo_backups"} {
 		var out strings.Builder
@@ -132,11 +191,156 @@ func run(ctx context.Context, dir string, conductors, ilos int) error {
 			fmt.Println("   ", f)
 		}
 	}
-	fmt.Printf("\nLocal backup store: %s\nRun `make demo` again for a new backup of every device (the trigger changes).\n", vars["backup_dir"])
 	return nil
 }
 
-// backupOutput is one entry of the quickstart's conductor_backups or ilo_backups output.
+// runS3 is the demo into a bucket: the pipeline example writes, the reader example
+// reads in another folder (with no device credentials), then the bucket is listed.
+func runS3(ctx context.Context, repo string, ws *tfdriver.Workspace, d devices) error {
+	step("starting a local S3 server (versitygw; installed into .tools/ the first time, which takes a minute or two)")
+	srv, caFile, err := startS3(filepath.Join(ws.Dir, "s3"))
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	if err := ensureBucket(ctx, srv, demoBucket); err != nil {
+		return err
+	}
+	fmt.Printf("%s, bucket %s (data under %s)\n", srv.Endpoint, demoBucket, srv.Root)
+	store := map[string]any{"bucket": demoBucket, "key_prefix": "demo", "endpoint": srv.Endpoint, "s3_ca_cert_pem_file": caFile}
+	// The bucket's keys reach terraform as a CI job gives them: in the environment.
+	s3Env := []string{"AWS_ACCESS_KEY_ID=" + srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + srv.SecretKey, "AWS_EC2_METADATA_DISABLED=true"}
+
+	vars := map[string]any{
+		"backup_week":             time.Now().UTC().Format(time.RFC3339), // a new backup on every run of the demo
+		"keep_last":               3,
+		"keep_days":               0,
+		"device_ca_cert_pem_file": d.listing.CACertFile,
+		"conductors":              d.conductors, "ilos": d.ilos, "scp": d.scp,
+	}
+	for k, v := range store {
+		vars[k] = v
+	}
+	pipeline, err := prepare(repo, ws, "s3-pipeline", filepath.Join("examples", "s3", "pipeline", "main.tf"), vars)
+	if err != nil {
+		return err
+	}
+	step("terraform apply of examples/s3/pipeline: the backups go to the bucket (retention keeps each device's newest 3)")
+	deviceEnv := []string{"ARUBA_USERNAME=" + d.arubaUser, "ARUBA_PASSWORD=" + d.arubaPass, "ILO_USERNAME=" + d.iloUser, "ILO_PASSWORD=" + d.iloPass}
+	if err := ws.Terraform(ctx, pipeline, os.Stdout, os.Stderr, append(s3Env, deviceEnv...), "apply", "-auto-approve", "-input=false"); err != nil {
+		return err
+	}
+	if err := report(ctx, ws, pipeline, d.listing); err != nil {
+		return err
+	}
+
+	readerVars := map[string]any{"conductors": d.conductorNames, "ilos": d.iloNames}
+	for k, v := range store {
+		readerVars[k] = v
+	}
+	reader, err := prepare(repo, ws, "s3-reader", filepath.Join("examples", "s3", "reader", "main.tf"), readerVars)
+	if err != nil {
+		return err
+	}
+	step("terraform apply of examples/s3/reader, another configuration: the latest backups, found in the bucket")
+	if err := ws.Terraform(ctx, reader, io.Discard, os.Stderr, s3Env, "apply", "-auto-approve", "-input=false"); err != nil {
+		return err
+	}
+	if err := ws.Terraform(ctx, reader, os.Stdout, os.Stderr, nil, "output"); err != nil {
+		return err
+	}
+
+	step("what the bucket holds")
+	if err := listBucket(ctx, srv, demoBucket); err != nil {
+		return err
+	}
+	fmt.Printf("\nRun `make demo-s3` again for a new backup of every device; retention then deletes all but the newest 3 of each.\n")
+	return nil
+}
+
+// startS3 runs versitygw with a certificate from a new CA (written to dir/ca.pem for
+// the configurations' s3.ca_cert_pem), keeping its buckets in dir across runs.
+func startS3(dir string) (*s3test.Server, string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, "", err
+	}
+	ca, err := devicesim.NewCA()
+	if err != nil {
+		return nil, "", err
+	}
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, ca.CertPEM, 0o644); err != nil {
+		return nil, "", err
+	}
+	srv, err := s3test.Launch(ca, dir)
+	return srv, caFile, err
+}
+
+// ensureBucket creates bucket unless it exists (from an earlier run).
+func ensureBucket(ctx context.Context, srv *s3test.Server, bucket string) error {
+	c := srv.Client()
+	if _, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); err == nil {
+		return nil
+	}
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		return fmt.Errorf("create bucket %s: %w", bucket, err)
+	}
+	return nil
+}
+
+// listBucket prints every object of bucket with its size and the SHA-256 of its
+// bytes, read back through the same S3 client code the provider uses, and whether
+// the server stored that SHA-256 as the object's checksum.
+func listBucket(ctx context.Context, srv *s3test.Server, bucket string) error {
+	bkt, err := objstore.NewS3(ctx, srv.Config(bucket))
+	if err != nil {
+		return err
+	}
+	objs, err := bkt.List(ctx, "")
+	if err != nil {
+		return err
+	}
+	if len(objs) == 0 {
+		return errors.New("the bucket is empty")
+	}
+	var total int64
+	for _, o := range objs {
+		sum, verified, err := hashObject(ctx, bkt, o.Key)
+		if err != nil {
+			return err
+		}
+		note := ""
+		if verified {
+			note = "  (the server verified this SHA-256)"
+		}
+		fmt.Printf("s3://%s/%-62s %9d  sha256 %s%s\n", bucket, o.Key, o.Size, sum, note)
+		total += o.Size
+	}
+	fmt.Printf("%d objects, %d bytes\n", len(objs), total)
+	return nil
+}
+
+// hashObject reads key and returns the SHA-256 of its bytes, and whether the server
+// stored that SHA-256 as the object's checksum (it verified what it received).
+func hashObject(ctx context.Context, bkt *objstore.S3, key string) (string, bool, error) {
+	r, _, err := bkt.Open(ctx, key)
+	if err != nil {
+		return "", false, err
+	}
+	defer func() { _ = r.Close() }() // only read: closing cannot lose anything
+	h := sha256.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return "", false, err
+	}
+	sum := h.Sum(nil)
+	stat, err := bkt.Stat(ctx, key)
+	if err != nil {
+		return "", false, err
+	}
+	return hex.EncodeToString(sum), stat.ServerChecksum == base64.StdEncoding.EncodeToString(sum), nil
+}
+
+// backupOutput is one entry of a configuration's conductor_backups or ilo_backups output.
 type backupOutput struct {
 	CompletedAt string   `json:"completed_at"`
 	Changed     *bool    `json:"running_config_changed"`

@@ -142,9 +142,12 @@ func fileOnDisk(res string, want func() []byte) checkFunc {
 
 // fileOnSCPServer checks that the file entry files.i of arubaRes is on e's SFTP
 // server, not empty, with the recorded size and SHA-256.
-func (e *simEnv) fileOnSCPServer(i int) checkFunc {
+func (e *simEnv) fileOnSCPServer(i int) checkFunc { return e.fileOnSCPServerOf(arubaRes, i) }
+
+// fileOnSCPServerOf is fileOnSCPServer for the conductor backup at address res.
+func (e *simEnv) fileOnSCPServerOf(res string, i int) checkFunc {
 	return func(s *tfjson.State) error {
-		v, err := attrs(s, arubaRes, fmt.Sprintf("files.%d.location", i), fmt.Sprintf("files.%d.sha256", i), fmt.Sprintf("files.%d.size", i))
+		v, err := attrs(s, res, fmt.Sprintf("files.%d.location", i), fmt.Sprintf("files.%d.sha256", i), fmt.Sprintf("files.%d.size", i))
 		if err != nil {
 			return err
 		}

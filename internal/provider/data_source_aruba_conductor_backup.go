@@ -33,8 +33,9 @@ type arubaBackupDataModel struct {
 
 func (d *arubaConductorBackupDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
 	resp.Schema = schema.Schema{
-		MarkdownDescription: "The latest complete backup of one Aruba Mobility Conductor in the local backup store. " +
-			"Reads only local files: no device call. Give `host` or `name`.",
+		MarkdownDescription: "The latest complete backup of one Aruba Mobility Conductor in the backup store the provider " +
+			"is configured with (a local folder or an S3 bucket, which another configuration or runner may have written). " +
+			"Reads only the store: no device call. Give `host` or `name`.",
 		Attributes: withAttributes(dataSourceAttributes(arubaStoredBackupModel{}.attributes()), lookupAttributes(
 			"The conductor's host as given to `infrabackup_aruba_conductor_backup`.",
 			"The device's backup folder name (the resource's `name`).",

@@ -84,8 +84,9 @@ func latestBackup(ctx context.Context, data *providerData, family, name, host st
 		if name == "" {
 			who = fmt.Sprintf("host %q", host)
 		}
-		return b, fmt.Errorf("the local backup store %s holds no complete %s backup for %s. Run the backup resource first "+
-			"(a failed or interrupted backup is never listed), or check backup_dir", store.Root(), family, who)
+		return b, fmt.Errorf("the backup store %s holds no complete %s backup for %s. Run the backup resource first "+
+			"(a failed or interrupted backup is never listed), or check the provider's store settings (backup_dir, or s3 "+
+			"bucket and key_prefix)", store.Location(), family, who)
 	}
 	return b, err
 }

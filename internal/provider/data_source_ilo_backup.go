@@ -47,15 +47,16 @@ type iloBackupDataModel struct {
 
 func (d *iloBackupDataSource) Schema(ctx context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
 	resp.Schema = schema.Schema{
-		MarkdownDescription: "The latest complete backup of one HPE iLO in the local backup store. Give `host` or `name`. " +
-			"By default it reads only local files and makes no device call.\n\n" +
+		MarkdownDescription: "The latest complete backup of one HPE iLO in the backup store the provider is configured " +
+			"with (a local folder or an S3 bucket, which another configuration or runner may have written). Give `host` or " +
+			"`name`. By default it reads only the store and makes no device call.\n\n" +
 			"With `query_device = true` it also logs in to the iLO and reads its backup and restore service " +
 			"(`HttpPushUri`, `CustomBackupandRestore`, the number of backup files). **Reading that service makes the iLO " +
 			"write a fresh backup file to its NAND** (replacing the one it holds): that is how an iLO triggers a backup, and " +
 			"there is no way to read the service without it. A data source is read on every plan, so only turn " +
 			"`query_device` on where that is acceptable.\n\n" +
 			"`query_device` logs in to the iLO named by this data source's own `host` and `port` arguments, never to a " +
-			"host or port a backup record names: the records in a shared backup folder are not trusted with the iLO " +
+			"host or port a backup record names: the records in a shared backup store are not trusted with the iLO " +
 			"credentials. It therefore needs `host`.",
 		Attributes: withAttributes(dataSourceAttributes(iloStoredBackupModel{}.attributes()), lookupAttributes(
 			"The iLO's host as given to `infrabackup_ilo_backup` (compared case-insensitively; the port is not compared, "+
@@ -104,7 +105,7 @@ func (d *iloBackupDataSource) ValidateConfig(ctx context.Context, req datasource
 	if m.QueryDevice.ValueBool() && m.Host.IsNull() {
 		resp.Diagnostics.AddAttributeError(path.Root("query_device"), "query_device needs host",
 			"query_device logs in to the iLO this data source names in host (and port), never to one a backup record names: "+
-				"records in a shared backup folder are not trusted with the iLO credentials. Look the backup up by host "+
+				"records in a shared backup store are not trusted with the iLO credentials. Look the backup up by host "+
 				"(and set port when the iLO does not listen on the provider's ilo.port), or turn query_device off.")
 	}
 }

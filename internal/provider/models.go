@@ -70,14 +70,15 @@ type arubaStoredBackupModel struct {
 
 func (arubaStoredBackupModel) attributes() map[string]schema.Attribute {
 	attrs := storedBackupModel{}.attributes("Every file the backup wrote.")
-	attrs["running_config_path"] = keptString("Local path of the running configuration copy.")
+	attrs["running_config_path"] = keptString("Local path of the running configuration copy in a local store (`backup_dir`); " +
+		"null with an S3 store, whose copy `files` names (`location`, `key`).")
 	return attrs
 }
 
 func (m *arubaStoredBackupModel) fromBackup(b backupstore.Backup) diag.Diagnostics {
 	m.RunningConfigPath = types.StringNull()
 	if f, ok := b.File(backupjob.KindRunningConfig); ok {
-		m.RunningConfigPath = types.StringValue(f.Path)
+		m.RunningConfigPath = optionalString(f.Path) // null in a bucket
 	}
 	return m.storedBackupModel.fromBackup(b)
 }
@@ -99,8 +100,9 @@ type iloStoredBackupModel struct {
 func (iloStoredBackupModel) attributes() map[string]schema.Attribute {
 	attrs := storedBackupModel{}.attributes("Every file the backup wrote (one `ilo-backup` file).")
 	maps.Copy(attrs, map[string]schema.Attribute{
-		"local_path": keptString("Local path of the backup file."),
-		"sha256":     keptString("SHA-256 of the backup file, hex."),
+		"local_path": keptString("Local path of the backup file in a local store (`backup_dir`); null with an S3 store, " +
+			"whose object `files` names (`location`, `key`)."),
+		"sha256": keptString("SHA-256 of the backup file, hex."),
 		"size": schema.Int64Attribute{
 			MarkdownDescription: "Size of the backup file in bytes.",
 			Computed:            true,
@@ -130,7 +132,7 @@ func (m *iloStoredBackupModel) fromBackup(b backupstore.Backup) diag.Diagnostics
 	m.PasswordProtected = types.BoolValue(protected)
 	m.LocalPath, m.SHA256, m.Size = types.StringNull(), types.StringNull(), types.Int64Null()
 	if f, ok := b.File(backupjob.KindILOBackup); ok {
-		m.LocalPath = types.StringValue(f.Path)
+		m.LocalPath = optionalString(f.Path) // null in a bucket
 		m.SHA256 = types.StringValue(f.SHA256)
 		m.Size = types.Int64Value(f.Size)
 	}
@@ -149,8 +151,9 @@ func keptString(desc string) schema.StringAttribute {
 func fileAttributes() map[string]schema.Attribute {
 	return map[string]schema.Attribute{
 		"kind":     schema.StringAttribute{Computed: true, MarkdownDescription: "What the file holds (`running-config`, `running-config-scp`, `flash-archive-scp`, `ilo-backup`)."},
-		"path":     schema.StringAttribute{Computed: true, MarkdownDescription: "Local path, for files in the local backup store."},
-		"location": schema.StringAttribute{Computed: true, MarkdownDescription: "Remote location (`scp://user@address/path`), for files on an SCP server."},
+		"key":      schema.StringAttribute{Computed: true, MarkdownDescription: "Key of the file in the backup store (`<family>/<name>/<backup id>-<kind>.<ext>`, below `s3.key_prefix`), the same on every store; null for files on an SCP server."},
+		"path":     schema.StringAttribute{Computed: true, MarkdownDescription: "Local path, for files in a local backup store (`backup_dir`)."},
+		"location": schema.StringAttribute{Computed: true, MarkdownDescription: "Where the file is when it has no local path: `s3://bucket/key` for a file in an S3 backup store, `scp://user@address/path` for a file on an SCP server."},
 		"size":     schema.Int64Attribute{Computed: true, MarkdownDescription: "Size in bytes (0 when a remote file was not verified)."},
 		"sha256":   schema.StringAttribute{Computed: true, MarkdownDescription: "SHA-256 of the content, hex (empty when a remote file was not verified)."},
 	}
@@ -184,6 +187,7 @@ func dataSourceAttributes(attrs map[string]schema.Attribute) map[string]dsschema
 // fileAttrTypes is the object type of one entry of `files`.
 var fileAttrTypes = map[string]attr.Type{
 	"kind":     types.StringType,
+	"key":      types.StringType,
 	"path":     types.StringType,
 	"location": types.StringType,
 	"size":     types.Int64Type,
@@ -196,10 +200,15 @@ func filesValue(files []backupstore.File) (types.List, diag.Diagnostics) {
 	elems := make([]attr.Value, 0, len(files))
 	var diags diag.Diagnostics
 	for _, f := range files {
+		location := f.Location
+		if f.InStore() && f.Path == "" {
+			location = f.StoreLocation // a file in a bucket
+		}
 		obj, d := types.ObjectValue(fileAttrTypes, map[string]attr.Value{
 			"kind":     types.StringValue(f.Kind),
+			"key":      optionalString(f.Key),
 			"path":     optionalString(f.Path),
-			"location": optionalString(f.Location),
+			"location": optionalString(location),
 			"size":     types.Int64Value(f.Size),
 			"sha256":   types.StringValue(f.SHA256),
 		})

@@ -19,14 +19,17 @@ import (
 // Every operation on a device, whatever its kind and resource, starts through
 // start (startCreate for a Create), which takes the same steps in the same order:
 //
-//  1. the kind's credentials are checked;
-//  2. the backup store is opened, when the operation uses it;
-//  3. ctx is bounded by the operation's timeout, masks every secret the operation
-//     knows in logs (the kind's password and the operation's write-only
-//     arguments), and carries them as the operation's client.Secrets, with which
-//     operationError scrubs errors before they become diagnostics;
-//  4. the kind's client is built with those secrets;
-//  5. the device's lock is taken, so that operations on one device run one at a
+//  1. ctx is bounded by the operation's timeout;
+//  2. the kind's credentials are checked;
+//  3. the backup store is opened when the operation uses it (a bucket is checked
+//     before the first backup of the provider process), so that a store that
+//     cannot work fails before any device is contacted;
+//  4. ctx masks every secret the operation knows in logs (the kind's password and
+//     the operation's write-only arguments), and carries them as the operation's
+//     client.Secrets, with which operationError scrubs errors before they become
+//     diagnostics;
+//  5. the kind's client is built with those secrets;
+//  6. the device's lock is taken, so that operations on one device run one at a
 //     time (see keyedMutex).
 //
 // The caller then runs its job with the returned context and op.client (or one
@@ -38,8 +41,8 @@ type storeUse int
 
 const (
 	noStore        storeUse = iota // the operation does not use the store
-	needStore                      // it writes to the store: without one it fails
-	storeIfPresent                 // it checks against the store when backup_dir is set
+	needStore                      // it writes a backup to the store: without one it fails
+	storeIfPresent                 // it checks against the local store when backup_dir is set
 )
 
 // deadline is the timeout an operation runs under: which of its resource's
@@ -81,34 +84,42 @@ type deviceOp[C deviceClient] struct {
 // the diagnostics, when the operation cannot start.
 func (k *deviceKind[C]) start(ctx context.Context, d *providerData, s opSpec) (context.Context, *deviceOp[C], diag.Diagnostics) {
 	var diags diag.Diagnostics
-	creds, ok := k.checkCredentials(d, &diags)
-	if !ok {
-		return ctx, nil, diags
-	}
-	op := &deviceOp[C]{host: s.host, port: k.port(d, s.port), deadline: s.timeout}
-	if s.store == needStore || s.store == storeIfPresent && d.backupDir != "" {
-		store, err := d.Store()
-		if err != nil {
-			detail := err.Error()
-			if s.store == storeIfPresent {
-				detail += "\n\nThis operation checks its input against the store's records before it sends anything; nothing was sent."
-			}
-			diags.AddError("Local backup store unavailable", detail)
-			return ctx, nil, diags
-		}
-		op.store = store
-	}
 	cancel := context.CancelFunc(func() {})
 	if s.timeout.limit > 0 {
 		ctx, cancel = context.WithTimeout(ctx, s.timeout.limit)
+	}
+	fail := func() (context.Context, *deviceOp[C], diag.Diagnostics) {
+		cancel()
+		return ctx, nil, diags
+	}
+	creds, ok := k.checkCredentials(d, &diags)
+	if !ok {
+		return fail()
+	}
+	op := &deviceOp[C]{host: s.host, port: k.port(d, s.port), deadline: s.timeout}
+	switch {
+	case s.store == needStore:
+		store, err := d.storeForBackup(ctx)
+		if err != nil {
+			diags.AddError("Backup store unavailable", err.Error()+"\n\nNo device was contacted.")
+			return fail()
+		}
+		op.store = store
+	case s.store == storeIfPresent && d.backupDir != "":
+		store, err := d.Store()
+		if err != nil {
+			diags.AddError("Local backup store unavailable", err.Error()+
+				"\n\nThis operation checks its input against the store's records before it sends anything; nothing was sent.")
+			return fail()
+		}
+		op.store = store
 	}
 	ctx = logContext(ctx, append([]string{creds.password}, s.secrets...)...)
 	c, err := k.newClient(d.http, deviceAccess{host: op.host, port: op.port, username: creds.username, password: creds.password,
 		secrets: client.SecretsFrom(ctx)})
 	if err != nil {
-		cancel()
 		diags.AddError(fmt.Sprintf("Invalid %s settings", k.label), operationError(ctx, err))
-		return ctx, nil, diags
+		return fail()
 	}
 	op.client = c
 	unlock := d.deviceLock.Lock(op.host, op.port)

@@ -5,6 +5,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -39,7 +40,10 @@ const (
 	EnvILOPassword   = "ILO_PASSWORD"
 )
 
-var _ provider.Provider = (*infrabackupProvider)(nil)
+var (
+	_ provider.Provider                     = (*infrabackupProvider)(nil)
+	_ provider.ProviderWithConfigValidators = (*infrabackupProvider)(nil)
+)
 
 type infrabackupProvider struct {
 	version string
@@ -57,6 +61,8 @@ func New(version string) func() provider.Provider {
 // (deviceKinds), which readConfig reads apart.
 type providerModel struct {
 	BackupDir      types.String `tfsdk:"backup_dir"`
+	S3             types.Object `tfsdk:"s3"`
+	Retention      types.Object `tfsdk:"retention"`
 	CACertPEM      types.String `tfsdk:"ca_cert_pem"`
 	UseSystemRoots types.Bool   `tfsdk:"use_system_ca_roots"`
 	Insecure       types.Bool   `tfsdk:"insecure"`
@@ -77,10 +83,13 @@ func (p *infrabackupProvider) Schema(_ context.Context, _ provider.SchemaRequest
 		MarkdownDescription: "Backs up infrastructure management devices (Aruba Mobility Conductors, HPE iLOs) on `terraform apply`.",
 		Attributes: map[string]schema.Attribute{
 			"backup_dir": schema.StringAttribute{
-				MarkdownDescription: "Folder where local backup copies are written (created with mode 0700 if missing). Defaults to `$" + EnvBackupDir + "`.",
-				Optional:            true,
-				Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
+				MarkdownDescription: "Folder of the local backup store (created with mode 0700 by the first backup). Defaults to `$" + EnvBackupDir + "`. " +
+					"Conflicts with `s3`: the provider writes to exactly one store.",
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
 			},
+			"s3":        s3Schema(),
+			"retention": providerRetentionSchema(),
 			"ca_cert_pem": schema.StringAttribute{
 				MarkdownDescription: "PEM-encoded CA certificates that device certificates must chain to. When set, they are the " +
 					"only trust roots: a device certificate from any other CA, a public one included, is refused (set " +
@@ -128,22 +137,16 @@ func (p *infrabackupProvider) Schema(_ context.Context, _ provider.SchemaRequest
 
 // providerData is what resources and data sources receive from Configure.
 type providerData struct {
-	http      *client.Client
+	http *client.Client
+	// backupDir is the local store's folder; "" when the store is a bucket.
 	backupDir string
-	storeErr  error
-	store     *backupstore.Store
+	store     *backupStore
+	// retention is the provider's default retention (keeps everything when unset).
+	retention backupstore.Policy
 	// credentials are the provider's credentials for each device kind, by block.
 	credentials map[string]deviceCredentials
 	now         func() time.Time
 	deviceLock  *keyedMutex
-}
-
-// Store opens the local backup store, or says why it cannot.
-func (d *providerData) Store() (*backupstore.Store, error) {
-	if d.storeErr != nil {
-		return nil, d.storeErr
-	}
-	return d.store, nil
 }
 
 func (p *infrabackupProvider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
@@ -190,15 +193,39 @@ func (p *infrabackupProvider) Configure(ctx context.Context, req provider.Config
 	}
 	data := &providerData{http: hc, credentials: credentials, now: p.now, deviceLock: &keyedMutex{}}
 
-	data.backupDir = stringOrEnv(cfg.BackupDir, EnvBackupDir)
-	if data.backupDir == "" {
-		data.storeErr = fmt.Errorf("no backup folder is configured: set backup_dir in the provider block or the %s environment variable", EnvBackupDir)
-	} else {
-		data.store, data.storeErr = backupstore.Open(data.backupDir)
+	choice, diags := chooseStore(ctx, cfg)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
 	}
+	switch {
+	case choice.unknown:
+		data.store = failedStore(errors.New("the backup store settings (backup_dir, s3) depend on values known only during apply, " +
+			"so the store cannot be read during this plan"))
+	case choice.s3 != nil:
+		data.store = s3Store(*choice.s3)
+		if strings.HasPrefix(choice.s3.Endpoint, "http://") {
+			resp.Diagnostics.AddAttributeWarning(path.Root("s3").AtName("endpoint"), "The S3 endpoint is not encrypted",
+				"The endpoint is an http:// URL: the backups (configurations, iLO user databases) travel unencrypted to the bucket. "+
+					"Use https:// with s3.ca_cert_pem for a private CA.")
+		}
+	case choice.backupDir != "":
+		data.backupDir = choice.backupDir
+		data.store = localStore(choice.backupDir)
+	default:
+		data.store = failedStore(fmt.Errorf("no backup store is configured: set backup_dir (a local folder) or an s3 block (a bucket) "+
+			"in the provider block, or the %s or %s environment variable", EnvBackupDir, EnvS3Bucket))
+	}
+	policy, _, d := retentionPolicy(ctx, cfg.Retention)
+	resp.Diagnostics.Append(d...)
+	data.retention = policy
 
 	resp.ResourceData = data
 	resp.DataSourceData = data
+}
+
+func (p *infrabackupProvider) ConfigValidators(context.Context) []provider.ConfigValidator {
+	return []provider.ConfigValidator{storeValidator{}}
 }
 
 func (p *infrabackupProvider) Resources(context.Context) []func() resource.Resource {
@@ -246,13 +273,6 @@ func readConfig(ctx context.Context, config tfsdk.Config) (providerModel, map[st
 		diags.Append(common.As(ctx, &cfg, basetypes.ObjectAsOptions{})...)
 	}
 	return cfg, credentials, diags
-}
-
-func stringOrEnv(v types.String, env string) string {
-	if !v.IsNull() && !v.IsUnknown() && v.ValueString() != "" {
-		return v.ValueString()
-	}
-	return os.Getenv(env)
 }
 
 func orEnv(v, env string) string {

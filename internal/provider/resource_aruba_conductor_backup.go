@@ -54,6 +54,7 @@ type arubaBackupModel struct {
 	SCP                  types.Object `tfsdk:"scp"`
 	Hostname             types.String `tfsdk:"hostname"`
 	RunningConfigChanged types.Bool   `tfsdk:"running_config_changed"`
+	Retention            types.Object `tfsdk:"retention"`
 }
 
 // fromRun fills the computed attributes from a finished backup.
@@ -81,7 +82,7 @@ func (r *arubaConductorBackupResource) Schema(ctx context.Context, _ resource.Sc
 	replace := []planmodifier.String{stringplanmodifier.RequiresReplace()}
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Backs up one Aruba Mobility Conductor (ArubaOS 8) when created: its running configuration " +
-			"to the local backup store, and with an `scp` block its running configuration and flash archive to an SCP server, " +
+			"to the backup store (a local folder or an S3 bucket), and with an `scp` block its running configuration and flash archive to an SCP server, " +
 			"verified over SFTP. Change `trigger` to take a new backup. Destroying the resource never deletes backups.\n\n" +
 			"The provider saves the running configuration and the flash archive under fixed names on the conductor's flash " +
 			"before pushing them, so backups of one conductor must not overlap. " + deviceLockNote +
@@ -180,11 +181,12 @@ func (r *arubaConductorBackupResource) Schema(ctx context.Context, _ resource.Sc
 			},
 			"hostname": keptString("The conductor's hostname, when it was read (when `name` is not set)."),
 			"running_config_changed": schema.BoolAttribute{
-				MarkdownDescription: "Whether the running configuration differs from the previous local backup of this device (`true` for the first one).",
+				MarkdownDescription: "Whether the running configuration differs from the previous backup of this device in the store (`true` for the first one).",
 				Computed:            true,
 				PlanModifiers:       []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()},
 			},
-			"timeouts": timeouts.Attributes(ctx, timeouts.Opts{Create: true, CreateDescription: "How long the whole backup may take. Default `30m`."}),
+			"retention": resourceRetentionSchema(),
+			"timeouts":  timeouts.Attributes(ctx, timeouts.Opts{Create: true, CreateDescription: "How long the whole backup may take. Default `30m`."}),
 		}),
 	}
 }
@@ -269,6 +271,7 @@ func (r *arubaConductorBackupResource) Create(ctx context.Context, req resource.
 	plan.FlashBackup = types.BoolValue(flash)
 	resp.Diagnostics.Append(plan.fromRun(res)...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	r.data.pruneAfterBackup(ctx, op.store, res.Backup, plan.Retention, &resp.Diagnostics)
 }
 
 // Read makes no device call: a backup is a fact of the past, and refresh must not log
@@ -277,7 +280,8 @@ func (r *arubaConductorBackupResource) Create(ctx context.Context, req resource.
 func (r *arubaConductorBackupResource) Read(context.Context, resource.ReadRequest, *resource.ReadResponse) {
 }
 
-// Update only records arguments that take no new backup (password_wo_version, timeouts).
+// Update only records arguments that take no new backup (password_wo_version, timeouts,
+// retention).
 func (r *arubaConductorBackupResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var plan, state arubaBackupModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
@@ -286,7 +290,8 @@ func (r *arubaConductorBackupResource) Update(ctx context.Context, req resource.
 		return
 	}
 	state.Timeouts = plan.Timeouts
-	state.SCP = plan.SCP // differs from state only in password_wo_version (anything else replaces)
+	state.Retention = plan.Retention // applies from the next backup on
+	state.SCP = plan.SCP             // differs from state only in password_wo_version (anything else replaces)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 

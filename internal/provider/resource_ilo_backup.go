@@ -39,6 +39,7 @@ type iloBackupModel struct {
 	BackupPasswordWO        types.String `tfsdk:"backup_password_wo"`
 	BackupPasswordWOVersion types.Int64  `tfsdk:"backup_password_wo_version"`
 	DeviceFileLocation      types.String `tfsdk:"device_file_location"`
+	Retention               types.Object `tfsdk:"retention"`
 }
 
 // fromRun fills the computed attributes from a finished backup.
@@ -61,7 +62,7 @@ func (r *iloBackupResource) Schema(ctx context.Context, _ resource.SchemaRequest
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Backs up the configuration of one HPE iLO 5, 6 or 7 (user database, license keys, network and " +
 			"security settings) when created, over Redfish: the iLO writes a backup file to its NAND, and the provider " +
-			"downloads it, streaming, into the local backup store (mode 0600, SHA-256 computed while downloading). " +
+			"downloads it, streaming, into the backup store (a local folder, files with mode 0600, or an S3 bucket; SHA-256 computed while downloading). " +
 			"Change `trigger` to take a new backup. Refresh makes no device call; destroying the resource never deletes backups.\n\n" +
 			"The backup file holds the iLO's user database and license keys: treat it as a secret. HPE supports restoring it " +
 			"only onto the server it was taken from (same serial number). Backups of one iLO are taken one at a time " +
@@ -75,7 +76,7 @@ func (r *iloBackupResource) Schema(ctx context.Context, _ resource.SchemaRequest
 				PlanModifiers: replace,
 			},
 			"name": schema.StringAttribute{
-				MarkdownDescription: "Names the device's backup folder (`<backup_dir>/ilo/<name>/`). Defaults to the server's " +
+				MarkdownDescription: "Names the device's backup folder (`ilo/<name>/` in the store). Defaults to the server's " +
 					"serial number as the iLO reports it (made safe for file names), so a server's backups stay together " +
 					"when its iLO changes address, and a backup is easy to match with the only hardware it restores onto. " +
 					"When the iLO reports no serial number, the host is used.",
@@ -100,6 +101,7 @@ func (r *iloBackupResource) Schema(ctx context.Context, _ resource.SchemaRequest
 				PlanModifiers: []planmodifier.Int64{int64planmodifier.RequiresReplace()},
 			},
 			"device_file_location": keptString("Where on the iLO the backup was downloaded from (a path on the iLO itself; any other location is refused)."),
+			"retention":            resourceRetentionSchema(),
 			"timeouts":             timeouts.Attributes(ctx, timeouts.Opts{Create: true, CreateDescription: "How long the whole backup, download included, may take. Default `30m`."}),
 		}),
 	}
@@ -125,6 +127,7 @@ func (r *iloBackupResource) Create(ctx context.Context, req resource.CreateReque
 	}
 	resp.Diagnostics.Append(plan.fromRun(res)...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	r.data.pruneAfterBackup(ctx, op.store, res.Backup, plan.Retention, &resp.Diagnostics)
 }
 
 // Read makes no device call: a backup is a fact of the past, and refresh must not log
@@ -132,7 +135,7 @@ func (r *iloBackupResource) Create(ctx context.Context, req resource.CreateReque
 // The framework hands the prior state back unchanged, which is all there is to do.
 func (r *iloBackupResource) Read(context.Context, resource.ReadRequest, *resource.ReadResponse) {}
 
-// Update only records arguments that take no new backup (timeouts).
+// Update only records arguments that take no new backup (timeouts, retention).
 func (r *iloBackupResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var plan, state iloBackupModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
@@ -141,6 +144,7 @@ func (r *iloBackupResource) Update(ctx context.Context, req resource.UpdateReque
 		return
 	}
 	state.Timeouts = plan.Timeouts
+	state.Retention = plan.Retention // applies from the next backup on
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 

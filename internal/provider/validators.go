@@ -59,11 +59,16 @@ func (pemValidator) ValidateString(_ context.Context, req validator.StringReques
 	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
 		return
 	}
-	block, _ := pem.Decode([]byte(req.ConfigValue.ValueString()))
-	if block == nil || block.Type != "CERTIFICATE" {
+	if !pemHoldsCertificate(req.ConfigValue.ValueString()) {
 		resp.Diagnostics.AddAttributeError(req.Path, "Invalid CA certificate",
-			"ca_cert_pem must hold at least one PEM block starting with -----BEGIN CERTIFICATE----- (for example file(\"device-ca.pem\")).")
+			req.Path.String()+" must hold at least one PEM block starting with -----BEGIN CERTIFICATE----- (for example file(\"ca.pem\")).")
 	}
+}
+
+// pemHoldsCertificate reports whether s starts with a PEM certificate block.
+func pemHoldsCertificate(s string) bool {
+	block, _ := pem.Decode([]byte(s))
+	return block != nil && block.Type == "CERTIFICATE"
 }
 
 // hostValidator accepts a DNS name or an IP address, not a URL (checkHost).

@@ -74,7 +74,8 @@ func StartWithCA(tb testing.TB, ca *devicesim.CA) *Server {
 
 // Launch runs versitygw with the loopback certificate of ca, keeping its
 // certificate, buckets and versions in dir, for a server shared by many tests (from
-// TestMain): the caller stops it with Stop and removes dir.
+// TestMain): the caller stops it with Stop and removes dir. A dir that an earlier
+// Launch used serves its buckets again (make demo-s3 keeps its bucket so).
 func Launch(ca *devicesim.CA, dir string) (*Server, error) {
 	bin, err := BinaryPath()
 	if err != nil {
@@ -93,14 +94,14 @@ func Launch(ca *devicesim.CA, dir string) (*Server, error) {
 	}
 	root, versions := filepath.Join(dir, "buckets"), filepath.Join(dir, "versions")
 	for _, d := range []string{root, versions} {
-		if err := os.Mkdir(d, 0o700); err != nil {
+		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err
 		}
 	}
 	backend := []string{"posix", "--versioning-dir", versions}
 	if !xattrsWork(root) { // object metadata lives in extended attributes by default
 		sidecar := filepath.Join(dir, "meta")
-		if err := os.Mkdir(sidecar, 0o700); err != nil {
+		if err := os.MkdirAll(sidecar, 0o700); err != nil {
 			return nil, err
 		}
 		backend = append(backend, "--sidecar", sidecar)

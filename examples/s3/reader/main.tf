@@ -1,0 +1,92 @@
+# Another configuration — another pipeline, another runner, no access to the disk of
+# the one that made the backups (../pipeline) — finds the latest backup of each
+# device in the bucket. It contacts no device, so it needs no device credentials;
+# reading the bucket needs s3:ListBucket and s3:GetObject only.
+
+terraform {
+  required_providers {
+    infrabackup = {
+      source = "infrabackup/infrabackup"
+    }
+  }
+}
+
+variable "bucket" {
+  type = string
+}
+
+variable "key_prefix" {
+  type    = string
+  default = "site-a"
+}
+
+variable "region" {
+  type    = string
+  default = null
+}
+
+variable "endpoint" {
+  type    = string
+  default = null
+}
+
+variable "s3_ca_cert_pem_file" {
+  type    = string
+  default = null
+}
+
+variable "conductors" {
+  description = "Names of the conductors' backups (the backup resources' name)."
+  type        = set(string)
+  default     = []
+}
+
+variable "ilos" {
+  description = "Names of the iLOs' backups (by default, the servers' serial numbers)."
+  type        = set(string)
+  default     = []
+}
+
+provider "infrabackup" {
+  s3 = {
+    bucket         = var.bucket
+    key_prefix     = var.key_prefix
+    region         = var.region
+    endpoint       = var.endpoint
+    use_path_style = var.endpoint != null
+    ca_cert_pem    = var.s3_ca_cert_pem_file == null ? null : file(var.s3_ca_cert_pem_file)
+  }
+}
+
+data "infrabackup_aruba_conductor_backup" "this" {
+  for_each = var.conductors
+  name     = each.key
+}
+
+data "infrabackup_ilo_backup" "this" {
+  for_each = var.ilos
+  name     = each.key
+}
+
+output "latest_conductor_backups" {
+  description = "The latest complete backup of each conductor: when it finished, and its running configuration in the bucket."
+  value = {
+    for name, b in data.infrabackup_aruba_conductor_backup.this : name => {
+      completed_at   = b.completed_at
+      running_config = [for f in b.files : f.location if f.kind == "running-config"][0]
+      sha256         = b.running_config_sha256
+    }
+  }
+}
+
+output "latest_ilo_backups" {
+  description = "The latest complete backup of each iLO: the object to restore from, and its SHA-256."
+  value = {
+    for name, b in data.infrabackup_ilo_backup.this : name => {
+      completed_at     = b.completed_at
+      firmware_version = b.firmware_version
+      backup           = b.files[0].location
+      sha256           = b.sha256
+    }
+  }
+}
