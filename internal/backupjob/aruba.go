@@ -5,31 +5,12 @@ package backupjob
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"path"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/aruba"
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/sftpverify"
 )
-
-// Fixed names on the conductor's flash: there is no API to delete an arbitrary flash
-// file, so each run overwrites the previous one (history lives at the destination).
-const (
-	flashConfigName  = "infrabackup-running.cfg"
-	flashArchiveBase = "infrabackup-flash"
-)
-
-// CleanupTimeout bounds the removal of the flash archive. It runs on a context of its
-// own, like logout: after a timeout or an interrupt the archive (configuration,
-// certificates, keys) must still leave the conductor.
-const CleanupTimeout = 30 * time.Second
 
 // File kinds recorded in the store and in state.
 const (
@@ -38,30 +19,14 @@ const (
 	KindFlashArchiveSCP  = "flash-archive-scp"
 )
 
-// ArubaSCP says where a conductor pushes its files and how the provider checks them.
-type ArubaSCP struct {
-	Host      string // as configured: a name or an address
-	Port      int    // SSH port the provider verifies on (conductors always push to 22)
-	Username  string
-	Password  string
-	RemoteDir string // relative to the SCP user's home; must exist
-	Verify    bool
-	// Host-key checking for verification.
-	HostKey               string
-	HostKeyFingerprint    string
-	InsecureIgnoreHostKey bool
-}
-
 // ArubaRequest is one conductor backup.
 type ArubaRequest struct {
-	Conductor   *aruba.Conductor
-	Host        string
-	Port        int
+	Conductor *aruba.Conductor
+	Target
 	Name        string // folder and file-name prefix; "" means the device's hostname
 	ConfigPath  string
 	FlashBackup bool
 	SCP         *ArubaSCP
-	Now         func() time.Time
 }
 
 // ArubaResult is what a finished backup produced.
@@ -80,205 +45,56 @@ type ArubaResult struct {
 // files from flash (also after a failure), log out (always). A failed run leaves
 // nothing in the local store.
 func RunAruba(ctx context.Context, store *backupstore.Store, req ArubaRequest) (ArubaResult, error) {
-	now := req.Now
-	if now == nil {
-		now = time.Now
-	}
-	started := now().UTC()
 	var res ArubaResult
-	err := client.With(ctx, req.Conductor.Session(), func(ctx context.Context) error {
-		device := req.Name
-		if device == "" {
-			hostname, err := req.Conductor.Hostname(ctx)
-			if err != nil {
-				return err
-			}
-			res.Hostname = hostname
-			if device, err = backupstore.SanitizeName(hostname); err != nil {
-				return fmt.Errorf("%s: the hostname %q cannot name a backup folder (%v); set name", req.Conductor.Device(), hostname, err)
-			}
-		}
-		previous, prevErr := store.Latest(ctx, backupstore.FamilyAruba, device)
-		run, err := store.Begin(ctx, backupstore.FamilyAruba, device, started)
-		if err != nil {
-			return err
-		}
-		ok := false
-		defer func() {
-			if !ok {
-				_ = run.Abort()
-			}
-		}()
-
-		text, err := req.Conductor.RunningConfig(ctx)
-		if err != nil {
-			return err
-		}
-		local, err := run.WriteFile(ctx, KindRunningConfig, "cfg", strings.NewReader(text))
-		if err != nil {
-			return fmt.Errorf("%s: store the running config: %w", req.Conductor.Device(), err)
-		}
-		res.RunningConfigChanged = true
-		if prevErr == nil {
-			if prev, found := previous.File(KindRunningConfig); found {
-				res.RunningConfigChanged = prev.SHA256 != local.SHA256
-			}
-		}
-
-		if req.SCP != nil {
-			if err := pushToSCP(ctx, req, run, device); err != nil {
-				return err
-			}
-		}
-
-		attrs := map[string]string{"config_path": req.ConfigPath}
-		if res.Hostname != "" {
-			attrs["hostname"] = res.Hostname
-		}
-		backup, err := run.Commit(ctx, req.Host, req.Port, attrs, now().UTC())
-		if err != nil {
-			return fmt.Errorf("%s: record the backup: %w", req.Conductor.Device(), err)
-		}
-		ok = true
-		res.Backup = backup
-		return nil
-	})
-	return res, logoutAfterCommit(err, res.Backup, &res.LogoutFailed)
-}
-
-// logoutAfterCommit moves a logout failure that came after the backup was committed
-// into *failed: the backup is in the store, so the run succeeded.
-func logoutAfterCommit(err error, b backupstore.Backup, failed *error) error {
-	var le *client.LogoutError
-	if b.ID != "" && errors.As(err, &le) {
-		*failed = err
-		return nil
-	}
-	return err
-}
-
-// pushToSCP runs the flash and SCP steps, cleaning the tar files from flash whenever a
-// flash backup was attempted. With verification on, the SFTP connection is opened
-// first: a wrong host key or password then fails before the device does any work, and
-// remote_dir is created (the conductor's SCP client does not create folders).
-func pushToSCP(ctx context.Context, req ArubaRequest, run *backupstore.Run, device string) (err error) {
+	var folder string // the device's folder: also the prefix of the SCP file names
+	var previous backupstore.Backup
+	var prevErr error
 	cond := req.Conductor
-	scp := req.SCP
-	addr, err := ResolveSCPHost(ctx, scp.Host)
-	if err != nil {
-		return &client.DeviceError{Device: "SCP server " + scp.Host, Step: "resolve address", Err: err,
-			Hint: "set scp.host to an address or a name this machine can resolve"}
-	}
-	var verifier *sftpverify.Client
-	server := "SCP server " + net.JoinHostPort(addr, strconv.Itoa(scp.Port))
-	if scp.Verify {
-		verifier, err = sftpverify.Dial(ctx, sftpverify.Config{
-			Addr: net.JoinHostPort(addr, strconv.Itoa(scp.Port)), Username: scp.Username, Password: scp.Password,
-			HostKey: scp.HostKey, HostKeyFingerprint: scp.HostKeyFingerprint, InsecureIgnoreHostKey: scp.InsecureIgnoreHostKey,
-			Timeout: 30 * time.Second,
-		})
-		if err != nil {
-			return &client.DeviceError{Device: server, Step: "connect over SFTP to verify uploads", Err: err}
-		}
-		defer verifier.Close()
-		if scp.RemoteDir != "" {
-			if err := verifier.MkdirAll(ctx, scp.RemoteDir); err != nil {
-				return &client.DeviceError{Device: server, Step: "create " + scp.RemoteDir, Err: err}
+	b, logoutFailed, err := runBackup(ctx, store, cond.Session(), req.Target, steps{
+		family: backupstore.FamilyAruba,
+		device: cond.Device(),
+		prepare: func(ctx context.Context) (string, error) {
+			folder = req.Name
+			if folder == "" {
+				hostname, err := cond.Hostname(ctx)
+				if err != nil {
+					return "", err
+				}
+				res.Hostname = hostname
+				if folder, err = backupstore.SanitizeName(hostname); err != nil {
+					return "", fmt.Errorf("%s: the hostname %q cannot name a backup folder (%v); set name", cond.Device(), hostname, err)
+				}
 			}
-		}
-	}
-	if err := cond.CopyRunningToFlash(ctx, req.ConfigPath, flashConfigName); err != nil {
-		return err
-	}
-	type upload struct{ kind, source, dest string }
-	uploads := []upload{{KindRunningConfigSCP, flashConfigName, remoteName(scp.RemoteDir, device, run.ID(), KindRunningConfig, "cfg")}}
-	if req.FlashBackup {
-		defer func() {
-			// The archive is removed whatever happened after it was asked for, also
-			// when ctx has ended, but a cleanup failure never hides the error that
-			// came first.
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CleanupTimeout)
-			defer cancel()
-			if cerr := cond.TarFlashClean(cctx, req.ConfigPath); cerr != nil && err == nil {
-				err = cerr
-			}
-		}()
-		archive, err := cond.FlashBackup(ctx, req.ConfigPath, flashArchiveBase)
-		if err != nil {
-			return err
-		}
-		uploads = append(uploads, upload{KindFlashArchiveSCP, archive, remoteName(scp.RemoteDir, device, run.ID(), "flash", "tar.gz")})
-	}
-	for _, u := range uploads {
-		if err := cond.CopyFlashToSCP(ctx, req.ConfigPath, aruba.SCPCopy{
-			SourceFile: u.source, Host: addr, Username: scp.Username, Password: scp.Password, DestFile: u.dest,
-		}); err != nil {
-			return err
-		}
-	}
-	for _, u := range uploads {
-		f := backupstore.File{Kind: u.kind, Location: scpLocation(scp, addr, u.dest)}
-		if verifier != nil {
-			size, sum, err := verifier.Hash(ctx, u.dest)
+			previous, prevErr = store.Latest(ctx, backupstore.FamilyAruba, folder)
+			return folder, nil
+		},
+		write: func(ctx context.Context, run *backupstore.Run) (map[string]string, error) {
+			text, err := cond.RunningConfig(ctx)
 			if err != nil {
-				return &client.DeviceError{Device: server, Step: "verify " + u.dest, Err: err,
-					Hint: "the conductor reported the upload as done but the file cannot be read back; check scp.remote_dir and the SCP user's home"}
+				return nil, err
 			}
-			if size < minPlausibleSize(u.kind) {
-				return &client.DeviceError{Device: server, Step: "verify " + u.dest,
-					Message: fmt.Sprintf("the file holds %d bytes, too few for a %s", size, u.kind)}
+			local, err := run.WriteFile(ctx, KindRunningConfig, "cfg", strings.NewReader(text))
+			if err != nil {
+				return nil, fmt.Errorf("%s: store the running config: %w", cond.Device(), err)
 			}
-			f.Size, f.SHA256 = size, sum
-		}
-		if err := run.AddFile(f); err != nil {
-			return fmt.Errorf("%s: record %s: %w", cond.Device(), f.Kind, err)
-		}
-	}
-	return nil
-}
-
-func minPlausibleSize(kind string) int64 {
-	if kind == KindFlashArchiveSCP {
-		return 20 // a gzip header and trailer alone take 18 bytes
-	}
-	return 1
-}
-
-// remoteName is the destination of one upload, relative to the SCP user's home. The
-// conductor does not create folders, so files are named, not nested, per device.
-func remoteName(dir, device, stamp, kind, ext string) string {
-	name := fmt.Sprintf("%s_%s-%s.%s", device, stamp, kind, ext)
-	if dir == "" || dir == "." {
-		return name
-	}
-	return path.Join(dir, name)
-}
-
-func scpLocation(scp *ArubaSCP, addr, dest string) string {
-	host := addr
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	return fmt.Sprintf("scp://%s@%s/%s", scp.Username, host, strings.TrimPrefix(dest, "/"))
-}
-
-// ResolveSCPHost turns an SCP server name into an address (the conductor API accepts
-// only addresses), preferring IPv4.
-func ResolveSCPHost(ctx context.Context, host string) (string, error) {
-	if ip := net.ParseIP(host); ip != nil {
-		return ip.String(), nil
-	}
-	addrs, err := net.DefaultResolver.LookupIPAddr(ctx, host)
-	if err != nil {
-		return "", err
-	}
-	if len(addrs) == 0 {
-		return "", errors.New("the name resolves to no address")
-	}
-	for _, a := range addrs {
-		if a.IP.To4() != nil {
-			return a.IP.String(), nil
-		}
-	}
-	return addrs[0].IP.String(), nil
+			res.RunningConfigChanged = true
+			if prevErr == nil {
+				if prev, found := previous.File(KindRunningConfig); found {
+					res.RunningConfigChanged = prev.SHA256 != local.SHA256
+				}
+			}
+			if req.SCP != nil {
+				if err := pushToSCP(ctx, req, run, folder); err != nil {
+					return nil, err
+				}
+			}
+			attrs := map[string]string{"config_path": req.ConfigPath}
+			if res.Hostname != "" {
+				attrs["hostname"] = res.Hostname
+			}
+			return attrs, nil
+		},
+	})
+	res.Backup, res.LogoutFailed = b, logoutFailed
+	return res, err
 }

@@ -8,7 +8,6 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
@@ -34,16 +33,14 @@ const (
 
 // ILORequest is one iLO backup.
 type ILORequest struct {
-	ILO  *redfish.Client
-	Host string
-	Port int
+	ILO *redfish.Client
+	Target
 	// Name is the device folder and file-name prefix; "" means ILODeviceName of the
 	// serial number the iLO reports (the host when it reports none).
 	Name string
 	// BackupPassword, when set, makes the iLO encrypt the backup with it (≤ 32
 	// characters). It is never stored or logged.
 	BackupPassword string
-	Now            func() time.Time
 }
 
 // ILOResult is what a finished iLO backup produced.
@@ -86,97 +83,91 @@ func ILODeviceName(serial, host string) (string, error) {
 // fsync, rename, mode 0600), record the backup, log out (always). A failed run leaves
 // nothing in the local store.
 func RunILO(ctx context.Context, store *backupstore.Store, req ILORequest) (ILOResult, error) {
-	now := req.Now
-	if now == nil {
-		now = time.Now
-	}
 	rc := req.ILO
 	if err := redfish.ValidateBackupPassword(req.BackupPassword); err != nil {
 		return ILOResult{}, fmt.Errorf("%s: %w", rc.Device(), err)
 	}
-	started := now().UTC()
 	var res ILOResult
-	err := client.With(ctx, rc.Session(), func(ctx context.Context) error {
-		mgr, err := rc.Discover(ctx)
-		if err != nil {
-			return err
-		}
-		res.Manager = mgr
-		device := req.Name
-		if device == "" {
-			if device, err = ILODeviceName(mgr.Serial, req.Host); err != nil {
-				return fmt.Errorf("%s: %w", rc.Device(), err)
+	var svc redfish.BackupService
+	b, logoutFailed, err := runBackup(ctx, store, rc.Session(), req.Target, steps{
+		family: backupstore.FamilyILO,
+		device: rc.Device(),
+		prepare: func(ctx context.Context) (string, error) {
+			mgr, err := rc.Discover(ctx)
+			if err != nil {
+				return "", err
 			}
-		}
-
-		// Reading the service triggers the backup on the iLO. The location it offers
-		// is device text: it is checked before anything is written locally.
-		svc, err := rc.ReadBackupService(ctx)
-		if err != nil {
-			return err
-		}
-		location, err := redfish.ResolveBackupLocation(svc.BackupFileLocation)
-		if err != nil {
-			return &client.DeviceError{Device: rc.Device(), Step: "read backup service", Message: err.Error(),
-				Hint: "nothing was downloaded or written; this is not what an HPE iLO sends: check that the address is the iLO and that nothing between rewrites its answers"}
-		}
-		res.DeviceFileLocation = location
-		res.DeviceFileName = path.Base(location)
-
-		run, err := store.Begin(ctx, backupstore.FamilyILO, device, started)
-		if err != nil {
-			return err
-		}
-		ok := false
-		defer func() {
-			if !ok {
-				_ = run.Abort()
+			res.Manager = mgr
+			folder := req.Name
+			if folder == "" {
+				if folder, err = ILODeviceName(mgr.Serial, req.Host); err != nil {
+					return "", fmt.Errorf("%s: %w", rc.Device(), err)
+				}
 			}
-		}()
-
-		body, size, err := rc.OpenBackup(ctx, svc.BackupFileLocation, req.BackupPassword)
-		if err != nil {
-			return err
-		}
-		src := &downloadReader{r: body}
-		file, err := run.WriteFile(ctx, KindILOBackup, "bak", src)
-		_ = body.Close()
-		if err != nil {
-			if src.err != nil {
-				return &client.DeviceError{Device: rc.Device(), Step: "download backup", Err: src.err,
-					Message: fmt.Sprintf("the download broke after %d bytes: %v", src.n, src.err),
-					Hint:    "nothing was kept; retry (check the network path to the iLO if it repeats)"}
+			// Reading the service triggers the backup on the iLO. The location it
+			// offers is device text: it is checked before anything is written locally.
+			if svc, err = rc.ReadBackupService(ctx); err != nil {
+				return "", err
 			}
-			return fmt.Errorf("%s: store the backup: %w", rc.Device(), err)
-		}
-		if size >= 0 && file.Size != size {
-			return &client.DeviceError{Device: rc.Device(), Step: "download backup",
-				Message: fmt.Sprintf("the iLO announced %d bytes but sent %d", size, file.Size),
-				Hint:    "nothing was kept; retry"}
-		}
-		if file.Size == 0 {
-			return &client.DeviceError{Device: rc.Device(), Step: "download backup",
-				Message: "the iLO sent an empty backup file", Hint: "nothing was kept; retry, and reset the iLO if it repeats"}
-		}
-		res.PasswordProtected = req.BackupPassword != ""
-		attrs := map[string]string{
-			AttrSerial:             mgr.Serial,
-			AttrGeneration:         mgr.Generation,
-			AttrFirmware:           mgr.Firmware,
-			AttrModel:              mgr.Model,
-			AttrDeviceFileName:     res.DeviceFileName,
-			AttrDeviceFileLocation: res.DeviceFileLocation,
-			AttrProtected:          strconv.FormatBool(res.PasswordProtected),
-		}
-		backup, err := run.Commit(ctx, req.Host, req.Port, attrs, now().UTC())
-		if err != nil {
-			return fmt.Errorf("%s: record the backup: %w", rc.Device(), err)
-		}
-		ok = true
-		res.Backup = backup
-		return nil
+			location, err := redfish.ResolveBackupLocation(svc.BackupFileLocation)
+			if err != nil {
+				return "", &client.DeviceError{Device: rc.Device(), Step: "read backup service", Message: err.Error(),
+					Hint: "nothing was downloaded or written; this is not what an HPE iLO sends: check that the address is the iLO and that nothing between rewrites its answers"}
+			}
+			res.DeviceFileLocation = location
+			res.DeviceFileName = path.Base(location)
+			return folder, nil
+		},
+		write: func(ctx context.Context, run *backupstore.Run) (map[string]string, error) {
+			if err := download(ctx, rc, run, svc.BackupFileLocation, req.BackupPassword); err != nil {
+				return nil, err
+			}
+			res.PasswordProtected = req.BackupPassword != ""
+			return map[string]string{
+				AttrSerial:             res.Manager.Serial,
+				AttrGeneration:         res.Manager.Generation,
+				AttrFirmware:           res.Manager.Firmware,
+				AttrModel:              res.Manager.Model,
+				AttrDeviceFileName:     res.DeviceFileName,
+				AttrDeviceFileLocation: res.DeviceFileLocation,
+				AttrProtected:          strconv.FormatBool(res.PasswordProtected),
+			}, nil
+		},
 	})
-	return res, logoutAfterCommit(err, res.Backup, &res.LogoutFailed)
+	res.Backup, res.LogoutFailed = b, logoutFailed
+	return res, err
+}
+
+// download streams the iLO's backup file at location into run, and checks that it
+// arrived whole: as long as the iLO announced, and not empty.
+func download(ctx context.Context, rc *redfish.Client, run *backupstore.Run, location, password string) error {
+	body, size, err := rc.OpenBackup(ctx, location, password)
+	if err != nil {
+		return err
+	}
+	src := &downloadReader{r: body}
+	file, err := run.WriteFile(ctx, KindILOBackup, "bak", src)
+	// Everything was read, or the write failed: either way the body is done with,
+	// and a failure to close it changes nothing in what was stored.
+	_ = body.Close()
+	if err != nil {
+		if src.err != nil {
+			return &client.DeviceError{Device: rc.Device(), Step: "download backup", Err: src.err,
+				Message: fmt.Sprintf("the download broke after %d bytes: %v", src.n, src.err),
+				Hint:    "nothing was kept; retry (check the network path to the iLO if it repeats)"}
+		}
+		return fmt.Errorf("%s: store the backup: %w", rc.Device(), err)
+	}
+	if size >= 0 && file.Size != size {
+		return &client.DeviceError{Device: rc.Device(), Step: "download backup",
+			Message: fmt.Sprintf("the iLO announced %d bytes but sent %d", size, file.Size),
+			Hint:    "nothing was kept; retry"}
+	}
+	if file.Size == 0 {
+		return &client.DeviceError{Device: rc.Device(), Step: "download backup",
+			Message: "the iLO sent an empty backup file", Hint: "nothing was kept; retry, and reset the iLO if it repeats"}
+	}
+	return nil
 }
 
 // downloadReader remembers a failure of the download itself (as opposed to the local

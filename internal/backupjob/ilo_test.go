@@ -66,7 +66,7 @@ func (f *iloFixture) run(t *testing.T, name, password string) (ILOResult, error)
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	return RunILO(ctx, f.store, ILORequest{ILO: f.rc, Host: f.srv.Host, Port: f.srv.Port, Name: name, BackupPassword: password})
+	return RunILO(ctx, f.store, ILORequest{ILO: f.rc, Target: Target{Host: f.srv.Host, Port: f.srv.Port}, Name: name, BackupPassword: password})
 }
 
 func TestRunILOStoresTheServedBytes(t *testing.T) {

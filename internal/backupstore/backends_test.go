@@ -52,7 +52,9 @@ func sharedServer(t *testing.T) (*s3test.Server, *devicesim.CA) {
 		if shared.ca, shared.err = devicesim.NewCA(); shared.err != nil {
 			return
 		}
-		if shared.dir, shared.err = os.MkdirTemp("", "backupstore-s3-"); shared.err != nil {
+		// The server and its folder serve every test of the package and are removed in
+		// TestMain: a t.TempDir would be removed with the first test that asked.
+		if shared.dir, shared.err = os.MkdirTemp("", "backupstore-s3-"); shared.err != nil { //nolint:usetesting // see above
 			return
 		}
 		shared.srv, shared.err = s3test.Launch(shared.ca, shared.dir)

@@ -365,9 +365,9 @@ func VerifyFile(path, wantSHA256 string) error {
 	if err != nil {
 		return fmt.Errorf("cannot verify backup file %s: %w", path, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // only read: closing cannot lose anything
 	h := sha256.New()
-	bp := bufPool.Get().(*[]byte)
+	bp := copyBuffer()
 	defer bufPool.Put(bp)
 	n, err := io.CopyBuffer(struct{ io.Writer }{h}, struct{ io.Reader }{f}, *bp)
 	if err != nil {

@@ -3,6 +3,7 @@ package backupstore
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -10,11 +11,17 @@ import (
 // MaxNameLen is the longest device name or kind the store accepts.
 const MaxNameLen = 64
 
-// Families of devices the store knows.
+// Families of devices the store knows: the top folders of its layout.
 const (
 	FamilyAruba = "aruba"
 	FamilyILO   = "ilo"
 )
+
+// Families lists every family; a new kind of device adds its own here.
+var Families = []string{FamilyAruba, FamilyILO}
+
+// IsFamily reports whether name is one of the Families.
+func IsFamily(name string) bool { return slices.Contains(Families, name) }
 
 func nameByteOK(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
@@ -75,11 +82,10 @@ func SanitizeName(s string) (string, error) {
 }
 
 func validFamily(family string) error {
-	switch family {
-	case FamilyAruba, FamilyILO:
+	if IsFamily(family) {
 		return nil
 	}
-	return fmt.Errorf("unknown device family %q: expected %q or %q", abbreviate(family), FamilyAruba, FamilyILO)
+	return fmt.Errorf("unknown device family %q: expected one of %q", abbreviate(family), Families)
 }
 
 // validExt checks a file extension such as "tar.gz" or "json" (a leading dot is

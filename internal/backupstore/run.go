@@ -23,7 +23,20 @@ const (
 	copyBuf        = 256 << 10
 )
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBuf); return &b }}
+var bufPool = sync.Pool{New: func() any { return newCopyBuffer() }}
+
+func newCopyBuffer() *[]byte {
+	b := make([]byte, copyBuf)
+	return &b
+}
+
+// copyBuffer is a buffer from bufPool; put it back when done.
+func copyBuffer() *[]byte {
+	if b, ok := bufPool.Get().(*[]byte); ok {
+		return b
+	}
+	return newCopyBuffer()
+}
 
 // Run is one backup in progress. Its files are invisible to readers until Commit
 // writes the record. Call Abort (for instance deferred) when the run fails: it is a
@@ -223,7 +236,7 @@ func (s *Store) write(ctx context.Context, key string, src io.Reader) (objstore.
 		return objstore.Written{}, err
 	}
 	defer func() { _ = w.Abort() }() // a no-op after Commit
-	bp := bufPool.Get().(*[]byte)
+	bp := copyBuffer()
 	defer bufPool.Put(bp)
 	buf := *bp
 	var size int64

@@ -27,7 +27,7 @@ func (s *Store) readRecord(ctx context.Context, key string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }() // only read: closing cannot lose anything
 	return readAllLimited(rc, MaxRecordSize)
 }
 

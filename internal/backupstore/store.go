@@ -68,7 +68,9 @@ func (s *Store) Check(ctx context.Context) error { return s.obj.Check(ctx) }
 // File is one artefact of a backup: a file in the store (Key set) or a remote copy
 // elsewhere (Location set), e.g. the file a conductor pushed by SCP.
 type File struct {
-	Kind string // e.g. "flash", "config"; a safe name
+	// Kind says what the file holds, a safe name: "running-config",
+	// "flash-archive-scp", "ilo-backup".
+	Kind string
 	// Key names a file in the store on every backend:
 	// <family>/<device>/<id>-<kind>.<ext>. Empty for a remote copy.
 	Key string

@@ -18,10 +18,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,7 +70,10 @@ func run(ctx context.Context, dir string, conductors, ilos int, useS3 bool) erro
 		return err
 	}
 	defer sims.Stop()
-	d := devicesFrom(sims.Listing)
+	d, err := devicesFrom(sims.Listing)
+	if err != nil {
+		return err
+	}
 	if useS3 {
 		return runS3(ctx, repo, ws, d)
 	}
@@ -104,7 +109,7 @@ type devices struct {
 	conductorNames, iloNames               []string
 }
 
-func devicesFrom(l devicesim.Listing) devices {
+func devicesFrom(l devicesim.Listing) (devices, error) {
 	d := devices{listing: l, conductors: map[string]any{}, ilos: map[string]any{}}
 	for _, dev := range l.Devices {
 		switch dev.Kind {
@@ -119,10 +124,13 @@ func devicesFrom(l devicesim.Listing) devices {
 		}
 	}
 	if l.SFTP != nil {
-		host, port := splitHostPort(l.SFTP.Address)
+		host, port, err := splitHostPort(l.SFTP.Address)
+		if err != nil {
+			return d, fmt.Errorf("the simulators' SFTP address %q: %w", l.SFTP.Address, err)
+		}
 		d.scp = map[string]any{"host": host, "port": port, "username": l.SFTP.Username, "password": l.SFTP.Password, "host_key": l.SFTP.HostKey}
 	}
-	return d
+	return d, nil
 }
 
 // prepare copies the configuration at example (relative to the repository) into
@@ -319,7 +327,7 @@ func hashObject(ctx context.Context, bkt *objstore.S3, key string) (string, bool
 	if err != nil {
 		return "", false, err
 	}
-	defer r.Close()
+	defer func() { _ = r.Close() }() // only read: closing cannot lose anything
 	h := sha256.New()
 	if _, err := io.Copy(h, r); err != nil {
 		return "", false, err
@@ -342,9 +350,11 @@ type backupOutput struct {
 
 func step(s string) { fmt.Printf("\n==> %s\n", s) }
 
-func splitHostPort(addr string) (string, int) {
-	i := strings.LastIndex(addr, ":")
-	var port int
-	fmt.Sscan(addr[i+1:], &port)
-	return strings.Trim(addr[:i], "[]"), port
+func splitHostPort(addr string) (string, int, error) {
+	host, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(portText)
+	return host, port, err
 }

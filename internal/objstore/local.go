@@ -95,18 +95,11 @@ func (l *Local) Location(key string) string {
 	return filepath.Join(l.root, filepath.FromSlash(key))
 }
 
-// path validates key and returns its file path after checking the folders above
-// it: none may be a symbolic link or anything but a folder. A missing folder fails
-// with ErrNotFound, unless create is set: then it is created.
-func (l *Local) path(key string, create bool) (string, error) {
-	if err := ValidKey(key); err != nil {
-		return "", err
-	}
-	p := l.Location(key)
-	if err := l.checkDirs(key[:max(strings.LastIndexByte(key, '/'), 0)], create); err != nil {
-		return p, err
-	}
-	return p, nil
+// checkFoldersOf checks the folders above a valid key: none may be a symbolic link
+// or anything but a folder. A missing folder fails with ErrNotFound, unless create
+// is set: then it is created.
+func (l *Local) checkFoldersOf(key string, create bool) error {
+	return l.checkDirs(key[:max(strings.LastIndexByte(key, '/'), 0)], create)
 }
 
 // checkDirs checks the folders of the slash-separated path rel below the root, one
@@ -180,7 +173,7 @@ func (l *Local) Create(ctx context.Context, key string) (Writer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("create %s: %w", final, err)
 	}
-	if _, err := l.path(key, true); err != nil {
+	if err := l.checkFoldersOf(key, true); err != nil {
 		return nil, fmt.Errorf("create %s: %w", final, err)
 	}
 	if _, err := os.Lstat(final); err == nil {
@@ -227,7 +220,7 @@ func (l *Local) Open(ctx context.Context, key string) (io.ReadCloser, ObjectInfo
 	if err := ctx.Err(); err != nil {
 		return nil, ObjectInfo{}, fmt.Errorf("open %s: %w", p, err)
 	}
-	if _, err := l.path(key, false); err != nil {
+	if err := l.checkFoldersOf(key, false); err != nil {
 		return nil, ObjectInfo{}, fmt.Errorf("open %s: %w", p, err)
 	}
 	f, fi, err := OpenRegularFile(p, true)
@@ -249,7 +242,7 @@ func (l *Local) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 	if err := ctx.Err(); err != nil {
 		return ObjectInfo{}, fmt.Errorf("stat %s: %w", p, err)
 	}
-	if _, err := l.path(key, false); err != nil {
+	if err := l.checkFoldersOf(key, false); err != nil {
 		return ObjectInfo{}, fmt.Errorf("stat %s: %w", p, err)
 	}
 	return l.stat(key, p)
@@ -367,7 +360,7 @@ func (l *Local) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("delete %s: %w", p, err)
 	}
-	if _, err := l.path(key, false); err != nil {
+	if err := l.checkFoldersOf(key, false); err != nil {
 		return fmt.Errorf("delete %s: %w", p, err)
 	}
 	if _, err := l.stat(key, p); err != nil {

@@ -496,9 +496,12 @@ func (w *s3Writer) Abort() error {
 		UploadId: aws.String(w.uploadID),
 	})
 	if err != nil && !isNoSuchUpload(err) {
-		e := w.s.fail("abort multipart upload", w.key, err).(*S3Error)
-		e.Hint = "The incomplete upload " + w.uploadID + " is invisible but keeps its parts stored: abort it by hand, or add a lifecycle rule that aborts incomplete multipart uploads"
-		return e
+		failed := w.s.fail("abort multipart upload", w.key, err)
+		var e *S3Error
+		if errors.As(failed, &e) {
+			e.Hint = "The incomplete upload " + w.uploadID + " is invisible but keeps its parts stored: abort it by hand, or add a lifecycle rule that aborts incomplete multipart uploads"
+		}
+		return failed
 	}
 	w.uploadID = ""
 	return nil

@@ -103,17 +103,18 @@ func attrs(s *tfjson.State, address string, dotted ...string) ([]string, error) 
 	return out, nil
 }
 
-// fileOnDisk checks that the file entry files.i of res is on disk with the recorded
-// size and SHA-256 and mode 0600, and, when want is not nil, holds exactly want().
-func fileOnDisk(res string, i int, want func() []byte) checkFunc {
+// fileOnDisk checks that the first file entry of res (files.0: the file in the
+// store) is on disk with the recorded size and SHA-256 and mode 0600, and, when want
+// is not nil, holds exactly want().
+func fileOnDisk(res string, want func() []byte) checkFunc {
 	return func(s *tfjson.State) error {
-		v, err := attrs(s, res, fmt.Sprintf("files.%d.path", i), fmt.Sprintf("files.%d.sha256", i), fmt.Sprintf("files.%d.size", i))
+		v, err := attrs(s, res, "files.0.path", "files.0.sha256", "files.0.size")
 		if err != nil {
 			return err
 		}
 		p, recSHA, recSize := v[0], v[1], v[2]
 		if p == "" {
-			return fmt.Errorf("%s: files.%d.path is empty", res, i)
+			return fmt.Errorf("%s: files.0.path is empty", res)
 		}
 		data, err := os.ReadFile(p)
 		if err != nil {

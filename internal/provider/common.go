@@ -3,21 +3,41 @@ package provider
 import (
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
-	"time"
 
-	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
-	"github.com/hashicorp/terraform-plugin-framework/attr"
-	dsschema "github.com/hashicorp/terraform-plugin-framework/datasource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
-	"github.com/hashicorp/terraform-plugin-framework/types"
-
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
 )
 
 var sha256FingerprintRE = regexp.MustCompile(`^SHA256:[A-Za-z0-9+/]{43}=?$`)
+
+// resourceBase is embedded by every resource: its type name, and the provider's
+// data, which Configure keeps (nil until the provider is configured: validate,
+// early plan).
+type resourceBase struct {
+	typeName string // after the provider's name: "ilo_backup" is infrabackup_ilo_backup
+	data     *providerData
+}
+
+func (r *resourceBase) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_" + r.typeName
+}
+
+func (r *resourceBase) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
+}
+
+// withAttributes merges schema attributes: a resource's own, and those it shares with
+// other resources and data sources.
+func withAttributes[A any](parts ...map[string]A) map[string]A {
+	out := map[string]A{}
+	for _, p := range parts {
+		maps.Copy(out, p)
+	}
+	return out
+}
 
 func providerDataFrom(v any, diags *diag.Diagnostics) *providerData {
 	if v == nil {
@@ -42,90 +62,4 @@ func validateSCPHostKey(m *arubaSCPModel, diags *diag.Diagnostics) {
 				"(the server's public key, e.g. from ssh-keyscan) or scp.host_key_fingerprint (SHA256:..., from ssh-keygen -lf). "+
 				"For a lab server only, insecure_ignore_host_key = true skips the check; verify = false skips verification.")
 	}
-}
-
-// fileAttrTypes is the object type of one entry of `files`.
-var fileAttrTypes = map[string]attr.Type{
-	"kind":     types.StringType,
-	"key":      types.StringType,
-	"path":     types.StringType,
-	"location": types.StringType,
-	"size":     types.Int64Type,
-	"sha256":   types.StringType,
-}
-
-func fileAttributes() map[string]schema.Attribute {
-	return map[string]schema.Attribute{
-		"kind":     schema.StringAttribute{Computed: true, MarkdownDescription: "What the file holds (`running-config`, `running-config-scp`, `flash-archive-scp`, `ilo-backup`)."},
-		"key":      schema.StringAttribute{Computed: true, MarkdownDescription: "Key of the file in the backup store (`<family>/<name>/<backup id>-<kind>.<ext>`, below `s3.key_prefix`), the same on every store; null for files on an SCP server."},
-		"path":     schema.StringAttribute{Computed: true, MarkdownDescription: "Local path, for files in a local backup store (`backup_dir`)."},
-		"location": schema.StringAttribute{Computed: true, MarkdownDescription: "Where the file is when it has no local path: `s3://bucket/key` for a file in an S3 backup store, `scp://user@address/path` for a file on an SCP server."},
-		"size":     schema.Int64Attribute{Computed: true, MarkdownDescription: "Size in bytes (0 when a remote file was not verified)."},
-		"sha256":   schema.StringAttribute{Computed: true, MarkdownDescription: "SHA-256 of the content, hex (empty when a remote file was not verified)."},
-	}
-}
-
-// dataFileAttributes is fileAttributes for data source schemas.
-func dataFileAttributes() map[string]dsschema.Attribute {
-	out := map[string]dsschema.Attribute{}
-	for name, a := range fileAttributes() {
-		switch a := a.(type) {
-		case schema.StringAttribute:
-			out[name] = dsschema.StringAttribute{Computed: true, MarkdownDescription: a.MarkdownDescription}
-		case schema.Int64Attribute:
-			out[name] = dsschema.Int64Attribute{Computed: true, MarkdownDescription: a.MarkdownDescription}
-		}
-	}
-	return out
-}
-
-func filesValue(files []backupstore.File) (types.List, diag.Diagnostics) {
-	objType := types.ObjectType{AttrTypes: fileAttrTypes}
-	elems := make([]attr.Value, 0, len(files))
-	var diags diag.Diagnostics
-	for _, f := range files {
-		location := f.Location
-		if f.InStore() && f.Path == "" {
-			location = f.StoreLocation // a file in a bucket
-		}
-		obj, d := types.ObjectValue(fileAttrTypes, map[string]attr.Value{
-			"kind":     types.StringValue(f.Kind),
-			"key":      optionalString(f.Key),
-			"path":     optionalString(f.Path),
-			"location": optionalString(location),
-			"size":     types.Int64Value(f.Size),
-			"sha256":   types.StringValue(f.SHA256),
-		})
-		diags.Append(d...)
-		elems = append(elems, obj)
-	}
-	list, d := types.ListValue(objType, elems)
-	diags.Append(d...)
-	return list, diags
-}
-
-func optionalString(s string) types.String {
-	if s == "" {
-		return types.StringNull()
-	}
-	return types.StringValue(s)
-}
-
-func formatTime(t time.Time) types.String {
-	return types.StringValue(t.UTC().Format(time.RFC3339Nano))
-}
-
-// timeoutAware explains a deadline hit by the resource's own create timeout.
-func timeoutAware(ctx context.Context, err error, limit time.Duration) string {
-	return deadlineAware(ctx, err, "create", limit)
-}
-
-// withCreateTimeout bounds ctx by the resource's create timeout (def when unset).
-func withCreateTimeout(ctx context.Context, t timeouts.Value, def time.Duration) (context.Context, context.CancelFunc, time.Duration, diag.Diagnostics) {
-	limit, diags := t.Create(ctx, def)
-	if diags.HasError() {
-		return ctx, func() {}, 0, diags
-	}
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	return ctx, cancel, limit, diags
 }

@@ -3,22 +3,18 @@ package provider
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/datasource/timeouts"
-	"github.com/hashicorp/terraform-plugin-framework-validators/datasourcevalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupjob"
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
 )
 
@@ -31,41 +27,25 @@ var (
 // defaultILOQueryTimeout bounds the data source's read, query_device included.
 const defaultILOQueryTimeout = 2 * time.Minute
 
-func newILOBackupDataSource() datasource.DataSource { return &iloBackupDataSource{} }
+func newILOBackupDataSource() datasource.DataSource {
+	return &iloBackupDataSource{backupDataSource{typeName: "ilo_backup", kind: &iloKind.deviceSettings}}
+}
 
-type iloBackupDataSource struct{ data *providerData }
+type iloBackupDataSource struct{ backupDataSource }
 
+// iloBackupDataModel is the data source infrabackup_ilo_backup.
 type iloBackupDataModel struct {
+	iloStoredBackupModel
 	Host                   types.String   `tfsdk:"host"`
-	Name                   types.String   `tfsdk:"name"`
 	QueryDevice            types.Bool     `tfsdk:"query_device"`
-	ID                     types.String   `tfsdk:"id"`
 	Port                   types.Int64    `tfsdk:"port"`
-	StartedAt              types.String   `tfsdk:"started_at"`
-	CompletedAt            types.String   `tfsdk:"completed_at"`
-	LocalPath              types.String   `tfsdk:"local_path"`
-	SHA256                 types.String   `tfsdk:"sha256"`
-	Size                   types.Int64    `tfsdk:"size"`
-	SerialNumber           types.String   `tfsdk:"serial_number"`
-	Generation             types.String   `tfsdk:"generation"`
-	FirmwareVersion        types.String   `tfsdk:"firmware_version"`
-	DeviceFileName         types.String   `tfsdk:"device_file_name"`
-	PasswordProtected      types.Bool     `tfsdk:"password_protected"`
-	Files                  types.List     `tfsdk:"files"`
 	HTTPPushURI            types.String   `tfsdk:"http_push_uri"`
 	CustomBackupAndRestore types.Bool     `tfsdk:"custom_backup_and_restore"`
 	BackupFileCount        types.Int64    `tfsdk:"backup_file_count"`
 	Timeouts               timeouts.Value `tfsdk:"timeouts"`
 }
 
-func (d *iloBackupDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
-	resp.TypeName = req.ProviderTypeName + "_ilo_backup"
-}
-
 func (d *iloBackupDataSource) Schema(ctx context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
-	computed := func(desc string) schema.StringAttribute {
-		return schema.StringAttribute{Computed: true, MarkdownDescription: desc}
-	}
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "The latest complete backup of one HPE iLO in the backup store the provider is configured " +
 			"with (a local folder or an S3 bucket, which another configuration or runner may have written). Give `host` or " +
@@ -78,45 +58,27 @@ func (d *iloBackupDataSource) Schema(ctx context.Context, _ datasource.SchemaReq
 			"`query_device` logs in to the iLO named by this data source's own `host` and `port` arguments, never to a " +
 			"host or port a backup record names: the records in a shared backup store are not trusted with the iLO " +
 			"credentials. It therefore needs `host`.",
-		Attributes: map[string]schema.Attribute{
-			"host": schema.StringAttribute{
-				MarkdownDescription: "The iLO's host as given to `infrabackup_ilo_backup` (compared case-insensitively; the port is not compared, so when several iLOs share a host behind different ports, look them up by `name`).",
-				Optional:            true, Computed: true,
-				Validators: []validator.String{hostValidator()},
-			},
-			"name": schema.StringAttribute{
-				MarkdownDescription: "The device's backup folder name (the resource's `name`; by default the server's serial number).",
-				Optional:            true, Computed: true,
-				Validators: []validator.String{nameValidator()},
-			},
+		Attributes: withAttributes(dataSourceAttributes(iloStoredBackupModel{}.attributes()), lookupAttributes(
+			"The iLO's host as given to `infrabackup_ilo_backup` (compared case-insensitively; the port is not compared, "+
+				"so when several iLOs share a host behind different ports, look them up by `name`).",
+			"The device's backup folder name (the resource's `name`; by default the server's serial number).",
+		), map[string]schema.Attribute{
 			"query_device": schema.BoolAttribute{
 				MarkdownDescription: "Also read the live backup and restore service from the iLO at `host` and `port` " +
 					"(needs `host`), filling `http_push_uri`, `custom_backup_and_restore` and `backup_file_count`. " +
 					"**The iLO writes a fresh backup to its NAND on every such read.** Default `false`.",
 				Optional: true,
 			},
-			"id": computed("`<name>/<backup id>`."),
 			"port": schema.Int64Attribute{
 				Optional: true, Computed: true,
 				MarkdownDescription: "The iLO's HTTPS port that `query_device` connects to (default: the provider's `ilo.port`). " +
 					"When not set, it reports the port the backup was taken on; that port is never connected to.",
 				Validators: []validator.Int64{int64validator.Between(1, 65535)},
 			},
-			"started_at":         computed("When the backup started (RFC 3339, UTC)."),
-			"completed_at":       computed("When the backup completed (RFC 3339, UTC)."),
-			"local_path":         computed("Local path of the backup file in a local store; null with an S3 store (see `files`)."),
-			"sha256":             computed("SHA-256 of the backup file, hex."),
-			"size":               schema.Int64Attribute{Computed: true, MarkdownDescription: "Size of the backup file in bytes."},
-			"serial_number":      computed("The server's serial number at the time of the backup."),
-			"generation":         computed("The iLO generation: `iLO 5`, `iLO 6` or `iLO 7`."),
-			"firmware_version":   computed("The iLO firmware version at the time of the backup."),
-			"device_file_name":   computed("The name the iLO gave the backup in its NAND (data only)."),
-			"password_protected": schema.BoolAttribute{Computed: true, MarkdownDescription: "Whether the backup was taken with a backup password (it then restores only with that password)."},
-			"files": schema.ListNestedAttribute{
-				Computed: true, MarkdownDescription: "Every file of the backup.",
-				NestedObject: schema.NestedAttributeObject{Attributes: dataFileAttributes()},
+			"http_push_uri": schema.StringAttribute{
+				Computed:            true,
+				MarkdownDescription: "With `query_device`: where the iLO accepts restore uploads (`HttpPushUri`, e.g. `/cgi-bin/uploadRestoreFile`); null otherwise.",
 			},
-			"http_push_uri": computed("With `query_device`: where the iLO accepts restore uploads (`HttpPushUri`, e.g. `/cgi-bin/uploadRestoreFile`); null otherwise."),
 			"custom_backup_and_restore": schema.BoolAttribute{
 				Computed:            true,
 				MarkdownDescription: "With `query_device`: the iLO's `CustomBackupandRestore` flag; null otherwise, and when the firmware lacks it (iLO 5 before 2.72).",
@@ -128,13 +90,7 @@ func (d *iloBackupDataSource) Schema(ctx context.Context, _ datasource.SchemaReq
 			"timeouts": timeouts.AttributesWithOpts(ctx, timeouts.Opts{
 				ReadDescription: "How long the read, `query_device` included, may take. Default `2m`.",
 			}),
-		},
-	}
-}
-
-func (d *iloBackupDataSource) ConfigValidators(context.Context) []datasource.ConfigValidator {
-	return []datasource.ConfigValidator{
-		datasourcevalidator.ExactlyOneOf(path.MatchRoot("host"), path.MatchRoot("name")),
+		}),
 	}
 }
 
@@ -154,10 +110,6 @@ func (d *iloBackupDataSource) ValidateConfig(ctx context.Context, req datasource
 	}
 }
 
-func (d *iloBackupDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	d.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
-}
-
 func (d *iloBackupDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
 	var m iloBackupDataModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
@@ -171,43 +123,18 @@ func (d *iloBackupDataSource) Read(ctx context.Context, req datasource.ReadReque
 	}
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	b, err := latestBackup(ctx, d.data, backupstore.FamilyILO, m.Name.ValueString(), m.Host.ValueString())
-	if err != nil {
-		resp.Diagnostics.AddError("No iLO backup found", err.Error())
+	b, found := d.latest(ctx, m.Name.ValueString(), m.Host.ValueString(), &resp.Diagnostics)
+	if !found {
 		return
 	}
-	configuredHost := m.Host.ValueString()
+	configuredHost, configuredPort := m.Host.ValueString(), m.Port
 	if m.Host.IsNull() {
 		m.Host = types.StringValue(b.Host)
 	}
-	port := d.data.ilo.port
 	if m.Port.IsNull() || m.Port.IsUnknown() {
 		m.Port = types.Int64Value(int64(b.Port))
-	} else {
-		port = int(m.Port.ValueInt64())
 	}
-	m.Name = types.StringValue(b.Device)
-	m.ID = types.StringValue(b.Device + "/" + b.ID)
-	m.StartedAt = formatTime(b.StartedAt)
-	m.CompletedAt = formatTime(b.CompletedAt)
-	a := b.Attributes
-	m.SerialNumber = types.StringValue(a[backupjob.AttrSerial])
-	m.Generation = types.StringValue(a[backupjob.AttrGeneration])
-	m.FirmwareVersion = types.StringValue(a[backupjob.AttrFirmware])
-	m.DeviceFileName = types.StringValue(a[backupjob.AttrDeviceFileName])
-	protected, _ := strconv.ParseBool(a[backupjob.AttrProtected])
-	m.PasswordProtected = types.BoolValue(protected)
-	if f, ok := b.File(backupjob.KindILOBackup); ok {
-		m.LocalPath = optionalString(f.Path)
-		m.SHA256 = types.StringValue(f.SHA256)
-		m.Size = types.Int64Value(f.Size)
-	} else {
-		m.LocalPath, m.SHA256, m.Size = types.StringNull(), types.StringNull(), types.Int64Null()
-	}
-	files, diags := filesValue(b.Files)
-	resp.Diagnostics.Append(diags...)
-	m.Files = files
-
+	resp.Diagnostics.Append(m.fromBackup(b)...)
 	m.HTTPPushURI, m.CustomBackupAndRestore, m.BackupFileCount = types.StringNull(), types.BoolNull(), types.Int64Null()
 	if m.QueryDevice.ValueBool() {
 		// Only the configured host is contacted (ValidateConfig requires it); a record
@@ -218,41 +145,27 @@ func (d *iloBackupDataSource) Read(ctx context.Context, req datasource.ReadReque
 					"query_device logs in only to the iLO named in host.", b.Host, configuredHost))
 			return
 		}
-		svc, count, countWarning, device, err := d.queryService(ctx, configuredHost, port)
-		if err != nil {
-			resp.Diagnostics.AddError(fmt.Sprintf("Reading the backup service of iLO %s failed", device), deadlineAware(ctx, err, "read", limit))
+		if !d.queryService(ctx, &m, configuredHost, configuredPort, deadline{"read", limit}, &resp.Diagnostics) {
 			return
-		}
-		m.HTTPPushURI = types.StringValue(svc.HttpPushUri)
-		if svc.CustomBackupAndRestore != nil {
-			m.CustomBackupAndRestore = types.BoolValue(*svc.CustomBackupAndRestore)
-		}
-		if countWarning != "" { // the count is information only: it never fails the read
-			resp.Diagnostics.AddWarning(fmt.Sprintf("backup_file_count of iLO %s is unknown", device), countWarning)
-		} else if count >= 0 {
-			m.BackupFileCount = types.Int64Value(int64(count))
 		}
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 
-// queryService reads the live backup service (which makes the iLO write a backup to
-// its NAND) and counts its backup files, in one session that is always logged out.
-// The count is optional: its failure comes back as countWarning, not err.
-func (d *iloBackupDataSource) queryService(ctx context.Context, host string, port int) (svc redfish.BackupService, count int, countWarning, device string, err error) {
-	device = host
-	if msg := iloCredentialsError(d.data); msg != "" {
-		return svc, -1, "", device, fmt.Errorf("missing iLO credentials: %s", msg)
+// queryService reads the live backup service of the iLO at host and port (which
+// makes the iLO write a backup to its NAND) and counts its backup files, in one
+// session, into m. The count is optional: when it cannot be read, a warning says
+// why. It returns false when the service could not be read.
+func (d *iloBackupDataSource) queryService(ctx context.Context, m *iloBackupDataModel, host string, port types.Int64, t deadline, diags *diag.Diagnostics) bool {
+	ctx, op, startDiags := iloKind.start(ctx, d.data, opSpec{host: host, port: port, timeout: t})
+	diags.Append(startDiags...)
+	if op == nil {
+		return false
 	}
-	ctx = logContext(ctx, d.data.ilo.password)
-	rc, err := newILOClient(ctx, d.data, host, port)
-	if err != nil {
-		return svc, -1, "", device, err
-	}
-	device = rc.Device()
-	unlock := d.data.deviceLock.Lock(host, port)
-	defer unlock()
-	err = client.With(ctx, rc.Session(), func(ctx context.Context) error {
+	defer op.end()
+	var svc redfish.BackupService
+	count, countWarning := -1, ""
+	err := op.inSession(ctx, func(ctx context.Context, rc *redfish.Client) error {
 		var err error
 		if svc, err = rc.ReadBackupService(ctx); err != nil {
 			return err
@@ -263,5 +176,19 @@ func (d *iloBackupDataSource) queryService(ctx context.Context, host string, por
 		}
 		return nil
 	})
-	return svc, count, countWarning, device, client.SecretsFrom(ctx).ScrubError(err) // it becomes a diagnostic
+	device := op.client.Device()
+	if err != nil {
+		diags.AddError(fmt.Sprintf("Reading the backup service of iLO %s failed", device), op.explain(ctx, err))
+		return false
+	}
+	m.HTTPPushURI = types.StringValue(svc.HttpPushUri)
+	if svc.CustomBackupAndRestore != nil {
+		m.CustomBackupAndRestore = types.BoolValue(*svc.CustomBackupAndRestore)
+	}
+	if countWarning != "" { // the count is information only: it never fails the read
+		diags.AddWarning(fmt.Sprintf("backup_file_count of iLO %s is unknown", device), countWarning)
+	} else if count >= 0 {
+		m.BackupFileCount = types.Int64Value(int64(count))
+	}
+	return true
 }

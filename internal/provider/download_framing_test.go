@@ -60,7 +60,7 @@ func TestAccILOBackup_closeDelimitedDownloadCutShort(t *testing.T) {
 					d.ILO.SetResetDownloadAfter(0)
 				},
 				Config:            config,
-				ConfigStateChecks: []statecheck.StateCheck{fileOnDisk(iloRes, 0, nil), servedBy(d, false)},
+				ConfigStateChecks: []statecheck.StateCheck{fileOnDisk(iloRes, nil), servedBy(d, false)},
 			},
 		},
 	})

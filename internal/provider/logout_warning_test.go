@@ -40,8 +40,8 @@ func TestAccBackups_logoutRefusedAfterCommitIsAWarning(t *testing.T) {
 			Config: config,
 			ConfigStateChecks: []statecheck.StateCheck{
 				statecheck.ExpectKnownValue(arubaRes, at("name"), knownvalue.StringExact("mc-logout")),
-				fileOnDisk(arubaRes, 0, nil),
-				fileOnDisk(iloRes, 0, nil),
+				fileOnDisk(arubaRes, nil),
+				fileOnDisk(iloRes, nil),
 				checkFunc(func(s *tfjson.State) error {
 					store := mustStore(t, e.backupDir)
 					arubaID, err := attrText(s, arubaRes, "id")

@@ -17,18 +17,18 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
-	"github.com/hashicorp/terraform-plugin-framework/ephemeral"
-	"github.com/hashicorp/terraform-plugin-framework/function"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/aruba"
 )
 
 // Environment variables read when the provider configuration leaves a setting unset.
@@ -41,15 +41,14 @@ const (
 )
 
 var (
-	_ provider.Provider                       = (*infrabackupProvider)(nil)
-	_ provider.ProviderWithEphemeralResources = (*infrabackupProvider)(nil)
-	_ provider.ProviderWithFunctions          = (*infrabackupProvider)(nil)
-	_ provider.ProviderWithConfigValidators   = (*infrabackupProvider)(nil)
+	_ provider.Provider                     = (*infrabackupProvider)(nil)
+	_ provider.ProviderWithConfigValidators = (*infrabackupProvider)(nil)
 )
 
 type infrabackupProvider struct {
 	version string
-	// now is the clock; tests replace it to move time instead of sleeping.
+	// now is the clock backups and restores are timed by: time.Now, or a fixed
+	// clock in tests (TestAccILOBackup_providerClock).
 	now func() time.Time
 }
 
@@ -58,31 +57,19 @@ func New(version string) func() provider.Provider {
 	return func() provider.Provider { return &infrabackupProvider{version: version, now: time.Now} }
 }
 
+// providerModel is the provider configuration but for the device kinds' blocks
+// (deviceKinds), which readConfig reads apart.
 type providerModel struct {
-	BackupDir      types.String      `tfsdk:"backup_dir"`
-	S3             types.Object      `tfsdk:"s3"`
-	Retention      types.Object      `tfsdk:"retention"`
-	CACertPEM      types.String      `tfsdk:"ca_cert_pem"`
-	UseSystemRoots types.Bool        `tfsdk:"use_system_ca_roots"`
-	Insecure       types.Bool        `tfsdk:"insecure"`
-	RequestTimeout types.String      `tfsdk:"request_timeout"`
-	MaxRetries     types.Int64       `tfsdk:"max_retries"`
-	RetryWaitMin   types.String      `tfsdk:"retry_wait_min"`
-	RetryWaitMax   types.String      `tfsdk:"retry_wait_max"`
-	Aruba          *arubaCredentials `tfsdk:"aruba"`
-	ILO            *iloCredentials   `tfsdk:"ilo"`
-}
-
-type arubaCredentials struct {
-	Username types.String `tfsdk:"username"`
-	Password types.String `tfsdk:"password"`
-	Port     types.Int64  `tfsdk:"port"`
-}
-
-type iloCredentials struct {
-	Username types.String `tfsdk:"username"`
-	Password types.String `tfsdk:"password"`
-	Port     types.Int64  `tfsdk:"port"`
+	BackupDir      types.String `tfsdk:"backup_dir"`
+	S3             types.Object `tfsdk:"s3"`
+	Retention      types.Object `tfsdk:"retention"`
+	CACertPEM      types.String `tfsdk:"ca_cert_pem"`
+	UseSystemRoots types.Bool   `tfsdk:"use_system_ca_roots"`
+	Insecure       types.Bool   `tfsdk:"insecure"`
+	RequestTimeout types.String `tfsdk:"request_timeout"`
+	MaxRetries     types.Int64  `tfsdk:"max_retries"`
+	RetryWaitMin   types.String `tfsdk:"retry_wait_min"`
+	RetryWaitMax   types.String `tfsdk:"retry_wait_max"`
 }
 
 func (p *infrabackupProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
@@ -141,47 +128,10 @@ func (p *infrabackupProvider) Schema(_ context.Context, _ provider.SchemaRequest
 				Optional:            true,
 				Validators:          durationValidators,
 			},
-			"aruba": schema.SingleNestedAttribute{
-				MarkdownDescription: "Credentials of the Aruba Mobility Conductors.",
-				Optional:            true,
-				Attributes: map[string]schema.Attribute{
-					"username": schema.StringAttribute{
-						MarkdownDescription: "API user. Defaults to `$" + EnvArubaUsername + "`.",
-						Optional:            true,
-					},
-					"password": schema.StringAttribute{
-						MarkdownDescription: "API password. Defaults to `$" + EnvArubaPassword + "`.",
-						Optional:            true,
-						Sensitive:           true,
-					},
-					"port": schema.Int64Attribute{
-						MarkdownDescription: "HTTPS API port. Default 4343.",
-						Optional:            true,
-						Validators:          []validator.Int64{int64validator.Between(1, 65535)},
-					},
-				},
-			},
-			"ilo": schema.SingleNestedAttribute{
-				MarkdownDescription: "Credentials of the HPE iLOs.",
-				Optional:            true,
-				Attributes: map[string]schema.Attribute{
-					"username": schema.StringAttribute{
-						MarkdownDescription: "iLO user. Defaults to `$" + EnvILOUsername + "`.",
-						Optional:            true,
-					},
-					"password": schema.StringAttribute{
-						MarkdownDescription: "iLO password. Defaults to `$" + EnvILOPassword + "`.",
-						Optional:            true,
-						Sensitive:           true,
-					},
-					"port": schema.Int64Attribute{
-						MarkdownDescription: "HTTPS port. Default 443.",
-						Optional:            true,
-						Validators:          []validator.Int64{int64validator.Between(1, 65535)},
-					},
-				},
-			},
 		},
+	}
+	for _, k := range deviceKinds {
+		resp.Schema.Attributes[k.block] = k.schemaAttribute()
 	}
 }
 
@@ -192,21 +142,16 @@ type providerData struct {
 	backupDir string
 	store     *backupStore
 	// retention is the provider's default retention (keeps everything when unset).
-	retention  backupstore.Policy
-	aruba      deviceCredentials
-	ilo        deviceCredentials
-	now        func() time.Time
-	deviceLock *keyedMutex
-}
-
-type deviceCredentials struct {
-	username, password string
-	port               int
+	retention backupstore.Policy
+	// credentials are the provider's credentials for each device kind, by block.
+	credentials map[string]deviceCredentials
+	now         func() time.Time
+	deviceLock  *keyedMutex
 }
 
 func (p *infrabackupProvider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
-	var cfg providerModel
-	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
+	cfg, credentials, diags := readConfig(ctx, req.Config)
+	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -246,7 +191,7 @@ func (p *infrabackupProvider) Configure(ctx context.Context, req provider.Config
 		resp.Diagnostics.AddWarning("TLS certificate verification is off",
 			"insecure = true: device certificates are not verified, so credentials and backups can be intercepted. Use ca_cert_pem instead wherever possible.")
 	}
-	data := &providerData{http: hc, now: p.now, deviceLock: &keyedMutex{}}
+	data := &providerData{http: hc, credentials: credentials, now: p.now, deviceLock: &keyedMutex{}}
 
 	choice, diags := chooseStore(ctx, cfg)
 	resp.Diagnostics.Append(diags...)
@@ -275,31 +220,8 @@ func (p *infrabackupProvider) Configure(ctx context.Context, req provider.Config
 	resp.Diagnostics.Append(d...)
 	data.retention = policy
 
-	data.aruba = deviceCredentials{port: aruba.DefaultPort}
-	if cfg.Aruba != nil {
-		data.aruba.username = cfg.Aruba.Username.ValueString()
-		data.aruba.password = cfg.Aruba.Password.ValueString()
-		if !cfg.Aruba.Port.IsNull() {
-			data.aruba.port = int(cfg.Aruba.Port.ValueInt64())
-		}
-	}
-	data.aruba.username = orEnv(data.aruba.username, EnvArubaUsername)
-	data.aruba.password = orEnv(data.aruba.password, EnvArubaPassword)
-
-	data.ilo = deviceCredentials{port: 443}
-	if cfg.ILO != nil {
-		data.ilo.username = cfg.ILO.Username.ValueString()
-		data.ilo.password = cfg.ILO.Password.ValueString()
-		if !cfg.ILO.Port.IsNull() {
-			data.ilo.port = int(cfg.ILO.Port.ValueInt64())
-		}
-	}
-	data.ilo.username = orEnv(data.ilo.username, EnvILOUsername)
-	data.ilo.password = orEnv(data.ilo.password, EnvILOPassword)
-
 	resp.ResourceData = data
 	resp.DataSourceData = data
-	resp.EphemeralResourceData = data
 }
 
 func (p *infrabackupProvider) ConfigValidators(context.Context) []provider.ConfigValidator {
@@ -322,12 +244,35 @@ func (p *infrabackupProvider) DataSources(context.Context) []func() datasource.D
 	}
 }
 
-func (p *infrabackupProvider) EphemeralResources(context.Context) []func() ephemeral.EphemeralResource {
-	return nil
-}
-
-func (p *infrabackupProvider) Functions(context.Context) []func() function.Function {
-	return nil
+// readConfig reads the provider configuration: the settings every device shares
+// into providerModel, and each device kind's block into its credentials, by block.
+func readConfig(ctx context.Context, config tfsdk.Config) (providerModel, map[string]deviceCredentials, diag.Diagnostics) {
+	var cfg providerModel
+	var all types.Object
+	diags := config.Get(ctx, &all)
+	if diags.HasError() {
+		return cfg, nil, diags
+	}
+	values, attrTypes := all.Attributes(), all.AttributeTypes(ctx)
+	credentials := map[string]deviceCredentials{}
+	for _, k := range deviceKinds {
+		var block *credentialsModel
+		v, ok := values[k.block].(types.Object)
+		if !ok {
+			diags.AddError("Unexpected provider configuration", fmt.Sprintf("the %s block is a %T: this is a bug in the provider", k.block, values[k.block]))
+			return cfg, nil, diags
+		}
+		diags.Append(v.As(ctx, &block, basetypes.ObjectAsOptions{})...)
+		credentials[k.block] = k.credentials(block)
+		delete(values, k.block)
+		delete(attrTypes, k.block)
+	}
+	common, d := types.ObjectValue(attrTypes, values)
+	diags.Append(d...)
+	if !diags.HasError() {
+		diags.Append(common.As(ctx, &cfg, basetypes.ObjectAsOptions{})...)
+	}
+	return cfg, credentials, diags
 }
 
 func orEnv(v, env string) string {

@@ -15,8 +15,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/boolplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/objectplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
@@ -26,8 +24,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupjob"
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/aruba"
 )
 
 const defaultArubaCreateTimeout = 30 * time.Minute
@@ -42,29 +38,33 @@ var (
 	_ resource.ResourceWithModifyPlan     = (*arubaConductorBackupResource)(nil)
 )
 
-func newArubaConductorBackupResource() resource.Resource { return &arubaConductorBackupResource{} }
-
-type arubaConductorBackupResource struct{ data *providerData }
-
-type arubaBackupModel struct {
-	ID                   types.String   `tfsdk:"id"`
-	Host                 types.String   `tfsdk:"host"`
-	Port                 types.Int64    `tfsdk:"port"`
-	Trigger              types.String   `tfsdk:"trigger"`
-	Name                 types.String   `tfsdk:"name"`
-	ConfigPath           types.String   `tfsdk:"config_path"`
-	FlashBackup          types.Bool     `tfsdk:"flash_backup"`
-	SCP                  types.Object   `tfsdk:"scp"`
-	Hostname             types.String   `tfsdk:"hostname"`
-	StartedAt            types.String   `tfsdk:"started_at"`
-	CompletedAt          types.String   `tfsdk:"completed_at"`
-	RunningConfigPath    types.String   `tfsdk:"running_config_path"`
-	RunningConfigChanged types.Bool     `tfsdk:"running_config_changed"`
-	Files                types.List     `tfsdk:"files"`
-	Retention            types.Object   `tfsdk:"retention"`
-	Timeouts             timeouts.Value `tfsdk:"timeouts"`
+func newArubaConductorBackupResource() resource.Resource {
+	return &arubaConductorBackupResource{resourceBase{typeName: "aruba_conductor_backup"}}
 }
 
+type arubaConductorBackupResource struct{ resourceBase }
+
+// arubaBackupModel is the resource infrabackup_aruba_conductor_backup.
+type arubaBackupModel struct {
+	deviceTargetModel
+	arubaStoredBackupModel
+	Trigger              types.String `tfsdk:"trigger"`
+	ConfigPath           types.String `tfsdk:"config_path"`
+	FlashBackup          types.Bool   `tfsdk:"flash_backup"`
+	SCP                  types.Object `tfsdk:"scp"`
+	Hostname             types.String `tfsdk:"hostname"`
+	RunningConfigChanged types.Bool   `tfsdk:"running_config_changed"`
+	Retention            types.Object `tfsdk:"retention"`
+}
+
+// fromRun fills the computed attributes from a finished backup.
+func (m *arubaBackupModel) fromRun(res backupjob.ArubaResult) diag.Diagnostics {
+	m.Hostname = optionalString(res.Hostname)
+	m.RunningConfigChanged = types.BoolValue(res.RunningConfigChanged)
+	return m.fromBackup(res.Backup)
+}
+
+// arubaSCPModel is its scp block.
 type arubaSCPModel struct {
 	Host                  types.String `tfsdk:"host"`
 	Port                  types.Int64  `tfsdk:"port"`
@@ -78,19 +78,8 @@ type arubaSCPModel struct {
 	InsecureIgnoreHostKey types.Bool   `tfsdk:"insecure_ignore_host_key"`
 }
 
-func (r *arubaConductorBackupResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
-	resp.TypeName = req.ProviderTypeName + "_aruba_conductor_backup"
-}
-
 func (r *arubaConductorBackupResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	replace := []planmodifier.String{stringplanmodifier.RequiresReplace()}
-	// Computed values describe the backup that was taken: an update that takes no new
-	// backup keeps them (unknown values would also make name and flash_backup replace
-	// the resource). A replacement is planned as a create, where they are unknown again.
-	keep := []planmodifier.String{stringplanmodifier.UseStateForUnknown()}
-	computedString := func(desc string) schema.StringAttribute {
-		return schema.StringAttribute{MarkdownDescription: desc, Computed: true, PlanModifiers: keep}
-	}
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Backs up one Aruba Mobility Conductor (ArubaOS 8) when created: its running configuration " +
 			"to the backup store (a local folder or an S3 bucket), and with an `scp` block its running configuration and flash archive to an SCP server, " +
@@ -99,20 +88,7 @@ func (r *arubaConductorBackupResource) Schema(ctx context.Context, _ resource.Sc
 			"before pushing them, so backups of one conductor must not overlap. " + deviceLockNote +
 			"\n\n" + "With `flash_backup` (on by default with `scp`), each backup **deletes every tar file on the conductor's flash**, " +
 			"archives an administrator made there included: see `flash_backup`.",
-		Attributes: map[string]schema.Attribute{
-			"id": computedString("`<name>/<backup id>`: unique per backup."),
-			"host": schema.StringAttribute{
-				MarkdownDescription: "Conductor host name or IP address.",
-				Required:            true,
-				Validators:          []validator.String{hostValidator()},
-				PlanModifiers:       replace,
-			},
-			"port": schema.Int64Attribute{
-				MarkdownDescription: "HTTPS API port. Defaults to the provider's `aruba.port` (4343).",
-				Optional:            true,
-				Validators:          []validator.Int64{int64validator.Between(1, 65535)},
-				PlanModifiers:       []planmodifier.Int64{int64planmodifier.RequiresReplace()},
-			},
+		Attributes: withAttributes(arubaKind.targetAttributes("Conductor host name or IP address."), arubaStoredBackupModel{}.attributes(), map[string]schema.Attribute{
 			"trigger": schema.StringAttribute{
 				MarkdownDescription: "Any value; when it changes, a new backup is taken. Typically `time_rotating.weekly.id` or a `plantimestamp()` kept in `terraform_data`.",
 				Required:            true,
@@ -203,29 +179,16 @@ func (r *arubaConductorBackupResource) Schema(ctx context.Context, _ resource.Sc
 					},
 				},
 			},
-			"hostname":            computedString("The conductor's hostname, when it was read (when `name` is not set)."),
-			"started_at":          computedString("When the backup started (RFC 3339, UTC)."),
-			"completed_at":        computedString("When the backup completed (RFC 3339, UTC)."),
-			"running_config_path": computedString("Local path of the running configuration copy in a local store (`backup_dir`); null with an S3 store, whose copy `files` names (`location`, `key`)."),
+			"hostname": keptString("The conductor's hostname, when it was read (when `name` is not set)."),
 			"running_config_changed": schema.BoolAttribute{
 				MarkdownDescription: "Whether the running configuration differs from the previous backup of this device in the store (`true` for the first one).",
 				Computed:            true,
 				PlanModifiers:       []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()},
 			},
-			"files": schema.ListNestedAttribute{
-				MarkdownDescription: "Every file this backup wrote.",
-				Computed:            true,
-				NestedObject:        schema.NestedAttributeObject{Attributes: fileAttributes()},
-				PlanModifiers:       []planmodifier.List{listplanmodifier.UseStateForUnknown()},
-			},
 			"retention": resourceRetentionSchema(),
 			"timeouts":  timeouts.Attributes(ctx, timeouts.Opts{Create: true, CreateDescription: "How long the whole backup may take. Default `30m`."}),
-		},
+		}),
 	}
-}
-
-func (r *arubaConductorBackupResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
 }
 
 func (r *arubaConductorBackupResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
@@ -272,91 +235,43 @@ func (r *arubaConductorBackupResource) ModifyPlan(ctx context.Context, req resou
 
 func (r *arubaConductorBackupResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan arubaBackupModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() || r.data == nil {
+	var scpPassword types.String
+	ctx, op := arubaKind.startCreate(ctx, r.data, req, resp, &plan, defaultArubaCreateTimeout, needStore,
+		writeOnlyArg{path.Root("scp").AtName("password_wo"), &scpPassword})
+	if op == nil {
 		return
 	}
-	ctx, cancel, createTimeout, diags := withCreateTimeout(ctx, plan.Timeouts, defaultArubaCreateTimeout)
+	defer op.end()
+	planSCP, diags := scpFrom(ctx, plan.SCP)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	defer cancel()
-
-	creds := r.data.aruba
-	if creds.username == "" || creds.password == "" {
-		resp.Diagnostics.AddError("Missing Aruba credentials",
-			fmt.Sprintf("Set aruba.username and aruba.password in the provider block, or the %s and %s environment variables.", EnvArubaUsername, EnvArubaPassword))
-		return
-	}
-	store, err := r.data.storeForBackup(ctx)
-	if err != nil {
-		resp.Diagnostics.AddError("Backup store unavailable", err.Error()+"\n\nNo device was contacted.")
-		return
-	}
-	port := creds.port
-	if !plan.Port.IsNull() {
-		port = int(plan.Port.ValueInt64())
-	}
 	var scp *backupjob.ArubaSCP
-	var scpPassword string
-	planSCP, diags := scpFrom(ctx, plan.SCP)
-	resp.Diagnostics.Append(diags...)
 	if planSCP != nil {
-		resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("scp").AtName("password_wo"), &scpPassword)...)
-		if resp.Diagnostics.HasError() {
-			return
-		}
 		scp = &backupjob.ArubaSCP{
 			Host: planSCP.Host.ValueString(), Port: int(planSCP.Port.ValueInt64()),
-			Username: planSCP.Username.ValueString(), Password: scpPassword,
+			Username: planSCP.Username.ValueString(), Password: scpPassword.ValueString(),
 			RemoteDir: planSCP.RemoteDir.ValueString(), Verify: planSCP.Verify.ValueBool(),
 			HostKey: planSCP.HostKey.ValueString(), HostKeyFingerprint: planSCP.HostKeyFingerprint.ValueString(),
 			InsecureIgnoreHostKey: planSCP.InsecureIgnoreHostKey.ValueBool(),
 		}
 	}
-	ctx = logContext(ctx, creds.password, scpPassword)
-	host := plan.Host.ValueString()
-	conductor, err := aruba.New(r.data.http, aruba.Config{Host: host, Port: port, Username: creds.username, Password: creds.password,
-		Secrets: client.SecretsFrom(ctx)})
-	if err != nil {
-		resp.Diagnostics.AddError("Invalid conductor settings", operationError(ctx, err))
-		return
-	}
 	flash := plan.FlashBackup.ValueBool()
 	if plan.FlashBackup.IsUnknown() || plan.FlashBackup.IsNull() {
 		flash = scp != nil
 	}
-	unlock := r.data.deviceLock.Lock(host, port)
-	defer unlock()
-	res, err := backupjob.RunAruba(ctx, store, backupjob.ArubaRequest{
-		Conductor: conductor, Host: host, Port: port, Name: plan.Name.ValueString(),
-		ConfigPath: plan.ConfigPath.ValueString(), FlashBackup: flash, SCP: scp, Now: r.data.now,
+	res, err := backupjob.RunAruba(ctx, op.store, backupjob.ArubaRequest{
+		Conductor: op.client, Target: op.target(r.data), Name: plan.Name.ValueString(),
+		ConfigPath: plan.ConfigPath.ValueString(), FlashBackup: flash, SCP: scp,
 	})
-	if err != nil {
-		resp.Diagnostics.AddError(fmt.Sprintf("Backup of conductor %s failed", host), timeoutAware(ctx, err, createTimeout))
+	if !op.stored(ctx, &resp.Diagnostics, "Backup of conductor "+op.host, err, res.LogoutFailed) {
 		return
 	}
-	if res.LogoutFailed != nil {
-		addLogoutWarning(ctx, &resp.Diagnostics, fmt.Sprintf("Backup of conductor %s stored, but logging out failed", host), res.LogoutFailed)
-	}
-	b := res.Backup
-	plan.ID = types.StringValue(b.Device + "/" + b.ID)
-	plan.Name = types.StringValue(b.Device)
 	plan.FlashBackup = types.BoolValue(flash)
-	plan.Hostname = optionalString(res.Hostname)
-	plan.StartedAt = types.StringValue(b.StartedAt.UTC().Format(time.RFC3339Nano))
-	plan.CompletedAt = types.StringValue(b.CompletedAt.UTC().Format(time.RFC3339Nano))
-	plan.RunningConfigChanged = types.BoolValue(res.RunningConfigChanged)
-	plan.RunningConfigPath = types.StringNull()
-	if f, ok := b.File(backupjob.KindRunningConfig); ok {
-		plan.RunningConfigPath = optionalString(f.Path)
-	}
-	files, diags := filesValue(b.Files)
-	resp.Diagnostics.Append(diags...)
-	plan.Files = files
+	resp.Diagnostics.Append(plan.fromRun(res)...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
-	r.data.pruneAfterBackup(ctx, store, b, plan.Retention, &resp.Diagnostics)
+	r.data.pruneAfterBackup(ctx, op.store, res.Backup, plan.Retention, &resp.Diagnostics)
 }
 
 // Read makes no device call: a backup is a fact of the past, and refresh must not log
@@ -365,7 +280,8 @@ func (r *arubaConductorBackupResource) Create(ctx context.Context, req resource.
 func (r *arubaConductorBackupResource) Read(context.Context, resource.ReadRequest, *resource.ReadResponse) {
 }
 
-// Update only records arguments that take no new backup (password_wo_version, timeouts).
+// Update only records arguments that take no new backup (password_wo_version, timeouts,
+// retention).
 func (r *arubaConductorBackupResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var plan, state arubaBackupModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)

@@ -3,27 +3,21 @@ package provider
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
-	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/boolplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupjob"
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
 )
 
@@ -31,36 +25,27 @@ const defaultILOCreateTimeout = 30 * time.Minute
 
 var _ resource.ResourceWithConfigure = (*iloBackupResource)(nil)
 
-func newILOBackupResource() resource.Resource { return &iloBackupResource{} }
-
-type iloBackupResource struct{ data *providerData }
-
-type iloBackupModel struct {
-	ID                      types.String   `tfsdk:"id"`
-	Host                    types.String   `tfsdk:"host"`
-	Port                    types.Int64    `tfsdk:"port"`
-	Trigger                 types.String   `tfsdk:"trigger"`
-	Name                    types.String   `tfsdk:"name"`
-	BackupPasswordWO        types.String   `tfsdk:"backup_password_wo"`
-	BackupPasswordWOVersion types.Int64    `tfsdk:"backup_password_wo_version"`
-	LocalPath               types.String   `tfsdk:"local_path"`
-	Size                    types.Int64    `tfsdk:"size"`
-	SHA256                  types.String   `tfsdk:"sha256"`
-	StartedAt               types.String   `tfsdk:"started_at"`
-	CompletedAt             types.String   `tfsdk:"completed_at"`
-	SerialNumber            types.String   `tfsdk:"serial_number"`
-	Generation              types.String   `tfsdk:"generation"`
-	FirmwareVersion         types.String   `tfsdk:"firmware_version"`
-	DeviceFileName          types.String   `tfsdk:"device_file_name"`
-	DeviceFileLocation      types.String   `tfsdk:"device_file_location"`
-	PasswordProtected       types.Bool     `tfsdk:"password_protected"`
-	Files                   types.List     `tfsdk:"files"`
-	Retention               types.Object   `tfsdk:"retention"`
-	Timeouts                timeouts.Value `tfsdk:"timeouts"`
+func newILOBackupResource() resource.Resource {
+	return &iloBackupResource{resourceBase{typeName: "ilo_backup"}}
 }
 
-func (r *iloBackupResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
-	resp.TypeName = req.ProviderTypeName + "_ilo_backup"
+type iloBackupResource struct{ resourceBase }
+
+// iloBackupModel is the resource infrabackup_ilo_backup.
+type iloBackupModel struct {
+	deviceTargetModel
+	iloStoredBackupModel
+	Trigger                 types.String `tfsdk:"trigger"`
+	BackupPasswordWO        types.String `tfsdk:"backup_password_wo"`
+	BackupPasswordWOVersion types.Int64  `tfsdk:"backup_password_wo_version"`
+	DeviceFileLocation      types.String `tfsdk:"device_file_location"`
+	Retention               types.Object `tfsdk:"retention"`
+}
+
+// fromRun fills the computed attributes from a finished backup.
+func (m *iloBackupModel) fromRun(res backupjob.ILOResult) diag.Diagnostics {
+	m.DeviceFileLocation = types.StringValue(res.DeviceFileLocation)
+	return m.fromBackup(res.Backup)
 }
 
 // backupPasswordValidator checks a backup password against the iLO's limits; its
@@ -74,10 +59,6 @@ func backupPasswordValidator() validator.String {
 
 func (r *iloBackupResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	replace := []planmodifier.String{stringplanmodifier.RequiresReplace()}
-	keep := []planmodifier.String{stringplanmodifier.UseStateForUnknown()}
-	computedString := func(desc string) schema.StringAttribute {
-		return schema.StringAttribute{MarkdownDescription: desc, Computed: true, PlanModifiers: keep}
-	}
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Backs up the configuration of one HPE iLO 5, 6 or 7 (user database, license keys, network and " +
 			"security settings) when created, over Redfish: the iLO writes a backup file to its NAND, and the provider " +
@@ -86,20 +67,7 @@ func (r *iloBackupResource) Schema(ctx context.Context, _ resource.SchemaRequest
 			"The backup file holds the iLO's user database and license keys: treat it as a secret. HPE supports restoring it " +
 			"only onto the server it was taken from (same serial number). Backups of one iLO are taken one at a time " +
 			"(the iLO keeps a single backup file in its NAND). " + deviceLockNote,
-		Attributes: map[string]schema.Attribute{
-			"id": computedString("`<name>/<backup id>`: unique per backup."),
-			"host": schema.StringAttribute{
-				MarkdownDescription: "iLO host name or IP address.",
-				Required:            true,
-				Validators:          []validator.String{hostValidator()},
-				PlanModifiers:       replace,
-			},
-			"port": schema.Int64Attribute{
-				MarkdownDescription: "HTTPS port. Defaults to the provider's `ilo.port` (443).",
-				Optional:            true,
-				Validators:          []validator.Int64{int64validator.Between(1, 65535)},
-				PlanModifiers:       []planmodifier.Int64{int64planmodifier.RequiresReplace()},
-			},
+		Attributes: withAttributes(iloKind.targetAttributes("iLO host name or IP address."), iloStoredBackupModel{}.attributes(), map[string]schema.Attribute{
 			"trigger": schema.StringAttribute{
 				MarkdownDescription: "Any value; when it changes, a new backup is taken. Typically `time_rotating.weekly.id`, " +
 					"or the iLO firmware version so a backup follows every firmware update (as HPE recommends).",
@@ -132,140 +100,34 @@ func (r *iloBackupResource) Schema(ctx context.Context, _ resource.SchemaRequest
 				Optional:      true,
 				PlanModifiers: []planmodifier.Int64{int64planmodifier.RequiresReplace()},
 			},
-			"local_path": computedString("Local path of the backup file in a local store (`backup_dir`); null with an S3 store, whose object `files` names (`location`, `key`)."),
-			"size": schema.Int64Attribute{
-				MarkdownDescription: "Size of the backup file in bytes.",
-				Computed:            true,
-				PlanModifiers:       []planmodifier.Int64{int64planmodifier.UseStateForUnknown()},
-			},
-			"sha256":               computedString("SHA-256 of the backup file, hex."),
-			"started_at":           computedString("When the backup started (RFC 3339, UTC)."),
-			"completed_at":         computedString("When the backup completed (RFC 3339, UTC)."),
-			"serial_number":        computedString("The server's serial number (`Systems/1`)."),
-			"generation":           computedString("The iLO generation: `iLO 5`, `iLO 6` or `iLO 7`."),
-			"firmware_version":     computedString("The iLO firmware version at the time of the backup."),
-			"device_file_name":     computedString("The name the iLO gave the backup in its NAND (`HPE_<serial>_<YYYYMMDD>_<HHMM>.bak`). Recorded as data only: the local file name is built by the provider."),
-			"device_file_location": computedString("Where on the iLO the backup was downloaded from (a path on the iLO itself; any other location is refused)."),
-			"password_protected": schema.BoolAttribute{
-				MarkdownDescription: "Whether the backup was taken with `backup_password_wo` (it then restores only with that password).",
-				Computed:            true,
-				PlanModifiers:       []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()},
-			},
-			"files": schema.ListNestedAttribute{
-				MarkdownDescription: "Every file this backup wrote (one `ilo-backup` file).",
-				Computed:            true,
-				NestedObject:        schema.NestedAttributeObject{Attributes: fileAttributes()},
-				PlanModifiers:       []planmodifier.List{listplanmodifier.UseStateForUnknown()},
-			},
-			"retention": resourceRetentionSchema(),
-			"timeouts":  timeouts.Attributes(ctx, timeouts.Opts{Create: true, CreateDescription: "How long the whole backup, download included, may take. Default `30m`."}),
-		},
+			"device_file_location": keptString("Where on the iLO the backup was downloaded from (a path on the iLO itself; any other location is refused)."),
+			"retention":            resourceRetentionSchema(),
+			"timeouts":             timeouts.Attributes(ctx, timeouts.Opts{Create: true, CreateDescription: "How long the whole backup, download included, may take. Default `30m`."}),
+		}),
 	}
-}
-
-func (r *iloBackupResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
-}
-
-// iloCredentialsError says how to set the iLO credentials, or returns "" when they are set.
-func iloCredentialsError(d *providerData) string {
-	if d.ilo.username == "" || d.ilo.password == "" {
-		return fmt.Sprintf("Set ilo.username and ilo.password in the provider block, or the %s and %s environment variables.", EnvILOUsername, EnvILOPassword)
-	}
-	return ""
-}
-
-// iloPort is the port a resource names, or the provider's ilo.port.
-func iloPort(d *providerData, port types.Int64) int {
-	if !port.IsNull() && !port.IsUnknown() {
-		return int(port.ValueInt64())
-	}
-	return d.ilo.port
-}
-
-// newILOClient builds the Redfish client of one iLO with the provider's credentials,
-// sharing the operation's secret set (see logContext).
-func newILOClient(ctx context.Context, d *providerData, host string, port int) (*redfish.Client, error) {
-	return redfish.New(d.http, redfish.Config{Host: host, Port: port, Username: d.ilo.username, Password: d.ilo.password,
-		Secrets: client.SecretsFrom(ctx)})
 }
 
 func (r *iloBackupResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan iloBackupModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() || r.data == nil {
-		return
-	}
 	var backupPassword types.String
-	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("backup_password_wo"), &backupPassword)...)
-	if resp.Diagnostics.HasError() {
+	// The operation holds the iLO's lock: every read of its backup service replaces
+	// the single backup file it keeps, so a concurrent read would break a download.
+	ctx, op := iloKind.startCreate(ctx, r.data, req, resp, &plan, defaultILOCreateTimeout, needStore,
+		writeOnlyArg{path.Root("backup_password_wo"), &backupPassword})
+	if op == nil {
 		return
 	}
-	ctx, cancel, createTimeout, diags := withCreateTimeout(ctx, plan.Timeouts, defaultILOCreateTimeout)
-	resp.Diagnostics.Append(diags...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	defer cancel()
-
-	if msg := iloCredentialsError(r.data); msg != "" {
-		resp.Diagnostics.AddError("Missing iLO credentials", msg)
-		return
-	}
-	store, err := r.data.storeForBackup(ctx)
-	if err != nil {
-		resp.Diagnostics.AddError("Backup store unavailable", err.Error()+"\n\nNo device was contacted.")
-		return
-	}
-	ctx = logContext(ctx, r.data.ilo.password, backupPassword.ValueString())
-	host := plan.Host.ValueString()
-	port := iloPort(r.data, plan.Port)
-	rc, err := newILOClient(ctx, r.data, host, port)
-	if err != nil {
-		resp.Diagnostics.AddError("Invalid iLO settings", operationError(ctx, err))
-		return
-	}
-	// One operation at a time per iLO: every read of its backup service replaces the
-	// single backup file it keeps, so a concurrent read would break a download.
-	unlock := r.data.deviceLock.Lock(host, port)
-	defer unlock()
-	res, err := backupjob.RunILO(ctx, store, backupjob.ILORequest{
-		ILO: rc, Host: host, Port: port, Name: plan.Name.ValueString(),
-		BackupPassword: backupPassword.ValueString(), Now: r.data.now,
+	defer op.end()
+	res, err := backupjob.RunILO(ctx, op.store, backupjob.ILORequest{
+		ILO: op.client, Target: op.target(r.data), Name: plan.Name.ValueString(),
+		BackupPassword: backupPassword.ValueString(),
 	})
-	if err != nil {
-		resp.Diagnostics.AddError(fmt.Sprintf("Backup of iLO %s failed", rc.Device()), timeoutAware(ctx, err, createTimeout))
+	if !op.stored(ctx, &resp.Diagnostics, "Backup of iLO "+op.client.Device(), err, res.LogoutFailed) {
 		return
 	}
-	if res.LogoutFailed != nil {
-		addLogoutWarning(ctx, &resp.Diagnostics, fmt.Sprintf("Backup of iLO %s stored, but logging out failed", rc.Device()), res.LogoutFailed)
-	}
-	resp.Diagnostics.Append(plan.fromBackup(res.Backup)...)
+	resp.Diagnostics.Append(plan.fromRun(res)...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
-	r.data.pruneAfterBackup(ctx, store, res.Backup, plan.Retention, &resp.Diagnostics)
-}
-
-// fromBackup fills the computed attributes from a stored backup.
-func (m *iloBackupModel) fromBackup(b backupstore.Backup) diag.Diagnostics {
-	m.ID = types.StringValue(b.Device + "/" + b.ID)
-	m.Name = types.StringValue(b.Device)
-	m.StartedAt = formatTime(b.StartedAt)
-	m.CompletedAt = formatTime(b.CompletedAt)
-	a := b.Attributes
-	m.SerialNumber = types.StringValue(a[backupjob.AttrSerial])
-	m.Generation = types.StringValue(a[backupjob.AttrGeneration])
-	m.FirmwareVersion = types.StringValue(a[backupjob.AttrFirmware])
-	m.DeviceFileName = types.StringValue(a[backupjob.AttrDeviceFileName])
-	m.DeviceFileLocation = types.StringValue(a[backupjob.AttrDeviceFileLocation])
-	protected, _ := strconv.ParseBool(a[backupjob.AttrProtected])
-	m.PasswordProtected = types.BoolValue(protected)
-	f, _ := b.File(backupjob.KindILOBackup)
-	m.LocalPath = optionalString(f.Path)
-	m.Size = types.Int64Value(f.Size)
-	m.SHA256 = types.StringValue(f.SHA256)
-	files, d := filesValue(b.Files)
-	m.Files = files
-	return d
+	r.data.pruneAfterBackup(ctx, op.store, res.Backup, plan.Retention, &resp.Diagnostics)
 }
 
 // Read makes no device call: a backup is a fact of the past, and refresh must not log
@@ -273,7 +135,7 @@ func (m *iloBackupModel) fromBackup(b backupstore.Backup) diag.Diagnostics {
 // The framework hands the prior state back unchanged, which is all there is to do.
 func (r *iloBackupResource) Read(context.Context, resource.ReadRequest, *resource.ReadResponse) {}
 
-// Update only records arguments that take no new backup (timeouts).
+// Update only records arguments that take no new backup (timeouts, retention).
 func (r *iloBackupResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var plan, state iloBackupModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)

@@ -50,7 +50,7 @@ func TestAccILOBackup_backupAndNewTrigger(t *testing.T) {
 					statecheck.CompareValuePairs(iloRes, at("sha256"), iloRes, at("files.0.sha256"), compare.ValuesSame()),
 					statecheck.CompareValuePairs(iloRes, at("size"), iloRes, at("files.0.size"), compare.ValuesSame()),
 					statecheck.ExpectKnownValue(iloRes, at("size"), knownvalue.Int64Exact(testILOBackupSize)),
-					fileOnDisk(iloRes, 0, nil),
+					fileOnDisk(iloRes, nil),
 					servedBy(d, false),
 					loginsAndLogouts(&d.ILO.Stats, 1, 1),
 					sameBackup.AddStateValue(iloRes, at("id")),
@@ -82,7 +82,7 @@ func TestAccILOBackup_backupAndNewTrigger(t *testing.T) {
 					plancheck.ExpectResourceAction(iloRes, plancheck.ResourceActionDestroyBeforeCreate),
 				}},
 				ConfigStateChecks: []statecheck.StateCheck{
-					fileOnDisk(iloRes, 0, nil),
+					fileOnDisk(iloRes, nil),
 					servedBy(d, false),
 					newBackup.AddStateValue(iloRes, at("id")),
 					kept.check(),
@@ -121,7 +121,7 @@ func TestAccILOBackup_passwordProtectedAndName(t *testing.T) {
 					statecheck.ExpectKnownValue(iloRes, at("backup_password_wo_version"), knownvalue.Int64Exact(1)),
 					statecheck.ExpectKnownValue(iloRes, at("backup_password_wo"), knownvalue.Null()),
 					statecheck.ExpectKnownValue(iloRes, at("local_path"), knownvalue.StringRegexp(regexp.MustCompile(`/ilo/dc1-rack4-ilo/[^/]+-ilo-backup\.bak$`))),
-					fileOnDisk(iloRes, 0, nil),
+					fileOnDisk(iloRes, nil),
 					servedBy(d, true),
 					loginsAndLogouts(&d.ILO.Stats, 1, 1),
 					checkFunc(func(s *tfjson.State) error {
@@ -181,7 +181,7 @@ func TestAccILOBackup_sessionLimit(t *testing.T) {
 					assertNothingLeft(t, e.backupDir, "a refused login")
 				},
 				Config:            e.config(iloBackup(d)),
-				ConfigStateChecks: []statecheck.StateCheck{fileOnDisk(iloRes, 0, nil), servedBy(d, false)},
+				ConfigStateChecks: []statecheck.StateCheck{fileOnDisk(iloRes, nil), servedBy(d, false)},
 			},
 		},
 	})
@@ -211,7 +211,7 @@ func TestAccILOBackup_resetMidDownload(t *testing.T) {
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(iloRes, plancheck.ResourceActionCreate),
 				}},
-				ConfigStateChecks: []statecheck.StateCheck{fileOnDisk(iloRes, 0, nil), servedBy(d, false)},
+				ConfigStateChecks: []statecheck.StateCheck{fileOnDisk(iloRes, nil), servedBy(d, false)},
 			},
 		},
 	})
@@ -254,7 +254,7 @@ func TestAccILOBackup_hostileBackupLocations(t *testing.T) {
 		ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 			plancheck.ExpectResourceAction(iloRes, plancheck.ResourceActionCreate),
 		}},
-		ConfigStateChecks: []statecheck.StateCheck{fileOnDisk(iloRes, 0, nil), servedBy(d, false)},
+		ConfigStateChecks: []statecheck.StateCheck{fileOnDisk(iloRes, nil), servedBy(d, false)},
 	})
 	resource.ParallelTest(t, resource.TestCase{ProtoV6ProviderFactories: testProviderFactories, Steps: steps})
 }

@@ -9,15 +9,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
-	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
-	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
@@ -29,16 +24,17 @@ var (
 	_ resource.ResourceWithImportState = (*iloCustomBackupRestoreResource)(nil)
 )
 
-func newILOCustomBackupRestoreResource() resource.Resource { return &iloCustomBackupRestoreResource{} }
+func newILOCustomBackupRestoreResource() resource.Resource {
+	return &iloCustomBackupRestoreResource{resourceBase{typeName: "ilo_custom_backup_restore"}}
+}
 
-type iloCustomBackupRestoreResource struct{ data *providerData }
+type iloCustomBackupRestoreResource struct{ resourceBase }
 
+// iloCustomBackupRestoreModel is the resource infrabackup_ilo_custom_backup_restore.
 type iloCustomBackupRestoreModel struct {
-	ID       types.String   `tfsdk:"id"`
-	Host     types.String   `tfsdk:"host"`
-	Port     types.Int64    `tfsdk:"port"`
-	Enabled  types.Bool     `tfsdk:"enabled"`
-	Timeouts timeouts.Value `tfsdk:"timeouts"`
+	deviceTargetModel
+	ID      types.String `tfsdk:"id"`
+	Enabled types.Bool   `tfsdk:"enabled"`
 }
 
 // Default timeouts of the flag resource: a few small Redfish calls each (log in, read
@@ -47,10 +43,6 @@ const (
 	defaultFlagReadTimeout  = 2 * time.Minute
 	defaultFlagWriteTimeout = 5 * time.Minute
 )
-
-func (r *iloCustomBackupRestoreResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
-	resp.TypeName = req.ProviderTypeName + "_ilo_custom_backup_restore"
-}
 
 func (r *iloCustomBackupRestoreResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
@@ -69,24 +61,8 @@ func (r *iloCustomBackupRestoreResource) Schema(ctx context.Context, _ resource.
 			"service or property) fails the refresh as usual.\n\n" +
 			"Needs iLO 5 firmware 2.72 or later, iLO 6 or iLO 7; not supported in the FIPS or higher security states. " +
 			"On iLO 6 1.05 the flag covers only IPMI and SNMP users. A factory reset clears it.",
-		Attributes: map[string]schema.Attribute{
-			"id": schema.StringAttribute{
-				MarkdownDescription: "`host`, or `host:port` when `port` is set.",
-				Computed:            true,
-				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
-			},
-			"host": schema.StringAttribute{
-				MarkdownDescription: "iLO host name or IP address.",
-				Required:            true,
-				Validators:          []validator.String{hostValidator()},
-				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
-			},
-			"port": schema.Int64Attribute{
-				MarkdownDescription: "HTTPS port. Defaults to the provider's `ilo.port` (443).",
-				Optional:            true,
-				Validators:          []validator.Int64{int64validator.Between(1, 65535)},
-				PlanModifiers:       []planmodifier.Int64{int64planmodifier.RequiresReplace()},
-			},
+		Attributes: withAttributes(iloKind.targetAttributes("iLO host name or IP address."), map[string]schema.Attribute{
+			"id": keptString("`host`, or `host:port` when `port` is set."),
 			"enabled": schema.BoolAttribute{
 				MarkdownDescription: "The wanted value of `CustomBackupandRestore`.",
 				Required:            true,
@@ -98,12 +74,8 @@ func (r *iloCustomBackupRestoreResource) Schema(ctx context.Context, _ resource.
 				UpdateDescription: "How long changing the flag may take. Default `5m`.",
 				DeleteDescription: "How long setting the flag back to `false` may take. Default `5m`.",
 			}),
-		},
+		}),
 	}
-}
-
-func (r *iloCustomBackupRestoreResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
 }
 
 func customFlagID(host string, port types.Int64) string {
@@ -111,26 +83,6 @@ func customFlagID(host string, port types.Int64) string {
 		return host
 	}
 	return net.JoinHostPort(strings.Trim(host, "[]"), strconv.FormatInt(port.ValueInt64(), 10))
-}
-
-// withILO runs fn in one session with the iLO (always logged out), holding the
-// device's lock: a read of the backup service replaces the iLO's backup file, which
-// would break a backup of the same iLO in flight.
-func (r *iloCustomBackupRestoreResource) withILO(ctx context.Context, m iloCustomBackupRestoreModel, fn func(ctx context.Context, rc *redfish.Client) error) (string, error) {
-	host := m.Host.ValueString()
-	if msg := iloCredentialsError(r.data); msg != "" {
-		return host, fmt.Errorf("missing iLO credentials: %s", msg)
-	}
-	ctx = logContext(ctx, r.data.ilo.password)
-	port := iloPort(r.data, m.Port)
-	rc, err := newILOClient(ctx, r.data, host, port)
-	if err != nil {
-		return host, err
-	}
-	unlock := r.data.deviceLock.Lock(host, port)
-	defer unlock()
-	err = client.With(ctx, rc.Session(), func(ctx context.Context) error { return fn(ctx, rc) })
-	return rc.Device(), client.SecretsFrom(ctx).ScrubError(err) // it becomes a diagnostic
 }
 
 // readFlag reads the flag; firmware without it is an error that says so.
@@ -151,17 +103,27 @@ func readFlag(ctx context.Context, rc *redfish.Client) (bool, error) {
 	return *svc.CustomBackupAndRestore, nil
 }
 
-// set sets the flag to m.Enabled within the operation's timeout (which: create,
-// update, delete).
-func (r *iloCustomBackupRestoreResource) set(ctx context.Context, m *iloCustomBackupRestoreModel, which string, limit time.Duration, diagSummary string, diags *diag.Diagnostics) bool {
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
+// startOn starts an operation on the iLO that m names, under timeout t.
+func (r *iloCustomBackupRestoreResource) startOn(ctx context.Context, m *iloCustomBackupRestoreModel, t deadline, diags *diag.Diagnostics) (context.Context, *deviceOp[*redfish.Client]) {
+	ctx, op, d := iloKind.start(ctx, r.data, opSpec{host: m.Host.ValueString(), port: m.Port, timeout: t})
+	diags.Append(d...)
+	return ctx, op
+}
+
+// writeFlag sets the flag on the iLO to m.Enabled under timeout t; action names the
+// change in the error ("Setting CustomBackupandRestore").
+func (r *iloCustomBackupRestoreResource) writeFlag(ctx context.Context, m *iloCustomBackupRestoreModel, t deadline, action string, diags *diag.Diagnostics) bool {
+	ctx, op := r.startOn(ctx, m, t, diags)
+	if op == nil {
+		return false
+	}
+	defer op.end()
 	enabled := m.Enabled.ValueBool()
-	device, err := r.withILO(ctx, *m, func(ctx context.Context, rc *redfish.Client) error {
+	err := op.inSession(ctx, func(ctx context.Context, rc *redfish.Client) error {
 		return rc.SetCustomBackupAndRestore(ctx, enabled)
 	})
 	if err != nil {
-		diags.AddError(fmt.Sprintf(diagSummary, device), deadlineAware(ctx, err, which, limit))
+		diags.AddError(fmt.Sprintf("%s on iLO %s failed", action, op.client.Device()), op.explain(ctx, err))
 		return false
 	}
 	m.ID = types.StringValue(customFlagID(m.Host.ValueString(), m.Port))
@@ -176,7 +138,7 @@ func (r *iloCustomBackupRestoreResource) Create(ctx context.Context, req resourc
 	}
 	limit, diags := plan.Timeouts.Create(ctx, defaultFlagWriteTimeout)
 	resp.Diagnostics.Append(diags...)
-	if !resp.Diagnostics.HasError() && r.set(ctx, &plan, "create", limit, "Setting CustomBackupandRestore on iLO %s failed", &resp.Diagnostics) {
+	if !resp.Diagnostics.HasError() && r.writeFlag(ctx, &plan, deadline{"create", limit}, "Setting CustomBackupandRestore", &resp.Diagnostics) {
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	}
 }
@@ -196,25 +158,28 @@ func (r *iloCustomBackupRestoreResource) Read(ctx context.Context, req resource.
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	readCtx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
+	opCtx, op := r.startOn(ctx, &state, deadline{"read", limit}, &resp.Diagnostics)
+	if op == nil {
+		return
+	}
+	defer op.end()
 	var enabled bool
-	device, err := r.withILO(readCtx, state, func(ctx context.Context, rc *redfish.Client) error {
+	err := op.inSession(opCtx, func(ctx context.Context, rc *redfish.Client) error {
 		var err error
 		enabled, err = readFlag(ctx, rc)
 		return err
 	})
-	summary := fmt.Sprintf("Reading CustomBackupandRestore from iLO %s failed", device)
+	summary := fmt.Sprintf("Reading CustomBackupandRestore from iLO %s failed", op.client.Device())
 	switch {
-	case err != nil && transientFailure(readCtx, err) && !state.Enabled.IsNull():
+	case err != nil && transientFailure(opCtx, err) && !state.Enabled.IsNull():
 		// An import has no recorded value to keep: it fails below.
-		resp.Diagnostics.AddWarning(summary, deadlineAware(readCtx, err, "read", limit)+fmt.Sprintf(
+		resp.Diagnostics.AddWarning(summary, op.explain(opCtx, err)+fmt.Sprintf(
 			"\n\nThe iLO did not answer, or answered with a server error, so this refresh keeps the value recorded in state "+
 				"(enabled = %t) and the rest of the plan goes ahead. The flag is read again at the next refresh; "+
 				"a change to this resource still needs the iLO.", state.Enabled.ValueBool()))
 		return
 	case err != nil:
-		resp.Diagnostics.AddError(summary, deadlineAware(readCtx, err, "read", limit))
+		resp.Diagnostics.AddError(summary, op.explain(opCtx, err))
 		return
 	}
 	state.Enabled = types.BoolValue(enabled)
@@ -237,7 +202,7 @@ func (r *iloCustomBackupRestoreResource) Update(ctx context.Context, req resourc
 	}
 	limit, diags := plan.Timeouts.Update(ctx, defaultFlagWriteTimeout)
 	resp.Diagnostics.Append(diags...)
-	if !resp.Diagnostics.HasError() && r.set(ctx, &plan, "update", limit, "Setting CustomBackupandRestore on iLO %s failed", &resp.Diagnostics) {
+	if !resp.Diagnostics.HasError() && r.writeFlag(ctx, &plan, deadline{"update", limit}, "Setting CustomBackupandRestore", &resp.Diagnostics) {
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	}
 }
@@ -255,7 +220,7 @@ func (r *iloCustomBackupRestoreResource) Delete(ctx context.Context, req resourc
 		return
 	}
 	state.Enabled = types.BoolValue(false)
-	r.set(ctx, &state, "delete", limit, "Resetting CustomBackupandRestore to false on iLO %s failed", &resp.Diagnostics)
+	r.writeFlag(ctx, &state, deadline{"delete", limit}, "Resetting CustomBackupandRestore to false", &resp.Diagnostics)
 }
 
 // ImportState takes `host` or `host:port` (`[v6 address]:port` for IPv6).
@@ -292,12 +257,12 @@ func parseImportHostPort(id string) (string, types.Int64, error) {
 		if perr != nil || p < 1 || p > 65535 {
 			return "", types.Int64Null(), fmt.Errorf("%v: the port must be a number from 1 to 65535", usage)
 		}
-		if err := hostValidator().(stringCheck).check(host); err != nil {
+		if err := checkHost(host); err != nil {
 			return "", types.Int64Null(), fmt.Errorf("%v: %v", usage, err)
 		}
 		return host, types.Int64Value(int64(p)), nil
 	}
-	if err := hostValidator().(stringCheck).check(host); err != nil {
+	if err := checkHost(host); err != nil {
 		return "", types.Int64Null(), fmt.Errorf("%v: %v", usage, err)
 	}
 	return host, types.Int64Null(), nil

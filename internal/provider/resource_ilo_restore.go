@@ -7,22 +7,19 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
-	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/boolplanmodifier"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupjob"
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/ilorestore"
 )
 
 const defaultILORestoreCreateTimeout = 15 * time.Minute
@@ -32,25 +29,38 @@ var (
 	_ resource.ResourceWithModifyPlan = (*iloRestoreResource)(nil)
 )
 
-func newILORestoreResource() resource.Resource { return &iloRestoreResource{} }
+func newILORestoreResource() resource.Resource {
+	return &iloRestoreResource{resourceBase{typeName: "ilo_restore"}}
+}
 
-type iloRestoreResource struct{ data *providerData }
+type iloRestoreResource struct{ resourceBase }
 
+// iloRestoreModel is the resource infrabackup_ilo_restore.
 type iloRestoreModel struct {
-	ID                      types.String   `tfsdk:"id"`
-	Host                    types.String   `tfsdk:"host"`
-	Port                    types.Int64    `tfsdk:"port"`
-	BackupFile              types.String   `tfsdk:"backup_file"`
-	BackupPasswordWO        types.String   `tfsdk:"backup_password_wo"`
-	BackupPasswordWOVersion types.Int64    `tfsdk:"backup_password_wo_version"`
-	Trigger                 types.String   `tfsdk:"trigger"`
-	AllowDifferentServer    types.Bool     `tfsdk:"allow_different_server"`
-	RestoredAt              types.String   `tfsdk:"restored_at"`
-	BackupSHA256            types.String   `tfsdk:"backup_sha256"`
-	SerialNumber            types.String   `tfsdk:"serial_number"`
-	BackupSerialNumber      types.String   `tfsdk:"backup_serial_number"`
-	Outcome                 types.String   `tfsdk:"outcome"`
-	Timeouts                timeouts.Value `tfsdk:"timeouts"`
+	deviceTargetModel
+	ID                      types.String `tfsdk:"id"`
+	BackupFile              types.String `tfsdk:"backup_file"`
+	BackupPasswordWO        types.String `tfsdk:"backup_password_wo"`
+	BackupPasswordWOVersion types.Int64  `tfsdk:"backup_password_wo_version"`
+	Trigger                 types.String `tfsdk:"trigger"`
+	AllowDifferentServer    types.Bool   `tfsdk:"allow_different_server"`
+	RestoredAt              types.String `tfsdk:"restored_at"`
+	BackupSHA256            types.String `tfsdk:"backup_sha256"`
+	SerialNumber            types.String `tfsdk:"serial_number"`
+	BackupSerialNumber      types.String `tfsdk:"backup_serial_number"`
+	Outcome                 types.String `tfsdk:"outcome"`
+}
+
+// fromRestore fills the computed attributes from a restore sent (and, unless the
+// outcome is unknown, accepted) at at.
+func (m *iloRestoreModel) fromRestore(device string, at time.Time, res ilorestore.Result, outcome string) {
+	m.ID = types.StringValue(device + "/" + at.UTC().Format("20060102T150405.000Z"))
+	m.RestoredAt = formatTime(at)
+	m.BackupSHA256 = types.StringValue(res.File.SHA256)
+	m.SerialNumber = types.StringValue(res.Manager.Serial)
+	m.BackupSerialNumber = optionalString(res.File.Serial)
+	m.Outcome = types.StringValue(outcome)
+	m.BackupPasswordWO = types.StringNull() // write-only: never in state
 }
 
 // Values of outcome.
@@ -60,16 +70,8 @@ const (
 	outcomeUnknown  = "unknown"  // the whole upload was sent, its answer was lost
 )
 
-func (r *iloRestoreResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
-	resp.TypeName = req.ProviderTypeName + "_ilo_restore"
-}
-
 func (r *iloRestoreResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	replace := []planmodifier.String{stringplanmodifier.RequiresReplace()}
-	keep := []planmodifier.String{stringplanmodifier.UseStateForUnknown()}
-	computedString := func(desc string) schema.StringAttribute {
-		return schema.StringAttribute{MarkdownDescription: desc, Computed: true, PlanModifiers: keep}
-	}
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "**Destructive.** Restores the configuration of one HPE iLO 5, 6 or 7 from a backup file when created " +
 			"(and again whenever an argument other than `backup_password_wo_version` or `timeouts` changes): the backup " +
@@ -89,20 +91,8 @@ func (r *iloRestoreResource) Schema(ctx context.Context, _ resource.SchemaReques
 			"minutes (the iLO checks the whole file first), longer than the provider's `request_timeout`, within " +
 			"`timeouts.create`.\n\n" +
 			"Refresh makes no device call. Destroying the resource only removes it from state: a restore cannot be undone.",
-		Attributes: map[string]schema.Attribute{
-			"id": computedString("`<host>/<time the restore was accepted>` (`<host>:<port>/...` when the port is not 443): unique per restore."),
-			"host": schema.StringAttribute{
-				MarkdownDescription: "iLO host name or IP address of the iLO to restore.",
-				Required:            true,
-				Validators:          []validator.String{hostValidator()},
-				PlanModifiers:       replace,
-			},
-			"port": schema.Int64Attribute{
-				MarkdownDescription: "HTTPS port. Defaults to the provider's `ilo.port` (443).",
-				Optional:            true,
-				Validators:          []validator.Int64{int64validator.Between(1, 65535)},
-				PlanModifiers:       []planmodifier.Int64{int64planmodifier.RequiresReplace()},
-			},
+		Attributes: withAttributes(iloKind.targetAttributes("iLO host name or IP address of the iLO to restore."), map[string]schema.Attribute{
+			"id": keptString("`<host>/<time the restore was accepted>` (`<host>:<port>/...` when the port is not 443): unique per restore."),
 			"backup_file": schema.StringAttribute{
 				MarkdownDescription: "Local path of the backup to restore, typically `infrabackup_ilo_backup.<name>.local_path` " +
 					"or the `local_path` of the `infrabackup_ilo_backup` data source. A file the local backup store records must " +
@@ -141,23 +131,19 @@ func (r *iloRestoreResource) Schema(ctx context.Context, _ resource.SchemaReques
 				Default:       booldefault.StaticBool(false),
 				PlanModifiers: []planmodifier.Bool{boolplanmodifier.RequiresReplace()},
 			},
-			"restored_at": computedString("When the iLO accepted the restore (RFC 3339, UTC); with `outcome = \"unknown\"`, when " +
+			"restored_at": keptString("When the iLO accepted the restore (RFC 3339, UTC); with `outcome = \"unknown\"`, when " +
 				"the upload whose answer was lost was sent."),
-			"outcome": computedString("`restored`: the iLO accepted the backup and came back. `accepted`: it accepted the backup " +
+			"outcome": keptString("`restored`: the iLO accepted the backup and came back. `accepted`: it accepted the backup " +
 				"but was not seen back (and accepting a login) within `timeouts.create`. `unknown`: the whole backup was sent " +
 				"but the iLO's answer was lost, so it may or may not be restoring: check its Integrated Management Log."),
-			"backup_sha256": computedString("SHA-256 of the restored backup file, hex: exactly these bytes were uploaded."),
-			"serial_number": computedString("Serial number of the target iLO's server (`Systems/1`), read before the upload."),
-			"backup_serial_number": computedString("Serial number of the server the backup was taken from (from the local " +
+			"backup_sha256": keptString("SHA-256 of the restored backup file, hex: exactly these bytes were uploaded."),
+			"serial_number": keptString("Serial number of the target iLO's server (`Systems/1`), read before the upload."),
+			"backup_serial_number": keptString("Serial number of the server the backup was taken from (from the local " +
 				"store's record or the file name); null when it is not known."),
 			"timeouts": timeouts.Attributes(ctx, timeouts.Opts{Create: true, CreateDescription: "How long the checks, the upload " +
 				"and the wait for the iLO to come back after its reset may take together. Default `15m`."}),
-		},
+		}),
 	}
-}
-
-func (r *iloRestoreResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
 }
 
 // ModifyPlan warns, on every plan that restores, that applying it overwrites the
@@ -187,58 +173,25 @@ func (r *iloRestoreResource) ModifyPlan(ctx context.Context, req resource.Modify
 
 func (r *iloRestoreResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan iloRestoreModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() || r.data == nil {
-		return
-	}
 	var backupPassword types.String
-	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("backup_password_wo"), &backupPassword)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	ctx, cancel, createTimeout, diags := withCreateTimeout(ctx, plan.Timeouts, defaultILORestoreCreateTimeout)
-	resp.Diagnostics.Append(diags...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	defer cancel()
-
-	if msg := iloCredentialsError(r.data); msg != "" {
-		resp.Diagnostics.AddError("Missing iLO credentials", msg)
-		return
-	}
 	// Without a backup folder there is no record to check the file against; with one
-	// that cannot be opened, a recorded file could not be checked: refuse.
-	var store *backupstore.Store
-	if r.data.backupDir != "" {
-		s, err := r.data.Store()
-		if err != nil {
-			resp.Diagnostics.AddError("Local backup store unavailable",
-				err.Error()+"\n\nThe backup file is checked against the store's record before a restore; nothing was uploaded.")
-			return
-		}
-		store = s
-	}
-	ctx = logContext(ctx, r.data.ilo.password, backupPassword.ValueString())
-	host := plan.Host.ValueString()
-	port := iloPort(r.data, plan.Port)
-	rc, err := newILOClient(ctx, r.data, host, port)
-	if err != nil {
-		resp.Diagnostics.AddError("Invalid iLO settings", operationError(ctx, err))
+	// that cannot be opened, a recorded file could not be checked: refuse. The
+	// operation holds the iLO's lock: a backup running while the iLO resets would fail.
+	ctx, op := iloKind.startCreate(ctx, r.data, req, resp, &plan, defaultILORestoreCreateTimeout, storeIfPresent,
+		writeOnlyArg{path.Root("backup_password_wo"), &backupPassword})
+	if op == nil {
 		return
 	}
-	// One operation at a time per iLO: a backup running while the iLO resets would fail.
-	unlock := r.data.deviceLock.Lock(host, port)
-	defer unlock()
-
-	res, err := backupjob.RunILORestore(ctx, backupjob.ILORestoreRequest{
-		ILO: rc, Store: store, File: plan.BackupFile.ValueString(),
+	defer op.end()
+	res, err := ilorestore.Run(ctx, ilorestore.Request{
+		ILO: op.client, Store: op.store, File: plan.BackupFile.ValueString(),
 		BackupPassword: backupPassword.ValueString(), AllowDifferentServer: plan.AllowDifferentServer.ValueBool(),
 		Now: r.data.now,
 	})
-	var refused *backupjob.RestoreRefusedError
-	var notBack *backupjob.NotBackError
-	var unknown *backupjob.OutcomeUnknownError
+	rc := op.client
+	var refused *ilorestore.RefusedError
+	var notReady *ilorestore.AcceptedNotReadyError
+	var unknown *ilorestore.OutcomeUnknownError
 	switch {
 	case errors.As(err, &refused):
 		resp.Diagnostics.AddAttributeError(path.Root("backup_file"), fmt.Sprintf("Restore of iLO %s refused", rc.Device()),
@@ -246,11 +199,11 @@ func (r *iloRestoreResource) Create(ctx context.Context, req resource.CreateRequ
 		return
 	// Once the whole file was sent, the restore is recorded with a warning, never an
 	// error: an error would taint the resource, and the next apply would restore again.
-	case errors.As(err, &notBack):
+	case errors.As(err, &notReady):
 		plan.fromRestore(rc.Device(), res.AcceptedAt, res, outcomeAccepted)
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 		resp.Diagnostics.AddWarning(fmt.Sprintf("iLO %s accepted the restore but has not come back", rc.Device()),
-			notBackDetail(ctx, err, createTimeout))
+			notReadyDetail(ctx, err, op.limit))
 		return
 	case errors.As(err, &unknown):
 		plan.fromRestore(rc.Device(), unknown.SentAt, res, outcomeUnknown)
@@ -259,15 +212,15 @@ func (r *iloRestoreResource) Create(ctx context.Context, req resource.CreateRequ
 			unknownOutcomeDetail(err))
 		return
 	case err != nil:
-		resp.Diagnostics.AddError(fmt.Sprintf("Restore of iLO %s failed", rc.Device()), timeoutAware(ctx, err, createTimeout))
+		resp.Diagnostics.AddError(fmt.Sprintf("Restore of iLO %s failed", rc.Device()), op.explain(ctx, err))
 		return
 	}
 	plan.fromRestore(rc.Device(), res.AcceptedAt, res, outcomeRestored)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
-// notBackDetail explains a restore the iLO accepted without coming back, and what to check.
-func notBackDetail(ctx context.Context, err error, limit time.Duration) string {
+// notReadyDetail explains a restore the iLO accepted without coming back, and what to check.
+func notReadyDetail(ctx context.Context, err error, limit time.Duration) string {
 	what := "The iLO accepted the backup and is applying it, but it could not be confirmed to be back."
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
 		what = fmt.Sprintf("The iLO accepted the backup and is applying it, but it has not answered and accepted a login again "+
@@ -292,18 +245,6 @@ func unknownOutcomeDetail(err error) string {
 		"whether the iLO resets in the next minutes.\n\n" +
 		"The restore is recorded in state with outcome = \"unknown\", so the next apply does not upload it again. " +
 		"If the iLO did not restore, change trigger to restore again."
-}
-
-// fromRestore fills the computed attributes from a restore sent (and, unless the
-// outcome is unknown, accepted) at at.
-func (m *iloRestoreModel) fromRestore(device string, at time.Time, res backupjob.ILORestoreResult, outcome string) {
-	m.ID = types.StringValue(device + "/" + at.UTC().Format("20060102T150405.000Z"))
-	m.RestoredAt = formatTime(at)
-	m.BackupSHA256 = types.StringValue(res.File.SHA256)
-	m.SerialNumber = types.StringValue(res.Manager.Serial)
-	m.BackupSerialNumber = optionalString(res.File.Serial)
-	m.Outcome = types.StringValue(outcome)
-	m.BackupPasswordWO = types.StringNull() // write-only: never in state
 }
 
 // Read makes no device call: a restore is a fact of the past, and refresh must not log

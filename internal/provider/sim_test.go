@@ -81,7 +81,7 @@ func (e *simEnv) requireAcceptance() {
 }
 
 // startSFTP starts the SCP/SFTP server that conductors added afterwards push to.
-func (e *simEnv) startSFTP() *sftpserver.Server {
+func (e *simEnv) startSFTP() {
 	e.t.Helper()
 	e.requireAcceptance()
 	root := filepath.Join(e.t.TempDir(), "sftp-root")
@@ -94,7 +94,6 @@ func (e *simEnv) startSFTP() *sftpserver.Server {
 	}
 	e.t.Cleanup(func() { _ = s.Close() })
 	e.sftp = s
-	return s
 }
 
 // addConductor starts a conductor named name; tweak adjusts its configuration.

@@ -298,7 +298,11 @@ func chooseStore(ctx context.Context, cfg providerModel) (storeChoice, diag.Diag
 
 // s3AttrTypes are the attribute types of the s3 object.
 func s3AttrTypes() map[string]attr.Type {
-	return s3Schema().GetType().(basetypes.ObjectType).AttrTypes
+	attrTypes := map[string]attr.Type{}
+	for name, a := range s3Schema().Attributes {
+		attrTypes[name] = a.GetType()
+	}
+	return attrTypes
 }
 
 // s3 reads the s3 object (null: everything from the environment) into an objstore
@@ -528,8 +532,8 @@ func (storeValidator) Description(context.Context) string {
 func (v storeValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
 
 func (storeValidator) ValidateProvider(ctx context.Context, req provider.ValidateConfigRequest, resp *provider.ValidateConfigResponse) {
-	var cfg providerModel
-	if d := req.Config.Get(ctx, &cfg); d.HasError() {
+	cfg, _, d := readConfig(ctx, req.Config)
+	if d.HasError() {
 		return // the framework reports the type errors itself
 	}
 	_, diags := chooseStore(ctx, cfg)

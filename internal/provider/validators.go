@@ -71,38 +71,38 @@ func pemHoldsCertificate(s string) bool {
 	return block != nil && block.Type == "CERTIFICATE"
 }
 
-// hostValidator accepts a DNS name or an IP address, not a URL. IPv6 addresses are
-// written without brackets: the device clients and the SCP host resolution take them so.
+// hostValidator accepts a DNS name or an IP address, not a URL (checkHost).
 func hostValidator() validator.String {
-	return stringCheck{
-		description: "a host name or IP address (no scheme, port or path)",
-		check: func(s string) error {
-			switch {
-			case strings.TrimSpace(s) == "":
-				return fmt.Errorf("the host is empty: give the device's name or IP address")
-			case strings.Contains(s, "://"):
-				return fmt.Errorf("%q is a URL: give only the host name or address (the port goes in port)", s)
-			case strings.ContainsAny(s, "/ \t\n@?#"):
-				return fmt.Errorf("%q is not a host name or address", s)
-			}
-			if inner := strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"); inner != s && net.ParseIP(inner) != nil {
-				return fmt.Errorf("%q has brackets: write the IPv6 address without them (%q); the port goes in port", s, inner)
-			}
-			if strings.ContainsAny(s, "[]") {
-				return fmt.Errorf("%q is not a host name or address", s)
-			}
-			if net.ParseIP(s) != nil {
-				return nil
-			}
-			if strings.Contains(s, ":") {
-				return fmt.Errorf("%q looks like host:port: put the port in the port argument", s)
-			}
-			if len(s) > 253 {
-				return fmt.Errorf("the host name is longer than 253 characters")
-			}
-			return nil
-		},
+	return stringCheck{description: "a host name or IP address (no scheme, port or path)", check: checkHost}
+}
+
+// checkHost accepts a DNS name or an IP address, not a URL. IPv6 addresses are
+// written without brackets: the device clients and the SCP host resolution take them so.
+func checkHost(s string) error {
+	switch {
+	case strings.TrimSpace(s) == "":
+		return fmt.Errorf("the host is empty: give the device's name or IP address")
+	case strings.Contains(s, "://"):
+		return fmt.Errorf("%q is a URL: give only the host name or address (the port goes in port)", s)
+	case strings.ContainsAny(s, "/ \t\n@?#"):
+		return fmt.Errorf("%q is not a host name or address", s)
 	}
+	if inner := strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"); inner != s && net.ParseIP(inner) != nil {
+		return fmt.Errorf("%q has brackets: write the IPv6 address without them (%q); the port goes in port", s, inner)
+	}
+	if strings.ContainsAny(s, "[]") {
+		return fmt.Errorf("%q is not a host name or address", s)
+	}
+	if net.ParseIP(s) != nil {
+		return nil
+	}
+	if strings.Contains(s, ":") {
+		return fmt.Errorf("%q looks like host:port: put the port in the port argument", s)
+	}
+	if len(s) > 253 {
+		return fmt.Errorf("the host name is longer than 253 characters")
+	}
+	return nil
 }
 
 func nameValidator() validator.String {

@@ -510,7 +510,7 @@ func (c *Client) Hash(ctx context.Context, path string) (size int64, sha256hex s
 		if err != nil {
 			return err
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }() // only read: closing cannot lose anything
 		fi, err := f.Stat()
 		if err != nil {
 			return fmt.Errorf("stat: %w", err)

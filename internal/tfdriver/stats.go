@@ -27,7 +27,7 @@ func Stats(ctx context.Context, statsURL string, caPEM []byte) (devicesim.StatsS
 	if err != nil {
 		return snap, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read below, or abandoned with an error
 	if resp.StatusCode != http.StatusOK {
 		return snap, fmt.Errorf("%s: HTTP %d", statsURL, resp.StatusCode)
 	}

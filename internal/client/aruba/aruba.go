@@ -1,7 +1,7 @@
 // Package aruba speaks the ArubaOS 8 Mobility Conductor REST API (port 4343): login,
 // configuration actions (copy_running_flash, flash_backup, copy_flash_scp,
 // tar_flash_clean), show commands and logout. It accepts every variant real builds
-// answer with (see shared/contracts/aruba-aos8.md).
+// answer with (internal/devicesim/README.md lists them, with where each is known from).
 package aruba
 
 import (
@@ -213,7 +213,7 @@ func (c *Conductor) send(req *http.Request) (int, []byte, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read below, or abandoned with an error
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
 		return resp.StatusCode, nil, fmt.Errorf("reading the answer: %w", err)
@@ -299,28 +299,28 @@ func (c *Conductor) expired(step string, status int, text string) *client.Device
 }
 
 // configure posts a configuration action and checks every failure form builds use.
-func (c *Conductor) configure(ctx context.Context, step, object, configPath string, payload any) (string, error) {
+func (c *Conductor) configure(ctx context.Context, step, object, configPath string, payload any) error {
 	body, err := json.Marshal(payload)
 	if err != nil {
-		return "", c.fail(step, 0, "", err)
+		return c.fail(step, 0, "", err)
 	}
 	resp, err := c.call(ctx, step, http.MethodPost, "/v1/configuration/object/"+object, url.Values{"config_path": {configPath}}, body)
 	if err != nil {
-		return "", err
+		return err
 	}
 	return c.configureAnswer(step, resp)
 }
 
-// configureAnswer checks a configuration action's answer and returns its message.
-func (c *Conductor) configureAnswer(step string, resp []byte) (string, error) {
+// configureAnswer checks a configuration action's answer for every failure form.
+func (c *Conductor) configureAnswer(step string, resp []byte) error {
 	env, err := parseEnvelope(resp)
 	if err != nil {
-		return "", c.fail(step, http.StatusOK, c.describeBody(http.StatusOK, resp, err), nil)
+		return c.fail(step, http.StatusOK, c.describeBody(http.StatusOK, resp, err), nil)
 	}
 	if msg := env.failure(); msg != "" {
-		return "", c.fail(step, http.StatusOK, msg, nil)
+		return c.fail(step, http.StatusOK, msg, nil)
 	}
-	return env.message(), nil
+	return nil
 }
 
 // show runs a show command and returns its raw JSON answer. An unknown or abbreviated
@@ -378,7 +378,7 @@ func (c *Conductor) RunningConfig(ctx context.Context) (string, error) {
 
 // CopyRunningToFlash saves the running configuration to a flash file (copy_running_flash).
 func (c *Conductor) CopyRunningToFlash(ctx context.Context, configPath, fileName string) error {
-	_, err := c.configure(ctx, "save running config to flash", "copy_running_flash", configPath, map[string]string{"filename": fileName})
+	err := c.configure(ctx, "save running config to flash", "copy_running_flash", configPath, map[string]string{"filename": fileName})
 	return err
 }
 
@@ -391,7 +391,7 @@ const LegacyFlashBackupName = "flashbackup.tar.gz"
 // flashbackup.tar.gz.
 func (c *Conductor) FlashBackup(ctx context.Context, configPath, base string) (string, error) {
 	const step = "flash backup"
-	_, err := c.configure(ctx, step, "flash_backup", configPath, map[string]string{"backup_flash": "flash", "filename": base})
+	err := c.configure(ctx, step, "flash_backup", configPath, map[string]string{"backup_flash": "flash", "filename": base})
 	if err == nil {
 		return base + ".tar.gz", nil
 	}
@@ -399,7 +399,7 @@ func (c *Conductor) FlashBackup(ctx context.Context, configPath, base string) (s
 	if !errors.As(err, &de) || de.HTTPStatus != http.StatusOK || !mentionsFilename(de.Message) {
 		return "", err
 	}
-	if _, err2 := c.configure(ctx, step+" (AOS 8.2 form, without filename)", "flash_backup", configPath, map[string]string{"backup_flash": "flash"}); err2 != nil {
+	if err2 := c.configure(ctx, step+" (AOS 8.2 form, without filename)", "flash_backup", configPath, map[string]string{"backup_flash": "flash"}); err2 != nil {
 		return "", err2
 	}
 	return LegacyFlashBackupName, nil
@@ -428,7 +428,7 @@ func (c *Conductor) CopyFlashToSCP(ctx context.Context, configPath string, cp SC
 	c.secrets.Add(cp.Password)
 	// Success is the envelope's status alone: builds differ on whether the text says
 	// "File uploaded successfully", and the provider verifies the file over SFTP anyway.
-	_, err := c.configure(ctx, step, "copy_flash_scp", configPath, map[string]string{
+	err := c.configure(ctx, step, "copy_flash_scp", configPath, map[string]string{
 		"srcfilename": cp.SourceFile, "scphost": cp.Host, "username": cp.Username,
 		"passwd": cp.Password, "destfilename": cp.DestFile,
 	})
@@ -437,7 +437,7 @@ func (c *Conductor) CopyFlashToSCP(ctx context.Context, configPath string, cp SC
 
 // TarFlashClean deletes the *.tar* files from flash (tar_flash_clean).
 func (c *Conductor) TarFlashClean(ctx context.Context, configPath string) error {
-	_, err := c.configure(ctx, "clean tar files from flash", "tar_flash_clean", configPath, struct{}{})
+	err := c.configure(ctx, "clean tar files from flash", "tar_flash_clean", configPath, struct{}{})
 	return err
 }
 

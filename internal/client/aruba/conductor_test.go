@@ -468,9 +468,10 @@ func TestCancelledOperationStillLogsOut(t *testing.T) {
 	}
 }
 
-func startSFTP(t *testing.T, user, pass string) *sftpserver.Server {
+// startSFTP starts an SCP server that accepts scpUser with pass.
+func startSFTP(t *testing.T, pass string) *sftpserver.Server {
 	t.Helper()
-	srv, err := sftpserver.Start(sftpserver.Config{Username: user, Password: pass, RootDir: t.TempDir()})
+	srv, err := sftpserver.Start(sftpserver.Config{Username: scpUser, Password: pass, RootDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -479,7 +480,7 @@ func startSFTP(t *testing.T, user, pass string) *sftpserver.Server {
 }
 
 func TestCopyFlashToSCP(t *testing.T) {
-	scp := startSFTP(t, scpUser, scpPass)
+	scp := startSFTP(t, scpPass)
 	srv, c := startSim(t, sim.Config{Name: "mc-scp", SCPPort: scp.Port()})
 	if err := os.Mkdir(filepath.Join(scp.RootDir(), "mc-scp"), 0o755); err != nil {
 		t.Fatal(err)
@@ -521,7 +522,7 @@ func TestCopyFlashToSCP(t *testing.T) {
 }
 
 func TestCopyFlashToSCPRefusesDNSName(t *testing.T) {
-	scp := startSFTP(t, scpUser, scpPass)
+	scp := startSFTP(t, scpPass)
 	srv, c := startSim(t, sim.Config{SCPPort: scp.Port()})
 	err := run(c, func(ctx context.Context) error {
 		return c.CopyFlashToSCP(ctx, "/md", SCPCopy{SourceFile: "default.cfg", Host: "backup.example.com", Username: scpUser, Password: scpPass, DestFile: "x.cfg"})
@@ -540,7 +541,7 @@ func TestCopyFlashToSCPRefusesDNSName(t *testing.T) {
 }
 
 func TestCopyFlashToSCPAuthFailure(t *testing.T) {
-	scp := startSFTP(t, scpUser, "the-right-one")
+	scp := startSFTP(t, "the-right-one")
 	srv, c := startSim(t, sim.Config{SCPPort: scp.Port()})
 	err := run(c, func(ctx context.Context) error {
 		return c.CopyFlashToSCP(ctx, "/md", SCPCopy{SourceFile: sim.FlashStartupConfig, Host: "127.0.0.1", Username: scpUser, Password: scpPass, DestFile: "x.cfg"})

@@ -90,7 +90,7 @@ func assertScrubbed(t *testing.T, text string, secrets ...string) {
 func TestEchoedSecretsNeverInErrors(t *testing.T) {
 	apiPass := "correct  horse " + strings.Repeat("Xy7", 40) // two spaces, 135 characters
 	const scpPassword = "scp  Pa55 &; word"
-	scp := startSFTP(t, scpUser, scpPassword)
+	scp := startSFTP(t, scpPassword)
 
 	type echoCase struct {
 		name      string

@@ -21,10 +21,11 @@
 // an operation does not need, such as the BackupFiles count, has its own call
 // (CountBackupFiles) whose failure the caller can treat as a warning.
 //
-// Device quirks handled here (see shared/contracts/ilo-redfish.md): an absolute
-// session Location on iLO and a relative one elsewhere; MessageIds matched by registry
-// and key, never by version; Base.x.Success inside an error object on a successful
-// PATCH; weak ETags; device-chosen backup file names that are never trusted as paths;
-// restore uploads streamed as multipart/form-data with the session key as a form
-// field and a cookie; and the reset after a restore that ends every session.
+// Device quirks handled here (internal/devicesim/README.md lists them, with where
+// each is known from): an absolute session Location on iLO and a relative one
+// elsewhere; MessageIds matched by registry and key, never by version; Base.x.Success
+// inside an error object on a successful PATCH; weak ETags; device-chosen backup file
+// names that are never trusted as paths; restore uploads streamed as
+// multipart/form-data with the session key as a form field and a cookie; and the
+// reset after a restore that ends every session.
 package redfish

@@ -32,7 +32,9 @@ func (c *Conductor) upload(ctx context.Context, host, user, pass, dest string, d
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
-	defer conn.Close()
+	// The connection, SSH client and SFTP client only carry the upload: the file's
+	// own Close, checked below, says whether it arrived.
+	defer func() { _ = conn.Close() }()
 
 	sshConn, chans, reqs, err := ssh.NewClientConn(conn, addr, &ssh.ClientConfig{
 		User: user,
@@ -51,13 +53,13 @@ func (c *Conductor) upload(ctx context.Context, host, user, pass, dest string, d
 		return fmt.Errorf("ssh session failed: %v", err)
 	}
 	client := ssh.NewClient(sshConn, chans, reqs)
-	defer client.Close()
+	defer func() { _ = client.Close() }()
 
 	sc, err := sftp.NewClient(client)
 	if err != nil {
 		return fmt.Errorf("scp session failed: %v", err)
 	}
-	defer sc.Close()
+	defer func() { _ = sc.Close() }()
 
 	f, err := sc.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
 	if err != nil {

@@ -38,8 +38,9 @@ func closedPort(t *testing.T) int {
 	return port
 }
 
-func scpBody(src, host, user, pass, dest string) map[string]string {
-	return map[string]string{"srcfilename": src, "scphost": host, "username": user, "passwd": pass, "destfilename": dest}
+// scpBody is a copy_flash_scp request that logs in to the SCP server as scpUser.
+func scpBody(src, host, dest string) map[string]string {
+	return map[string]string{"srcfilename": src, "scphost": host, "username": scpUser, "passwd": scpPass, "destfilename": dest}
 }
 
 func TestCopyFlashSCPUploads(t *testing.T) {
@@ -51,7 +52,7 @@ func TestCopyFlashSCPUploads(t *testing.T) {
 	mustSucceed(t, c.object("flash_backup", map[string]string{"backup_flash": "flash", "filename": "flash"}))
 
 	// No directory is created by the upload (scp does not): a missing one fails.
-	r := c.object("copy_flash_scp", scpBody("flash.tar.gz", "127.0.0.1", scpUser, scpPass, "site-a/mc-01/flash.tar.gz"))
+	r := c.object("copy_flash_scp", scpBody("flash.tar.gz", "127.0.0.1", "site-a/mc-01/flash.tar.gz"))
 	if msg := mustFail(t, r); !strings.Contains(msg, "No such file or directory") {
 		t.Fatalf("missing directory: %s", r.raw)
 	}
@@ -63,7 +64,7 @@ func TestCopyFlashSCPUploads(t *testing.T) {
 		{"flash.tar.gz", "site-a/mc-01/2026-01-02T030405Z_flash.tar.gz"},
 		{"mc-01_backup_config.cfg", "/site-a/mc-01/2026-01-02T030405Z_config.cfg"},
 	} {
-		r := c.object("copy_flash_scp", scpBody(tc.src, "127.0.0.1", scpUser, scpPass, tc.dest))
+		r := c.object("copy_flash_scp", scpBody(tc.src, "127.0.0.1", tc.dest))
 		_, msg := mustSucceed(t, r)
 		if !strings.Contains(msg, "File uploaded successfully") {
 			t.Fatalf("success text %q", msg)
@@ -88,7 +89,7 @@ func TestCopyFlashSCPUploads(t *testing.T) {
 
 	// IPv6 loopback is an address too; nothing listens there on this port, so the
 	// upload fails with a connection error (not a syntax error).
-	r = c.object("copy_flash_scp", scpBody("flash.tar.gz", "::1", scpUser, scpPass, "x"))
+	r = c.object("copy_flash_scp", scpBody("flash.tar.gz", "::1", "x"))
 	if msg := mustFail(t, r); strings.Contains(msg, "IPv4 or IPv6") {
 		t.Fatalf("::1 refused as a non-address: %q", msg)
 	}
@@ -100,7 +101,7 @@ func TestCopyFlashSCPFailures(t *testing.T) {
 	c := newClient(t, s)
 	c.mustLogin()
 	body := func(mut func(map[string]string)) map[string]string {
-		b := scpBody("default.cfg", "127.0.0.1", scpUser, scpPass, "default.cfg")
+		b := scpBody("default.cfg", "127.0.0.1", "default.cfg")
 		mut(b)
 		return b
 	}
@@ -145,7 +146,7 @@ func TestCopyFlashSCPFailures(t *testing.T) {
 	s2 := start(t, Config{SCPPort: closedPort(t)})
 	c2 := newClient(t, s2)
 	c2.mustLogin()
-	r := c2.object("copy_flash_scp", scpBody("default.cfg", "127.0.0.1", scpUser, scpPass, "default.cfg"))
+	r := c2.object("copy_flash_scp", scpBody("default.cfg", "127.0.0.1", "default.cfg"))
 	if msg := mustFail(t, r); !strings.Contains(msg, "connection refused") || !strings.Contains(msg, "127.0.0.1") {
 		t.Fatalf("nothing listening: %s", r.raw)
 	}

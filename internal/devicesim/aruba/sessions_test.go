@@ -26,7 +26,7 @@ func TestLoginPOSTAndGET(t *testing.T) {
 		if method == http.MethodPost {
 			r = c.loginPOST(testUser, testPass)
 		} else {
-			r = c.loginGET(testUser, testPass)
+			r = c.loginGET(testPass)
 		}
 		if r.code != http.StatusOK {
 			t.Fatalf("%s login: HTTP %d %s", method, r.code, r.raw)
@@ -72,7 +72,7 @@ func TestLoginFailure(t *testing.T) {
 			const want = `{"_global_result":{"status":"1","status_str":"Unauthorized request, authentication failed"}}`
 			for _, r := range []response{
 				c.loginPOST(testUser, "wrong"),
-				c.loginGET(testUser, "wrong"),
+				c.loginGET("wrong"),
 				c.loginPOST("admin", testPass),
 				c.loginPOST("", ""),
 			} {
@@ -149,7 +149,7 @@ func TestSessionLimitConfiguredAnd401(t *testing.T) {
 	a, b, x := newClient(t, s), newClient(t, s), newClient(t, s)
 	a.mustLogin()
 	b.mustLogin()
-	r := x.loginGET(testUser, testPass)
+	r := x.loginGET(testPass)
 	if _, msg := r.global(t); r.code != http.StatusUnauthorized || msg != "Maximum number of sessions reached (2)" {
 		t.Fatalf("3rd login: HTTP %d %s", r.code, r.raw)
 	}
@@ -407,8 +407,8 @@ func TestCredentialsNeverLogged(t *testing.T) {
 	}), "", 0)
 	s := start(t, Config{Logger: logger, SCPPort: closedPort(t)})
 	c := newClient(t, s)
-	c.loginGET(testUser, "wrong-"+testPass)
-	c.loginGET(testUser, testPass)
+	c.loginGET("wrong-" + testPass)
+	c.loginGET(testPass)
 	c.mustLogin()
 	c.object("copy_flash_scp", map[string]string{
 		"srcfilename": "default.cfg", "scphost": "127.0.0.1", "username": "scpuser",

@@ -28,6 +28,7 @@ import (
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/ilorestore"
 )
 
 const ilorestTimeout = 2 * time.Minute
@@ -154,9 +155,9 @@ func onlyBackup(t *testing.T, dir string) string {
 
 // wantServed checks that the simulator served exactly the bytes of file, under the
 // file's name, protected or not.
-func wantServed(t *testing.T, d *ILO, file string, protected bool) ServedImage {
+func wantServed(t *testing.T, d *ILO, file string, protected bool) {
 	t.Helper()
-	return wantServedAs(t, d, file, filepath.Base(file), protected)
+	wantServedAs(t, d, file, filepath.Base(file), protected)
 }
 
 // waitReset waits until the iLO is back from the reset after a restore.
@@ -302,7 +303,7 @@ func TestILOrestAndProviderBackUpTheSameILO(t *testing.T) {
 	}
 
 	// 1. The provider backs up.
-	res, err := backupjob.RunILO(ctx, store, backupjob.ILORequest{ILO: newRC(), Host: "127.0.0.1", Port: port})
+	res, err := backupjob.RunILO(ctx, store, backupjob.ILORequest{ILO: newRC(), Target: backupjob.Target{Host: "127.0.0.1", Port: port}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,11 +331,11 @@ func TestILOrestAndProviderBackUpTheSameILO(t *testing.T) {
 	waitReset(t, d)
 
 	// 4. The provider restores iLOrest's backup (its name carries the serial).
-	rres, err := backupjob.RunILORestore(ctx, backupjob.ILORestoreRequest{ILO: newRC(), File: ilorestFile, BackupPassword: filePass, Poll: 50 * time.Millisecond})
+	rres, err := ilorestore.Run(ctx, ilorestore.Request{ILO: newRC(), File: ilorestFile, BackupPassword: filePass, Poll: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rres.File.Serial != d.Serial() || rres.File.SerialSource != backupjob.SerialFromFileName {
+	if rres.File.Serial != d.Serial() || rres.File.SerialSource != ilorestore.SerialFromFileName {
 		t.Fatalf("the provider read serial %q from %s", rres.File.Serial, rres.File.SerialSource)
 	}
 	wantRestored(t, d, 2, ilorestFile, true)

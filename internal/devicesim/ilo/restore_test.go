@@ -12,7 +12,7 @@ import (
 
 // waitReset polls until the iLO answers again; it fails the test if that takes
 // longer than limit.
-func (c *tc) waitReset(limit time.Duration) time.Duration {
+func (c *tc) waitReset(limit time.Duration) {
 	c.t.Helper()
 	startWait := time.Now()
 	for {
@@ -20,7 +20,7 @@ func (c *tc) waitReset(limit time.Duration) time.Duration {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return time.Since(startWait)
+				return
 			}
 		}
 		if time.Since(startWait) > limit {

@@ -205,7 +205,7 @@ func (h *fsHandler) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 		if err != nil {
 			return nil, fsErr(err)
 		}
-		defer d.Close()
+		defer func() { _ = d.Close() }() // a folder, only listed
 		entries, err := d.ReadDir(-1)
 		if err != nil {
 			return nil, fsErr(err)

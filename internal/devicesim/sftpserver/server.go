@@ -323,7 +323,9 @@ func (s *Server) serveConn(c *freezableConn) {
 		return
 	}
 	_ = c.SetDeadline(time.Time{})
-	defer sc.Close()
+	// The connection ends here whatever happened on it; a failed close has no one to
+	// tell.
+	defer func() { _ = sc.Close() }()
 	cs := &connState{conn: c, gone: make(chan struct{})}
 	if stall, _ := s.stallsAt(StallAfterLogin); stall {
 		s.stalls.Add(1)
@@ -358,7 +360,7 @@ func (s *Server) serveConn(c *freezableConn) {
 
 // serveSession answers channel requests; only the "sftp" subsystem is served.
 func (s *Server) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request, cs *connState) {
-	defer ch.Close()
+	defer func() { _ = ch.Close() }() // the session ends here; a failed close has no one to tell
 	started := false
 	done := make(chan struct{})
 	for {

@@ -67,7 +67,8 @@ func install() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer lock.Close()
+	// Closing only releases the file: the lock itself is released by LOCK_UN below.
+	defer func() { _ = lock.Close() }()
 	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
 		return "", fmt.Errorf("lock %s: %w", lock.Name(), err)
 	}
@@ -84,7 +85,9 @@ func install() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(tmp)
+	// A scratch folder in .tools: what is left of a failed removal is git-ignored and
+	// changes no later install.
+	defer func() { _ = os.RemoveAll(tmp) }()
 	cmd := exec.Command(goBin, "install", modulePath+"@"+Version)
 	cmd.Dir = tmp // outside the project's module: install resolves versitygw's own go.mod
 	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false")

@@ -150,7 +150,7 @@ func (s *Server) waitReady(limit time.Duration) error {
 	for {
 		resp, err := client.Get(s.Endpoint + "/health")
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close() // the status is all the health check reads
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
@@ -307,8 +307,13 @@ func freePort() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	// The port only has to be free when it is picked; the server binds it after.
+	defer func() { _ = l.Close() }()
+	addr, ok := l.Addr().(*net.TCPAddr)
+	if !ok {
+		return 0, fmt.Errorf("a TCP listener has a %T address", l.Addr())
+	}
+	return addr.Port, nil
 }
 
 func randomHex(n int) string {
@@ -323,8 +328,11 @@ func xattrsWork(dir string) bool {
 	if err != nil {
 		return false
 	}
-	defer os.Remove(f.Name())
-	defer f.Close()
+	defer func() {
+		// An empty probe file: a failure to close or remove it changes no answer.
+		_ = f.Close()
+		_ = os.Remove(f.Name())
+	}()
 	return unix.Fsetxattr(int(f.Fd()), "user.probe", []byte("1"), 0) == nil
 }
 

@@ -104,7 +104,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("devicesim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: devicesim [flags]\n\n"+
+		// Like PrintDefaults below: usage that cannot be written has nowhere else to go.
+		_, _ = fmt.Fprintf(fs.Output(), "Usage: devicesim [flags]\n\n"+
 			"Starts simulated devices on loopback, prints one JSON document describing them on\n"+
 			"stdout, and serves until SIGINT/SIGTERM.\n\nFlags:\n")
 		fs.PrintDefaults()

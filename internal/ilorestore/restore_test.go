@@ -1,4 +1,4 @@
-package backupjob
+package ilorestore
 
 import (
 	"context"
@@ -12,9 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupjob"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
 	ilosim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/ilo"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
 )
 
 func TestSerialFromHPEFileName(t *testing.T) {
@@ -37,11 +40,65 @@ func TestSerialFromHPEFileName(t *testing.T) {
 	}
 }
 
-func (f *iloFixture) restore(t *testing.T, file, password string, allow bool) (ILORestoreResult, error) {
+const (
+	testILOUser = "restore-operator"
+	testILOPass = "iLO-R3store-Pw!"
+)
+
+// iloFixture is one simulated iLO, a client for it and a backup store to restore from.
+type iloFixture struct {
+	srv   *ilosim.Server
+	store *backupstore.Store
+	root  string
+	rc    *redfish.Client
+}
+
+func newILOFixture(t *testing.T, cfg ilosim.Config) *iloFixture {
+	t.Helper()
+	ca := testkit.CA(t)
+	cfg.Username, cfg.Password = testILOUser, testILOPass
+	if cfg.BackupSize == 0 {
+		cfg.BackupSize = 300 << 10
+	}
+	srv, err := ilosim.Start(ca, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		if n := srv.ILO.OpenSessions(); n != 0 {
+			t.Errorf("%d sessions left open on the iLO", n)
+		}
+	})
+	hc, err := client.New(client.Config{CACertPEM: string(ca.CertPEM), RetryMax: 1, RetryWaitMin: 10 * time.Millisecond, RetryWaitMax: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := redfish.New(hc, redfish.Config{Host: srv.Host, Port: srv.Port, Username: testILOUser, Password: testILOPass})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(t.TempDir(), "store")
+	store, err := backupstore.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &iloFixture{srv: srv, store: store, root: root, rc: rc}
+}
+
+// backup takes a backup of the iLO into the fixture's store, as infrabackup_ilo_backup does.
+func (f *iloFixture) backup(t *testing.T, password string) (backupjob.ILOResult, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	return RunILORestore(ctx, ILORestoreRequest{
+	return backupjob.RunILO(ctx, f.store, backupjob.ILORequest{ILO: f.rc, Target: backupjob.Target{Host: f.srv.Host, Port: f.srv.Port}, BackupPassword: password})
+}
+
+func (f *iloFixture) restore(t *testing.T, file, password string, allow bool) (Result, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return Run(ctx, Request{
 		ILO: f.rc, Store: f.store, File: file, BackupPassword: password,
 		AllowDifferentServer: allow, Poll: 20 * time.Millisecond,
 	})
@@ -64,9 +121,9 @@ func writeImage(t *testing.T, dir, name, serial string, size int64) (string, str
 
 func refusedErr(t *testing.T, err error, want ...string) {
 	t.Helper()
-	var re *RestoreRefusedError
+	var re *RefusedError
 	if !errors.As(err, &re) {
-		t.Fatalf("want a RestoreRefusedError, got %T: %v", err, err)
+		t.Fatalf("want a RefusedError, got %T: %v", err, err)
 	}
 	t.Logf("refused: %v", err)
 	for _, w := range want {
@@ -78,11 +135,11 @@ func refusedErr(t *testing.T, err error, want ...string) {
 
 func TestRunILORestoreRoundTrip(t *testing.T) {
 	f := newILOFixture(t, ilosim.Config{Name: "ilo-rt", ResetDuration: 100 * time.Millisecond})
-	b, err := f.run(t, "", "")
+	b, err := f.backup(t, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	bf, _ := b.Backup.File(KindILOBackup)
+	bf, _ := b.Backup.File(backupjob.KindILOBackup)
 	before := f.srv.ILO.Stats.Snapshot()
 	res, err := f.restore(t, bf.Path, "", false)
 	if err != nil {
@@ -98,7 +155,7 @@ func TestRunILORestoreRoundTrip(t *testing.T) {
 		t.Errorf("result %+v", res)
 	}
 	if d.InReset() {
-		t.Error("RunILORestore returned while the iLO was still resetting")
+		t.Error("Run returned while the iLO was still resetting")
 	}
 	st := d.Stats.Snapshot()
 	if n := st.Calls[ilosim.EndpointRestoreUpload] - before.Calls[ilosim.EndpointRestoreUpload]; n != 1 {
@@ -113,11 +170,11 @@ func TestRunILORestoreRoundTrip(t *testing.T) {
 func TestRunILORestorePassword(t *testing.T) {
 	f := newILOFixture(t, ilosim.Config{Name: "ilo-rpw", ResetDuration: 50 * time.Millisecond})
 	const pw = "Restore-Pw-1234"
-	b, err := f.run(t, "", pw)
+	b, err := f.backup(t, pw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bf, _ := b.Backup.File(KindILOBackup)
+	bf, _ := b.Backup.File(backupjob.KindILOBackup)
 	d := f.srv.ILO
 
 	// The record says protected: no password is refused before any device call.
@@ -184,11 +241,11 @@ func TestRunILORestoreSerialChecks(t *testing.T) {
 
 func TestCheckILORestoreFileRefusals(t *testing.T) {
 	f := newILOFixture(t, ilosim.Config{Name: "ilo-check"})
-	b, err := f.run(t, "", "")
+	b, err := f.backup(t, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	bf, _ := b.Backup.File(KindILOBackup)
+	bf, _ := b.Backup.File(backupjob.KindILOBackup)
 	dir := t.TempDir()
 	empty := filepath.Join(dir, "HPE_TWA22525A7_20221208_1512.bak")
 	if err := os.WriteFile(empty, nil, 0o600); err != nil {
@@ -208,13 +265,13 @@ func TestCheckILORestoreFileRefusals(t *testing.T) {
 		{"stray file in the store", stray, []string{"in the backup store, but no complete backup records it"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := CheckILORestoreFile(f.store, tc.path)
+			_, err := CheckFile(f.store, tc.path)
 			refusedErr(t, err, tc.want...)
 		})
 	}
 
 	// Recorded and untouched: the record's facts.
-	got, err := CheckILORestoreFile(f.store, bf.Path)
+	got, err := CheckFile(f.store, bf.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,14 +288,14 @@ func TestCheckILORestoreFileRefusals(t *testing.T) {
 	if err := os.WriteFile(bf.Path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = CheckILORestoreFile(f.store, bf.Path)
+	_, err = CheckFile(f.store, bf.Path)
 	refusedErr(t, err, "changed after the backup", bf.SHA256)
 
 	// Truncated: the record no longer loads, and the file is still refused.
 	if err := os.WriteFile(bf.Path, data[:len(data)-1], 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = CheckILORestoreFile(f.store, bf.Path)
+	_, err = CheckFile(f.store, bf.Path)
 	refusedErr(t, err, "no complete backup records it")
 }
 
@@ -248,7 +305,7 @@ func TestRestoreUploadStopsWhenTheFileChanges(t *testing.T) {
 	f := newILOFixture(t, ilosim.Config{Name: "ilo-race", ResetDuration: 50 * time.Millisecond})
 	d := f.srv.ILO
 	p, _ := writeImage(t, t.TempDir(), "HPE_"+d.Serial()+"_20250101_1200.bak", d.Serial(), 200<<10)
-	checked, err := CheckILORestoreFile(nil, p)
+	checked, err := CheckFile(nil, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,17 +350,17 @@ func TestRestoreUploadStopsWhenTheFileChanges(t *testing.T) {
 
 func TestRunILORestoreNotBack(t *testing.T) {
 	f := newILOFixture(t, ilosim.Config{Name: "ilo-slow", ResetDuration: time.Minute})
-	b, err := f.run(t, "", "")
+	b, err := f.backup(t, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	bf, _ := b.Backup.File(KindILOBackup)
+	bf, _ := b.Backup.File(backupjob.KindILOBackup)
 	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
 	defer cancel()
-	res, err := RunILORestore(ctx, ILORestoreRequest{ILO: f.rc, Store: f.store, File: bf.Path, Poll: 20 * time.Millisecond})
-	var nb *NotBackError
+	res, err := Run(ctx, Request{ILO: f.rc, Store: f.store, File: bf.Path, Poll: 20 * time.Millisecond})
+	var nb *AcceptedNotReadyError
 	if !errors.As(err, &nb) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "ACCEPTED the restore") {
-		t.Fatalf("want a NotBackError wrapping the deadline, got %T: %v", err, err)
+		t.Fatalf("want a AcceptedNotReadyError wrapping the deadline, got %T: %v", err, err)
 	}
 	if res.AcceptedAt.IsZero() || res.File.SHA256 != bf.SHA256 || f.srv.ILO.Restores() != 1 {
 		t.Errorf("result %+v, restores %d", res, f.srv.ILO.Restores())
@@ -317,7 +374,7 @@ func TestCheckILORestoreFileOutsideStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, sum := writeImage(t, t.TempDir(), "HPE_ABC12345Z9_20240229_0000.bak", "ABC12345Z9", 1000)
-	got, err := CheckILORestoreFile(store, p)
+	got, err := CheckFile(store, p)
 	if err != nil {
 		t.Fatal(err)
 	}

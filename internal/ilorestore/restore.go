@@ -1,4 +1,9 @@
-package backupjob
+// Package ilorestore restores an HPE iLO from a local backup file: it checks the
+// file (against the backup store's record when there is one, and the server it was
+// taken from against the target's), streams the upload while verifying every byte,
+// and waits for the iLO to come back from the reset that applies it. It knows
+// nothing about Terraform.
+package ilorestore
 
 import (
 	"context"
@@ -17,14 +22,15 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupjob"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
 )
 
-// DefaultRestorePoll is the first interval between readiness probes after an accepted
+// DefaultPoll is the first interval between readiness probes after an accepted
 // restore; the probes back off up to redfish.MaxWaitReadyInterval.
-const DefaultRestorePoll = time.Second
+const DefaultPoll = time.Second
 
 // Where the serial number of a backup came from.
 const (
@@ -49,8 +55,8 @@ func SerialFromHPEFileName(name string) string {
 	return m[1]
 }
 
-// ILORestoreRequest is one restore of an iLO from a local backup file.
-type ILORestoreRequest struct {
+// Request is one restore of an iLO from a local backup file.
+type Request struct {
 	ILO *redfish.Client
 	// Store, when set, is asked whether it records File: a recorded file must still
 	// have its recorded SHA-256, and the record gives the backup's serial number.
@@ -64,13 +70,13 @@ type ILORestoreRequest struct {
 	// restored. HPE supports restoring a backup only onto the server it was taken from.
 	AllowDifferentServer bool
 	// Poll is the first interval between readiness probes after the upload
-	// (DefaultRestorePoll when 0).
+	// (DefaultPoll when 0).
 	Poll time.Duration
 	Now  func() time.Time
 }
 
-// ILORestoreFile is what the local checks learnt about a backup file.
-type ILORestoreFile struct {
+// CheckedFile is what the local checks learnt about a backup file.
+type CheckedFile struct {
 	Path   string // absolute
 	Size   int64
 	SHA256 string // lower-case hex; what is uploaded is checked against it
@@ -89,11 +95,11 @@ type ILORestoreFile struct {
 	UploadName string
 }
 
-// ILORestoreResult is what a restore did. After a NotBackError the result is still
+// Result is what a restore did. After an AcceptedNotReadyError the result is still
 // filled in: the iLO accepted the restore; after an OutcomeUnknownError, it is filled
 // in but for AcceptedAt, and SentAt says when the unanswered upload was sent.
-type ILORestoreResult struct {
-	File ILORestoreFile
+type Result struct {
+	File CheckedFile
 	// Manager is the target iLO as discovered before the upload.
 	Manager redfish.Manager
 	// AcceptedAt is when the iLO accepted the upload (and began to reset); zero when
@@ -106,16 +112,16 @@ type ILORestoreResult struct {
 	SentAt time.Time
 }
 
-// RestoreRefusedError is a restore refused before anything was uploaded: the iLO's
+// RefusedError is a restore refused before anything was uploaded: the iLO's
 // configuration is untouched.
-type RestoreRefusedError struct {
+type RefusedError struct {
 	Device string
 	Reason string
 	Hint   string
 	Err    error
 }
 
-func (e *RestoreRefusedError) Error() string {
+func (e *RefusedError) Error() string {
 	var b strings.Builder
 	if e.Device != "" {
 		b.WriteString(e.Device + ": ")
@@ -127,24 +133,24 @@ func (e *RestoreRefusedError) Error() string {
 	return b.String()
 }
 
-func (e *RestoreRefusedError) Unwrap() error { return e.Err }
+func (e *RefusedError) Unwrap() error { return e.Err }
 
-// NotBackError says that the iLO accepted a restore (it is applying it) but could not
-// be confirmed to be back: it did not answer and accept a login again in time, or
+// AcceptedNotReadyError says that the iLO accepted a restore (it is applying it) but
+// was not seen ready again: it did not answer and accept a login again in time, or
 // it refused the credentials afterwards. Err is WaitReady's error; it wraps the
 // context's error on a timeout.
-type NotBackError struct {
+type AcceptedNotReadyError struct {
 	Device     string
 	AcceptedAt time.Time
 	Err        error
 }
 
-func (e *NotBackError) Error() string {
+func (e *AcceptedNotReadyError) Error() string {
 	return fmt.Sprintf("%s: the iLO ACCEPTED the restore at %s and reset to apply it, but it could not be confirmed to be back: %v",
 		e.Device, e.AcceptedAt.UTC().Format(time.RFC3339), e.Err)
 }
 
-func (e *NotBackError) Unwrap() error { return e.Err }
+func (e *AcceptedNotReadyError) Unwrap() error { return e.Err }
 
 // OutcomeUnknownError says that the whole backup was uploaded but the iLO's answer
 // was lost: the iLO may have accepted it and be restoring. Restoring again before
@@ -163,15 +169,15 @@ func (e *OutcomeUnknownError) Error() string {
 
 func (e *OutcomeUnknownError) Unwrap() error { return e.Err }
 
-// CheckILORestoreFile checks a backup file before a restore, without contacting any
+// CheckFile checks a backup file before a restore, without contacting any
 // device: it exists, is a non-empty regular file and can be read; when store records
 // it, its SHA-256 is still the recorded one (a file changed after the backup is
 // refused), and a file laid out like a store file but recorded by no complete backup
 // is refused too. The serial number comes from the record, else from an HPE file
-// name. Errors are *RestoreRefusedError.
-func CheckILORestoreFile(store *backupstore.Store, file string) (ILORestoreFile, error) {
-	refuse := func(reason, hint string, err error) (ILORestoreFile, error) {
-		return ILORestoreFile{}, &RestoreRefusedError{Reason: reason, Hint: hint, Err: err}
+// name. Errors are *RefusedError.
+func CheckFile(store *backupstore.Store, file string) (CheckedFile, error) {
+	refuse := func(reason, hint string, err error) (CheckedFile, error) {
+		return CheckedFile{}, &RefusedError{Reason: reason, Hint: hint, Err: err}
 	}
 	if strings.TrimSpace(file) == "" {
 		return refuse("backup_file is empty", "set it to the local path of an iLO backup, typically infrabackup_ilo_backup.<name>.local_path", nil)
@@ -200,12 +206,12 @@ func CheckILORestoreFile(store *backupstore.Store, file string) (ILORestoreFile,
 	}
 	_ = f.Close()
 
-	out := ILORestoreFile{Path: abs, Size: fi.Size(), UploadName: filepath.Base(abs)}
+	out := CheckedFile{Path: abs, Size: fi.Size(), UploadName: filepath.Base(abs)}
 	if store != nil {
 		b, bf, ferr := store.FindByPath(abs)
 		switch {
 		case ferr == nil:
-			if b.Family != backupstore.FamilyILO || bf.Kind != KindILOBackup {
+			if b.Family != backupstore.FamilyILO || bf.Kind != backupjob.KindILOBackup {
 				return refuse(fmt.Sprintf("%s is the %s file of a %s backup (%s/%s), not an iLO backup", abs, bf.Kind, b.Family, b.Device, b.ID),
 					"use the local_path of an infrabackup_ilo_backup", nil)
 			}
@@ -218,16 +224,16 @@ func CheckILORestoreFile(store *backupstore.Store, file string) (ILORestoreFile,
 			out.BackupID = b.Device + "/" + b.ID
 			out.SHA256 = strings.ToLower(bf.SHA256)
 			out.Size = bf.Size
-			if s := strings.TrimSpace(b.Attributes[AttrSerial]); s != "" {
+			if s := strings.TrimSpace(b.Attributes[backupjob.AttrSerial]); s != "" {
 				out.Serial, out.SerialSource = s, SerialFromRecord
-			} else if s := SerialFromHPEFileName(b.Attributes[AttrDeviceFileName]); s != "" {
+			} else if s := SerialFromHPEFileName(b.Attributes[backupjob.AttrDeviceFileName]); s != "" {
 				out.Serial, out.SerialSource = s, SerialFromRecord
 			}
-			if p, perr := strconv.ParseBool(b.Attributes[AttrProtected]); perr == nil {
+			if p, perr := strconv.ParseBool(b.Attributes[backupjob.AttrProtected]); perr == nil {
 				out.Protected = &p
 			}
 			// Send the name the iLO gave the backup, as its web interface would.
-			if n := b.Attributes[AttrDeviceFileName]; SerialFromHPEFileName(n) != "" {
+			if n := b.Attributes[backupjob.AttrDeviceFileName]; SerialFromHPEFileName(n) != "" {
 				out.UploadName = n
 			}
 		case errors.Is(ferr, backupstore.ErrNoBackup):
@@ -260,7 +266,7 @@ func inStoreLayout(root, abs string) bool {
 			return false
 		}
 		parts := strings.Split(rel, string(filepath.Separator))
-		return len(parts) == 3 && (parts[0] == backupstore.FamilyILO || parts[0] == backupstore.FamilyAruba)
+		return len(parts) == 3 && backupstore.IsFamily(parts[0])
 	}
 	if check(root, abs) {
 		return true
@@ -275,7 +281,7 @@ func hashFile(p string) (string, int64, error) {
 	if err != nil {
 		return "", 0, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // only read: closing cannot lose anything
 	h := sha256.New()
 	n, err := io.Copy(h, f)
 	if err != nil {
@@ -290,9 +296,9 @@ func sameSerial(a, b string) bool {
 	return strings.TrimSpace(a) != "" && strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b))
 }
 
-// RunILORestore restores an iLO from a local backup file:
+// Run restores an iLO from a local backup file:
 //
-//  1. local checks (CheckILORestoreFile), and a backup whose serial number is
+//  1. local checks (CheckFile), and a backup whose serial number is
 //     unknown is refused unless AllowDifferentServer;
 //  2. log in and discover the iLO; a backup of another server is refused unless
 //     AllowDifferentServer;
@@ -304,27 +310,27 @@ func sameSerial(a, b string) bool {
 //     backoff, until it answers and accepts a login again, within ctx.
 //
 // Every refusal happens before the upload, and the session is always closed. After
-// an accepted upload any failure is a *NotBackError, and the result is filled in.
+// an accepted upload any failure is a *AcceptedNotReadyError, and the result is filled in.
 // An upload sent whole whose answer was lost is an *OutcomeUnknownError (the result
 // is filled in, and nothing is waited for: whether the iLO resets is not known).
-func RunILORestore(ctx context.Context, req ILORestoreRequest) (ILORestoreResult, error) {
+func Run(ctx context.Context, req Request) (Result, error) {
 	now := req.Now
 	if now == nil {
 		now = time.Now
 	}
 	poll := req.Poll
 	if poll <= 0 {
-		poll = DefaultRestorePoll
+		poll = DefaultPoll
 	}
 	rc := req.ILO
 	device := rc.Device()
-	var res ILORestoreResult
+	var res Result
 	if err := redfish.ValidateBackupPassword(req.BackupPassword); err != nil {
-		return res, &RestoreRefusedError{Device: device, Reason: err.Error(), Err: err}
+		return res, &RefusedError{Device: device, Reason: err.Error(), Err: err}
 	}
-	file, err := CheckILORestoreFile(req.Store, req.File)
+	file, err := CheckFile(req.Store, req.File)
 	if err != nil {
-		var re *RestoreRefusedError
+		var re *RefusedError
 		if errors.As(err, &re) {
 			re.Device = device
 		}
@@ -332,14 +338,14 @@ func RunILORestore(ctx context.Context, req ILORestoreRequest) (ILORestoreResult
 	}
 	res.File = file
 	if file.Serial == "" && !req.AllowDifferentServer {
-		return res, &RestoreRefusedError{Device: device,
+		return res, &RefusedError{Device: device,
 			Reason: fmt.Sprintf("the serial number of the server %s was taken from is unknown: the local backup store does not record it, "+
 				"and its name is not the iLO's own HPE_<serial>_<YYYYMMDD>_<HHMM>.bak", file.Path),
 			Hint: "HPE supports restoring a backup only onto the server it was taken from, so this cannot be checked: restore the local_path " +
 				"of an infrabackup_ilo_backup, or, if you know the backup belongs to this server, set allow_different_server = true"}
 	}
 	if file.Protected != nil && *file.Protected && req.BackupPassword == "" {
-		return res, &RestoreRefusedError{Device: device,
+		return res, &RefusedError{Device: device,
 			Reason: fmt.Sprintf("backup %s was taken with a backup password, and none is given", file.BackupID),
 			Hint:   "set backup_password_wo to the password the backup was taken with (a protected backup restores only with that password)"}
 	}
@@ -394,13 +400,13 @@ func RunILORestore(ctx context.Context, req ILORestoreRequest) (ILORestoreResult
 		}
 	}
 	if err := rc.WaitReady(ctx, poll); err != nil {
-		return res, &NotBackError{Device: device, AcceptedAt: res.AcceptedAt, Err: err}
+		return res, &AcceptedNotReadyError{Device: device, AcceptedAt: res.AcceptedAt, Err: err}
 	}
 	res.ReadyAt = now().UTC()
 	return res, nil
 }
 
-func serialMismatch(device string, file ILORestoreFile, mgr redfish.Manager) error {
+func serialMismatch(device string, file CheckedFile, mgr redfish.Manager) error {
 	target := strings.TrimSpace(mgr.Serial)
 	reason := fmt.Sprintf("the backup was taken from the server with serial number %s (from its %s), but this iLO's server has serial number %s",
 		file.Serial, file.SerialSource, target)
@@ -413,14 +419,14 @@ func serialMismatch(device string, file ILORestoreFile, mgr redfish.Manager) err
 		hint = "an iLO reports no serial number after a system board replacement until it is set again: if this is the server the backup " +
 			"was taken from, set allow_different_server = true, or set the serial number first (System Utilities) and retry"
 	}
-	return &RestoreRefusedError{Device: device, Reason: reason, Hint: hint}
+	return &RefusedError{Device: device, Reason: reason, Hint: hint}
 }
 
 // openVerified opens the backup for upload. The reader hashes every byte and, when
 // the last expected byte arrives, withholds the final chunk and fails if the file no
 // longer has the checked SHA-256 (or size): the form is then never completed and the
 // iLO restores nothing. Bytes past the checked size are never sent.
-func openVerified(file ILORestoreFile) (io.ReadCloser, error) {
+func openVerified(file CheckedFile) (io.ReadCloser, error) {
 	f, err := os.Open(file.Path)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,232 @@
+package provider
+
+import (
+	"fmt"
+	"maps"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	dsschema "github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/boolplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupjob"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
+)
+
+// The attributes a backup resource and its data source both report about a stored
+// backup are one model, embedded in both, with one schema (attributes; the data
+// source declares them through dataSourceAttributes) and one mapping from the
+// store's record (fromBackup): the resource fills them from the backup it just
+// took, the data source from the latest one in the store.
+
+// storedBackupModel is what every backup resource and data source reports. Name is
+// an argument too (the backup's folder), so each declares it itself.
+type storedBackupModel struct {
+	ID          types.String `tfsdk:"id"`
+	Name        types.String `tfsdk:"name"`
+	StartedAt   types.String `tfsdk:"started_at"`
+	CompletedAt types.String `tfsdk:"completed_at"`
+	Files       types.List   `tfsdk:"files"`
+}
+
+func (storedBackupModel) attributes(files string) map[string]schema.Attribute {
+	return map[string]schema.Attribute{
+		"id":           keptString("`<name>/<backup id>`: unique per backup."),
+		"started_at":   keptString("When the backup started (RFC 3339, UTC)."),
+		"completed_at": keptString("When the backup completed (RFC 3339, UTC)."),
+		"files": schema.ListNestedAttribute{
+			MarkdownDescription: files,
+			Computed:            true,
+			NestedObject:        schema.NestedAttributeObject{Attributes: fileAttributes()},
+			PlanModifiers:       []planmodifier.List{listplanmodifier.UseStateForUnknown()},
+		},
+	}
+}
+
+func (m *storedBackupModel) fromBackup(b backupstore.Backup) diag.Diagnostics {
+	m.ID = types.StringValue(b.Device + "/" + b.ID)
+	m.Name = types.StringValue(b.Device)
+	m.StartedAt = formatTime(b.StartedAt)
+	m.CompletedAt = formatTime(b.CompletedAt)
+	files, diags := filesValue(b.Files)
+	m.Files = files
+	return diags
+}
+
+// arubaStoredBackupModel is what infrabackup_aruba_conductor_backup and its data
+// source report about a conductor backup.
+type arubaStoredBackupModel struct {
+	storedBackupModel
+	RunningConfigPath types.String `tfsdk:"running_config_path"`
+}
+
+func (arubaStoredBackupModel) attributes() map[string]schema.Attribute {
+	attrs := storedBackupModel{}.attributes("Every file the backup wrote.")
+	attrs["running_config_path"] = keptString("Local path of the running configuration copy in a local store (`backup_dir`); " +
+		"null with an S3 store, whose copy `files` names (`location`, `key`).")
+	return attrs
+}
+
+func (m *arubaStoredBackupModel) fromBackup(b backupstore.Backup) diag.Diagnostics {
+	m.RunningConfigPath = types.StringNull()
+	if f, ok := b.File(backupjob.KindRunningConfig); ok {
+		m.RunningConfigPath = optionalString(f.Path) // null in a bucket
+	}
+	return m.storedBackupModel.fromBackup(b)
+}
+
+// iloStoredBackupModel is what infrabackup_ilo_backup and its data source report
+// about an iLO backup.
+type iloStoredBackupModel struct {
+	storedBackupModel
+	LocalPath         types.String `tfsdk:"local_path"`
+	SHA256            types.String `tfsdk:"sha256"`
+	Size              types.Int64  `tfsdk:"size"`
+	SerialNumber      types.String `tfsdk:"serial_number"`
+	Generation        types.String `tfsdk:"generation"`
+	FirmwareVersion   types.String `tfsdk:"firmware_version"`
+	DeviceFileName    types.String `tfsdk:"device_file_name"`
+	PasswordProtected types.Bool   `tfsdk:"password_protected"`
+}
+
+func (iloStoredBackupModel) attributes() map[string]schema.Attribute {
+	attrs := storedBackupModel{}.attributes("Every file the backup wrote (one `ilo-backup` file).")
+	maps.Copy(attrs, map[string]schema.Attribute{
+		"local_path": keptString("Local path of the backup file in a local store (`backup_dir`); null with an S3 store, " +
+			"whose object `files` names (`location`, `key`)."),
+		"sha256": keptString("SHA-256 of the backup file, hex."),
+		"size": schema.Int64Attribute{
+			MarkdownDescription: "Size of the backup file in bytes.",
+			Computed:            true,
+			PlanModifiers:       []planmodifier.Int64{int64planmodifier.UseStateForUnknown()},
+		},
+		"serial_number":    keptString("The server's serial number (`Systems/1`) at the time of the backup."),
+		"generation":       keptString("The iLO generation: `iLO 5`, `iLO 6` or `iLO 7`."),
+		"firmware_version": keptString("The iLO firmware version at the time of the backup."),
+		"device_file_name": keptString("The name the iLO gave the backup in its NAND (`HPE_<serial>_<YYYYMMDD>_<HHMM>.bak`). " +
+			"Recorded as data only: the local file name is built by the provider."),
+		"password_protected": schema.BoolAttribute{
+			MarkdownDescription: "Whether the backup was taken with a backup password (`backup_password_wo`): it then restores only with that password.",
+			Computed:            true,
+			PlanModifiers:       []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()},
+		},
+	})
+	return attrs
+}
+
+func (m *iloStoredBackupModel) fromBackup(b backupstore.Backup) diag.Diagnostics {
+	a := b.Attributes
+	m.SerialNumber = types.StringValue(a[backupjob.AttrSerial])
+	m.Generation = types.StringValue(a[backupjob.AttrGeneration])
+	m.FirmwareVersion = types.StringValue(a[backupjob.AttrFirmware])
+	m.DeviceFileName = types.StringValue(a[backupjob.AttrDeviceFileName])
+	protected, _ := strconv.ParseBool(a[backupjob.AttrProtected]) // absent or unreadable: not protected
+	m.PasswordProtected = types.BoolValue(protected)
+	m.LocalPath, m.SHA256, m.Size = types.StringNull(), types.StringNull(), types.Int64Null()
+	if f, ok := b.File(backupjob.KindILOBackup); ok {
+		m.LocalPath = optionalString(f.Path) // null in a bucket
+		m.SHA256 = types.StringValue(f.SHA256)
+		m.Size = types.Int64Value(f.Size)
+	}
+	return m.storedBackupModel.fromBackup(b)
+}
+
+// keptString is a computed attribute of a resource that says what the resource did:
+// an update that does nothing keeps it (an unknown value would also force a
+// replacement); a replacement is planned as a create, where it is unknown again.
+func keptString(desc string) schema.StringAttribute {
+	return schema.StringAttribute{MarkdownDescription: desc, Computed: true,
+		PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}}
+}
+
+// fileAttributes are the attributes of one entry of `files`.
+func fileAttributes() map[string]schema.Attribute {
+	return map[string]schema.Attribute{
+		"kind":     schema.StringAttribute{Computed: true, MarkdownDescription: "What the file holds (`running-config`, `running-config-scp`, `flash-archive-scp`, `ilo-backup`)."},
+		"key":      schema.StringAttribute{Computed: true, MarkdownDescription: "Key of the file in the backup store (`<family>/<name>/<backup id>-<kind>.<ext>`, below `s3.key_prefix`), the same on every store; null for files on an SCP server."},
+		"path":     schema.StringAttribute{Computed: true, MarkdownDescription: "Local path, for files in a local backup store (`backup_dir`)."},
+		"location": schema.StringAttribute{Computed: true, MarkdownDescription: "Where the file is when it has no local path: `s3://bucket/key` for a file in an S3 backup store, `scp://user@address/path` for a file on an SCP server."},
+		"size":     schema.Int64Attribute{Computed: true, MarkdownDescription: "Size in bytes (0 when a remote file was not verified)."},
+		"sha256":   schema.StringAttribute{Computed: true, MarkdownDescription: "SHA-256 of the content, hex (empty when a remote file was not verified)."},
+	}
+}
+
+// dataSourceAttributes declares computed resource attributes for a data source
+// schema: the same names, types and descriptions, without plan modifiers.
+func dataSourceAttributes(attrs map[string]schema.Attribute) map[string]dsschema.Attribute {
+	out := make(map[string]dsschema.Attribute, len(attrs))
+	for name, a := range attrs {
+		desc := a.GetMarkdownDescription()
+		switch a := a.(type) {
+		case schema.StringAttribute:
+			out[name] = dsschema.StringAttribute{Computed: true, MarkdownDescription: desc}
+		case schema.Int64Attribute:
+			out[name] = dsschema.Int64Attribute{Computed: true, MarkdownDescription: desc}
+		case schema.BoolAttribute:
+			out[name] = dsschema.BoolAttribute{Computed: true, MarkdownDescription: desc}
+		case schema.ListNestedAttribute:
+			out[name] = dsschema.ListNestedAttribute{Computed: true, MarkdownDescription: desc,
+				NestedObject: dsschema.NestedAttributeObject{Attributes: dataSourceAttributes(a.NestedObject.Attributes)}}
+		default:
+			// Only the attributes declared in this file come here: a new type is
+			// added above with them, and the provider's schema test fails until it is.
+			panic(fmt.Sprintf("dataSourceAttributes: attribute %s is a %T: add the type", name, a))
+		}
+	}
+	return out
+}
+
+// fileAttrTypes is the object type of one entry of `files`.
+var fileAttrTypes = map[string]attr.Type{
+	"kind":     types.StringType,
+	"key":      types.StringType,
+	"path":     types.StringType,
+	"location": types.StringType,
+	"size":     types.Int64Type,
+	"sha256":   types.StringType,
+}
+
+// filesValue is the `files` list of a backup.
+func filesValue(files []backupstore.File) (types.List, diag.Diagnostics) {
+	objType := types.ObjectType{AttrTypes: fileAttrTypes}
+	elems := make([]attr.Value, 0, len(files))
+	var diags diag.Diagnostics
+	for _, f := range files {
+		location := f.Location
+		if f.InStore() && f.Path == "" {
+			location = f.StoreLocation // a file in a bucket
+		}
+		obj, d := types.ObjectValue(fileAttrTypes, map[string]attr.Value{
+			"kind":     types.StringValue(f.Kind),
+			"key":      optionalString(f.Key),
+			"path":     optionalString(f.Path),
+			"location": optionalString(location),
+			"size":     types.Int64Value(f.Size),
+			"sha256":   types.StringValue(f.SHA256),
+		})
+		diags.Append(d...)
+		elems = append(elems, obj)
+	}
+	list, d := types.ListValue(objType, elems)
+	diags.Append(d...)
+	return list, diags
+}
+
+func optionalString(s string) types.String {
+	if s == "" {
+		return types.StringNull()
+	}
+	return types.StringValue(s)
+}
+
+func formatTime(t time.Time) types.String {
+	return types.StringValue(t.UTC().Format(time.RFC3339Nano))
+}
