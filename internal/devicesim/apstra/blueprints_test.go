@@ -454,4 +454,3 @@ func TestLargeBlueprintStreamsInBoundedMemory(t *testing.T) {
 		t.Fatalf("heap grew by %d MiB while streaming a %d MB graph", growth>>20, n/1_000_000)
 	}
 }
-

@@ -108,8 +108,8 @@ func (a *Apstra) items(c collectionInfo) []map[string]any {
 				label, _ := bp.systemLabel(i)
 				out = append(out, map[string]any{
 					"id": bp.systemID(i), "device_key": bp.systemID(i),
-					"facts":  map[string]string{"hostname": label, "vendor": "Juniper", "os_family": "junos", "os_version": "22.2R3-S3", "hw_model": "QFX5120-48Y-8C"},
-					"status": map[string]any{"comm_state": "on", "agent_start_time": created, "is_acknowledged": true},
+					"facts":       map[string]string{"hostname": label, "vendor": "Juniper", "os_family": "junos", "os_version": "22.2R3-S3", "hw_model": "QFX5120-48Y-8C"},
+					"status":      map[string]any{"comm_state": "on", "agent_start_time": created, "is_acknowledged": true},
 					"user_config": map[string]string{"admin_state": "normal", "aos_hcl_model": "Juniper_QFX5120-48Y-8C_Junos"},
 				})
 			}
@@ -184,7 +184,7 @@ func (bp *blueprint) connectivityTemplates() []map[string]any {
 			map[string]any{
 				"id": leaf, "label": "", "description": "", "policy_type_name": "AttachSingleVLAN",
 				"attributes": map[string]any{"vn_node_id": vn, "tag_type": "vlan_tagged"},
-				"visible": false, "tags": []string{},
+				"visible":    false, "tags": []string{},
 			})
 	}
 	return out
