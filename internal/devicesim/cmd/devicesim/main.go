@@ -1,12 +1,14 @@
 // Command devicesim starts simulated devices on loopback for demos, benchmarks and
 // manual testing: one CA, one SCP/SFTP server, N ArubaOS 8 Mobility Conductors (-aruba,
-// default 3) and M HPE iLOs (-ilo, default 0). It prints ONE JSON document
+// default 3), M HPE iLOs (-ilo, default 0) and K Juniper Apstra servers (-apstra,
+// default 0). It prints ONE JSON document
 // (devicesim.Listing) on stdout describing how to reach them — URL, credentials,
 // counters, and the model, serial and firmware a device has — then serves until
 // SIGINT or SIGTERM. Logs go to stderr.
 //
 //	go run ./internal/devicesim/cmd/devicesim -aruba 3 -fault-mode aos82,status-number
 //	go run ./internal/devicesim/cmd/devicesim -aruba 0 -ilo 2 -ilo-backup-size 1073741824
+//	go run ./internal/devicesim/cmd/devicesim -aruba 0 -apstra 1 -apstra-blueprints 10 -apstra-nodes 20000 -apstra-managed 50
 package main
 
 import (
@@ -27,6 +29,7 @@ import (
 	"time"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/apstra"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/aruba"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/ilo"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/sftpserver"
@@ -68,6 +71,17 @@ type options struct {
 	ilo              int
 	iloBackupSize    int64
 	iloResetDuration time.Duration
+
+	// Apstra servers.
+	apstra              int
+	apstraBlueprints    int
+	apstraNodes         int
+	apstraRelationships int
+	apstraManaged       int
+	apstraUnmanaged     int
+	apstraStagingOnly   int
+	apstraConfigSize    int
+	apstraTokenLifetime time.Duration
 }
 
 // arubaFaultModes are the -fault-mode values; each adjusts every conductor's Config.
@@ -129,14 +143,28 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Int64Var(&o.iloBackupSize, "ilo-backup-size", ilo.DefaultBackupSize, "bytes of each iLO backup image (streamed, never held in memory: multi-GiB is fine)")
 	fs.DurationVar(&o.iloResetDuration, "ilo-reset-duration", ilo.DefaultResetDuration, "how long an iLO is unreachable after an accepted restore")
 
+	fs.IntVar(&o.apstra, "apstra", 0, "number of Juniper Apstra servers (apstra-01, apstra-02, ...); they share -username, -password and -latency")
+	fs.IntVar(&o.apstraBlueprints, "apstra-blueprints", 3, "blueprints per Apstra server")
+	fs.IntVar(&o.apstraNodes, "apstra-nodes", 2000, "nodes per blueprint graph, systems included (graphs are streamed, never held in memory)")
+	fs.IntVar(&o.apstraRelationships, "apstra-relationships", 0, "relationships per blueprint graph (0: twice -apstra-nodes)")
+	fs.IntVar(&o.apstraManaged, "apstra-managed", 8, "deployed managed systems per blueprint (their deployed configuration is served)")
+	fs.IntVar(&o.apstraUnmanaged, "apstra-unmanaged", 2, "systems without a device per blueprint (config-rendering answers 422)")
+	fs.IntVar(&o.apstraStagingOnly, "apstra-staging-only", 0, "managed systems per blueprint not deployed yet (config-rendering?type=deployed answers 404)")
+	fs.IntVar(&o.apstraConfigSize, "apstra-config-size", apstra.DefaultConfigSize, "approximate bytes of each rendered device configuration")
+	fs.DurationVar(&o.apstraTokenLifetime, "apstra-token-lifetime", apstra.DefaultTokenLifetime, "lifetime of an Apstra API token")
+
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	if o.aruba < 0 || o.ilo < 0 {
-		return o, errors.New("-aruba and -ilo must be >= 0")
+	if o.aruba < 0 || o.ilo < 0 || o.apstra < 0 {
+		return o, errors.New("-aruba, -ilo and -apstra must be >= 0")
+	}
+	if o.apstraBlueprints < 0 || o.apstraNodes < 0 || o.apstraRelationships < 0 || o.apstraManaged < 0 ||
+		o.apstraUnmanaged < 0 || o.apstraStagingOnly < 0 || o.apstraConfigSize < 0 {
+		return o, errors.New("the -apstra-* sizes must be >= 0")
 	}
 	if o.username == "" || o.password == "" || o.sftpUsername == "" || o.sftpPassword == "" {
 		return o, errors.New("usernames and passwords must not be empty")
@@ -168,12 +196,13 @@ type env struct {
 	closers []func()
 }
 
-// deviceStarters start each kind of device, in order. To add a kind (e.g. a -apstra N
-// flag): add its flags to options/parseFlags and a starter here that starts its
-// devices with e.startEach.
+// deviceStarters start each kind of device, in order. To add a kind: add its flags to
+// options/parseFlags and a starter here that starts its devices with e.startEach (as
+// startApstras does).
 var deviceStarters = []func(*env) error{
 	startConductors,
 	startILOs,
+	startApstras,
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -310,6 +339,31 @@ func startILOs(e *env) error {
 			return nil, nil, err
 		}
 		return s.Server, s.ILO.Base, nil
+	})
+}
+
+func startApstras(e *env) error {
+	o := e.opts
+	var devLog *log.Logger
+	if o.verbose {
+		devLog = e.logger
+	}
+	bps := make([]apstra.BlueprintConfig, o.apstraBlueprints)
+	for i := range bps {
+		bps[i] = apstra.BlueprintConfig{
+			Nodes: o.apstraNodes, Relationships: o.apstraRelationships, ConfigSize: o.apstraConfigSize,
+			ManagedSystems: o.apstraManaged, UnmanagedSystems: o.apstraUnmanaged, StagingOnlySystems: o.apstraStagingOnly,
+		}
+	}
+	return e.startEach(o.apstra, "apstra-%02d", func(name, listenAddr string) (*devicesim.Server, *devicesim.Base, error) {
+		s, err := apstra.Start(e.ca, apstra.Config{
+			Name: name, Username: o.username, Password: o.password, ListenAddr: listenAddr,
+			Blueprints: bps, TokenLifetime: o.apstraTokenLifetime, Logger: devLog,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		return s.Server, s.Apstra.Base, nil
 	})
 }
 
