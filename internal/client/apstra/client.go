@@ -235,8 +235,8 @@ func closeBody(resp *http.Response) {
 // credentials and remembers a refusal: after the server refused a password once,
 // no client of this process sends it again (five refusals ban the address).
 type loginGate struct {
-	mu      sync.Mutex
-	refused bool
+	turn    chan struct{} // holds one token: whose turn it is to log in
+	refused bool          // guarded by holding the turn
 }
 
 var (
@@ -258,7 +258,9 @@ func gateFor(hostPort, user, password string) *loginGate {
 	}
 	var key [32]byte
 	copy(key[:], h.Sum(nil))
-	g, _ := gates.LoadOrStore(key, &loginGate{})
+	fresh := &loginGate{turn: make(chan struct{}, 1)}
+	fresh.turn <- struct{}{}
+	g, _ := gates.LoadOrStore(key, fresh)
 	return g.(*loginGate)
 }
 
@@ -267,8 +269,12 @@ func gateFor(hostPort, user, password string) *loginGate {
 // again; a 429 is retried by the HTTP layer when its Retry-After is short.
 func (c *Client) login(ctx context.Context) error {
 	const step = "log in"
-	c.gate.mu.Lock()
-	defer c.gate.mu.Unlock()
+	select {
+	case <-c.gate.turn:
+	case <-ctx.Done():
+		return c.fail(step, 0, "waiting for another login to this server with the same credentials", ctx.Err())
+	}
+	defer func() { c.gate.turn <- struct{}{} }()
 	if c.gate.refused {
 		e := c.fail(step, 0, "not attempted: the server already refused this username and password during this run", ErrBadCredentials)
 		e.Hint = hintBadCredentials
