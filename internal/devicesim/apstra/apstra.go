@@ -175,6 +175,7 @@ type Apstra struct {
 	logins     map[string]*loginRecord // by client address
 	sessionExp map[string]time.Time    // session ID → exp
 	cuts       map[string]int64        // blueprint id → bytes after which its next download is cut
+	snapshots  []Snapshot
 }
 
 // New returns an Apstra server with cfg (zero fields take their defaults).

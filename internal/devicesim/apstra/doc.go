@@ -28,7 +28,12 @@
 //     reset in the middle of a graph download), Banned / Unban, WriteBlueprint and
 //     DeployedConfig (what a client should have received), and from
 //     devicesim.Base: Faults (429 with Retry-After, 5xx, resets, malformed JSON,
-//     slow answers), Stats at /_sim/stats, ExpireNextCalls and IssuedTokens.
+//     slow answers), Stats at /_sim/stats, ExpireNextCalls and IssuedTokens;
+//   - the SSH side (StartSSH, on the shared sftpserver): `sudo aos_backup` writes
+//     /var/lib/aos/snapshot/<time>/aos.data.tar.gz (a manifest, every blueprint's
+//     graph, the secret keys, a journal) and prints the snapshot's name; SFTP fetches
+//     and removes it; sudo needs the password on stdin (sudo -S) unless
+//     SSHConfig.SudoNoPassword.
 //
 // Shapes no source pins down, chosen here (the "ours" of ../README.md):
 //
@@ -49,6 +54,10 @@
 //     last_modified_at, source_versions, nodes, relationships); graphs are sent
 //     chunked, without Content-Length.
 //   - GET /api/versions/* need no token; GET /api/user answers the logged-in user.
+//   - aos_backup's output: two banner lines around "Backup operation completed
+//     successfully." and "New AOS snapshot: <YYYY-MM-DD_hh-mm-ss>"; the tarball's
+//     layout (aos.data/manifest.json, aos.data/db/blueprints/<id>.json,
+//     aos.data/secrets/aos.key, aos.data/db/journal.bin).
 //
 // The simulator never logs credentials or tokens.
 package apstra

@@ -308,7 +308,7 @@ func startConductors(e *env) error {
 	if e.opts.verbose {
 		devLog = e.logger
 	}
-	return e.startEach(e.opts.aruba, "conductor-%02d", func(name, listenAddr string) (*devicesim.Server, *devicesim.Base, error) {
+	return e.startEach(e.opts.aruba, "conductor-%02d", func(name, listenAddr string) (started, error) {
 		cfg := aruba.Config{
 			Name: name, Username: e.opts.username, Password: e.opts.password, ListenAddr: listenAddr,
 			MaxSessions:      e.opts.maxSessions,
@@ -322,23 +322,23 @@ func startConductors(e *env) error {
 		}
 		s, err := aruba.Start(e.ca, cfg)
 		if err != nil {
-			return nil, nil, err
+			return started{}, err
 		}
-		return s.Server, s.Conductor.Base, nil
+		return started{srv: s.Server, dev: s.Conductor.Base}, nil
 	})
 }
 
 func startILOs(e *env) error {
-	return e.startEach(e.opts.ilo, "ilo-%02d", func(name, listenAddr string) (*devicesim.Server, *devicesim.Base, error) {
+	return e.startEach(e.opts.ilo, "ilo-%02d", func(name, listenAddr string) (started, error) {
 		s, err := ilo.Start(e.ca, ilo.Config{
 			Name: name, Username: e.opts.username, Password: e.opts.password, ListenAddr: listenAddr,
 			BackupSize:    e.opts.iloBackupSize,
 			ResetDuration: e.opts.iloResetDuration,
 		})
 		if err != nil {
-			return nil, nil, err
+			return started{}, err
 		}
-		return s.Server, s.ILO.Base, nil
+		return started{srv: s.Server, dev: s.ILO.Base}, nil
 	})
 }
 
@@ -355,35 +355,70 @@ func startApstras(e *env) error {
 			ManagedSystems: o.apstraManaged, UnmanagedSystems: o.apstraUnmanaged, StagingOnlySystems: o.apstraStagingOnly,
 		}
 	}
-	return e.startEach(o.apstra, "apstra-%02d", func(name, listenAddr string) (*devicesim.Server, *devicesim.Base, error) {
+	return e.startEach(o.apstra, "apstra-%02d", func(name, listenAddr string) (started, error) {
 		s, err := apstra.Start(e.ca, apstra.Config{
 			Name: name, Username: o.username, Password: o.password, ListenAddr: listenAddr,
 			Blueprints: bps, TokenLifetime: o.apstraTokenLifetime, Logger: devLog,
 		})
 		if err != nil {
-			return nil, nil, err
+			return started{}, err
 		}
-		return s.Server, s.Apstra.Base, nil
+		ssh, err := startApstraSSH(e, name, s.Apstra)
+		if err != nil {
+			s.Close()
+			return started{}, err
+		}
+		return started{srv: s.Server, dev: s.Apstra.Base, ssh: ssh}, nil
 	})
+}
+
+// startApstraSSH starts a server's SSH side (sudo aos_backup, SFTP) with its own
+// filesystem under -dir; the server's API credentials log in.
+func startApstraSSH(e *env, name string, a *apstra.Apstra) (*devicesim.SFTPInfo, error) {
+	root := filepath.Join(e.dir, name+"-root")
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, err
+	}
+	s, err := a.StartSSH(apstra.SSHConfig{RootDir: root, Addr: net.JoinHostPort(e.opts.listenHost, "0")})
+	if err != nil {
+		return nil, err
+	}
+	e.closers = append(e.closers, func() { _ = s.Close() })
+	cfg := a.Config()
+	return &devicesim.SFTPInfo{
+		Address:  net.JoinHostPort(reachableHost(e.opts.listenHost), fmt.Sprint(s.Port())),
+		Username: cfg.Username, Password: cfg.Password, RootDir: root,
+		HostKey: s.AuthorizedKey(), HostKeyFingerprint: s.Fingerprint(),
+	}, nil
+}
+
+// started is one device a starter started: its server, its Base, and its SSH side
+// when it has one.
+type started struct {
+	srv *devicesim.Server
+	dev *devicesim.Base
+	ssh *devicesim.SFTPInfo
 }
 
 // startEach starts n devices of one kind, named by nameFormat (1, 2, ...), each on
 // a free port of -listen-host, and adds each to the listing.
-func (e *env) startEach(n int, nameFormat string, start func(name, listenAddr string) (*devicesim.Server, *devicesim.Base, error)) error {
+func (e *env) startEach(n int, nameFormat string, start func(name, listenAddr string) (started, error)) error {
 	for i := 1; i <= n; i++ {
 		name := fmt.Sprintf(nameFormat, i)
-		s, dev, err := start(name, net.JoinHostPort(e.opts.listenHost, "0"))
+		st, err := start(name, net.JoinHostPort(e.opts.listenHost, "0"))
 		if err != nil {
 			return fmt.Errorf("starting %s: %w", name, err)
 		}
-		e.add(s, dev)
+		e.add(st)
 	}
 	return nil
 }
 
 // add lists a started device, gives it the -latency and closes it on exit.
-func (e *env) add(s *devicesim.Server, dev *devicesim.Base) {
-	e.closers = append(e.closers, s.Close)
-	dev.Faults.SetLatency(e.opts.latency)
-	e.listing.Devices = append(e.listing.Devices, s.DeviceInfo())
+func (e *env) add(st started) {
+	e.closers = append(e.closers, st.srv.Close)
+	st.dev.Faults.SetLatency(e.opts.latency)
+	info := st.srv.DeviceInfo()
+	info.SSH = st.ssh
+	e.listing.Devices = append(e.listing.Devices, info)
 }

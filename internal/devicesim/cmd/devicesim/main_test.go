@@ -295,6 +295,35 @@ func TestRunServesApstra(t *testing.T) {
 		if len(g.Nodes) != 500 || len(g.Relationships) != 700 || systems != 9 {
 			t.Fatalf("graph: %d nodes (%d systems), %d relationships", len(g.Nodes), systems, len(g.Relationships))
 		}
+		// Its SSH side runs `sudo -S aos_backup` and leaves the tarball under its root.
+		ssh1 := d.SSH
+		if ssh1 == nil || ssh1.Username != "demo" || ssh1.Password != "demo-pw" || !strings.HasPrefix(ssh1.HostKey, "ssh-ed25519 ") {
+			t.Fatalf("ssh %+v", ssh1)
+		}
+		key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(ssh1.HostKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc, err := ssh.Dial("tcp", ssh1.Address, &ssh.ClientConfig{User: ssh1.Username, Auth: []ssh.AuthMethod{ssh.Password(ssh1.Password)},
+			HostKeyCallback: ssh.FixedHostKey(key), Timeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sess, err := cc.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sess.Stdin = strings.NewReader(ssh1.Password + "\n")
+		out, err := sess.Output("sudo -S aos_backup")
+		sess.Close()
+		cc.Close()
+		if err != nil || !strings.Contains(string(out), "New AOS snapshot: ") {
+			t.Fatalf("aos_backup: %v %s", err, out)
+		}
+		name := strings.TrimSpace(string(out[strings.LastIndex(string(out), ": ")+2:]))
+		if _, err := os.Stat(filepath.Join(ssh1.RootDir, "var/lib/aos/snapshot", name, "aos.data.tar.gz")); err != nil {
+			t.Fatalf("snapshot not under the root: %v", err)
+		}
 	}
 }
 
