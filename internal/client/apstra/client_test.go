@@ -8,10 +8,12 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -483,4 +485,75 @@ func TestIdentifiersAndMissingBlueprint(t *testing.T) {
 	if st := f.a.Stats.Snapshot(); st.Calls[sim.EndpointBlueprint] != 0 {
 		t.Fatalf("a refused id reached the server: %v", st.Calls)
 	}
+}
+
+// A 50 MB graph goes through OpenBlueprint and ScanGraph (teed into a hash, as a
+// backup tees it into the store) while the heap of this process — client and
+// simulator together — grows by a small fraction of it.
+func TestLargeGraphStreamsThroughTheClientInBoundedMemory(t *testing.T) {
+	const growthLimit = 24 << 20
+	f := startSim(t, sim.Config{Blueprints: []sim.BlueprintConfig{{ManagedSystems: 300, UnmanagedSystems: 50, Nodes: 125_000, Relationships: 150_000}}})
+	err := run(f.c, func(ctx context.Context) error {
+		bps, err := f.c.Blueprints(ctx)
+		if err != nil {
+			return err
+		}
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		base := ms.HeapAlloc
+		stop := heapWatch()
+		body, err := f.c.OpenBlueprint(ctx, bps[0].ID)
+		if err != nil {
+			return err
+		}
+		h := sha256.New()
+		counted := &byteCounter{w: h}
+		g, err := ScanGraph(io.TeeReader(body, counted))
+		body.Close()
+		peak := stop()
+		if err != nil || g.Nodes != 125_000 || g.Relationships != 150_000 || len(g.Systems) != 350 || counted.n < 50_000_000 {
+			t.Fatalf("scan: %d nodes, %d relationships, %d systems, %d bytes, %v", g.Nodes, g.Relationships, len(g.Systems), counted.n, err)
+		}
+		growth := int64(peak) - int64(base)
+		t.Logf("%d MB graph; heap grew by %d KiB at most", counted.n/1_000_000, growth>>10)
+		if growth > growthLimit {
+			t.Fatalf("heap grew by %d MiB while streaming a %d MB graph", growth>>20, counted.n/1_000_000)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+type byteCounter struct {
+	w io.Writer
+	n int64
+}
+
+func (b *byteCounter) Write(p []byte) (int, error) { b.n += int64(len(p)); return b.w.Write(p) }
+
+// heapWatch samples the heap in use until stopped and returns the peak.
+func heapWatch() (stop func() uint64) {
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapAlloc > peak.Load() {
+				peak.Store(ms.HeapAlloc)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+	return func() uint64 { close(done); wg.Wait(); return peak.Load() }
 }
