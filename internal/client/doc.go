@@ -7,6 +7,6 @@
 // and Secrets, the one place device text is scrubbed of every secret an operation
 // knows (Redact masks what only its key marks as secret).
 //
-// Device protocols live in subpackages (aruba, redfish). Nothing here knows about
+// Device protocols live in subpackages (aruba, redfish, apstra). Nothing here knows about
 // Terraform types, so the package can be tested and reused on its own.
 package client

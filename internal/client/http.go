@@ -6,8 +6,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -40,6 +43,10 @@ type Config struct {
 	RetryMax     int
 	RetryWaitMin time.Duration
 	RetryWaitMax time.Duration
+	// MaxRetryAfter is the longest Retry-After a device can make a retry wait for;
+	// a longer one (an address banned for minutes) ends the retries and its answer
+	// goes back to the caller. Shorter ones are honoured even beyond RetryWaitMax.
+	MaxRetryAfter time.Duration
 	// UserAgent is sent on every request.
 	UserAgent string
 	// MaxConnsPerHost bounds connections to one device (0: no bound).
@@ -53,6 +60,7 @@ const (
 	DefaultRetryMax          = 3
 	DefaultRetryWaitMin      = 500 * time.Millisecond
 	DefaultRetryWaitMax      = 30 * time.Second
+	DefaultMaxRetryAfter     = 2 * time.Minute
 )
 
 // Client sends HTTP requests to devices. It is safe for concurrent use and shared by
@@ -146,6 +154,9 @@ func New(cfg Config) (*Client, error) {
 	if cfg.RetryWaitMax <= 0 {
 		cfg.RetryWaitMax = DefaultRetryWaitMax
 	}
+	if cfg.MaxRetryAfter <= 0 {
+		cfg.MaxRetryAfter = DefaultMaxRetryAfter
+	}
 	if cfg.RetryWaitMax < cfg.RetryWaitMin {
 		return nil, fmt.Errorf("retry maximum wait (%s) is shorter than the minimum wait (%s)", cfg.RetryWaitMax, cfg.RetryWaitMin)
 	}
@@ -182,6 +193,9 @@ func New(cfg Config) (*Client, error) {
 		RetryMax:     cfg.RetryMax,
 		CheckRetry: func(ctx context.Context, resp *http.Response, err error) (bool, error) {
 			countLostAnswer(ctx, err)
+			if d, ok := RetryAfter(resp); ok && d > cfg.MaxRetryAfter {
+				return false, nil
+			}
 			return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
 		},
 		Backoff:      retryablehttp.DefaultBackoff, // honours Retry-After on 429 and 503
@@ -195,6 +209,28 @@ func New(cfg Config) (*Client, error) {
 		},
 	}
 	return &Client{plain: plain, longAnswer: longAnswer, retrying: rc, userAgent: cfg.UserAgent}, nil
+}
+
+// RetryAfter is the wait a 429 or 503 answer asks for in its Retry-After header
+// (seconds or an HTTP date); false when it asks for none.
+func RetryAfter(resp *http.Response) (time.Duration, bool) {
+	if resp == nil || (resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable) {
+		return 0, false
+	}
+	v := strings.TrimSpace(resp.Header.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 || secs > math.MaxInt64/int64(time.Second) {
+			return 0, false
+		}
+		return time.Duration(secs) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0), true
+	}
+	return 0, false
 }
 
 // tlsConfig verifies devices' certificates (TLS 1.2 minimum) against CACertPEM alone,

@@ -199,6 +199,31 @@ func TestRetryAfterWaitEndsWithContext(t *testing.T) {
 	}
 }
 
+// A Retry-After longer than MaxRetryAfter (an address banned for minutes) is not
+// waited for: the answer goes back to the caller at once, which can say when to try
+// again. Shorter ones are honoured (TestGETHonoursRetryAfter).
+func TestRetryAfterBeyondMaxIsNotWaitedFor(t *testing.T) {
+	t.Parallel()
+	for _, retryAfter := range []string{"180", time.Now().Add(3 * time.Minute).UTC().Format(http.TimeFormat)} {
+		rec := &recorder{steps: []func(http.ResponseWriter, *http.Request){
+			status(http.StatusTooManyRequests, "Retry-After", retryAfter), status(http.StatusOK),
+		}}
+		srv := startTLS(t, rec)
+		cfg := fastConfig()
+		cfg.MaxRetryAfter = time.Minute
+		c := newClient(t, trusting(srv, cfg))
+		start := time.Now()
+		resp, err := do(t, c, client.Repeatable(context.Background()), http.MethodPost, srv.URL+"/login", "{}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTooManyRequests || rec.count() != 1 || time.Since(start) > 5*time.Second {
+			t.Fatalf("Retry-After %s: status %d after %d requests and %s", retryAfter, resp.StatusCode, rec.count(), time.Since(start))
+		}
+	}
+}
+
 func TestGETRetriedOnDroppedConnection(t *testing.T) {
 	rec := &recorder{steps: []func(http.ResponseWriter, *http.Request){drop, status(http.StatusOK)}}
 	srv := startTLS(t, rec)

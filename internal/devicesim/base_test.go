@@ -212,3 +212,36 @@ func TestServerStatsFaultsDeviceInfoAndClose(t *testing.T) {
 		t.Fatal("a closed server answered")
 	}
 }
+
+// FaultTooManyRequests answers 429 with the Retry-After it was given (whole seconds,
+// rounded up; one second when none), then lets the API answer once it is used up.
+func TestFaultTooManyRequests(t *testing.T) {
+	ca := SharedCA(t)
+	d := &testDevice{Base: newTestBase(nil, false), started: make(chan struct{})}
+	s, err := Start(ca, "", d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	hc := trustingClient(t, ca)
+	d.Faults.Add(Fault{Kind: FaultTooManyRequests, PathPrefix: "/api", Times: 1, RetryAfter: 1500 * time.Millisecond})
+	d.Faults.Add(Fault{Kind: FaultTooManyRequests, PathPrefix: "/other", Times: 1})
+	for _, tc := range []struct{ path, retryAfter string }{{"/api", "2"}, {"/other", "1"}} {
+		resp, err := hc.Get(s.URL + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != tc.retryAfter {
+			t.Fatalf("%s: HTTP %d, Retry-After %q; want 429 and %q", tc.path, resp.StatusCode, resp.Header.Get("Retry-After"), tc.retryAfter)
+		}
+	}
+	resp, err := hc.Get(s.URL + "/api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("after the fault: HTTP %d", resp.StatusCode)
+	}
+}

@@ -19,6 +19,6 @@
 //   - Reply, RandomHex, RandomUUID, FormatUUID, ClientHost, ResetConnection: the
 //     small helpers every protocol needs.
 //
-// Each device kind lives in its own subpackage (aruba, ilo); sftpserver is the SCP
-// server conductors upload to, and cmd/devicesim starts any mix of them.
+// Each device kind lives in its own subpackage (aruba, ilo, apstra); sftpserver is the
+// SCP server conductors upload to, and cmd/devicesim starts any mix of them.
 package devicesim

@@ -25,6 +25,9 @@ const (
 	FaultReset FaultKind = "reset"
 	// FaultSlow waits Fault.Delay, then answers normally.
 	FaultSlow FaultKind = "slow"
+	// FaultTooManyRequests answers 429 with a Retry-After of Fault.RetryAfter in
+	// whole seconds, rounded up (one second when unset), as a throttling API does.
+	FaultTooManyRequests FaultKind = "too-many-requests"
 )
 
 // Fault is one injected misbehaviour. It applies to requests whose path starts with
@@ -36,6 +39,7 @@ type Fault struct {
 	Method     string
 	Times      int
 	Delay      time.Duration
+	RetryAfter time.Duration // FaultTooManyRequests only
 }
 
 // Faults is a device's list of injected faults plus its base latency. The zero value
@@ -124,6 +128,10 @@ func (f *Faults) Wrap(next http.Handler) http.Handler {
 		case FaultServerError:
 			w.Header().Set("Retry-After", strconv.Itoa(1))
 			w.WriteHeader(http.StatusServiceUnavailable)
+		case FaultTooManyRequests:
+			secs := int((fault.RetryAfter + time.Second - 1) / time.Second)
+			w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+			w.WriteHeader(http.StatusTooManyRequests)
 		case FaultReset:
 			ResetConnection(tw)
 		default:

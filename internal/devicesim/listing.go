@@ -16,6 +16,9 @@ type DeviceInfo struct {
 	Host     string `json:"host"`
 	Port     int    `json:"port"`
 	StatsURL string `json:"stats_url"`
+	// SSH is the device's own SSH/SFTP side, for devices reached over SSH too
+	// (Apstra's aos_backup); RootDir is its filesystem.
+	SSH *SFTPInfo `json:"ssh,omitempty"`
 }
 
 // SFTPInfo describes the simulated SCP/SFTP server conductors upload to.

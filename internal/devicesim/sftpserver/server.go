@@ -1,6 +1,7 @@
 // Package sftpserver is the SCP/SFTP server simulated Mobility Conductors upload their
 // backups to: an SSH server on loopback with password authentication and the "sftp"
-// subsystem, rooted at a directory like a chroot.
+// subsystem, rooted at a directory like a chroot. With Config.Exec it also runs
+// commands, for simulated servers reached over SSH.
 //
 // Tests can make it stall (SetStall) at a chosen point, to check that clients give up
 // in time, and give it several host keys (Config.HostKeyTypes), as real servers have.
@@ -47,6 +48,11 @@ type Config struct {
 	// "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
 	// "ssh-rsa". Default: one Ed25519 key.
 	HostKeyTypes []string
+	// Exec, when set, runs exec requests (the command line ssh sends): it reads
+	// stdin, writes stdout and stderr, and returns the exit status. nil: exec
+	// requests are refused. (Simulated servers that run commands over SSH, such as
+	// Apstra's aos_backup, set it.)
+	Exec func(command string, stdin io.Reader, stdout, stderr io.Writer) uint32
 }
 
 // Stats are the server's counters.
@@ -358,11 +364,13 @@ func (s *Server) serveConn(c *freezableConn) {
 	wg.Wait()
 }
 
-// serveSession answers channel requests; only the "sftp" subsystem is served.
+// serveSession answers channel requests: the "sftp" subsystem, and exec requests
+// when Config.Exec is set.
 func (s *Server) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request, cs *connState) {
 	defer func() { _ = ch.Close() }() // the session ends here; a failed close has no one to tell
 	started := false
 	done := make(chan struct{})
+	var status uint32 // the exit status, set before done closes
 	for {
 		select {
 		case req, ok := <-reqs:
@@ -383,11 +391,24 @@ func (s *Server) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request, cs *conn
 				}()
 				continue
 			}
+			if req.Type == "exec" && !started && s.cfg.Exec != nil {
+				var msg struct{ Command string }
+				if ssh.Unmarshal(req.Payload, &msg) == nil {
+					started = true
+					_ = req.Reply(true, nil)
+					go func() {
+						defer close(done)
+						status = s.cfg.Exec(msg.Command, ch, ch, ch.Stderr())
+						_ = ch.CloseWrite()
+					}()
+					continue
+				}
+			}
 			if req.WantReply {
 				_ = req.Reply(false, nil)
 			}
 		case <-done:
-			_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{0}))
+			_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{status}))
 			// Drain the remaining requests until the peer closes the channel.
 			_ = ch.Close()
 			for req := range reqs {

@@ -541,3 +541,49 @@ func TestStalls(t *testing.T) {
 		_ = cc.Close()
 	})
 }
+
+// With Config.Exec, exec requests run it: the command line, stdin, stdout, stderr and
+// the exit status go where ssh puts them; SFTP still works beside it.
+func TestExec(t *testing.T) {
+	s, err := Start(Config{Username: testUser, Password: testPass, RootDir: t.TempDir(),
+		Exec: func(cmd string, stdin io.Reader, stdout, stderr io.Writer) uint32 {
+			line, _ := io.ReadAll(io.LimitReader(stdin, 64))
+			_, _ = io.WriteString(stdout, "ran "+cmd+" with "+strings.TrimSpace(string(line)))
+			_, _ = io.WriteString(stderr, "a warning")
+			if cmd == "fail" {
+				return 3
+			}
+			return 0
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	cc, sc, err := dial(t, s, testUser, testPass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		cmd    string
+		status int
+	}{{"sudo -S aos_backup", 0}, {"fail", 3}} {
+		sess, err := cc.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out, errOut bytes.Buffer
+		sess.Stdin, sess.Stdout, sess.Stderr = strings.NewReader("pw\n"), &out, &errOut
+		err = sess.Run(tc.cmd)
+		sess.Close()
+		var exit *ssh.ExitError
+		if tc.status == 0 && err != nil || tc.status != 0 && (!errors.As(err, &exit) || exit.ExitStatus() != tc.status) {
+			t.Fatalf("%s: %v", tc.cmd, err)
+		}
+		if out.String() != "ran "+tc.cmd+" with pw" || errOut.String() != "a warning" {
+			t.Fatalf("%s: stdout %q stderr %q", tc.cmd, out.String(), errOut.String())
+		}
+	}
+	if _, err := sc.Getwd(); err != nil {
+		t.Fatalf("SFTP beside exec: %v", err)
+	}
+}

@@ -1,12 +1,14 @@
 // Command devicesim starts simulated devices on loopback for demos, benchmarks and
 // manual testing: one CA, one SCP/SFTP server, N ArubaOS 8 Mobility Conductors (-aruba,
-// default 3) and M HPE iLOs (-ilo, default 0). It prints ONE JSON document
+// default 3), M HPE iLOs (-ilo, default 0) and K Juniper Apstra servers (-apstra,
+// default 0). It prints ONE JSON document
 // (devicesim.Listing) on stdout describing how to reach them — URL, credentials,
 // counters, and the model, serial and firmware a device has — then serves until
 // SIGINT or SIGTERM. Logs go to stderr.
 //
 //	go run ./internal/devicesim/cmd/devicesim -aruba 3 -fault-mode aos82,status-number
 //	go run ./internal/devicesim/cmd/devicesim -aruba 0 -ilo 2 -ilo-backup-size 1073741824
+//	go run ./internal/devicesim/cmd/devicesim -aruba 0 -apstra 1 -apstra-blueprints 10 -apstra-nodes 20000 -apstra-managed 50
 package main
 
 import (
@@ -27,6 +29,7 @@ import (
 	"time"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/apstra"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/aruba"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/ilo"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/sftpserver"
@@ -68,6 +71,17 @@ type options struct {
 	ilo              int
 	iloBackupSize    int64
 	iloResetDuration time.Duration
+
+	// Apstra servers.
+	apstra              int
+	apstraBlueprints    int
+	apstraNodes         int
+	apstraRelationships int
+	apstraManaged       int
+	apstraUnmanaged     int
+	apstraStagingOnly   int
+	apstraConfigSize    int
+	apstraTokenLifetime time.Duration
 }
 
 // arubaFaultModes are the -fault-mode values; each adjusts every conductor's Config.
@@ -130,14 +144,28 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Int64Var(&o.iloBackupSize, "ilo-backup-size", ilo.DefaultBackupSize, "bytes of each iLO backup image (streamed, never held in memory: multi-GiB is fine)")
 	fs.DurationVar(&o.iloResetDuration, "ilo-reset-duration", ilo.DefaultResetDuration, "how long an iLO is unreachable after an accepted restore")
 
+	fs.IntVar(&o.apstra, "apstra", 0, "number of Juniper Apstra servers (apstra-01, apstra-02, ...); they share -username, -password and -latency")
+	fs.IntVar(&o.apstraBlueprints, "apstra-blueprints", 3, "blueprints per Apstra server")
+	fs.IntVar(&o.apstraNodes, "apstra-nodes", 2000, "nodes per blueprint graph, systems included (graphs are streamed, never held in memory)")
+	fs.IntVar(&o.apstraRelationships, "apstra-relationships", 0, "relationships per blueprint graph (0: twice -apstra-nodes)")
+	fs.IntVar(&o.apstraManaged, "apstra-managed", 8, "deployed managed systems per blueprint (their deployed configuration is served)")
+	fs.IntVar(&o.apstraUnmanaged, "apstra-unmanaged", 2, "systems without a device per blueprint (config-rendering answers 422)")
+	fs.IntVar(&o.apstraStagingOnly, "apstra-staging-only", 0, "managed systems per blueprint not deployed yet (config-rendering?type=deployed answers 404)")
+	fs.IntVar(&o.apstraConfigSize, "apstra-config-size", apstra.DefaultConfigSize, "approximate bytes of each rendered device configuration")
+	fs.DurationVar(&o.apstraTokenLifetime, "apstra-token-lifetime", apstra.DefaultTokenLifetime, "lifetime of an Apstra API token")
+
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	if o.aruba < 0 || o.ilo < 0 {
-		return o, errors.New("-aruba and -ilo must be >= 0")
+	if o.aruba < 0 || o.ilo < 0 || o.apstra < 0 {
+		return o, errors.New("-aruba, -ilo and -apstra must be >= 0")
+	}
+	if o.apstraBlueprints < 0 || o.apstraNodes < 0 || o.apstraRelationships < 0 || o.apstraManaged < 0 ||
+		o.apstraUnmanaged < 0 || o.apstraStagingOnly < 0 || o.apstraConfigSize < 0 {
+		return o, errors.New("the -apstra-* sizes must be >= 0")
 	}
 	if o.username == "" || o.password == "" || o.sftpUsername == "" || o.sftpPassword == "" {
 		return o, errors.New("usernames and passwords must not be empty")
@@ -169,12 +197,13 @@ type env struct {
 	closers []func()
 }
 
-// deviceStarters start each kind of device, in order. To add a kind (e.g. a -apstra N
-// flag): add its flags to options/parseFlags and a starter here that starts its
-// devices with e.startEach.
+// deviceStarters start each kind of device, in order. To add a kind: add its flags to
+// options/parseFlags and a starter here that starts its devices with e.startEach (as
+// startApstras does).
 var deviceStarters = []func(*env) error{
 	startConductors,
 	startILOs,
+	startApstras,
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -280,7 +309,7 @@ func startConductors(e *env) error {
 	if e.opts.verbose {
 		devLog = e.logger
 	}
-	return e.startEach(e.opts.aruba, "conductor-%02d", func(name, listenAddr string) (*devicesim.Server, *devicesim.Base, error) {
+	return e.startEach(e.opts.aruba, "conductor-%02d", func(name, listenAddr string) (started, error) {
 		cfg := aruba.Config{
 			Name: name, Username: e.opts.username, Password: e.opts.password, ListenAddr: listenAddr,
 			MaxSessions:      e.opts.maxSessions,
@@ -294,43 +323,103 @@ func startConductors(e *env) error {
 		}
 		s, err := aruba.Start(e.ca, cfg)
 		if err != nil {
-			return nil, nil, err
+			return started{}, err
 		}
-		return s.Server, s.Conductor.Base, nil
+		return started{srv: s.Server, dev: s.Conductor.Base}, nil
 	})
 }
 
 func startILOs(e *env) error {
-	return e.startEach(e.opts.ilo, "ilo-%02d", func(name, listenAddr string) (*devicesim.Server, *devicesim.Base, error) {
+	return e.startEach(e.opts.ilo, "ilo-%02d", func(name, listenAddr string) (started, error) {
 		s, err := ilo.Start(e.ca, ilo.Config{
 			Name: name, Username: e.opts.username, Password: e.opts.password, ListenAddr: listenAddr,
 			BackupSize:    e.opts.iloBackupSize,
 			ResetDuration: e.opts.iloResetDuration,
 		})
 		if err != nil {
-			return nil, nil, err
+			return started{}, err
 		}
-		return s.Server, s.ILO.Base, nil
+		return started{srv: s.Server, dev: s.ILO.Base}, nil
 	})
+}
+
+func startApstras(e *env) error {
+	o := e.opts
+	var devLog *log.Logger
+	if o.verbose {
+		devLog = e.logger
+	}
+	bps := make([]apstra.BlueprintConfig, o.apstraBlueprints)
+	for i := range bps {
+		bps[i] = apstra.BlueprintConfig{
+			Nodes: o.apstraNodes, Relationships: o.apstraRelationships, ConfigSize: o.apstraConfigSize,
+			ManagedSystems: o.apstraManaged, UnmanagedSystems: o.apstraUnmanaged, StagingOnlySystems: o.apstraStagingOnly,
+		}
+	}
+	return e.startEach(o.apstra, "apstra-%02d", func(name, listenAddr string) (started, error) {
+		s, err := apstra.Start(e.ca, apstra.Config{
+			Name: name, Username: o.username, Password: o.password, ListenAddr: listenAddr,
+			Blueprints: bps, TokenLifetime: o.apstraTokenLifetime, Logger: devLog,
+		})
+		if err != nil {
+			return started{}, err
+		}
+		ssh, err := startApstraSSH(e, name, s.Apstra)
+		if err != nil {
+			s.Close()
+			return started{}, err
+		}
+		return started{srv: s.Server, dev: s.Apstra.Base, ssh: ssh}, nil
+	})
+}
+
+// startApstraSSH starts a server's SSH side (sudo aos_backup, SFTP) with its own
+// filesystem under -dir; the server's API credentials log in.
+func startApstraSSH(e *env, name string, a *apstra.Apstra) (*devicesim.SFTPInfo, error) {
+	root := filepath.Join(e.dir, name+"-root")
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, err
+	}
+	s, err := a.StartSSH(apstra.SSHConfig{RootDir: root, Addr: net.JoinHostPort(e.opts.listenHost, "0")})
+	if err != nil {
+		return nil, err
+	}
+	e.closers = append(e.closers, func() { _ = s.Close() })
+	cfg := a.Config()
+	return &devicesim.SFTPInfo{
+		Address:  net.JoinHostPort(reachableHost(e.opts.listenHost), fmt.Sprint(s.Port())),
+		Username: cfg.Username, Password: cfg.Password, RootDir: root,
+		HostKey: s.AuthorizedKey(), HostKeyFingerprint: s.Fingerprint(),
+	}, nil
+}
+
+// started is one device a starter started: its server, its Base, and its SSH side
+// when it has one.
+type started struct {
+	srv *devicesim.Server
+	dev *devicesim.Base
+	ssh *devicesim.SFTPInfo
 }
 
 // startEach starts n devices of one kind, named by nameFormat (1, 2, ...), each on
 // a free port of -listen-host, and adds each to the listing.
-func (e *env) startEach(n int, nameFormat string, start func(name, listenAddr string) (*devicesim.Server, *devicesim.Base, error)) error {
+func (e *env) startEach(n int, nameFormat string, start func(name, listenAddr string) (started, error)) error {
 	for i := 1; i <= n; i++ {
 		name := fmt.Sprintf(nameFormat, i)
-		s, dev, err := start(name, net.JoinHostPort(e.opts.listenHost, "0"))
+		st, err := start(name, net.JoinHostPort(e.opts.listenHost, "0"))
 		if err != nil {
 			return fmt.Errorf("starting %s: %w", name, err)
 		}
-		e.add(s, dev)
+		e.add(st)
 	}
 	return nil
 }
 
 // add lists a started device, gives it the -latency and closes it on exit.
-func (e *env) add(s *devicesim.Server, dev *devicesim.Base) {
-	e.closers = append(e.closers, s.Close)
-	dev.Faults.SetLatency(e.opts.latency)
-	e.listing.Devices = append(e.listing.Devices, s.DeviceInfo())
+func (e *env) add(st started) {
+	e.closers = append(e.closers, st.srv.Close)
+	st.dev.Faults.SetLatency(e.opts.latency)
+	info := st.srv.DeviceInfo()
+	info.SSH = st.ssh
+	e.listing.Devices = append(e.listing.Devices, info)
 }

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/apstra"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/aruba"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/ilo"
 	"golang.org/x/crypto/ssh"
@@ -238,6 +239,94 @@ func TestRunServesILOs(t *testing.T) {
 	}
 }
 
+// Apstra servers are listed and serve the configured blueprints.
+func TestRunServesApstra(t *testing.T) {
+	listing, _ := startRun(t, "-aruba", "0", "-apstra", "2", "-apstra-blueprints", "3", "-apstra-nodes", "500",
+		"-apstra-relationships", "700", "-apstra-managed", "6", "-apstra-unmanaged", "2", "-apstra-staging-only", "1",
+		"-username", "demo", "-password", "demo-pw")
+	if len(listing.Devices) != 2 {
+		t.Fatalf("devices %+v", listing.Devices)
+	}
+	hc := httpClient(t, listing.CACertFile)
+	for i, d := range listing.Devices {
+		if d.Kind != apstra.Kind || d.Name != []string{"apstra-01", "apstra-02"}[i] || d.Firmware != apstra.DefaultVersion ||
+			d.Username != "demo" || d.Password != "demo-pw" || d.StatsURL != d.URL+"/_sim/stats" {
+			t.Fatalf("apstra %d: %+v", i, d)
+		}
+		login, _ := json.Marshal(map[string]string{"username": d.Username, "password": d.Password})
+		resp, err := hc.Post(d.URL+"/api/aaa/login", "application/json", bytes.NewReader(login))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tok struct{ Token string }
+		_ = json.NewDecoder(resp.Body).Decode(&tok)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated || tok.Token == "" {
+			t.Fatalf("login to %s: HTTP %d", d.Name, resp.StatusCode)
+		}
+		get := func(path string, v any) {
+			req, _ := http.NewRequest(http.MethodGet, d.URL+path, nil)
+			req.Header.Set("AuthToken", tok.Token)
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if err := json.NewDecoder(resp.Body).Decode(v); err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("GET %s: HTTP %d %v", path, resp.StatusCode, err)
+			}
+		}
+		var list struct{ Items []struct{ ID string } }
+		get("/api/blueprints", &list)
+		if len(list.Items) != 3 {
+			t.Fatalf("%d blueprints", len(list.Items))
+		}
+		var g struct {
+			Nodes         map[string]struct{ Type string }
+			Relationships map[string]any
+		}
+		get("/api/blueprints/"+list.Items[2].ID, &g)
+		systems := 0
+		for _, n := range g.Nodes {
+			if n.Type == "system" {
+				systems++
+			}
+		}
+		if len(g.Nodes) != 500 || len(g.Relationships) != 700 || systems != 9 {
+			t.Fatalf("graph: %d nodes (%d systems), %d relationships", len(g.Nodes), systems, len(g.Relationships))
+		}
+		// Its SSH side runs `sudo -S aos_backup` and leaves the tarball under its root.
+		ssh1 := d.SSH
+		if ssh1 == nil || ssh1.Username != "demo" || ssh1.Password != "demo-pw" || !strings.HasPrefix(ssh1.HostKey, "ssh-ed25519 ") {
+			t.Fatalf("ssh %+v", ssh1)
+		}
+		key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(ssh1.HostKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc, err := ssh.Dial("tcp", ssh1.Address, &ssh.ClientConfig{User: ssh1.Username, Auth: []ssh.AuthMethod{ssh.Password(ssh1.Password)},
+			HostKeyCallback: ssh.FixedHostKey(key), Timeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sess, err := cc.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sess.Stdin = strings.NewReader(ssh1.Password + "\n")
+		out, err := sess.Output("sudo -S aos_backup")
+		sess.Close()
+		cc.Close()
+		if err != nil || !strings.Contains(string(out), "New AOS snapshot: ") {
+			t.Fatalf("aos_backup: %v %s", err, out)
+		}
+		name := strings.TrimSpace(string(out[strings.LastIndex(string(out), ": ")+2:]))
+		if _, err := os.Stat(filepath.Join(ssh1.RootDir, "var/lib/aos/snapshot", name, "aos.data.tar.gz")); err != nil {
+			t.Fatalf("snapshot not under the root: %v", err)
+		}
+	}
+}
+
 func TestRunTempDirRemovedAndLatency(t *testing.T) {
 	listing, stop := startRun(t, "-aruba", "1", "-latency", "150ms")
 	if len(listing.Devices) != 1 {
@@ -267,7 +356,7 @@ func TestFlags(t *testing.T) {
 	if _, err := parseFlags([]string{"-help"}, &stderr); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("-help: %v", err)
 	}
-	for _, want := range []string{"-aruba", "-ilo", "-ilo-backup-size", "-latency", "-flash-backup-delay", "-fault-mode", "-dir", "-username", "-password", "-listen-host", "aos82", "status-number", "expiry-401", "strict-csrf"} {
+	for _, want := range []string{"-aruba", "-ilo", "-ilo-backup-size", "-apstra", "-apstra-nodes", "-apstra-managed", "-latency", "-flash-backup-delay", "-fault-mode", "-dir", "-username", "-password", "-listen-host", "aos82", "status-number", "expiry-401", "strict-csrf"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Fatalf("usage lacks %q:\n%s", want, stderr.String())
 		}
@@ -283,6 +372,8 @@ func TestFlags(t *testing.T) {
 	for _, bad := range [][]string{
 		{"-fault-mode", "aos99"},
 		{"-aruba", "-1"},
+		{"-apstra", "-1"},
+		{"-apstra-nodes", "-5"},
 		{"-listen-host", "example.com"},
 		{"-password", ""},
 		{"stray"},

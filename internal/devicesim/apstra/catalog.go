@@ -1,0 +1,191 @@
+package apstra
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// collectionKind says how a collection's items look.
+type collectionKind int
+
+const (
+	kindDesign collectionKind = iota
+	kindPool
+	kindSystems
+	kindUsers
+	kindRoles
+	kindFeatures
+)
+
+type collectionInfo struct {
+	kind collectionKind
+	name string // item name stem: "logical-device", "asn-pool"
+}
+
+// Collections are the design catalog, the resource pools and the other global
+// collections, by path.
+var collections = map[string]collectionInfo{
+	"/api/design/logical-devices":  {kindDesign, "logical-device"},
+	"/api/design/interface-maps":   {kindDesign, "interface-map"},
+	"/api/design/rack-types":       {kindDesign, "rack-type"},
+	"/api/design/templates":        {kindDesign, "template"},
+	"/api/design/configlets":       {kindDesign, "configlet"},
+	"/api/design/tags":             {kindDesign, "tag"},
+	"/api/design/config-templates": {kindDesign, "config-template"},
+	"/api/property-sets":           {kindDesign, "property-set"},
+	"/api/device-profiles":         {kindDesign, "device-profile"},
+	"/api/resources/asn-pools":     {kindPool, "asn"},
+	"/api/resources/vni-pools":     {kindPool, "vni"},
+	"/api/resources/integer-pools": {kindPool, "integer"},
+	"/api/resources/ip-pools":      {kindPool, "ip"},
+	"/api/resources/ipv6-pools":    {kindPool, "ipv6"},
+	"/api/resources/vlan-pools":    {kindPool, "vlan"},
+	"/api/systems":                 {kindSystems, "system"},
+	"/api/aaa/users":               {kindUsers, "user"},
+	"/api/aaa/roles":               {kindRoles, "role"},
+	"/api/features":                {kindFeatures, "feature"},
+}
+
+// CatalogPaths lists the design catalog and resource pool collections the server
+// serves (each answers {"items":[...]}).
+func CatalogPaths() []string {
+	var out []string
+	for p, c := range collections {
+		if c.kind == kindDesign || c.kind == kindPool {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (a *Apstra) collection(p string) (collectionInfo, bool) {
+	c, ok := collections[p]
+	return c, ok
+}
+
+// handleCollection answers GET (full items) and OPTIONS (ids) of a collection.
+func (a *Apstra) handleCollection(w http.ResponseWriter, r *http.Request, c collectionInfo) {
+	if _, ok := a.requireSession(w, r); !ok {
+		return
+	}
+	if c.kind == kindFeatures {
+		writeJSON(w, http.StatusOK, map[string]any{
+			"freeform":        map[string]string{"status": "enabled"},
+			"fabric_ai":       map[string]string{"status": "disabled"},
+			"obj_policy_exim": map[string]string{"status": "enabled"},
+		})
+		return
+	}
+	items := a.items(c)
+	switch r.Method {
+	case http.MethodGet:
+		writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	case http.MethodOptions:
+		ids := make([]any, 0, len(items))
+		for _, it := range items {
+			ids = append(ids, it["id"])
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"items": ids})
+	default:
+		writeError(w, http.StatusMethodNotAllowed, "Method Not Allowed")
+	}
+}
+
+func (a *Apstra) items(c collectionInfo) []map[string]any {
+	created := a.Now().Add(-90 * 24 * time.Hour).UTC().Truncate(time.Second).Format(timeFormat)
+	var out []map[string]any
+	switch c.kind {
+	case kindSystems:
+		a.mu.Lock()
+		for _, bp := range a.blueprints {
+			for i := range bp.systems() {
+				k := bp.systemKind(i)
+				if k != sysManaged && k != sysStagingOnly {
+					continue
+				}
+				label, _ := bp.systemLabel(i)
+				out = append(out, map[string]any{
+					"id": bp.systemID(i), "device_key": bp.systemID(i),
+					"facts":       map[string]string{"hostname": label, "vendor": "Juniper", "os_family": "junos", "os_version": "22.2R3-S3", "hw_model": "QFX5120-48Y-8C"},
+					"status":      map[string]any{"comm_state": "on", "agent_start_time": created, "is_acknowledged": true},
+					"user_config": map[string]string{"admin_state": "normal", "aos_hcl_model": "Juniper_QFX5120-48Y-8C_Junos"},
+				})
+			}
+		}
+		a.mu.Unlock()
+	case kindUsers:
+		out = append(out, map[string]any{"id": a.userID, "username": a.cfg.Username, "first_name": "", "last_name": "", "email": "", "roles": []string{"administrator"}, "created_at": created})
+		out = append(out, map[string]any{"id": "b3a4f5f8-0c39-4b8e-9a0f-6f3e6f1d2c11", "username": "readonly", "first_name": "Audit", "last_name": "", "email": "audit@example.net", "roles": []string{"viewer"}, "created_at": created})
+	case kindRoles:
+		for _, r := range []string{"administrator", "device_operator", "user", "viewer"} {
+			out = append(out, map[string]any{"id": r, "label": r, "description": "built-in role", "permissions": []string{}})
+		}
+	case kindPool:
+		for k := range a.cfg.CatalogItems {
+			out = append(out, poolItem(c.name, k, created))
+		}
+	default:
+		for k := range a.cfg.CatalogItems {
+			out = append(out, map[string]any{
+				"id":           fmt.Sprintf("%s-%02d", c.name, k+1),
+				"display_name": fmt.Sprintf("%s %d", c.name, k+1),
+				"label":        fmt.Sprintf("%s %d", c.name, k+1),
+				"description":  "generated by the Apstra simulator",
+				"created_at":   created, "last_modified_at": created,
+				"tags": []string{},
+			})
+		}
+	}
+	return out
+}
+
+// poolItem is one resource pool; Apstra gives its counters as strings.
+func poolItem(kind string, k int, created string) map[string]any {
+	item := map[string]any{
+		"id": fmt.Sprintf("%s-pool-%02d", kind, k+1), "display_name": fmt.Sprintf("%s pool %d", kind, k+1),
+		"status": "in_use", "tags": []string{}, "created_at": created, "last_modified_at": created,
+	}
+	used, total := 10*(k+1), 1000*(k+1)
+	switch kind {
+	case "ip", "ipv6":
+		network := fmt.Sprintf("10.%d.0.0/16", 10+k)
+		if kind == "ipv6" {
+			network = fmt.Sprintf("fd00:%x::/48", 10+k)
+		}
+		item["subnets"] = []map[string]string{{"network": network, "status": "pool_element_in_use", "used": strconv.Itoa(used), "total": strconv.Itoa(total)}}
+	default:
+		first := map[string]int{"asn": 64512, "vni": 10000, "integer": 1, "vlan": 100}[kind] + k*10000
+		item["ranges"] = []map[string]any{{"first": first, "last": first + total - 1, "status": "pool_element_in_use", "used": strconv.Itoa(used), "total": strconv.Itoa(total)}}
+	}
+	item["used"], item["total"] = strconv.Itoa(used), strconv.Itoa(total)
+	item["used_percentage"] = float64(used) * 100 / float64(total)
+	return item
+}
+
+// connectivityTemplates is the blueprint's obj-policy-export "policies" list.
+func (bp *blueprint) connectivityTemplates() []map[string]any {
+	n := max(2, bp.cfg.ManagedSystems/4)
+	out := make([]map[string]any, 0, 2*n)
+	for k := range n {
+		top := fmt.Sprintf("ct-%s-%02d", bp.id[:8], k+1)
+		leaf := top + "-vn"
+		var vn any // a virtual network node, when the graph has that many nodes
+		if i := bp.systems() + 3 + 5*k; i < bp.cfg.Nodes {
+			vn = bp.nodeID(i)
+		}
+		out = append(out,
+			map[string]any{
+				"id": top, "label": fmt.Sprintf("tagged vn %d", k+1), "description": "", "policy_type_name": "batch",
+				"attributes": map[string]any{"subpolicies": []string{leaf}}, "visible": true, "tags": []string{},
+				"user_data": `{"isSausage":true,"positions":{}}`,
+			},
+			map[string]any{
+				"id": leaf, "label": "", "description": "", "policy_type_name": "AttachSingleVLAN",
+				"attributes": map[string]any{"vn_node_id": vn, "tag_type": "vlan_tagged"},
+				"visible":    false, "tags": []string{},
+			})
+	}
+	return out
+}
