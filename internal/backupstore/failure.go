@@ -188,7 +188,7 @@ func (s *Store) readFailure(ctx context.Context, family, device, id string) (Fai
 	if err != nil {
 		return Failure{}, &recordError{kind: "failure record", location: loc, err: err}
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }() // only read: closing cannot lose anything
 	data, err := readAllLimited(rc, maxFailureRecord)
 	if err != nil {
 		return Failure{}, &recordError{kind: "failure record", location: loc, err: err}

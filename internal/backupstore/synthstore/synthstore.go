@@ -117,7 +117,7 @@ func backup(ctx context.Context, s *backupstore.Store, family, device string, st
 	if err != nil {
 		return err
 	}
-	defer r.Abort()
+	defer func() { _ = r.Abort() }() // a no-op once committed
 	kinds := []string{"backup"}
 	if family == backupstore.FamilyAruba {
 		kinds = []string{"config", "flash"}

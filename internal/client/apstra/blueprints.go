@@ -496,7 +496,7 @@ func (c *Client) SystemNodes(ctx context.Context, bpID string) ([]SystemNode, er
 	if err != nil {
 		return nil, err
 	}
-	defer body.Close()
+	defer func() { _ = body.Close() }() // only read: closing cannot lose anything
 	g, err := ScanGraph(body)
 	if err != nil {
 		var de *client.DeviceError

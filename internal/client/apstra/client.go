@@ -261,7 +261,10 @@ func gateFor(hostPort, user, password string) *loginGate {
 	fresh := &loginGate{turn: make(chan struct{}, 1)}
 	fresh.turn <- struct{}{}
 	g, _ := gates.LoadOrStore(key, fresh)
-	return g.(*loginGate)
+	if gate, ok := g.(*loginGate); ok {
+		return gate
+	}
+	return fresh // gates holds nothing but *loginGate
 }
 
 // login is the Session's login: POST the credentials to /api/aaa/login, or to

@@ -132,8 +132,8 @@ func startIntercepted(t *testing.T, cfg sim.Config, intercept interceptor) *fixt
 
 // secretsOf are the secrets a test watches for: the password, every token the
 // server issued and each token's payload and signature.
-func secretsOf(a *sim.Apstra, extra ...string) []string {
-	out := append([]string{simPass, "Pa55,word"}, extra...)
+func secretsOf(a *sim.Apstra) []string {
+	out := []string{simPass, "Pa55,word"}
 	for _, tok := range a.IssuedTokens() {
 		out = append(out, tok)
 		if parts := strings.Split(tok, "."); len(parts) == 3 {

@@ -359,7 +359,7 @@ func (a *Apstra) WriteBlueprint(id string, w interface{ Write([]byte) (int, erro
 		return fmt.Errorf("apstra sim: no blueprint %q", id)
 	}
 	gw := newGraphWriter(w, 0)
-	bp.writeGraph(gw, nodeFilter{})
+	bp.writeGraph(gw)
 	return gw.flush()
 }
 

@@ -278,7 +278,7 @@ func (g *graphWriter) flush() error {
 type nodeFilter struct{ nodeType string }
 
 // writeGraph writes the staging graph: the document GET /api/blueprints/{id} answers.
-func (bp *blueprint) writeGraph(g *graphWriter, f nodeFilter) {
+func (bp *blueprint) writeGraph(g *graphWriter) {
 	g.buf = append(g.buf, `{"id":`...)
 	g.buf = appendJSON(g.buf, bp.id)
 	g.buf = append(g.buf, `,"label":`...)
@@ -292,7 +292,7 @@ func (bp *blueprint) writeGraph(g *graphWriter, f nodeFilter) {
 	g.buf = append(g.buf, `","source_versions":{"config_blueprint":`...)
 	g.buf = strconv.AppendInt(g.buf, int64(bp.version), 10)
 	g.buf = append(g.buf, `},"nodes":`...)
-	bp.writeNodes(g, f)
+	bp.writeNodes(g, nodeFilter{})
 	g.buf = append(g.buf, `,"relationships":{`...)
 	for j := range bp.cfg.Relationships {
 		if j > 0 {

@@ -110,7 +110,7 @@ func (a *Apstra) handleBlueprintPath(w http.ResponseWriter, r *http.Request, res
 	}
 	switch endpoint {
 	case EndpointBlueprint:
-		a.streamJSON(w, r, bp.id, func(g *graphWriter) { bp.writeGraph(g, nodeFilter{}) })
+		a.streamJSON(w, r, bp.id, func(g *graphWriter) { bp.writeGraph(g) })
 	case EndpointNodes:
 		f := nodeFilter{nodeType: r.URL.Query().Get("node_type")}
 		a.streamJSON(w, r, "", func(g *graphWriter) {

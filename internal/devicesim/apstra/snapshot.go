@@ -141,7 +141,7 @@ func (s *SSHServer) exec(command string, stdin io.Reader, stdout, stderr io.Writ
 		if len(args) > 0 {
 			name = args[0]
 		}
-		fmt.Fprintf(stderr, "bash: %s: command not found\n", name)
+		_, _ = fmt.Fprintf(stderr, "bash: %s: command not found\n", name)
 		return 127
 	}
 	if !sudo {
@@ -168,10 +168,10 @@ func (s *SSHServer) exec(command string, stdin io.Reader, stdout, stderr io.Writ
 	}
 	snap, err := s.writeSnapshot()
 	if err != nil {
-		fmt.Fprintf(stderr, "aos_backup: backup failed: %v\n", err)
+		_, _ = fmt.Fprintf(stderr, "aos_backup: backup failed: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s  Backup operation completed successfully.\n%sNew AOS snapshot: %s\n",
+	_, _ = fmt.Fprintf(stdout, "%s  Backup operation completed successfully.\n%sNew AOS snapshot: %s\n",
 		aosBackupBanner, aosBackupBanner, path.Base(path.Dir(snap.Path)))
 	return 0
 }
@@ -191,7 +191,7 @@ func (s *SSHServer) writeSnapshot() (Snapshot, error) {
 	if err != nil {
 		return Snapshot{}, err
 	}
-	defer os.Remove(tmp.Name())
+	defer func() { _ = os.Remove(tmp.Name()) }() // gone once renamed into place
 	sum := sha256.New()
 	counted := &countingWriter{w: io.MultiWriter(tmp, sum)}
 	gz := gzip.NewWriter(counted)
@@ -224,11 +224,11 @@ func (s *SSHServer) writeSnapshot() (Snapshot, error) {
 		}
 		var n countingWriter // generation is cheap: write once to measure, once for real
 		gw := newGraphWriter(&n, 0)
-		bp.writeGraph(gw, nodeFilter{})
+		bp.writeGraph(gw)
 		_ = gw.flush()
 		err = addFile(tw, "aos.data/db/blueprints/"+bp.id+".json", now, n.n, func(w io.Writer) error {
 			gw := newGraphWriter(w, 0)
-			bp.writeGraph(gw, nodeFilter{})
+			bp.writeGraph(gw)
 			return gw.flush()
 		})
 	}
