@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -490,11 +491,7 @@ func (w *s3Writer) Abort() error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.parent), abortTimeout)
 	defer cancel()
-	_, err := w.s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
-		Bucket:   aws.String(w.s.cfg.Bucket),
-		Key:      aws.String(w.s.objectKey(w.key)),
-		UploadId: aws.String(w.uploadID),
-	})
+	err := w.abortUpload(ctx)
 	if err != nil && !isNoSuchUpload(err) {
 		failed := w.s.fail("abort multipart upload", w.key, err)
 		var e *S3Error
@@ -506,6 +503,37 @@ func (w *s3Writer) Abort() error {
 	w.uploadID = ""
 	return nil
 }
+
+// abortUpload aborts the multipart upload until the server no longer has it. A part
+// the server was still receiving when the abort arrived (its client gave up, the
+// server did not) can be stored after the abort; S3's own advice is to check that
+// no part remains and abort again.
+func (w *s3Writer) abortUpload(ctx context.Context) error {
+	bucket, key, id := aws.String(w.s.cfg.Bucket), aws.String(w.s.objectKey(w.key)), aws.String(w.uploadID)
+	for attempt := 1; ; attempt++ {
+		_, err := w.s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: bucket, Key: key, UploadId: id})
+		if err != nil {
+			return err
+		}
+		_, lerr := w.s.client.ListParts(ctx, &s3.ListPartsInput{Bucket: bucket, Key: key, UploadId: id})
+		if lerr != nil {
+			// Gone (NoSuchUpload), or not ours to check (no permission to list parts):
+			// the abort itself succeeded.
+			return nil
+		}
+		if attempt == maxAbortChecks {
+			return errors.New("the server still holds parts of the upload after repeated aborts")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+		}
+	}
+}
+
+// maxAbortChecks bounds how often an abort is repeated for parts stored after it.
+const maxAbortChecks = 5
 
 // release drops the part buffers so that a long-lived writer value holds no memory.
 func (w *s3Writer) release() {
