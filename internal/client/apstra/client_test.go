@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
 	"io"
 	"net/http"
 	"runtime"
@@ -13,7 +14,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -502,7 +502,7 @@ func TestLargeGraphStreamsThroughTheClientInBoundedMemory(t *testing.T) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		base := ms.HeapAlloc
-		stop := heapWatch()
+		stop := testkit.WatchHeap()
 		body, err := f.c.OpenBlueprint(ctx, bps[0].ID)
 		if err != nil {
 			return err
@@ -533,27 +533,3 @@ type byteCounter struct {
 }
 
 func (b *byteCounter) Write(p []byte) (int, error) { b.n += int64(len(p)); return b.w.Write(p) }
-
-// heapWatch samples the heap in use until stopped and returns the peak.
-func heapWatch() (stop func() uint64) {
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapAlloc > peak.Load() {
-				peak.Store(ms.HeapAlloc)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-		}
-	}()
-	return func() uint64 { close(done); wg.Wait(); return peak.Load() }
-}

@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
 	"io"
 	"net/http"
 	"runtime"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -397,30 +396,6 @@ func TestNodeIDsRoundTrip(t *testing.T) {
 	}
 }
 
-// heapWatch samples the heap in use until stopped and returns the peak.
-func heapWatch() (stop func() uint64) {
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapAlloc > peak.Load() {
-				peak.Store(ms.HeapAlloc)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-		}
-	}()
-	return func() uint64 { close(done); wg.Wait(); return peak.Load() }
-}
-
 // A 50 MB graph streams while the heap (server and the reading client together)
 // grows by a small fraction of it: the simulator never builds a graph in memory.
 func TestLargeBlueprintStreamsInBoundedMemory(t *testing.T) {
@@ -432,7 +407,7 @@ func TestLargeBlueprintStreamsInBoundedMemory(t *testing.T) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	base := ms.HeapAlloc
-	stop := heapWatch()
+	stop := testkit.WatchHeap()
 	resp, err := c.req(http.MethodGet, "/api/blueprints/"+id, nil, nil)
 	if err != nil {
 		t.Fatal(err)

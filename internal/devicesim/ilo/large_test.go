@@ -3,38 +3,13 @@ package ilo
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
 	"io"
 	"mime/multipart"
 	"runtime"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
-
-// heapWatch samples the heap in use until stopped and returns the peak.
-func heapWatch() (stop func() uint64) {
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapAlloc > peak.Load() {
-				peak.Store(ms.HeapAlloc)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-	}()
-	return func() uint64 { close(done); wg.Wait(); return peak.Load() }
-}
 
 // TestLargeBackupStreamsWithBoundedMemory downloads a 256 MiB backup, then pipes a
 // second download straight into a restore upload: neither side may hold the image.
@@ -49,7 +24,7 @@ func TestLargeBackupStreamsWithBoundedMemory(t *testing.T) {
 	loc := c.backupLocation()
 
 	runtime.GC()
-	stop := heapWatch()
+	stop := testkit.WatchHeap()
 	resp, err := c.req("GET", loc, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +50,7 @@ func TestLargeBackupStreamsWithBoundedMemory(t *testing.T) {
 
 	// Download → restore through a pipe.
 	runtime.GC()
-	stop = heapWatch()
+	stop = testkit.WatchHeap()
 	dl, err := c.req("GET", loc, nil, nil)
 	if err != nil {
 		t.Fatal(err)
