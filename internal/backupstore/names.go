@@ -13,12 +13,13 @@ const MaxNameLen = 64
 
 // Families of devices the store knows: the top folders of its layout.
 const (
-	FamilyAruba = "aruba"
-	FamilyILO   = "ilo"
+	FamilyAruba  = "aruba"
+	FamilyILO    = "ilo"
+	FamilyApstra = "apstra"
 )
 
 // Families lists every family; a new kind of device adds its own here.
-var Families = []string{FamilyAruba, FamilyILO}
+var Families = []string{FamilyAruba, FamilyILO, FamilyApstra}
 
 // IsFamily reports whether name is one of the Families.
 func IsFamily(name string) bool { return slices.Contains(Families, name) }

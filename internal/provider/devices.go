@@ -15,6 +15,7 @@ import (
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/apstra"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/aruba"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
 )
@@ -99,8 +100,17 @@ var iloKind = &deviceKind[*redfish.Client]{
 	},
 }
 
+var apstraKind = &deviceKind[*apstra.Client]{
+	deviceSettings{family: backupstore.FamilyApstra, block: "apstra", title: "Apstra", label: "Apstra server",
+		description: "Credentials of the Juniper Apstra servers.", account: "Apstra", portName: "HTTPS API port",
+		envUsername: EnvApstraUsername, envPassword: EnvApstraPassword, defaultPort: apstra.DefaultPort},
+	func(hc *client.Client, a deviceAccess) (*apstra.Client, error) {
+		return apstra.New(hc, apstra.Config{Host: a.host, Port: a.port, Username: a.username, Password: a.password, Secrets: a.secrets})
+	},
+}
+
 // deviceKinds are the kinds whose blocks the provider configuration has.
-var deviceKinds = []*deviceSettings{&arubaKind.deviceSettings, &iloKind.deviceSettings}
+var deviceKinds = []*deviceSettings{&arubaKind.deviceSettings, &iloKind.deviceSettings, &apstraKind.deviceSettings}
 
 // deviceCredentials are the provider's credentials and port for one kind.
 type deviceCredentials struct {

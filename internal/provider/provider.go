@@ -38,6 +38,9 @@ const (
 	EnvArubaPassword = "ARUBA_PASSWORD"
 	EnvILOUsername   = "ILO_USERNAME"
 	EnvILOPassword   = "ILO_PASSWORD"
+	// Juniper's own Terraform provider reads these: a team that runs it sets nothing new.
+	EnvApstraUsername = "APSTRA_USER"
+	EnvApstraPassword = "APSTRA_PASS"
 )
 
 var (
