@@ -6,9 +6,14 @@ import (
 	"maps"
 	"regexp"
 
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 )
 
 var sha256FingerprintRE = regexp.MustCompile(`^SHA256:[A-Za-z0-9+/]{43}=?$`)
@@ -51,12 +56,52 @@ func providerDataFrom(v any, diags *diag.Diagnostics) *providerData {
 	return d
 }
 
+// sshHostKeyModel is how a block that makes the provider connect over SSH pins the
+// server's host key (sftpverify checks it).
+type sshHostKeyModel struct {
+	HostKey               types.String `tfsdk:"host_key"`
+	HostKeyFingerprint    types.String `tfsdk:"host_key_fingerprint"`
+	InsecureIgnoreHostKey types.Bool   `tfsdk:"insecure_ignore_host_key"`
+}
+
+// sshHostKeyAttributes are sshHostKeyModel's attributes; server is whose key it is
+// ("The SCP server's"), purpose what the key is checked for, connect what the
+// insecure opt-out does without it.
+func sshHostKeyAttributes(server, purpose, connect string) map[string]schema.Attribute {
+	return map[string]schema.Attribute{
+		"host_key": schema.StringAttribute{
+			MarkdownDescription: server + " SSH host key in `authorized_keys` form (`ssh-ed25519 AAAA...`), " + purpose + ".",
+			Optional:            true,
+		},
+		"host_key_fingerprint": schema.StringAttribute{
+			MarkdownDescription: server + " SSH host key fingerprint (`SHA256:...`, as `ssh-keygen -lf` prints it), " + purpose + ".",
+			Optional:            true,
+			Validators:          []validator.String{stringvalidator.RegexMatches(sha256FingerprintRE, "must look like SHA256:<base64>, as printed by ssh-keygen -l")},
+		},
+		"insecure_ignore_host_key": schema.BoolAttribute{
+			MarkdownDescription: connect + " without checking the SSH host key. **Insecure**: explicit opt-in for labs. Default `false`.",
+			Optional:            true,
+			Computed:            true,
+			Default:             booldefault.StaticBool(false),
+		},
+	}
+}
+
+// unpinned reports whether the configuration is known and pins no host key without
+// opting out of the check.
+func (m sshHostKeyModel) unpinned() bool {
+	if m.HostKey.IsUnknown() || m.HostKeyFingerprint.IsUnknown() || m.InsecureIgnoreHostKey.IsUnknown() {
+		return false
+	}
+	return m.HostKey.IsNull() && m.HostKeyFingerprint.IsNull() && !m.InsecureIgnoreHostKey.ValueBool()
+}
+
 func validateSCPHostKey(m *arubaSCPModel, diags *diag.Diagnostics) {
 	verify := m.Verify.IsNull() || m.Verify.ValueBool()
-	if !verify || m.Verify.IsUnknown() || m.HostKey.IsUnknown() || m.HostKeyFingerprint.IsUnknown() || m.InsecureIgnoreHostKey.IsUnknown() {
+	if !verify || m.Verify.IsUnknown() {
 		return
 	}
-	if m.HostKey.IsNull() && m.HostKeyFingerprint.IsNull() && !m.InsecureIgnoreHostKey.ValueBool() {
+	if m.unpinned() {
 		diags.AddAttributeError(path.Root("scp"), "The SCP server's host key is not known",
 			"Verifying the uploads connects to the SCP server over SSH, and its host key is checked: set scp.host_key "+
 				"(the server's public key, e.g. from ssh-keyscan) or scp.host_key_fingerprint (SHA256:..., from ssh-keygen -lf). "+

@@ -230,3 +230,151 @@ func optionalString(s string) types.String {
 func formatTime(t time.Time) types.String {
 	return types.StringValue(t.UTC().Format(time.RFC3339Nano))
 }
+
+// apstraStoredBackupModel is what infrabackup_apstra_backup and its data source
+// report about an Apstra backup: its files and, per blueprint, where its graph and
+// each device's deployed configuration are. The resource also reports what changed
+// since the previous backup (withChanges), which the data source does not know.
+type apstraStoredBackupModel struct {
+	storedBackupModel
+	Blueprints types.List `tfsdk:"blueprints_backed_up"`
+}
+
+func (apstraStoredBackupModel) attributes(withChanges bool) map[string]schema.Attribute {
+	attrs := storedBackupModel{}.attributes("Every file the backup wrote: per blueprint its graph (`bp-<token>-graph`), deploy state, " +
+		"revisions, connectivity templates (`-ct`) and each device's deployed configuration (`bp-<token>-cfg-<node>`); the design " +
+		"catalog (`design-*`) and resource pools (`resources-*`); with `snapshot`, `aos-snapshot`.")
+	attrs["blueprints_backed_up"] = schema.ListNestedAttribute{
+		MarkdownDescription: "The blueprints the backup holds, in the server's order.",
+		Computed:            true,
+		NestedObject:        schema.NestedAttributeObject{Attributes: apstraBlueprintAttributes(withChanges)},
+		PlanModifiers:       []planmodifier.List{listplanmodifier.UseStateForUnknown()},
+	}
+	return attrs
+}
+
+func apstraBlueprintAttributes(withChanges bool) map[string]schema.Attribute {
+	str := func(desc string) schema.Attribute {
+		return schema.StringAttribute{Computed: true, MarkdownDescription: desc}
+	}
+	attrs := map[string]schema.Attribute{
+		"id":            str("The blueprint's id."),
+		"label":         str("The blueprint's label."),
+		"design":        str("`two_stage_l3clos` or `freeform`."),
+		"version":       schema.Int64Attribute{Computed: true, MarkdownDescription: "The blueprint's version in the exported graph."},
+		"deploy_state":  str("The deploy state (`success`, `failure`, ...)."),
+		"nodes":         schema.Int64Attribute{Computed: true, MarkdownDescription: "Nodes in the exported graph."},
+		"relationships": schema.Int64Attribute{Computed: true, MarkdownDescription: "Relationships in the exported graph."},
+		"graph_key":     str("Key of the graph export in the backup store."),
+		"graph_path":    str("Local path of the graph export in a local store; null in a bucket."),
+		"devices": schema.ListNestedAttribute{
+			MarkdownDescription: "The managed systems whose deployed configuration was stored.",
+			Computed:            true,
+			NestedObject: schema.NestedAttributeObject{Attributes: withAttributes(map[string]schema.Attribute{
+				"node_id":   str("The system node's id."),
+				"label":     str("The node's label."),
+				"hostname":  str("The node's hostname."),
+				"system_id": str("The assigned device's id (serial)."),
+				"key":       str("Key of the deployed configuration in the backup store."),
+				"path":      str("Local path of the deployed configuration in a local store; null in a bucket."),
+				"sha256":    str("SHA-256 of the deployed configuration."),
+			}, deviceChangedAttribute(withChanges))},
+		},
+		"skipped": schema.ListNestedAttribute{
+			MarkdownDescription: "System nodes without a deployed configuration (not managed, or only in staging), and why.",
+			Computed:            true,
+			NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+				"node_id": str("The system node's id."),
+				"label":   str("The node's label."),
+				"reason":  str("Why it has no deployed configuration, in the server's words where it gave any."),
+			}},
+		},
+	}
+	if withChanges {
+		attrs["changed"] = schema.BoolAttribute{Computed: true, MarkdownDescription: "Whether the blueprint's version differs from the previous backup of this server in the store (`true` when it was not in it)."}
+		attrs["changed_devices"] = schema.ListAttribute{Computed: true, ElementType: types.StringType,
+			MarkdownDescription: "Node ids of the devices whose deployed configuration differs from the previous backup's (SHA-256), or that it did not have."}
+	}
+	return attrs
+}
+
+func deviceChangedAttribute(withChanges bool) map[string]schema.Attribute {
+	if !withChanges {
+		return nil
+	}
+	return map[string]schema.Attribute{"changed": schema.BoolAttribute{Computed: true,
+		MarkdownDescription: "Whether the deployed configuration differs from the previous backup's (`true` when it had none)."}}
+}
+
+// apstraBlueprintTypes are the object types of blueprints_backed_up's elements.
+func apstraBlueprintTypes(withChanges bool) (bp, device, skipped map[string]attr.Type) {
+	device = map[string]attr.Type{"node_id": types.StringType, "label": types.StringType, "hostname": types.StringType,
+		"system_id": types.StringType, "key": types.StringType, "path": types.StringType, "sha256": types.StringType}
+	skipped = map[string]attr.Type{"node_id": types.StringType, "label": types.StringType, "reason": types.StringType}
+	bp = map[string]attr.Type{"id": types.StringType, "label": types.StringType, "design": types.StringType,
+		"version": types.Int64Type, "deploy_state": types.StringType, "nodes": types.Int64Type, "relationships": types.Int64Type,
+		"graph_key": types.StringType, "graph_path": types.StringType}
+	if withChanges {
+		device["changed"] = types.BoolType
+		bp["changed"] = types.BoolType
+		bp["changed_devices"] = types.ListType{ElemType: types.StringType}
+	}
+	bp["devices"] = types.ListType{ElemType: types.ObjectType{AttrTypes: device}}
+	bp["skipped"] = types.ListType{ElemType: types.ObjectType{AttrTypes: skipped}}
+	return bp, device, skipped
+}
+
+// fromBlueprints fills the model from a backup and its blueprints (with their
+// Changed flags when withChanges).
+func (m *apstraStoredBackupModel) fromBlueprints(b backupstore.Backup, bps []backupjob.ApstraBlueprint, withChanges bool) diag.Diagnostics {
+	diags := m.storedBackupModel.fromBackup(b)
+	bpType, deviceType, skippedType := apstraBlueprintTypes(withChanges)
+	obj := func(t map[string]attr.Type, v map[string]attr.Value) attr.Value {
+		o, d := types.ObjectValue(t, v)
+		diags.Append(d...)
+		return o
+	}
+	list := func(t attr.Type, elems []attr.Value) types.List {
+		l, d := types.ListValue(t, elems)
+		diags.Append(d...)
+		return l
+	}
+	elems := make([]attr.Value, 0, len(bps))
+	for _, bp := range bps {
+		graph, _ := b.File(bp.GraphKind())
+		devices := make([]attr.Value, 0, len(bp.Deployed))
+		for _, dev := range bp.Deployed {
+			f, _ := b.File(dev.Kind)
+			v := map[string]attr.Value{"node_id": types.StringValue(dev.NodeID), "label": types.StringValue(dev.Label),
+				"hostname": types.StringValue(dev.Hostname), "system_id": types.StringValue(dev.SystemID),
+				"key": optionalString(f.Key), "path": optionalString(f.Path), "sha256": types.StringValue(f.SHA256)}
+			if withChanges {
+				v["changed"] = types.BoolValue(dev.Changed)
+			}
+			devices = append(devices, obj(deviceType, v))
+		}
+		skipped := make([]attr.Value, 0, len(bp.Skipped))
+		for _, s := range bp.Skipped {
+			skipped = append(skipped, obj(skippedType, map[string]attr.Value{"node_id": types.StringValue(s.NodeID),
+				"label": types.StringValue(s.Label), "reason": types.StringValue(s.Reason)}))
+		}
+		v := map[string]attr.Value{"id": types.StringValue(bp.ID), "label": types.StringValue(bp.Label),
+			"design": types.StringValue(bp.Design), "version": types.Int64Value(int64(bp.Version)),
+			"deploy_state": types.StringValue(bp.DeployState), "nodes": types.Int64Value(int64(bp.Nodes)),
+			"relationships": types.Int64Value(int64(bp.Relationships)),
+			"graph_key":     optionalString(graph.Key), "graph_path": optionalString(graph.Path),
+			"devices": list(types.ObjectType{AttrTypes: deviceType}, devices),
+			"skipped": list(types.ObjectType{AttrTypes: skippedType}, skipped)}
+		if withChanges {
+			v["changed"] = types.BoolValue(bp.Changed)
+			changed := []attr.Value{}
+			for _, id := range bp.ChangedDevices() {
+				changed = append(changed, types.StringValue(id))
+			}
+			v["changed_devices"] = list(types.StringType, changed)
+		}
+		elems = append(elems, obj(bpType, v))
+	}
+	m.Blueprints = list(types.ObjectType{AttrTypes: bpType}, elems)
+	return diags
+}

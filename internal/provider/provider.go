@@ -235,6 +235,7 @@ func (p *infrabackupProvider) Resources(context.Context) []func() resource.Resou
 	return []func() resource.Resource{
 		newArubaConductorBackupResource,
 		newILOBackupResource,
+		newApstraBackupResource,
 		newILOCustomBackupRestoreResource,
 		newILORestoreResource,
 	}
@@ -244,6 +245,7 @@ func (p *infrabackupProvider) DataSources(context.Context) []func() datasource.D
 	return []func() datasource.DataSource{
 		newArubaConductorBackupDataSource,
 		newILOBackupDataSource,
+		newApstraBackupDataSource,
 	}
 }
 

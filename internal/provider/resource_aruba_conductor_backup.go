@@ -66,16 +66,14 @@ func (m *arubaBackupModel) fromRun(res backupjob.ArubaResult) diag.Diagnostics {
 
 // arubaSCPModel is its scp block.
 type arubaSCPModel struct {
-	Host                  types.String `tfsdk:"host"`
-	Port                  types.Int64  `tfsdk:"port"`
-	Username              types.String `tfsdk:"username"`
-	PasswordWO            types.String `tfsdk:"password_wo"`
-	PasswordWOVersion     types.Int64  `tfsdk:"password_wo_version"`
-	RemoteDir             types.String `tfsdk:"remote_dir"`
-	Verify                types.Bool   `tfsdk:"verify"`
-	HostKey               types.String `tfsdk:"host_key"`
-	HostKeyFingerprint    types.String `tfsdk:"host_key_fingerprint"`
-	InsecureIgnoreHostKey types.Bool   `tfsdk:"insecure_ignore_host_key"`
+	Host              types.String `tfsdk:"host"`
+	Port              types.Int64  `tfsdk:"port"`
+	Username          types.String `tfsdk:"username"`
+	PasswordWO        types.String `tfsdk:"password_wo"`
+	PasswordWOVersion types.Int64  `tfsdk:"password_wo_version"`
+	RemoteDir         types.String `tfsdk:"remote_dir"`
+	Verify            types.Bool   `tfsdk:"verify"`
+	sshHostKeyModel
 }
 
 func (r *arubaConductorBackupResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
@@ -120,7 +118,7 @@ func (r *arubaConductorBackupResource) Schema(ctx context.Context, _ resource.Sc
 				MarkdownDescription: "SCP server the conductor pushes its files to. The conductor uploads to port 22; the provider then checks the files over SFTP.",
 				Optional:            true,
 				PlanModifiers:       []planmodifier.Object{objectplanmodifier.RequiresReplaceIf(scpNeedsReplace, "Changing the SCP server takes a new backup.", "Changing the SCP server takes a new backup.")},
-				Attributes: map[string]schema.Attribute{
+				Attributes: withAttributes(sshHostKeyAttributes("The SCP server's", "for verification", "Verify"), map[string]schema.Attribute{
 					"host": schema.StringAttribute{
 						MarkdownDescription: "SCP server name or address. A name is resolved by the provider (at plan and again at apply): the conductor API accepts only addresses.",
 						Required:            true,
@@ -162,22 +160,7 @@ func (r *arubaConductorBackupResource) Schema(ctx context.Context, _ resource.Sc
 						Computed:            true,
 						Default:             booldefault.StaticBool(true),
 					},
-					"host_key": schema.StringAttribute{
-						MarkdownDescription: "The SCP server's SSH host key in `authorized_keys` form (`ssh-ed25519 AAAA...`), for verification.",
-						Optional:            true,
-					},
-					"host_key_fingerprint": schema.StringAttribute{
-						MarkdownDescription: "The SCP server's SSH host key fingerprint (`SHA256:...`, as `ssh-keygen -lf` prints it), for verification.",
-						Optional:            true,
-						Validators:          []validator.String{stringvalidator.RegexMatches(sha256FingerprintRE, "must look like SHA256:<base64>, as printed by ssh-keygen -l")},
-					},
-					"insecure_ignore_host_key": schema.BoolAttribute{
-						MarkdownDescription: "Verify without checking the SSH host key. **Insecure**: explicit opt-in for labs. Default `false`.",
-						Optional:            true,
-						Computed:            true,
-						Default:             booldefault.StaticBool(false),
-					},
-				},
+				}),
 			},
 			"hostname": keptString("The conductor's hostname, when it was read (when `name` is not set)."),
 			"running_config_changed": schema.BoolAttribute{

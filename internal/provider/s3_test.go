@@ -209,6 +209,9 @@ func bucketHoldsExactly(t *testing.T, b *s3Bucket, addresses ...string) checkFun
 			if strings.HasPrefix(address, "infrabackup_ilo_") {
 				family = "ilo"
 			}
+			if strings.HasPrefix(address, "infrabackup_apstra_") {
+				family = "apstra"
+			}
 			want = append(want, b.bucketKey(family+"/"+id+".json"))
 		}
 		sort.Strings(want)

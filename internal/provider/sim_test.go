@@ -194,6 +194,7 @@ func (e *simEnv) provider(opts ...option) *block {
 		set("retry_wait_max", "200ms"),
 		set("aruba", object(set("username", testArubaUser), set("password", testArubaPass))),
 		set("ilo", object(set("username", testILOUser), set("password", testILOPass))),
+		set("apstra", object(set("username", testApstraUser), set("password", testApstraPass))),
 	}, opts...))
 }
 
