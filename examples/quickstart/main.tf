@@ -57,6 +57,33 @@ variable "ilos" {
   default = {}
 }
 
+variable "apstra_username" {
+  type    = string
+  default = ""
+}
+
+variable "apstra_password" {
+  type      = string
+  sensitive = true
+  default   = ""
+}
+
+variable "apstras" {
+  description = "Juniper Apstra servers to back up: name => { host, port, ssh }. With ssh (SSH host, port, username, password and host key), Apstra's own snapshot (sudo aos_backup) lands in the backup too."
+  type = map(object({
+    host = string
+    port = number
+    ssh = optional(object({
+      host     = string
+      port     = number
+      username = string
+      password = string
+      host_key = string
+    }))
+  }))
+  default = {}
+}
+
 variable "scp" {
   description = "SCP server the conductors push their files to (null: local copies only)."
   type = object({
@@ -86,6 +113,10 @@ provider "infrabackup" {
   ilo = {
     username = var.ilo_username
     password = var.ilo_password
+  }
+  apstra = {
+    username = var.apstra_username
+    password = var.apstra_password
   }
 }
 
@@ -134,6 +165,37 @@ output "ilo_backups" {
       completed_at  = b.completed_at
       serial_number = b.serial_number
       files         = [b.local_path]
+    }
+  }
+}
+
+resource "infrabackup_apstra_backup" "this" {
+  for_each = var.apstras
+
+  host    = each.value.host
+  port    = each.value.port
+  name    = each.key
+  trigger = var.backup_trigger
+
+  snapshot = each.value.ssh == null ? null : {
+    host        = each.value.ssh.host
+    port        = each.value.ssh.port
+    username    = each.value.ssh.username
+    password_wo = each.value.ssh.password
+    host_key    = each.value.ssh.host_key
+  }
+}
+
+output "apstra_backups" {
+  description = "Where each Apstra server's backup landed: its blueprint exports (and snapshot), and what changed."
+  value = {
+    for name, b in infrabackup_apstra_backup.this : name => {
+      completed_at = b.completed_at
+      files = [for f in b.files : coalesce(f.path, f.location)
+      if endswith(f.kind, "-graph") || f.kind == "aos-snapshot"]
+      blueprints = [for bp in b.blueprints_backed_up :
+        "${bp.label} version ${bp.version}: ${length(bp.devices)} device configurations, ${length(bp.skipped)} skipped; changed: ${bp.changed}, devices changed: ${length(bp.changed_devices)}"
+      ]
     }
   }
 }

@@ -44,17 +44,18 @@ func main() {
 	dir := flag.String("dir", ".demo", "working folder for binaries, simulators, Terraform state and backups (kept for inspection)")
 	conductors := flag.Int("aruba", 3, "number of simulated conductors")
 	ilos := flag.Int("ilo", 2, "number of simulated iLOs")
+	apstras := flag.Int("apstra", 1, "number of simulated Juniper Apstra servers (3 blueprints each; the snapshot over SSH too)")
 	useS3 := flag.Bool("s3", false, "keep the backups in a bucket of a local S3 server (versitygw), read them back from another configuration, and list the bucket")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *dir, *conductors, *ilos, *useS3); err != nil {
+	if err := run(ctx, *dir, *conductors, *ilos, *apstras, *useS3); err != nil {
 		fmt.Fprintln(os.Stderr, "demo failed:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, dir string, conductors, ilos int, useS3 bool) error {
+func run(ctx context.Context, dir string, conductors, ilos, apstras int, useS3 bool) error {
 	repo, err := os.Getwd()
 	if err != nil {
 		return err
@@ -64,8 +65,9 @@ func run(ctx context.Context, dir string, conductors, ilos int, useS3 bool) erro
 	if err != nil {
 		return err
 	}
-	step(fmt.Sprintf("starting %d simulated Mobility Conductors, %d iLOs and an SCP/SFTP server", conductors, ilos))
-	sims, err := ws.StartSimulators("-dir", filepath.Join(ws.Dir, "devicesim"), "-aruba", fmt.Sprint(conductors), "-ilo", fmt.Sprint(ilos))
+	step(fmt.Sprintf("starting %d simulated Mobility Conductors, %d iLOs, %d Apstra servers and an SCP/SFTP server", conductors, ilos, apstras))
+	sims, err := ws.StartSimulators("-dir", filepath.Join(ws.Dir, "devicesim"), "-aruba", fmt.Sprint(conductors), "-ilo", fmt.Sprint(ilos),
+		"-apstra", fmt.Sprint(apstras), "-apstra-blueprints", "3", "-apstra-nodes", "2000", "-apstra-managed", "6", "-apstra-staging-only", "1")
 	if err != nil {
 		return err
 	}
@@ -84,7 +86,8 @@ func run(ctx context.Context, dir string, conductors, ilos int, useS3 bool) erro
 		"backup_trigger":   time.Now().UTC().Format(time.RFC3339),
 		"aruba_username":   d.arubaUser, "aruba_password": d.arubaPass,
 		"ilo_username": d.iloUser, "ilo_password": d.iloPass,
-		"conductors": d.conductors, "ilos": d.ilos, "scp": d.scp,
+		"apstra_username": d.apstraUser, "apstra_password": d.apstraPass,
+		"conductors": d.conductors, "ilos": d.ilos, "apstras": d.apstras, "scp": d.scp,
 	})
 	if err != nil {
 		return err
@@ -104,13 +107,15 @@ func run(ctx context.Context, dir string, conductors, ilos int, useS3 bool) erro
 type devices struct {
 	listing                                devicesim.Listing
 	conductors, ilos                       map[string]any // name => {host, port}
+	apstras                                map[string]any // name => {host, port, ssh}
 	scp                                    map[string]any // nil without an SCP server
 	arubaUser, arubaPass, iloUser, iloPass string
+	apstraUser, apstraPass                 string
 	conductorNames, iloNames               []string
 }
 
 func devicesFrom(l devicesim.Listing) (devices, error) {
-	d := devices{listing: l, conductors: map[string]any{}, ilos: map[string]any{}}
+	d := devices{listing: l, conductors: map[string]any{}, ilos: map[string]any{}, apstras: map[string]any{}}
 	for _, dev := range l.Devices {
 		switch dev.Kind {
 		case "aruba_conductor":
@@ -121,6 +126,18 @@ func devicesFrom(l devicesim.Listing) (devices, error) {
 			d.ilos[dev.Name] = map[string]any{"host": dev.Host, "port": dev.Port}
 			d.iloNames = append(d.iloNames, dev.Name)
 			d.iloUser, d.iloPass = dev.Username, dev.Password
+		case "apstra":
+			server := map[string]any{"host": dev.Host, "port": dev.Port, "ssh": nil}
+			if dev.SSH != nil {
+				host, port, err := splitHostPort(dev.SSH.Address)
+				if err != nil {
+					return d, fmt.Errorf("the SSH address %q of %s: %w", dev.SSH.Address, dev.Name, err)
+				}
+				server["ssh"] = map[string]any{"host": host, "port": port, "username": dev.SSH.Username,
+					"password": dev.SSH.Password, "host_key": dev.SSH.HostKey}
+			}
+			d.apstras[dev.Name] = server
+			d.apstraUser, d.apstraPass = dev.Username, dev.Password
 		}
 	}
 	if l.SFTP != nil {
@@ -153,10 +170,10 @@ func prepare(repo string, ws *tfdriver.Workspace, name, example string, vars map
 }
 
 // report prints where every backup of the configuration in tfDir landed, from its
-// conductor_backups and ilo_backups outputs.
+// conductor_backups, ilo_backups and apstra_backups outputs.
 func report(ctx context.Context, ws *tfdriver.Workspace, tfDir string, l devicesim.Listing) error {
 	backups := map[string]backupOutput{}
-	for _, output := range []string{"conductor_backups", "ilo_backups"} {
+	for _, output := range []string{"conductor_backups", "ilo_backups", "apstra_backups"} {
 		var out strings.Builder
 		if err := ws.Terraform(ctx, tfDir, &out, os.Stderr, nil, "output", "-json", output); err != nil {
 			return err
@@ -178,6 +195,11 @@ func report(ctx context.Context, ws *tfdriver.Workspace, tfDir string, l devices
 	for _, n := range names {
 		b := backups[n]
 		switch {
+		case b.Blueprints != nil:
+			fmt.Printf("%s (completed %s)\n", n, b.CompletedAt)
+			for _, bp := range b.Blueprints {
+				fmt.Println("   ", bp)
+			}
 		case b.Changed != nil:
 			fmt.Printf("%s (completed %s, running config changed: %v)\n", n, b.CompletedAt, *b.Changed)
 		default:
@@ -340,11 +362,13 @@ func hashObject(ctx context.Context, bkt *objstore.S3, key string) (string, bool
 	return hex.EncodeToString(sum), stat.ServerChecksum == base64.StdEncoding.EncodeToString(sum), nil
 }
 
-// backupOutput is one entry of a configuration's conductor_backups or ilo_backups output.
+// backupOutput is one entry of a configuration's conductor_backups, ilo_backups or
+// apstra_backups output.
 type backupOutput struct {
 	CompletedAt string   `json:"completed_at"`
 	Changed     *bool    `json:"running_config_changed"`
 	Serial      string   `json:"serial_number"`
+	Blueprints  []string `json:"blueprints"` // an Apstra backup's, one line each
 	Files       []string `json:"files"`
 }
 
