@@ -33,7 +33,7 @@ func main() {
 	dir := flag.String("dir", ".bench", "working folder (recreated)")
 	conductors := flag.Int("aruba", 100, "simulated conductors")
 	parallelism := flag.Int("parallelism", 20, "terraform -parallelism")
-	scenario := flag.String("scenario", "all", "which figures to measure: all, aruba, ilo-large, ilo-many, fleet")
+	scenario := flag.String("scenario", "all", "which figures to measure: all, aruba, ilo-large, ilo-many, fleet, apstra")
 	fleetReadRoot := flag.String("fleet-read", "", "internal: read the backup store in this folder as the fleet scenario does")
 	flag.Parse()
 	ctx := context.Background()
@@ -75,6 +75,7 @@ func run(ctx context.Context, dir, scenario string, conductors, parallelism int)
 		{"ilo-large", b.iloLarge},
 		{"ilo-many", func() error { return b.iloMany(conductors, parallelism) }},
 		{"fleet", func() error { return benchFleet(ctx, filepath.Join(ws.Dir, "fleet")) }},
+		{"apstra", b.apstra},
 	}
 	ran := false
 	for _, sc := range scenarios {
