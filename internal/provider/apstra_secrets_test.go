@@ -1,0 +1,83 @@
+package provider
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+)
+
+// TestAccApstraBackup_secretsNeverLeak runs an Apstra backup with a snapshot and a
+// token that expires on the way under TF_LOG=trace, and checks that neither the
+// state nor the log holds the API or SSH password or any token the server issued.
+func TestAccApstraBackup_secretsNeverLeak(t *testing.T) {
+	logFile := filepath.Join(t.TempDir(), "trace.log")
+	t.Setenv("TF_LOG", "trace")
+	t.Setenv("TF_ACC_LOG_PATH", logFile)
+	t.Setenv(EnvApstraUsername, testApstraUser)
+	t.Setenv(EnvApstraPassword, testApstraPass)
+	t.Setenv("TF_VAR_ssh_password", testApstraPass)
+
+	e := newSimEnv(t)
+	srv := e.addApstra("apstra-secrets", threeBlueprints)
+	a := srv.Apstra
+	ssh := e.addApstraSSH(srv)
+	config := hclConfig(e.provider(unset("apstra")), ephemeralVariable("ssh_password"),
+		apstraBackup(srv, apstraSnapshot(ssh, set("password_wo", expr("var.ssh_password")))))
+	if strings.Contains(config, testApstraPass) {
+		t.Fatalf("the test configuration must not hold the password literally:\n%s", config)
+	}
+	var stateDump string
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{{
+			PreConfig: func() { a.ExpireNextCalls(1) }, // the first call after login: one more token
+			Config:    config,
+			Check: func(s *terraform.State) error {
+				stateDump = s.String()
+				for _, rs := range s.RootModule().Resources {
+					for k, v := range rs.Primary.Attributes {
+						stateDump += "\n" + k + "=" + v
+					}
+				}
+				if !strings.Contains(stateDump, "blueprints_backed_up.2.devices.3.sha256") {
+					return fmt.Errorf("state dump does not hold the backup's attributes")
+				}
+				return nil
+			},
+		}},
+	})
+	logData, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := string(logData)
+	for _, want := range []string{"infrabackup.client: request done", "/api/aaa/login", "config-rendering"} {
+		if !strings.Contains(log, want) {
+			t.Fatalf("the trace log lacks %q: it does not capture the provider's logs", want)
+		}
+	}
+	secrets := map[string]string{"password": testApstraPass}
+	for i, tok := range a.IssuedTokens() {
+		secrets[fmt.Sprintf("token %d", i)] = tok
+		secrets[fmt.Sprintf("token %d's signature", i)] = tok[strings.LastIndex(tok, ".")+1:]
+	}
+	if len(secrets) != 5 {
+		t.Fatalf("expected the server to have issued two tokens, got %d secrets", len(secrets))
+	}
+	for what, secret := range secrets {
+		if strings.Contains(log, secret) {
+			t.Errorf("the trace log contains the %s", what)
+		}
+		if strings.Contains(stateDump, secret) {
+			t.Errorf("the state contains the %s", what)
+		}
+	}
+	if len(a.Snapshots()) != 1 {
+		t.Errorf("aos_backup ran %d times, want once", len(a.Snapshots()))
+	}
+}
