@@ -277,7 +277,7 @@ func orNone(s string) string {
 // and, through a pipe, into ScanGraph, which finds its system nodes without holding
 // the graph.
 func exportBlueprint(ctx context.Context, c *apstra.Client, run *backupstore.Run, sel apstra.Blueprint) (ApstraBlueprint, error) {
-	scrub := c.Secrets().Scrub
+	scrub := func(s string) string { return deviceText(c, s) }
 	bp := ApstraBlueprint{ID: sel.ID, Label: scrub(sel.Label), Design: scrub(sel.Design), Token: idToken(sel.ID),
 		Deployed: []ApstraDevice{}, Skipped: []ApstraSkipped{}}
 	graph, err := storeGraph(ctx, c, run, bp)
@@ -370,6 +370,9 @@ func exportBlueprint(ctx context.Context, c *apstra.Client, run *backupstore.Run
 	return bp, nil
 }
 
+// errScanStopped stops a graph download whose scan found the graph malformed.
+var errScanStopped = errors.New("the graph scan stopped")
+
 // storeGraph streams the blueprint's graph into the run and scans it on the way.
 func storeGraph(ctx context.Context, c *apstra.Client, run *backupstore.Run, bp ApstraBlueprint) (apstra.Graph, error) {
 	body, err := c.OpenBlueprint(ctx, bp.ID)
@@ -386,20 +389,33 @@ func storeGraph(ctx context.Context, c *apstra.Client, run *backupstore.Run, bp 
 	go func() {
 		g, err := apstra.ScanGraph(pr)
 		// A scan that stopped early must not block the download: later writes fail.
-		_ = pr.CloseWithError(errors.New("the graph scan stopped"))
+		_ = pr.CloseWithError(errScanStopped)
 		done <- scanned{g, err}
 	}()
 	_, werr := run.WriteFile(ctx, bp.GraphKind(), "json", io.TeeReader(body, pw))
 	_ = pw.CloseWithError(werr) // nil: the scan sees the end of the graph
 	s := <-done
 	switch {
-	case werr != nil:
-		return s.g, werr
+	case werr != nil && !errors.Is(werr, errScanStopped):
+		return s.g, werr // the download or the store failed: the scan only saw the graph end early
 	case s.err != nil:
 		return s.g, &client.DeviceError{Device: c.Device(), Step: "download the graph of blueprint " + bp.ID,
 			Message: "the graph is not the JSON document expected: " + c.Secrets().Scrub(s.err.Error())}
 	}
 	return s.g, nil
+}
+
+// maxDeviceText bounds each label, hostname and reason a backup records: the record
+// is at most backupstore.MaxRecordSize.
+const maxDeviceText = 200
+
+// deviceText is device text as a backup records it: secrets scrubbed, shortened.
+func deviceText(c *apstra.Client, s string) string {
+	s = c.Secrets().Scrub(s)
+	if len(s) > maxDeviceText {
+		s = strings.ToValidUTF8(s[:maxDeviceText], "") + "..."
+	}
+	return s
 }
 
 func writeBytes(ctx context.Context, run *backupstore.Run, kind string, data []byte, device string) (backupstore.File, error) {

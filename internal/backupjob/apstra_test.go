@@ -15,6 +15,7 @@ import (
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/apstra"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
 	apstrasim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/apstra"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
 )
@@ -218,5 +219,21 @@ func TestRunApstraSnapshot(t *testing.T) {
 	}
 	if ssh.Exists(snaps[0].Path) {
 		t.Errorf("%s is still on the server", snaps[0].Path)
+	}
+}
+
+func TestRunApstraMalformedGraphLeavesNothing(t *testing.T) {
+	f := newApstraFixture(t, apstrasim.Config{Blueprints: []apstrasim.BlueprintConfig{{Label: "east"}, {Label: "west"}}})
+	west := f.srv.Apstra.Blueprints()[1]
+	f.srv.Apstra.Faults.Add(devicesim.Fault{Kind: devicesim.FaultMalformedJSON, PathPrefix: "/api/blueprints/" + west.ID, Times: 1})
+	_, err := f.run(t, ApstraRequest{})
+	if err == nil || !strings.Contains(err.Error(), `"west"`) {
+		t.Fatalf("a malformed graph: err %v, want one naming the blueprint", err)
+	}
+	if files := testkit.FilesUnder(t, f.root); len(files) != 0 {
+		t.Errorf("a failed backup left %v", files)
+	}
+	if st := f.srv.Apstra.Stats.Snapshot(); st.Logins != 1 || st.Logouts != 1 {
+		t.Errorf("logins %d logouts %d, want 1 and 1", st.Logins, st.Logouts)
 	}
 }
