@@ -289,6 +289,9 @@ func TestAccApstraBackup_tokenExpiresMidBackup(t *testing.T) {
 		Steps: []resource.TestStep{{
 			PreConfig: func() {
 				// Once the backup has made a few calls, the server drops its session.
+				// The catalog, exported last, is slow, so that the drop always comes
+				// before the backup ends.
+				a.Faults.Add(devicesim.Fault{Kind: devicesim.FaultSlow, PathPrefix: "/api/design/", Times: 1, Delay: 500 * time.Millisecond})
 				go func() {
 					deadline := time.Now().Add(time.Minute)
 					for a.Stats.Snapshot().TotalCalls() < 6 && time.Now().Before(deadline) {
