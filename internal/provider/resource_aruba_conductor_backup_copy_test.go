@@ -26,12 +26,13 @@ var scpCopyKinds = map[string]struct{ kind, ext string }{
 	"flash-archive-scp":  {"flash-archive", "tar.gz"},
 }
 
-// scpCopiesInStore checks every file res recorded on the SCP server: its bytes there
+// scpCopiesInStore checks every file arubaRes recorded on the SCP server: its bytes there
 // have the recorded size and SHA-256, and, when copies is set, the store holds a copy
 // of it under its own key, whose bytes (read by read) have that same SHA-256 and
 // size; when copies is not set, the only file in the store is the running config.
-// It fails when res recorded no flash archive on the SCP server.
-func (e *simEnv) scpCopiesInStore(res string, copies bool, read func(f map[string]any) ([]byte, error)) checkFunc {
+// It fails when it recorded no flash archive on the SCP server.
+func (e *simEnv) scpCopiesInStore(copies bool, read func(f map[string]any) ([]byte, error)) checkFunc {
+	const res = arubaRes
 	return func(s *tfjson.State) error {
 		files, err := stateFiles(s, res)
 		if err != nil {
@@ -136,7 +137,7 @@ func TestAccArubaBackup_scpCopiedIntoLocalStore(t *testing.T) {
 			{
 				Config: e.config(arubaBackup(c, e.scp())),
 				ConfigStateChecks: append(stateChecks(
-					e.scpCopiesInStore(arubaRes, true, fromDisk),
+					e.scpCopiesInStore(true, fromDisk),
 					fileOnDisk(arubaRes, func() []byte { return []byte(c.Conductor.RunningConfig()) }),
 					deviceCheck(func() error { return noTarOnFlash(c, "a backup") }),
 				),
@@ -146,7 +147,7 @@ func TestAccArubaBackup_scpCopiedIntoLocalStore(t *testing.T) {
 			},
 			{
 				Config: e.config(arubaBackup(c, set("trigger", "2"), e.scp(set("copy_to_store", false)))),
-				ConfigStateChecks: append(stateChecks(e.scpCopiesInStore(arubaRes, false, fromDisk)),
+				ConfigStateChecks: append(stateChecks(e.scpCopiesInStore(false, fromDisk)),
 					statecheck.ExpectKnownValue(arubaRes, at("files"), knownvalue.ListSizeExact(3))),
 			},
 		},
@@ -168,7 +169,7 @@ func TestAccS3_scpCopiedIntoBucket(t *testing.T) {
 			{
 				Config: hclConfig(e.s3Provider(b), arubaBackup(c, e.scp())),
 				ConfigStateChecks: append(stateChecks(
-					e.scpCopiesInStore(arubaRes, true, fromBucket(b)),
+					e.scpCopiesInStore(true, fromBucket(b)),
 					e.inBucket(b, arubaRes),
 					bucketHoldsExactly(t, b, arubaRes),
 					e.noOpenSessions(),
@@ -177,7 +178,7 @@ func TestAccS3_scpCopiedIntoBucket(t *testing.T) {
 			{
 				Config: hclConfig(e.s3Provider(b), arubaBackup(c, set("trigger", "2"), e.scp(set("copy_to_store", false)))),
 				ConfigStateChecks: append(stateChecks(
-					e.scpCopiesInStore(arubaRes, false, fromBucket(b)),
+					e.scpCopiesInStore(false, fromBucket(b)),
 					e.inBucket(b, arubaRes),
 				), statecheck.ExpectKnownValue(arubaRes, at("files"), knownvalue.ListSizeExact(3))),
 			},

@@ -122,7 +122,7 @@ func TestAccArubaBackup_withSCP(t *testing.T) {
 				fileOnDisk(arubaRes, func() []byte { return []byte(c.Conductor.RunningConfig()) }),
 				e.fileOnSCPServer(2),
 				e.fileOnSCPServer(4),
-				e.scpCopiesInStore(arubaRes, true, fromDisk),
+				e.scpCopiesInStore(true, fromDisk),
 				loginsAndLogouts(&c.Conductor.Stats, 1, 1),
 				deviceCheck(func() error { return noTarOnFlash(c, "a backup") }),
 			},
