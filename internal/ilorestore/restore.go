@@ -418,8 +418,11 @@ func Run(ctx context.Context, req Request) (Result, error) {
 	var file CheckedFile
 	var err error
 	switch n := countSet(req.File, req.BackupID, req.BackupKey); {
-	case n != 1:
-		return res, &RefusedError{Device: device, Reason: fmt.Sprintf("%d backups were named, one of a local file, a backup id and a backup key must be", n)}
+	case n == 0:
+		return res, &RefusedError{Device: device, Reason: "no backup was named: the backup file, backup id and backup key are all empty",
+			Hint: "a backup's local_path is null when the backup store is an S3 bucket: name the backup by its id (backup_id) instead"}
+	case n > 1:
+		return res, &RefusedError{Device: device, Reason: fmt.Sprintf("%d backups were named; a restore restores exactly one", n)}
 	case req.File != "":
 		file, err = CheckFile(req.Store, req.File)
 	default:
