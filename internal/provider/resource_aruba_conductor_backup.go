@@ -358,13 +358,10 @@ func scpNeedsReplace(ctx context.Context, req planmodifier.ObjectRequest, resp *
 		if name == "password_wo_version" || name == "password_wo" {
 			continue
 		}
-		sv, ok := stateAttrs[name]
-		if name == "copy_to_store" && (pv.IsUnknown() || ok && sv.IsNull()) {
-			// Unknown here, it follows verify (compared itself); null in a state
-			// written before it existed, it applies from the next backup on.
-			continue
+		if name == "copy_to_store" && pv.IsUnknown() {
+			continue // unset, it follows verify, which is compared itself
 		}
-		if !ok || !sv.Equal(pv) {
+		if sv, ok := stateAttrs[name]; !ok || !sv.Equal(pv) {
 			resp.RequiresReplace = true
 			return
 		}

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	tfjson "github.com/hashicorp/terraform-json"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-go/tftypes"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
@@ -271,5 +273,79 @@ func TestAccArubaBackup_copyToStoreNeedsVerify(t *testing.T) {
 	})
 	if n := c.Conductor.Stats.Snapshot().TotalCalls(); n == 0 {
 		t.Error("the second step made no backup")
+	}
+}
+
+// TestArubaBackupCopyToStorePlans: copy_to_store follows verify when it is not set,
+// and a state written before copy_to_store existed (null there) plans no new backup.
+func TestArubaBackupCopyToStorePlans(t *testing.T) {
+	t.Parallel()
+	const res = "infrabackup_aruba_conductor_backup"
+	p := newProtocolProvider(t)
+	typ := p.resourceType(res)
+	scp := func(extra map[string]any) map[string]any {
+		s := map[string]any{"host": "127.0.0.1", "username": "mcbackup", "host_key_fingerprint": "SHA256:" + strings.Repeat("A", 43)}
+		for k, v := range extra {
+			s[k] = v
+		}
+		return s
+	}
+	plan := func(prior, proposed, config tftypes.Value) (*tfprotov6.PlanResourceChangeResponse, tftypes.Value) {
+		t.Helper()
+		resp, err := p.srv.PlanResourceChange(t.Context(), &tfprotov6.PlanResourceChangeRequest{TypeName: res,
+			PriorState: p.dynamic(typ, prior), ProposedNewState: p.dynamic(typ, proposed), Config: p.dynamic(typ, config)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range resp.Diagnostics {
+			if d.Severity == tfprotov6.DiagnosticSeverityError {
+				t.Fatalf("plan: %s: %s", d.Summary, d.Detail)
+			}
+		}
+		planned, err := resp.PlannedState.Unmarshal(typ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var attrs map[string]tftypes.Value
+		if err := planned.As(&attrs); err != nil {
+			t.Fatal(err)
+		}
+		var scpAttrs map[string]tftypes.Value
+		if err := attrs["scp"].As(&scpAttrs); err != nil {
+			t.Fatal(err)
+		}
+		return resp, scpAttrs["copy_to_store"]
+	}
+	null := tftypes.NewValue(typ, nil)
+	for _, tc := range []struct {
+		verify any
+		want   bool
+	}{{nil, true}, {true, true}, {false, false}} {
+		config := p.object(typ, map[string]any{"host": "mc1.example.net", "trigger": "1", "scp": scp(map[string]any{"password_wo": "pw", "verify": tc.verify})})
+		proposed := p.object(typ, map[string]any{"host": "mc1.example.net", "trigger": "1", "scp": scp(map[string]any{"verify": tc.verify})})
+		if _, got := plan(null, proposed, config); !got.Equal(tftypes.NewValue(tftypes.Bool, tc.want)) {
+			t.Errorf("verify = %v: copy_to_store planned %v, want %t", tc.verify, got, tc.want)
+		}
+	}
+
+	// An older state: its scp object has no copy_to_store (null).
+	recorded := scp(map[string]any{"port": 22, "remote_dir": "", "verify": true, "insecure_ignore_host_key": false, "password_wo_version": 1})
+	state := p.object(typ, map[string]any{
+		"host": "mc1.example.net", "trigger": "1", "id": "mc1/20260101T000000.000Z", "name": "mc1",
+		"config_path": "/md", "flash_backup": true, "scp": recorded,
+	})
+	config := p.object(typ, map[string]any{"host": "mc1.example.net", "trigger": "1", "scp": scp(map[string]any{"password_wo": "pw", "password_wo_version": 1})})
+	if resp, _ := plan(state, state, config); len(resp.RequiresReplace) != 0 {
+		t.Errorf("a state written before copy_to_store existed plans a new backup (replace because of %v)", resp.RequiresReplace)
+	}
+	// Also when the password version changes, which is an in-place update.
+	config = p.object(typ, map[string]any{"host": "mc1.example.net", "trigger": "1", "scp": scp(map[string]any{"password_wo": "pw", "password_wo_version": 2})})
+	recorded2 := scp(map[string]any{"port": 22, "remote_dir": "", "verify": true, "insecure_ignore_host_key": false, "password_wo_version": 2})
+	proposed := p.object(typ, map[string]any{
+		"host": "mc1.example.net", "trigger": "1", "id": "mc1/20260101T000000.000Z", "name": "mc1",
+		"config_path": "/md", "flash_backup": true, "scp": recorded2,
+	})
+	if resp, _ := plan(state, proposed, config); len(resp.RequiresReplace) != 0 {
+		t.Errorf("a new password version on a state written before copy_to_store existed plans a new backup (replace because of %v)", resp.RequiresReplace)
 	}
 }
