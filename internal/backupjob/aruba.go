@@ -17,6 +17,9 @@ const (
 	KindRunningConfig    = "running-config"
 	KindRunningConfigSCP = "running-config-scp"
 	KindFlashArchiveSCP  = "flash-archive-scp"
+	// Copies in the store of the files pushed by SCP (ArubaSCP.CopyToStore).
+	KindRunningConfigFlash = "running-config-flash"
+	KindFlashArchive       = "flash-archive"
 )
 
 // ArubaRequest is one conductor backup.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"path"
 	"strconv"
@@ -39,6 +40,9 @@ type ArubaSCP struct {
 	Password  string
 	RemoteDir string // relative to the SCP user's home; must exist
 	Verify    bool
+	// CopyToStore copies every pushed file into the backup store while it is
+	// verified (one SFTP read for both); it needs Verify.
+	CopyToStore bool
 	// Host-key checking for verification.
 	HostKey               string
 	HostKeyFingerprint    string
@@ -79,8 +83,8 @@ func pushToSCP(ctx context.Context, req ArubaRequest, run *backupstore.Run, devi
 	if err := cond.CopyRunningToFlash(ctx, req.ConfigPath, flashConfigName); err != nil {
 		return err
 	}
-	type upload struct{ kind, source, dest string }
-	uploads := []upload{{KindRunningConfigSCP, flashConfigName, remoteName(scp.RemoteDir, device, run.ID(), KindRunningConfig, "cfg")}}
+	type upload struct{ kind, source, dest, storeKind, ext string }
+	uploads := []upload{{KindRunningConfigSCP, flashConfigName, remoteName(scp.RemoteDir, device, run.ID(), KindRunningConfig, "cfg"), KindRunningConfigFlash, "cfg"}}
 	if req.FlashBackup {
 		defer func() {
 			// The archive is removed whatever happened after it was asked for, also
@@ -96,7 +100,7 @@ func pushToSCP(ctx context.Context, req ArubaRequest, run *backupstore.Run, devi
 		if err != nil {
 			return err
 		}
-		uploads = append(uploads, upload{KindFlashArchiveSCP, archive, remoteName(scp.RemoteDir, device, run.ID(), "flash", "tar.gz")})
+		uploads = append(uploads, upload{KindFlashArchiveSCP, archive, remoteName(scp.RemoteDir, device, run.ID(), "flash", "tar.gz"), KindFlashArchive, "tar.gz"})
 	}
 	for _, u := range uploads {
 		if err := cond.CopyFlashToSCP(ctx, req.ConfigPath, aruba.SCPCopy{
@@ -108,8 +112,19 @@ func pushToSCP(ctx context.Context, req ArubaRequest, run *backupstore.Run, devi
 	for _, u := range uploads {
 		f := backupstore.File{Kind: u.kind, Location: scpLocation(scp, addr, u.dest)}
 		if verifier != nil {
-			size, sum, err := verifier.Hash(ctx, u.dest)
+			var size int64
+			var sum string
+			var err error
+			if scp.CopyToStore {
+				size, sum, err = copyToStore(ctx, verifier, run, server, u.dest, u.storeKind, u.ext)
+			} else {
+				size, sum, err = verifier.Hash(ctx, u.dest)
+			}
 			if err != nil {
+				var de *client.DeviceError
+				if errors.As(err, &de) {
+					return err
+				}
 				return &client.DeviceError{Device: server, Step: "verify " + u.dest, Err: err,
 					Hint: "the conductor reported the upload as done but the file cannot be read back; check scp.remote_dir and the SCP user's home"}
 			}
@@ -124,6 +139,30 @@ func pushToSCP(ctx context.Context, req ArubaRequest, run *backupstore.Run, devi
 		}
 	}
 	return nil
+}
+
+// copyToStore reads the pushed file at dest over SFTP once, verifying it and
+// streaming it into run as storeKind. The SHA-256 the store computed must be the one
+// read on the SFTP server. A failed copy fails the backup (the run is then aborted,
+// so nothing of it stays visible).
+func copyToStore(ctx context.Context, verifier *sftpverify.Client, run *backupstore.Run, server, dest, storeKind, ext string) (int64, string, error) {
+	var stored backupstore.File
+	var storeErr error
+	size, sum, err := verifier.Read(ctx, dest, func(r io.Reader) error {
+		stored, storeErr = run.WriteFile(ctx, storeKind, ext, r)
+		return storeErr
+	})
+	switch {
+	case err != nil && storeErr != nil && errors.Is(err, storeErr) && ctx.Err() == nil: // the deadline ends both sides: not the store's doing
+		return 0, "", &client.DeviceError{Device: server, Step: "copy " + dest + " into the backup store", Err: storeErr,
+			Hint: "the file on the SCP server is intact; nothing of this backup was kept in the store: check the store and retry, or set scp.copy_to_store = false"}
+	case err != nil:
+		return 0, "", err
+	case stored.SHA256 != sum || stored.Size != size:
+		return 0, "", &client.DeviceError{Device: server, Step: "copy " + dest + " into the backup store",
+			Message: fmt.Sprintf("the store received %d bytes with SHA-256 %s, but %d bytes with SHA-256 %s were read on the SCP server", stored.Size, stored.SHA256, size, sum)}
+	}
+	return size, sum, nil
 }
 
 func minPlausibleSize(kind string) int64 {

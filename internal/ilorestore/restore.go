@@ -1,8 +1,8 @@
-// Package ilorestore restores an HPE iLO from a local backup file: it checks the
-// file (against the backup store's record when there is one, and the server it was
-// taken from against the target's), streams the upload while verifying every byte,
-// and waits for the iLO to come back from the reset that applies it. It knows
-// nothing about Terraform.
+// Package ilorestore restores an HPE iLO from a backup, a local file or a backup in
+// the backup store (a local folder or an S3 bucket): it checks the backup (against
+// the store's record when there is one, and the server it was taken from against the
+// target's), streams the upload while verifying every byte, and waits for the iLO to
+// come back from the reset that applies it. It knows nothing about Terraform.
 package ilorestore
 
 import (
@@ -14,6 +14,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -55,14 +56,21 @@ func SerialFromHPEFileName(name string) string {
 	return m[1]
 }
 
-// Request is one restore of an iLO from a local backup file.
+// Request is one restore of an iLO from a backup: exactly one of File, BackupID and
+// BackupKey names it.
 type Request struct {
 	ILO *redfish.Client
 	// Store, when set, is asked whether it records File: a recorded file must still
 	// have its recorded SHA-256, and the record gives the backup's serial number.
+	// BackupID and BackupKey name a backup in it.
 	Store *backupstore.Store
 	// File is the local path of the backup.
 	File string
+	// BackupID is a backup in Store by the id infrabackup_ilo_backup exports:
+	// "<name>/<backup id>".
+	BackupID string
+	// BackupKey is the backup file in Store by its key (<family>/<name>/<id>-<kind>.<ext>).
+	BackupKey string
 	// BackupPassword opens a password-protected backup (≤ 32 characters). It is never
 	// stored or logged.
 	BackupPassword string
@@ -75,9 +83,16 @@ type Request struct {
 	Now  func() time.Time
 }
 
-// CheckedFile is what the local checks learnt about a backup file.
+// CheckedFile is what the checks learnt about a backup file.
 type CheckedFile struct {
-	Path   string // absolute
+	// Path is a local file's absolute path; empty for a backup read from the
+	// store (Stored), which may be in a bucket.
+	Path string
+	// Location names the file for people: its path, or its place in the store.
+	Location string
+	// Stored is the backup file in the store when the backup was named by its id
+	// or key: it is streamed from the store, verified against its record.
+	Stored *backupstore.File
 	Size   int64
 	SHA256 string // lower-case hex; what is uploaded is checked against it
 	// Recorded is true when the local store records the file (its SHA-256 matched).
@@ -206,7 +221,7 @@ func CheckFile(store *backupstore.Store, file string) (CheckedFile, error) {
 	}
 	_ = f.Close()
 
-	out := CheckedFile{Path: abs, Size: fi.Size(), UploadName: filepath.Base(abs)}
+	out := CheckedFile{Path: abs, Location: abs, Size: fi.Size(), UploadName: filepath.Base(abs)}
 	if store != nil {
 		b, bf, ferr := store.FindByPath(abs)
 		switch {
@@ -220,22 +235,7 @@ func CheckFile(store *backupstore.Store, file string) (CheckedFile, error) {
 			if verr := backupstore.VerifyFile(abs, bf.SHA256); verr != nil {
 				return refuse(verr.Error(), "", verr)
 			}
-			out.Recorded = true
-			out.BackupID = b.Device + "/" + b.ID
-			out.SHA256 = strings.ToLower(bf.SHA256)
-			out.Size = bf.Size
-			if s := strings.TrimSpace(b.Attributes[backupjob.AttrSerial]); s != "" {
-				out.Serial, out.SerialSource = s, SerialFromRecord
-			} else if s := SerialFromHPEFileName(b.Attributes[backupjob.AttrDeviceFileName]); s != "" {
-				out.Serial, out.SerialSource = s, SerialFromRecord
-			}
-			if p, perr := strconv.ParseBool(b.Attributes[backupjob.AttrProtected]); perr == nil {
-				out.Protected = &p
-			}
-			// Send the name the iLO gave the backup, as its web interface would.
-			if n := b.Attributes[backupjob.AttrDeviceFileName]; SerialFromHPEFileName(n) != "" {
-				out.UploadName = n
-			}
+			out.fromRecord(b, bf)
 		case errors.Is(ferr, backupstore.ErrNoBackup):
 			if inStoreLayout(store.Root(), abs) {
 				return refuse(fmt.Sprintf("%s is in the backup store, but no complete backup records it (%v)", abs, ferr),
@@ -255,6 +255,82 @@ func CheckFile(store *backupstore.Store, file string) (CheckedFile, error) {
 			out.Serial, out.SerialSource = s, SerialFromFileName
 		}
 	}
+	return out, nil
+}
+
+// fromRecord fills in what the store's record of backup b says about its file bf.
+func (out *CheckedFile) fromRecord(b backupstore.Backup, bf backupstore.File) {
+	out.Recorded = true
+	out.BackupID = b.Device + "/" + b.ID
+	out.SHA256 = strings.ToLower(bf.SHA256)
+	out.Size = bf.Size
+	if s := strings.TrimSpace(b.Attributes[backupjob.AttrSerial]); s != "" {
+		out.Serial, out.SerialSource = s, SerialFromRecord
+	} else if s := SerialFromHPEFileName(b.Attributes[backupjob.AttrDeviceFileName]); s != "" {
+		out.Serial, out.SerialSource = s, SerialFromRecord
+	}
+	if p, err := strconv.ParseBool(b.Attributes[backupjob.AttrProtected]); err == nil {
+		out.Protected = &p
+	}
+	// Send the name the iLO gave the backup, as its web interface would.
+	if n := b.Attributes[backupjob.AttrDeviceFileName]; SerialFromHPEFileName(n) != "" {
+		out.UploadName = n
+	}
+}
+
+// CheckStored finds the backup to restore in store, by the id infrabackup_ilo_backup
+// exports ("<name>/<backup id>") or by its file's key (one of them is set), without
+// contacting any device: a complete iLO backup must record it. Its bytes are checked
+// against the record while they are uploaded (backupstore.OpenFile): a file changed
+// after the backup never completes the upload. Errors are *RefusedError.
+func CheckStored(ctx context.Context, store *backupstore.Store, id, key string) (CheckedFile, error) {
+	refuse := func(reason, hint string, err error) (CheckedFile, error) {
+		return CheckedFile{}, &RefusedError{Reason: reason, Hint: hint, Err: err}
+	}
+	named := "backup_key " + strconv.Quote(key)
+	if id != "" {
+		named = "backup_id " + strconv.Quote(id)
+	}
+	if store == nil {
+		return refuse(named+" names a backup in the backup store, and the provider has none",
+			"configure backup_dir or s3 in the provider, as for the backup", nil)
+	}
+	const hint = "use the id, or the key in files, of a completed infrabackup_ilo_backup (resource or data source), " +
+		"with the provider configured with the same backup store"
+	var b backupstore.Backup
+	var bf backupstore.File
+	var err error
+	if id != "" {
+		name, run, ok := strings.Cut(id, "/")
+		if !ok || name == "" || run == "" || strings.Contains(run, "/") {
+			return refuse(fmt.Sprintf("backup_id %q is not a backup id: it looks like <name>/<backup id>, e.g. CZ1234567X/20261125T101500.123Z", id), hint, nil)
+		}
+		b, err = store.Get(ctx, backupstore.FamilyILO, name, run)
+		if err == nil {
+			var ok bool
+			if bf, ok = b.File(backupjob.KindILOBackup); !ok {
+				err = fmt.Errorf("%w: backup %s records no %s file", backupstore.ErrNoBackup, id, backupjob.KindILOBackup)
+			}
+		}
+	} else {
+		b, bf, err = store.FindByKey(ctx, key)
+		if err == nil && (b.Family != backupstore.FamilyILO || bf.Kind != backupjob.KindILOBackup) {
+			return refuse(fmt.Sprintf("%s is the %s file of a %s backup (%s/%s), not an iLO backup", key, bf.Kind, b.Family, b.Device, b.ID),
+				"use the key of the ilo-backup file of an infrabackup_ilo_backup", nil)
+		}
+	}
+	switch {
+	case errors.Is(err, backupstore.ErrNoBackup):
+		return refuse(fmt.Sprintf("%s: the backup store %s holds no such complete iLO backup (%v)", named, store.Location(), err), hint, err)
+	case err != nil:
+		return refuse(fmt.Sprintf("%s: the backup store %s could not be read: %v", named, store.Location(), err),
+			"check the backup store's settings and that it answers, then retry", err)
+	}
+	if bf.Size == 0 {
+		return refuse(fmt.Sprintf("backup %s/%s records an empty backup file", b.Device, b.ID), "an iLO backup is never empty: use another backup", nil)
+	}
+	out := CheckedFile{Path: bf.Path, Location: bf.StoreLocation, Stored: &bf, UploadName: path.Base(bf.Key)}
+	out.fromRecord(b, bf)
 	return out, nil
 }
 
@@ -290,22 +366,33 @@ func hashFile(p string) (string, int64, error) {
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
+func countSet(values ...string) int {
+	n := 0
+	for _, v := range values {
+		if v != "" {
+			n++
+		}
+	}
+	return n
+}
+
 // sameSerial compares serial numbers as HPE prints them (case and surrounding spaces
 // do not matter).
 func sameSerial(a, b string) bool {
 	return strings.TrimSpace(a) != "" && strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b))
 }
 
-// Run restores an iLO from a local backup file:
+// Run restores an iLO from a backup, a local file or one in the backup store:
 //
-//  1. local checks (CheckFile), and a backup whose serial number is
-//     unknown is refused unless AllowDifferentServer;
+//  1. checks that contact no device (CheckFile, CheckStored), and a backup whose
+//     serial number is unknown is refused unless AllowDifferentServer;
 //  2. log in and discover the iLO; a backup of another server is refused unless
 //     AllowDifferentServer;
 //  3. read the backup service for HttpPushUri;
-//  4. upload the file, streamed from disk: every byte is hashed on the way, and
-//     the last chunk is withheld (the upload fails, the iLO never sees a complete
-//     form) when the file no longer has the checked SHA-256;
+//  4. upload the file, streamed from disk or from the store (an S3 bucket too):
+//     every byte is hashed on the way, and the last chunk is withheld (the upload
+//     fails, the iLO never sees a complete form) when the file no longer has the
+//     checked (or recorded) SHA-256;
 //  5. the iLO resets and ends every session (nothing is logged out); wait, with
 //     backoff, until it answers and accepts a login again, within ctx.
 //
@@ -328,7 +415,19 @@ func Run(ctx context.Context, req Request) (Result, error) {
 	if err := redfish.ValidateBackupPassword(req.BackupPassword); err != nil {
 		return res, &RefusedError{Device: device, Reason: err.Error(), Err: err}
 	}
-	file, err := CheckFile(req.Store, req.File)
+	var file CheckedFile
+	var err error
+	switch n := countSet(req.File, req.BackupID, req.BackupKey); {
+	case n == 0:
+		return res, &RefusedError{Device: device, Reason: "no backup was named: the backup file, backup id and backup key are all empty",
+			Hint: "a backup's local_path is null when the backup store is an S3 bucket: name the backup by its id (backup_id) instead"}
+	case n > 1:
+		return res, &RefusedError{Device: device, Reason: fmt.Sprintf("%d backups were named; a restore restores exactly one", n)}
+	case req.File != "":
+		file, err = CheckFile(req.Store, req.File)
+	default:
+		file, err = CheckStored(ctx, req.Store, req.BackupID, req.BackupKey)
+	}
 	if err != nil {
 		var re *RefusedError
 		if errors.As(err, &re) {
@@ -339,8 +438,8 @@ func Run(ctx context.Context, req Request) (Result, error) {
 	res.File = file
 	if file.Serial == "" && !req.AllowDifferentServer {
 		return res, &RefusedError{Device: device,
-			Reason: fmt.Sprintf("the serial number of the server %s was taken from is unknown: the local backup store does not record it, "+
-				"and its name is not the iLO's own HPE_<serial>_<YYYYMMDD>_<HHMM>.bak", file.Path),
+			Reason: fmt.Sprintf("the serial number of the server %s was taken from is unknown: the backup store does not record it, "+
+				"and its name is not the iLO's own HPE_<serial>_<YYYYMMDD>_<HHMM>.bak", file.Location),
 			Hint: "HPE supports restoring a backup only onto the server it was taken from, so this cannot be checked: restore the local_path " +
 				"of an infrabackup_ilo_backup, or, if you know the backup belongs to this server, set allow_different_server = true"}
 	}
@@ -377,7 +476,14 @@ func Run(ctx context.Context, req Request) (Result, error) {
 				Message: "the backup service offers no HttpPushUri, so this iLO cannot accept a restore upload over Redfish",
 				Hint:    "nothing was uploaded; check the iLO generation and firmware (iLO 5, 6 or 7 with a current firmware), or restore through the iLO web interface"}
 		}
-		open := func() (io.ReadCloser, error) { return openVerified(file) }
+		open := func() (io.ReadCloser, error) {
+			if file.Stored != nil {
+				// Verified against the record while it streams: a byte that differs
+				// withholds the file's end, and the upload never completes.
+				return req.Store.OpenFile(ctx, *file.Stored)
+			}
+			return openVerified(file)
+		}
 		if err := rc.Restore(ctx, svc.HttpPushUri, open, file.Size, file.UploadName, req.BackupPassword); err != nil {
 			if errors.Is(err, redfish.ErrRestoreOutcomeUnknown) {
 				res.SentAt = now().UTC()

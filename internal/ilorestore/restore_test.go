@@ -382,3 +382,75 @@ func TestCheckILORestoreFileOutsideStore(t *testing.T) {
 		t.Errorf("check %+v", got)
 	}
 }
+
+// A backup named in the store by its id or its key restores with the record's facts;
+// a changed byte in the stored file stops the upload before its end (the iLO
+// completes no restore); names the store does not hold, and no name or two, are
+// refused before the iLO is contacted.
+func TestRunILORestoreFromStore(t *testing.T) {
+	f := newILOFixture(t, ilosim.Config{Name: "ilo-from-store", ResetDuration: 100 * time.Millisecond})
+	b, err := f.backup(t, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bf, _ := b.Backup.File(backupjob.KindILOBackup)
+	id := b.Backup.Device + "/" + b.Backup.ID
+	d := f.srv.ILO
+	run := func(req Request) (Result, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		req.ILO, req.Store, req.Poll = f.rc, f.store, 20*time.Millisecond
+		return Run(ctx, req)
+	}
+	for i, req := range []Request{{BackupID: id}, {BackupKey: bf.Key}} {
+		res, err := run(req)
+		if err != nil {
+			t.Fatalf("restore %+v: %v", req, err)
+		}
+		r := d.LastRestore()
+		if d.Restores() != i+1 || r == nil || r.SHA256 != bf.SHA256 || r.MatchedBackup != b.DeviceFileName {
+			t.Fatalf("restore %+v: the iLO has %d restores, last %+v; want the backed-up bytes %s", req, d.Restores(), r, bf.SHA256)
+		}
+		if !res.File.Recorded || res.File.Stored == nil || res.File.BackupID != id || res.File.Serial != d.Serial() ||
+			res.File.SerialSource != SerialFromRecord || res.File.UploadName != b.DeviceFileName {
+			t.Errorf("restore %+v: checked file %+v", req, res.File)
+		}
+	}
+
+	calls := d.Stats.Snapshot().TotalCalls()
+	for _, tc := range []struct {
+		req  Request
+		want []string
+	}{
+		{Request{}, []string{"no backup was named", "backup_id"}},
+		{Request{BackupID: id, BackupKey: bf.Key}, []string{"2 backups were named"}},
+		{Request{BackupID: b.Backup.Device + "/20990101T000000.000Z"}, []string{"holds no such complete iLO backup", f.root}},
+		{Request{BackupID: "no-slash"}, []string{"is not a backup id"}},
+		{Request{BackupKey: "ilo/" + b.Backup.Device + "/" + b.Backup.ID + ".json"}, []string{"holds no such complete iLO backup"}},
+	} {
+		_, err := run(tc.req)
+		refusedErr(t, err, tc.want...)
+	}
+	_, err = CheckStored(context.Background(), nil, "", bf.Key)
+	refusedErr(t, err, "the provider has none", "backup_dir or s3")
+	if got := d.Stats.Snapshot().TotalCalls(); got != calls {
+		t.Errorf("refused restores made %d calls to the iLO", got-calls)
+	}
+
+	// One byte changed in the store, same size: the upload never completes.
+	data, err := os.ReadFile(bf.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)-10] ^= 0x01
+	if err := os.WriteFile(bf.Path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = run(Request{BackupID: id})
+	if err == nil || !strings.Contains(err.Error(), "was changed or damaged after the backup") || !strings.Contains(err.Error(), "withheld") {
+		t.Fatalf("restore of a changed file: %v", err)
+	}
+	if d.Restores() != 2 || d.Stats.Snapshot().Calls[ilosim.EndpointRestoreUpload] != 3 {
+		t.Errorf("the changed file: %d restores and %d uploads, want 2 and 3 (one incomplete)", d.Restores(), d.Stats.Snapshot().Calls[ilosim.EndpointRestoreUpload])
+	}
+}

@@ -306,6 +306,29 @@ func TestS3ServerGoneMidUpload(t *testing.T) {
 	}
 }
 
+// A part the server was still receiving when its client gave up ends at the
+// server after the abort, which brings the upload back on servers that create it
+// anew for a late part (versitygw does): Abort sees it again and aborts it again,
+// so no upload stays open.
+func TestS3AbortOutlastsALatePart(t *testing.T) {
+	p := newProxied(t, func(c *objstore.S3Config) { c.MaxAttempts = 1 })
+	p.proxy.SetRule(func(r *s3test.Request) s3test.Action {
+		if r.Op == "UploadPart" && r.Query.Get("partNumber") == "2" {
+			return s3test.Late
+		}
+		return s3test.Pass
+	})
+	_, err := writeErr(p.store, "ilo/dev1/late.bin", data(3*partSize, 29))
+	wantInError(t, err, "S3 upload part 2", "s3://backups/ilo/dev1/late.bin")
+	p.proxy.WaitLate()
+	if keys := p.srv.Keys(t, p.bucket); len(keys) != 0 {
+		t.Errorf("stored: %q", keys)
+	}
+	if open := p.srv.OpenUploads(t, p.bucket); len(open) != 0 {
+		t.Errorf("uploads left open after the late part: %q", open)
+	}
+}
+
 func TestS3ServerKilledMidUpload(t *testing.T) {
 	srv := s3test.Start(t)
 	srv.CreateBucket(t, "backups", false)

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 var errAborted = errors.New("write aborted")
@@ -208,6 +209,9 @@ type s3Writer struct {
 	done     []types.CompletedPart // by part number - 1
 	partSums [][]byte
 	failed   error
+	// inDoubt is set when a part request ended without the server's answer (a
+	// broken connection, a cancellation): the server may still be storing it.
+	inDoubt bool
 
 	state writerState
 }
@@ -367,6 +371,12 @@ func (w *s3Writer) uploadPart(num int32, buf []byte) error {
 	}, payloadHash(sum))
 	step := "upload part " + strconv.Itoa(int(num))
 	if err != nil {
+		var answered smithy.APIError // the server said no: it is not storing the part
+		if !errors.As(err, &answered) {
+			w.mu.Lock()
+			w.inDoubt = true
+			w.mu.Unlock()
+		}
 		if cause := context.Cause(w.ctx); cause != nil && cause != w.ctx.Err() {
 			return cause // another part failed first, or Abort: report that
 		}
@@ -507,33 +517,75 @@ func (w *s3Writer) Abort() error {
 // abortUpload aborts the multipart upload until the server no longer has it. A part
 // the server was still receiving when the abort arrived (its client gave up, the
 // server did not) can be stored after the abort; S3's own advice is to check that
-// no part remains and abort again.
+// no part remains and abort again. Such a part can also end a moment after the
+// check (some servers, versitygw among them, then bring the upload back): when a
+// part request ended without an answer, the upload is checked again a few times
+// over a couple of seconds (settleChecks) before it is taken as gone.
 func (w *s3Writer) abortUpload(ctx context.Context) error {
 	bucket, key, id := aws.String(w.s.cfg.Bucket), aws.String(w.s.objectKey(w.key)), aws.String(w.uploadID)
+	w.mu.Lock()
+	settle := 0
+	if w.inDoubt {
+		settle = len(settleChecks)
+	}
+	w.mu.Unlock()
+	wait := func(d time.Duration) error {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+			return nil
+		}
+	}
 	for attempt := 1; ; attempt++ {
 		_, err := w.s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: bucket, Key: key, UploadId: id})
-		if err != nil {
+		switch {
+		case err == nil, attempt > 1 && isNoSuchUpload(err):
+		case serverFailed(err) && attempt < maxAbortChecks:
+			// A server may fail an abort that meets a part it is storing: try again.
+			if err := wait(time.Duration(attempt) * 100 * time.Millisecond); err != nil {
+				return err
+			}
+			continue
+		default:
 			return err
 		}
-		_, lerr := w.s.client.ListParts(ctx, &s3.ListPartsInput{Bucket: bucket, Key: key, UploadId: id})
-		if lerr != nil {
-			// Gone (NoSuchUpload), or not ours to check (no permission to list parts):
-			// the abort itself succeeded.
-			return nil
+		for {
+			_, lerr := w.s.client.ListParts(ctx, &s3.ListPartsInput{Bucket: bucket, Key: key, UploadId: id})
+			if lerr == nil {
+				break // still there, or back: abort again
+			}
+			if !isNoSuchUpload(lerr) || settle == 0 {
+				// Gone, or not ours to check (no permission to list parts): the
+				// abort itself succeeded.
+				return nil
+			}
+			if err := wait(settleChecks[len(settleChecks)-settle]); err != nil {
+				return nil // the abort succeeded; there is no time left to watch for late parts
+			}
+			settle--
 		}
 		if attempt == maxAbortChecks {
 			return errors.New("the server still holds parts of the upload after repeated aborts")
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+		if err := wait(time.Duration(attempt) * 100 * time.Millisecond); err != nil {
+			return err
 		}
 	}
 }
 
+// serverFailed reports whether the server answered err with a 5xx status.
+func serverFailed(err error) bool {
+	var re *smithyhttp.ResponseError
+	return errors.As(err, &re) && re.HTTPStatusCode() >= 500
+}
+
 // maxAbortChecks bounds how often an abort is repeated for parts stored after it.
 const maxAbortChecks = 5
+
+// settleChecks are the pauses before the upload is checked again after an abort,
+// when a part may still be arriving at the server.
+var settleChecks = []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second}
 
 // release drops the part buffers so that a long-lived writer value holds no memory.
 func (w *s3Writer) release() {

@@ -43,6 +43,7 @@ const (
 	noStore        storeUse = iota // the operation does not use the store
 	needStore                      // it writes a backup to the store: without one it fails
 	storeIfPresent                 // it checks against the local store when backup_dir is set
+	readStore                      // it reads a backup from the store: without one it fails
 )
 
 // deadline is the timeout an operation runs under: which of its resource's
@@ -110,6 +111,13 @@ func (k *deviceKind[C]) start(ctx context.Context, d *providerData, s opSpec) (c
 		if err != nil {
 			diags.AddError("Local backup store unavailable", err.Error()+
 				"\n\nThis operation checks its input against the store's records before it sends anything; nothing was sent.")
+			return fail()
+		}
+		op.store = store
+	case s.store == readStore:
+		store, err := d.Store()
+		if err != nil {
+			diags.AddError("Backup store unavailable", err.Error()+"\n\nThe backup is read from the backup store; nothing was sent.")
 			return fail()
 		}
 		op.store = store

@@ -28,6 +28,14 @@ import (
 
 const defaultArubaCreateTimeout = 30 * time.Minute
 
+const copyToStoreDescription = "Copy every file the conductor pushed (its flash archive and its saved running configuration) into the backup store " +
+	"(`backup_dir` or the S3 bucket), beside the running configuration, so that the store holds the device's complete backup. Default `true` (`false` with `verify = false`). " +
+	"The copy is made from the same SFTP read that verifies the file (each file is read once, hashed and streamed into the store), " +
+	"and `files` lists it (kinds `flash-archive` and `running-config-flash`) with its key and a SHA-256 equal to the one verified on the SCP server. " +
+	"Its cost: store space for every archive (often tens of MB per backup, kept as long as retention keeps the backup) and, with an S3 store, " +
+	"the upload of every archive from the machine running Terraform. A failed copy fails the backup, which then leaves nothing in the store. " +
+	"Needs `verify` (the copy is read over SFTP): its default is `verify`'s value, and `copy_to_store = true` with `verify = false` is refused."
+
 const flashBackupDescription = "Also archive the conductor's flash (`flash_backup`) and push it to the SCP server. Default `true` when `scp` is set; needs `scp` (there is no other way to get the archive off the device). " +
 	"**Deletes every tar file on the conductor's flash**: the archive is removed afterwards with `tar_flash_clean` (AOS has no command to delete one chosen file), " +
 	"which also deletes archives an administrator made there. The plan warns about it."
@@ -73,6 +81,7 @@ type arubaSCPModel struct {
 	PasswordWOVersion types.Int64  `tfsdk:"password_wo_version"`
 	RemoteDir         types.String `tfsdk:"remote_dir"`
 	Verify            types.Bool   `tfsdk:"verify"`
+	CopyToStore       types.Bool   `tfsdk:"copy_to_store"`
 	sshHostKeyModel
 }
 
@@ -160,6 +169,12 @@ func (r *arubaConductorBackupResource) Schema(ctx context.Context, _ resource.Sc
 						Computed:            true,
 						Default:             booldefault.StaticBool(true),
 					},
+					"copy_to_store": schema.BoolAttribute{
+						MarkdownDescription: copyToStoreDescription,
+						Optional:            true,
+						Computed:            true,
+						PlanModifiers:       []planmodifier.Bool{followsVerify{}},
+					},
 				}),
 			},
 			"hostname": keptString("The conductor's hostname, when it was read (when `name` is not set)."),
@@ -186,6 +201,11 @@ func (r *arubaConductorBackupResource) ValidateConfig(ctx context.Context, req r
 	}
 	if scp, diags := scpFrom(ctx, m.SCP); scp != nil {
 		validateSCPHostKey(scp, &resp.Diagnostics)
+		if scp.Verify.Equal(types.BoolValue(false)) && scp.CopyToStore.Equal(types.BoolValue(true)) {
+			resp.Diagnostics.AddAttributeError(path.Root("scp").AtName("copy_to_store"), "copy_to_store needs verify",
+				"The files the conductor pushed are copied into the backup store from the SFTP read that verifies them, and verify = false turns that read off. "+
+					"Remove copy_to_store = true to keep the files only on the SCP server, or remove verify = false.")
+		}
 	} else {
 		resp.Diagnostics.Append(diags...)
 	}
@@ -235,7 +255,7 @@ func (r *arubaConductorBackupResource) Create(ctx context.Context, req resource.
 		scp = &backupjob.ArubaSCP{
 			Host: planSCP.Host.ValueString(), Port: int(planSCP.Port.ValueInt64()),
 			Username: planSCP.Username.ValueString(), Password: scpPassword.ValueString(),
-			RemoteDir: planSCP.RemoteDir.ValueString(), Verify: planSCP.Verify.ValueBool(),
+			RemoteDir: planSCP.RemoteDir.ValueString(), Verify: planSCP.Verify.ValueBool(), CopyToStore: planSCP.CopyToStore.ValueBool(),
 			HostKey: planSCP.HostKey.ValueString(), HostKeyFingerprint: planSCP.HostKeyFingerprint.ValueString(),
 			InsecureIgnoreHostKey: planSCP.InsecureIgnoreHostKey.ValueBool(),
 		}
@@ -321,9 +341,34 @@ func scpNeedsReplace(ctx context.Context, req planmodifier.ObjectRequest, resp *
 		if name == "password_wo_version" || name == "password_wo" {
 			continue
 		}
+		if name == "copy_to_store" && pv.IsUnknown() {
+			continue // unset, it follows verify, which is compared itself
+		}
 		if sv, ok := stateAttrs[name]; !ok || !sv.Equal(pv) {
 			resp.RequiresReplace = true
 			return
 		}
 	}
+}
+
+// followsVerify gives scp.copy_to_store, when it is not set, the value of
+// scp.verify: the copy is made from the read that verifies.
+type followsVerify struct{}
+
+func (followsVerify) Description(context.Context) string {
+	return "defaults to the value of verify"
+}
+
+func (f followsVerify) MarkdownDescription(ctx context.Context) string { return f.Description(ctx) }
+
+func (followsVerify) PlanModifyBool(ctx context.Context, req planmodifier.BoolRequest, resp *planmodifier.BoolResponse) {
+	if !req.ConfigValue.IsNull() {
+		return
+	}
+	var verify types.Bool
+	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, req.Path.ParentPath().AtName("verify"), &verify)...)
+	if resp.Diagnostics.HasError() || verify.IsUnknown() {
+		return
+	}
+	resp.PlanValue = types.BoolValue(verify.IsNull() || verify.ValueBool())
 }

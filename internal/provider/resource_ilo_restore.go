@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
@@ -25,8 +26,9 @@ import (
 const defaultILORestoreCreateTimeout = 15 * time.Minute
 
 var (
-	_ resource.ResourceWithConfigure  = (*iloRestoreResource)(nil)
-	_ resource.ResourceWithModifyPlan = (*iloRestoreResource)(nil)
+	_ resource.ResourceWithConfigure      = (*iloRestoreResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*iloRestoreResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*iloRestoreResource)(nil)
 )
 
 func newILORestoreResource() resource.Resource {
@@ -40,6 +42,8 @@ type iloRestoreModel struct {
 	deviceTargetModel
 	ID                      types.String `tfsdk:"id"`
 	BackupFile              types.String `tfsdk:"backup_file"`
+	BackupID                types.String `tfsdk:"backup_id"`
+	BackupKey               types.String `tfsdk:"backup_key"`
 	BackupPasswordWO        types.String `tfsdk:"backup_password_wo"`
 	BackupPasswordWOVersion types.Int64  `tfsdk:"backup_password_wo_version"`
 	Trigger                 types.String `tfsdk:"trigger"`
@@ -77,11 +81,14 @@ func (r *iloRestoreResource) Schema(ctx context.Context, _ resource.SchemaReques
 			"(and again whenever an argument other than `backup_password_wo_version` or `timeouts` changes): the backup " +
 			"overwrites the iLO's configuration, including its user accounts, license keys and network and security settings, " +
 			"then the iLO resets, is unreachable for up to several minutes and ends every session on it.\n\n" +
-			"Before anything is sent, the file is checked: it must exist; when the local backup store records it, its SHA-256 " +
-			"must still be the recorded one; and the server it was taken from (serial number from the store's record, or from " +
+			"The backup is a local file (`backup_file`) or a backup in the backup store, a local folder or an S3 bucket " +
+			"(`backup_id` or `backup_key`, as `infrabackup_ilo_backup` exports them). " +
+			"Before anything is sent, the backup is checked: it must exist; when the backup store records it, its SHA-256 " +
+			"must still be the recorded one (a backup read from the store is checked while it streams, and its last bytes are " +
+			"withheld when it differs); and the server it was taken from (serial number from the store's record, or from " +
 			"an iLO file name `HPE_<serial>_<YYYYMMDD>_<HHMM>.bak`) must be the target iLO's server, as HPE supports restoring " +
 			"a backup only onto the server it was taken from (`allow_different_server` overrides this). The file is streamed " +
-			"from disk, never held in memory. The resource then waits, polling with backoff, until the iLO answers and accepts " +
+			"from disk or from the bucket, never held in memory. The resource then waits, polling with backoff, until the iLO answers and accepts " +
 			"a login again.\n\n" +
 			"Once the whole file was sent, the restore is recorded in state, whatever happens next, and only a new `trigger` " +
 			"(or another changed argument) restores again: when the iLO accepted it but was not seen back in time, " +
@@ -97,8 +104,28 @@ func (r *iloRestoreResource) Schema(ctx context.Context, _ resource.SchemaReques
 				MarkdownDescription: "Local path of the backup to restore, typically `infrabackup_ilo_backup.<name>.local_path` " +
 					"or the `local_path` of the `infrabackup_ilo_backup` data source. A file the local backup store records must " +
 					"still have its recorded SHA-256; a file from elsewhere must keep the iLO's own name " +
-					"(`HPE_<serial>_<YYYYMMDD>_<HHMM>.bak`) so its server is known, unless `allow_different_server = true`.",
-				Required:      true,
+					"(`HPE_<serial>_<YYYYMMDD>_<HHMM>.bak`) so its server is known, unless `allow_different_server = true`. " +
+					"Exactly one of `backup_file`, `backup_id` and `backup_key`.",
+				Optional:      true,
+				Validators:    []validator.String{stringvalidator.LengthAtLeast(1)},
+				PlanModifiers: replace,
+			},
+			"backup_id": schema.StringAttribute{
+				MarkdownDescription: "The backup to restore from the backup store the provider is configured with (`backup_dir` or `s3`), " +
+					"by the `id` of `infrabackup_ilo_backup` or of its data source (`<name>/<backup id>`). Works with either store: " +
+					"from a bucket the backup is streamed to the iLO, never held in memory or written to disk. " +
+					"Its bytes are checked against the SHA-256 the store recorded while they are uploaded: a file changed after the " +
+					"backup never completes the upload (its last bytes are withheld), so the iLO restores nothing. " +
+					"Exactly one of `backup_file`, `backup_id` and `backup_key`.",
+				Optional:      true,
+				Validators:    []validator.String{stringvalidator.LengthAtLeast(1)},
+				PlanModifiers: replace,
+			},
+			"backup_key": schema.StringAttribute{
+				MarkdownDescription: "The backup to restore from the backup store, by the `key` of its `ilo-backup` file in `files` of " +
+					"`infrabackup_ilo_backup` or of its data source (`ilo/<name>/<backup id>-ilo-backup.bak`), checked as for `backup_id`. " +
+					"Exactly one of `backup_file`, `backup_id` and `backup_key`.",
+				Optional:      true,
 				Validators:    []validator.String{stringvalidator.LengthAtLeast(1)},
 				PlanModifiers: replace,
 			},
@@ -138,7 +165,7 @@ func (r *iloRestoreResource) Schema(ctx context.Context, _ resource.SchemaReques
 				"but the iLO's answer was lost, so it may or may not be restoring: check its Integrated Management Log."),
 			"backup_sha256": keptString("SHA-256 of the restored backup file, hex: exactly these bytes were uploaded."),
 			"serial_number": keptString("Serial number of the target iLO's server (`Systems/1`), read before the upload."),
-			"backup_serial_number": keptString("Serial number of the server the backup was taken from (from the local " +
+			"backup_serial_number": keptString("Serial number of the server the backup was taken from (from the backup " +
 				"store's record or the file name); null when it is not known."),
 			"timeouts": timeouts.Attributes(ctx, timeouts.Opts{Create: true, CreateDescription: "How long the checks, the upload " +
 				"and the wait for the iLO to come back after its reset may take together. Default `15m`."}),
@@ -161,14 +188,45 @@ func (r *iloRestoreResource) ModifyPlan(ctx context.Context, req resource.Modify
 	if !m.Host.IsUnknown() && !m.Host.IsNull() {
 		target = "iLO " + m.Host.ValueString()
 	}
-	file := "a backup file (path known after apply)"
-	if !m.BackupFile.IsUnknown() && !m.BackupFile.IsNull() {
+	file := "a backup (known after apply)"
+	switch {
+	case !m.BackupFile.IsUnknown() && !m.BackupFile.IsNull():
 		file = m.BackupFile.ValueString()
+	case !m.BackupID.IsUnknown() && !m.BackupID.IsNull():
+		file = "backup " + m.BackupID.ValueString() + " of the backup store"
+	case !m.BackupKey.IsUnknown() && !m.BackupKey.IsNull():
+		file = m.BackupKey.ValueString() + " of the backup store"
 	}
 	resp.Diagnostics.AddWarning(fmt.Sprintf("This plan restores %s from a backup (destructive)", target),
 		fmt.Sprintf("Applying it uploads %s to %s, which overwrites the iLO's configuration (user accounts, license keys, network and "+
 			"security settings) with the backup's, then resets: the iLO is unreachable for up to several minutes and every "+
 			"session on it is dropped. A restore cannot be undone, and destroying the resource does not undo it.", file, target))
+}
+
+// backupSources are the arguments that name the backup to restore: exactly one is set.
+var backupSources = []string{"backup_file", "backup_id", "backup_key"}
+
+// ValidateConfig refuses a restore that names no backup, or more than one.
+func (r *iloRestoreResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var set []string
+	for _, name := range backupSources {
+		var v types.String
+		resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root(name), &v)...)
+		if !v.IsNull() { // an unknown value will be set
+			set = append(set, name)
+		}
+	}
+	if resp.Diagnostics.HasError() || len(set) == 1 {
+		return
+	}
+	if len(set) == 0 {
+		resp.Diagnostics.AddError("No backup to restore",
+			"Set one of backup_file (a local file), backup_id (the id of an infrabackup_ilo_backup, to restore it from the backup store) "+
+				"or backup_key (the key of its ilo-backup file in the backup store).")
+		return
+	}
+	resp.Diagnostics.AddAttributeError(path.Root(set[1]), "More than one backup to restore",
+		fmt.Sprintf("%s are set, but a restore restores exactly one backup: keep one of them.", strings.Join(set, " and ")))
 }
 
 func (r *iloRestoreResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
@@ -177,7 +235,14 @@ func (r *iloRestoreResource) Create(ctx context.Context, req resource.CreateRequ
 	// Without a backup folder there is no record to check the file against; with one
 	// that cannot be opened, a recorded file could not be checked: refuse. The
 	// operation holds the iLO's lock: a backup running while the iLO resets would fail.
-	ctx, op := iloKind.startCreate(ctx, r.data, req, resp, &plan, defaultILORestoreCreateTimeout, storeIfPresent,
+	// A backup named by its id or key is read from the store, whichever it is.
+	use := storeIfPresent
+	var fromStore types.String
+	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("backup_file"), &fromStore)...)
+	if fromStore.IsNull() {
+		use = readStore
+	}
+	ctx, op := iloKind.startCreate(ctx, r.data, req, resp, &plan, defaultILORestoreCreateTimeout, use,
 		writeOnlyArg{path.Root("backup_password_wo"), &backupPassword})
 	if op == nil {
 		return
@@ -185,6 +250,7 @@ func (r *iloRestoreResource) Create(ctx context.Context, req resource.CreateRequ
 	defer op.end()
 	res, err := ilorestore.Run(ctx, ilorestore.Request{
 		ILO: op.client, Store: op.store, File: plan.BackupFile.ValueString(),
+		BackupID: plan.BackupID.ValueString(), BackupKey: plan.BackupKey.ValueString(),
 		BackupPassword: backupPassword.ValueString(), AllowDifferentServer: plan.AllowDifferentServer.ValueBool(),
 		Now: r.data.now,
 	})
@@ -194,7 +260,7 @@ func (r *iloRestoreResource) Create(ctx context.Context, req resource.CreateRequ
 	var unknown *ilorestore.OutcomeUnknownError
 	switch {
 	case errors.As(err, &refused):
-		resp.Diagnostics.AddAttributeError(path.Root("backup_file"), fmt.Sprintf("Restore of iLO %s refused", rc.Device()),
+		resp.Diagnostics.AddAttributeError(path.Root(sourceOf(plan)), fmt.Sprintf("Restore of iLO %s refused", rc.Device()),
 			operationError(ctx, err)+"\n\nThe iLO's configuration was not changed.")
 		return
 	// Once the whole file was sent, the restore is recorded with a warning, never an
@@ -217,6 +283,17 @@ func (r *iloRestoreResource) Create(ctx context.Context, req resource.CreateRequ
 	}
 	plan.fromRestore(rc.Device(), res.AcceptedAt, res, outcomeRestored)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// sourceOf is the argument that names the backup plan restores.
+func sourceOf(plan iloRestoreModel) string {
+	switch {
+	case !plan.BackupID.IsNull():
+		return "backup_id"
+	case !plan.BackupKey.IsNull():
+		return "backup_key"
+	}
+	return "backup_file"
 }
 
 // notReadyDetail explains a restore the iLO accepted without coming back, and what to check.

@@ -24,6 +24,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/objstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/objstore/s3test"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
 )
@@ -174,7 +175,7 @@ func (e *simEnv) inBucket(b *s3Bucket, res string) checkFunc {
 			if fmt.Sprint(len(data)) != text(f["size"]) {
 				return fmt.Errorf("%s: %s holds %d bytes, the state records %s", res, key, len(data), text(f["size"]))
 			}
-			if want := base64.StdEncoding.EncodeToString(sum[:]); checksum != want {
+			if want := serverChecksum(data); checksum != want {
 				return fmt.Errorf("%s: the server's SHA-256 checksum of %s is %q, want %q", res, key, checksum, want)
 			}
 		}
@@ -183,6 +184,25 @@ func (e *simEnv) inBucket(b *s3Bucket, res string) checkFunc {
 		}
 		return nil
 	}
+}
+
+// serverChecksum is the SHA-256 checksum S3 stores for an object uploaded by the
+// provider: of the whole object when it went in one request, else the composite of
+// its parts ("<base64 SHA-256 of the parts' SHA-256s>-<parts>") of the default part size.
+func serverChecksum(data []byte) string {
+	if int64(len(data)) <= objstore.DefaultPartSize {
+		sum := sha256.Sum256(data)
+		return base64.StdEncoding.EncodeToString(sum[:])
+	}
+	var sums []byte
+	parts := 0
+	for off := 0; off < len(data); off += objstore.DefaultPartSize {
+		part := sha256.Sum256(data[off:min(off+objstore.DefaultPartSize, len(data))])
+		sums = append(sums, part[:]...)
+		parts++
+	}
+	sum := sha256.Sum256(sums)
+	return fmt.Sprintf("%s-%d", base64.StdEncoding.EncodeToString(sum[:]), parts)
 }
 
 // bucketHoldsExactly checks that the bucket holds exactly the backups the state

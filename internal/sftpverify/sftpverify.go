@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net"
 	"os"
@@ -504,6 +505,69 @@ func (c *Client) MkdirAll(ctx context.Context, dir string) error {
 // Hash reads the remote file at path, streaming, and returns its size and SHA-256
 // (lower-case hex). errors.Is(err, fs.ErrNotExist) when it does not exist.
 func (c *Client) Hash(ctx context.Context, path string) (size int64, sha256hex string, err error) {
+	return c.read(ctx, path, func(f *sftp.File, h hash.Hash) (int64, error) {
+		n, err := f.WriteTo(h) // concurrent reads: fast on high-latency links
+		if err != nil {
+			return n, fmt.Errorf("failed after %d bytes: %w", n, err)
+		}
+		return n, nil
+	})
+}
+
+// Read streams the remote file at path to consume, once, and returns its size and
+// SHA-256 (lower-case hex) computed from exactly the bytes consume was given: one
+// read of the file both checks it and copies it elsewhere. consume must read r to
+// its end. When reading the file fails, the SFTP error is returned (consume then
+// sees it as r's error); when consume fails on its own (its destination, say), its
+// error is returned unchanged, so the caller can tell which side failed.
+// errors.Is(err, fs.ErrNotExist) when the file does not exist.
+func (c *Client) Read(ctx context.Context, path string, consume func(r io.Reader) error) (size int64, sha256hex string, err error) {
+	var consumeErr error
+	size, sha256hex, err = c.read(ctx, path, func(f *sftp.File, h hash.Hash) (int64, error) {
+		src := &hashingReader{r: f, h: h}
+		consumeErr = consume(src)
+		switch {
+		case src.err != nil:
+			return src.n, src.err
+		case consumeErr != nil:
+			return src.n, consumeErr
+		case !src.eof:
+			return src.n, fmt.Errorf("the copy stopped after %d bytes, before the end of the file", src.n)
+		}
+		return src.n, nil
+	})
+	if err != nil && consumeErr != nil && errors.Is(err, consumeErr) && ctx.Err() == nil {
+		return 0, "", consumeErr
+	}
+	return size, sha256hex, err
+}
+
+// hashingReader hashes what it passes on, and remembers a failure of the read
+// itself (as opposed to one of the reader's consumer).
+type hashingReader struct {
+	r   io.Reader
+	h   hash.Hash
+	n   int64
+	eof bool
+	err error
+}
+
+func (r *hashingReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.h.Write(p[:n])
+	r.n += int64(n)
+	switch {
+	case err == io.EOF:
+		r.eof = true
+	case err != nil:
+		r.err = fmt.Errorf("failed after %d bytes: %w", r.n, err)
+		return n, r.err
+	}
+	return n, err
+}
+
+// read opens the regular file at path and has pass hand every byte of it to h.
+func (c *Client) read(ctx context.Context, path string, pass func(f *sftp.File, h hash.Hash) (int64, error)) (size int64, sha256hex string, err error) {
 	step := fmt.Sprintf("read %q", path)
 	err = c.do(ctx, step, func() error {
 		f, err := c.sftp.Open(path)
@@ -519,9 +583,9 @@ func (c *Client) Hash(ctx context.Context, path string) (size int64, sha256hex s
 			return fmt.Errorf("not a regular file (mode %s)", fi.Mode())
 		}
 		h := sha256.New()
-		n, err := f.WriteTo(h) // concurrent reads: fast on high-latency links
+		n, err := pass(f, h)
 		if err != nil {
-			return fmt.Errorf("failed after %d bytes: %w", n, err)
+			return err
 		}
 		size, sha256hex = n, hex.EncodeToString(h.Sum(nil))
 		return nil

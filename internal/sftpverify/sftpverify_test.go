@@ -500,3 +500,57 @@ func TestRedact(t *testing.T) {
 		t.Errorf("redact changed an error without the secret: %v", got)
 	}
 }
+
+// Read hands the file to its consumer once and returns the SHA-256 of exactly what
+// the consumer was given; a consumer's own failure comes back unchanged (so the
+// caller can tell it from a failed read), and a consumer that stops early fails.
+func TestReadCopiesWhileHashing(t *testing.T) {
+	ts := startServer(t)
+	cfg := ts.cfg()
+	cfg.HostKey = authorizedLine(ts.keys[0].PublicKey())
+	c := dialOK(t, cfg)
+	data := make([]byte, 2<<20+5) // several SFTP packets, uneven end
+	for i := range data {
+		data[i] = byte(i * 13)
+	}
+	if err := os.WriteFile(filepath.Join(ts.dir, "flash.tar.gz"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var copied []byte
+	size, sum, err := c.Read(context.Background(), "flash.tar.gz", func(r io.Reader) error {
+		var err error
+		copied, err = io.ReadAll(r)
+		return err
+	})
+	want := sha256.Sum256(data)
+	if err != nil || size != int64(len(data)) || sum != hex.EncodeToString(want[:]) {
+		t.Fatalf("Read = %d %s %v, want %d %x", size, sum, err, len(data), want)
+	}
+	if got := sha256.Sum256(copied); got != want {
+		t.Errorf("the consumer was given %d bytes with SHA-256 %x, want the file's %x", len(copied), got, want)
+	}
+
+	storeDown := errors.New("the store refused the copy")
+	_, _, err = c.Read(context.Background(), "flash.tar.gz", func(r io.Reader) error {
+		if _, err := io.CopyN(io.Discard, r, 100<<10); err != nil {
+			return err
+		}
+		return storeDown
+	})
+	if err != storeDown {
+		t.Errorf("a failing consumer: Read = %v, want its own error unchanged", err)
+	}
+	_, _, err = c.Read(context.Background(), "flash.tar.gz", func(r io.Reader) error {
+		_, err := io.CopyN(io.Discard, r, 10)
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "stopped after 10 bytes") {
+		t.Errorf("a consumer that stops early: Read = %v, want an error", err)
+	}
+	if _, _, err := c.Read(context.Background(), "missing.tar.gz", func(io.Reader) error {
+		t.Error("the consumer was called for a missing file")
+		return nil
+	}); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "missing.tar.gz") {
+		t.Errorf("Read(missing) = %v, want fs.ErrNotExist", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,6 +71,15 @@ func TestStalledServerEndsWithTheContext(t *testing.T) {
 			ctx, cancel := newCtx()
 			defer cancel()
 			_, _, err := c.Hash(ctx, "f.bin")
+			testkit.Returns(t, "Close", func() { _ = c.Close() })
+			return err
+		}},
+		{"mid-copy", func(t *testing.T, s *sftpserver.Server, newCtx newCtx) error {
+			c := dialOK(t, simConfig(s))
+			s.SetStall(sftpserver.StallRead, false)
+			ctx, cancel := newCtx()
+			defer cancel()
+			_, _, err := c.Read(ctx, "f.bin", func(r io.Reader) error { _, err := io.Copy(io.Discard, r); return err })
 			testkit.Returns(t, "Close", func() { _ = c.Close() })
 			return err
 		}},

@@ -11,7 +11,9 @@ resource "infrabackup_aruba_conductor_backup" "mc1" {
 }
 
 # Running configuration and flash archive, pushed by the conductor to an SCP server
-# and verified over SFTP (host key checked).
+# and verified over SFTP (host key checked); what the SFTP read verifies is copied
+# into the backup store too (copy_to_store, on by default), so the store holds the
+# whole backup.
 resource "infrabackup_aruba_conductor_backup" "mc2" {
   host    = "10.0.0.12"
   name    = "mc2-dc1"
@@ -24,6 +26,7 @@ resource "infrabackup_aruba_conductor_backup" "mc2" {
     password_wo_version = 1
     remote_dir          = "conductors"
     host_key            = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJf7m2hW0s7s0d3a1n0tAreAlKeyJust4nExampleXyZ"
+    copy_to_store       = true # the default; false keeps the files on the SCP server only
   }
 
   timeouts = {

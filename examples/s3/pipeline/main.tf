@@ -154,6 +154,10 @@ resource "infrabackup_aruba_conductor_backup" "this" {
     password_wo = var.scp.password
     remote_dir  = "conductors"
     host_key    = var.scp.host_key
+    # The default: the flash archive and saved configuration are also copied into
+    # the bucket, from the SFTP read that verifies them, so the bucket holds each
+    # conductor's complete backup. It costs bucket space and an upload per archive.
+    copy_to_store = true
   }
 }
 
@@ -167,7 +171,7 @@ resource "infrabackup_ilo_backup" "this" {
 }
 
 output "conductor_backups" {
-  description = "Where each conductor's backup landed: s3:// objects, and scp:// files with flash_backup."
+  description = "Where each conductor's backup landed: s3:// objects (with scp, the copies of the files pushed there too), and scp:// files."
   value = {
     for name, b in infrabackup_aruba_conductor_backup.this : name => {
       completed_at           = b.completed_at

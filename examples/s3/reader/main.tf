@@ -87,6 +87,19 @@ output "latest_ilo_backups" {
       firmware_version = b.firmware_version
       backup           = b.files[0].location
       sha256           = b.sha256
+      backup_id        = b.id # what infrabackup_ilo_restore's backup_id takes
     }
   }
 }
+
+# Restoring is destructive and belongs in a configuration applied on purpose, but it
+# reads the same bucket: infrabackup_ilo_restore streams the backup from the bucket
+# to the iLO, checking it against the SHA-256 recorded at backup time.
+#
+# resource "infrabackup_ilo_restore" "web01" {
+#   host      = var.ilos["web01"].host
+#   backup_id = data.infrabackup_ilo_backup.this["web01"].id
+#   lifecycle {
+#     ignore_changes = [backup_id] # a newer backup must not restore again by itself
+#   }
+# }

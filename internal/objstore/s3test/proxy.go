@@ -1,6 +1,8 @@
 package s3test
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"hash"
@@ -14,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
 )
@@ -40,7 +43,15 @@ const (
 	// Stall reads half of the request body, then neither reads nor answers, as a
 	// server that hangs (SIGSTOP, a full disk) would; the connection stays open.
 	Stall
+	// Late reads the request and drops the connection without an answer, but the
+	// server goes on with it: the proxy sends it half of the body at once and the
+	// rest LateBy later, as a server still busy with a request its client gave up on
+	// would finish it. WaitLate waits until the server has answered.
+	Late
 )
+
+// LateBy is how long after the client was hung up a Late request ends at the server.
+const LateBy = 300 * time.Millisecond
 
 // Request is a request seen by the proxy.
 type Request struct {
@@ -60,6 +71,8 @@ type Request struct {
 // server cannot produce on demand. It serves TLS with the same CA.
 type Proxy struct {
 	URL string
+
+	late sync.WaitGroup // Late requests still going on at the server
 
 	mu       sync.Mutex
 	rule     func(*Request) Action
@@ -97,6 +110,7 @@ func NewProxy(tb testing.TB, srv *Server, ca *devicesim.CA) *Proxy {
 			_ = c.Close()
 		}
 		p.mu.Unlock()
+		p.late.Wait()
 		ts.Close()
 	})
 	p.URL = ts.URL
@@ -175,12 +189,44 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	case Lose:
 		next.ServeHTTP(httptest.NewRecorder(), r)
 		hangUp(w)
+	case Late:
+		data, err := io.ReadAll(r.Body)
+		hangUp(w)
+		if err != nil {
+			return
+		}
+		out := r.Clone(context.Background())
+		half := len(data) / 2
+		out.Body = io.NopCloser(io.MultiReader(bytes.NewReader(data[:half]), &delayed{r: bytes.NewReader(data[half:]), after: LateBy}))
+		p.late.Add(1)
+		go func() {
+			defer p.late.Done()
+			next.ServeHTTP(httptest.NewRecorder(), out)
+		}()
 	case Corrupt:
 		body.flipAt = r.ContentLength / 2
 		next.ServeHTTP(w, r)
 	default:
 		next.ServeHTTP(w, r)
 	}
+}
+
+// WaitLate waits until the server has answered every Late request.
+func (p *Proxy) WaitLate() { p.late.Wait() }
+
+// delayed is r, which starts only after a while.
+type delayed struct {
+	r     io.Reader
+	after time.Duration
+	slept bool
+}
+
+func (d *delayed) Read(b []byte) (int, error) {
+	if !d.slept {
+		time.Sleep(d.after)
+		d.slept = true
+	}
+	return d.r.Read(b)
 }
 
 // hangUp closes the client's connection without an answer.
