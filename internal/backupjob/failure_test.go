@@ -161,4 +161,3 @@ func filesUnder(t *testing.T, root string) []string {
 	}
 	return out
 }
-
