@@ -241,6 +241,7 @@ func (p *infrabackupProvider) DataSources(context.Context) []func() datasource.D
 	return []func() datasource.DataSource{
 		newArubaConductorBackupDataSource,
 		newILOBackupDataSource,
+		newBackupsDataSource,
 	}
 }
 
