@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	ilosim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/ilo"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
 )
 
 const backupsDS = "data.infrabackup_backups.all"
@@ -321,4 +323,29 @@ func dataValues(s *tfjson.State, address, name string) (any, error) {
 		}
 	}
 	return nil, fmt.Errorf("%s is not in the state", address)
+}
+
+// assertOnlyFailureRecords fails unless what is under dir is n failure records
+// (nothing else: no partial or temporary file, no backup record), each naming step
+// as the step that failed (any step when step is "").
+func assertOnlyFailureRecords(t *testing.T, dir, after string, n int, step string) {
+	t.Helper()
+	files := testkit.FilesUnder(t, dir)
+	if len(files) != n {
+		t.Errorf("%s left %v, want %d failure records only", after, files, n)
+		return
+	}
+	for _, p := range files {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec struct {
+			Outcome string `json:"outcome"`
+			Step    string `json:"step"`
+		}
+		if !strings.HasSuffix(p, ".failed.json") || json.Unmarshal(data, &rec) != nil || rec.Outcome != "failed" || (step != "" && rec.Step != step) {
+			t.Errorf("%s left %s, not a failure record at step %q: %s", after, p, step, data)
+		}
+	}
 }
