@@ -221,7 +221,7 @@ func TestAccILOBackup_hostileBackupLocations(t *testing.T) {
 	e := newSimEnv(t)
 	d := e.addILO("ilo-hostile", nil)
 	outside := filepath.Dir(e.backupDir) // the test's own folder, holding the store
-	failures := 0 // one record per refused location
+	failures := 0                        // one record per refused location
 	checkNothingWritten := func() {
 		assertOnlyFailureRecords(t, outside, "a refused location", failures, "read backup service")
 		if _, err := os.Stat("x"); err == nil {
