@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,13 +15,17 @@ import (
 	"time"
 
 	tfjson "github.com/hashicorp/terraform-json"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupjob"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
 	ilosim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/ilo"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
 )
@@ -119,7 +124,7 @@ check "fresh" {
 							"aruba/fleet-mc-b":       {status: "ok", outcome: "succeeded", backups: 1},
 							"ilo/" + i1.ILO.Serial(): {status: "ok", outcome: "succeeded", backups: 1},
 							"ilo/" + failedName:      {status: "failed", stale: true, failed: true, outcome: "failed", step: "log in", message: `(?i)log in failed.*401`},
-						}, i2.Host, i2.Port)
+						}, i2.Host, i2.Port, "ilo/"+failedName)
 					}),
 					checkFunc(func(s *tfjson.State) error {
 						return checkReports(s, failedName, "fleet-mc-a", secrets)
@@ -168,7 +173,8 @@ type wantDevice struct {
 }
 
 // checkFleet checks the data source's devices: exactly want's, by kind/name.
-func checkFleet(s *tfjson.State, want map[string]wantDevice, failedHost string, failedPort int) error {
+// The failed device, failedKey (kind/name), has no backup and the given address.
+func checkFleet(s *tfjson.State, want map[string]wantDevice, failedHost string, failedPort int, failedKey string) error {
 	devs, err := dataValues(s, backupsDS, "devices")
 	if err != nil {
 		return err
@@ -194,7 +200,7 @@ func checkFleet(s *tfjson.State, want map[string]wantDevice, failedHost string, 
 			return fmt.Errorf("device %s: message %q, want %s", key, attempt["message"], w.message)
 		}
 		if w.outcome == "failed" {
-			if latest != nil || d["host"] != failedHost || fmt.Sprint(d["port"]) != fmt.Sprint(failedPort) {
+			if latest != nil || (key == failedKey && (d["host"] != failedHost || fmt.Sprint(d["port"]) != fmt.Sprint(failedPort))) {
 				return fmt.Errorf("failed device %s: %v", key, d)
 			}
 			continue
@@ -347,5 +353,104 @@ func assertOnlyFailureRecords(t *testing.T, dir, after string, n int, step strin
 		if !strings.HasSuffix(p, ".failed.json") || json.Unmarshal(data, &rec) != nil || rec.Outcome != "failed" || (step != "" && rec.Step != step) {
 			t.Errorf("%s left %s, not a failure record at step %q: %s", after, p, step, data)
 		}
+	}
+}
+
+// TestBackups_failureBeforeContactIsRecorded: a backup that fails before any device
+// is contacted (no credentials) is recorded too, under the resource's name or else
+// its host, and infrabackup_backups reports it; when the record cannot be written
+// (TestUnrecordedFailureIsAWarning). It changes the environment, so it does not
+// run in parallel.
+func TestBackups_failureBeforeContactIsRecorded(t *testing.T) {
+	t.Setenv(EnvILOUsername, "")
+	t.Setenv(EnvILOPassword, "")
+	dir := filepath.Join(t.TempDir(), "backups")
+	provider := &block{kind: "provider", labels: []string{"infrabackup"}, attrs: []attribute{{"backup_dir", dir}}}
+	byHost := resourceBlock("infrabackup_ilo_backup.a", set("host", "ilo-a.invalid"), set("trigger", "1"))
+	byName := resourceBlock("infrabackup_ilo_backup.b", set("host", "ilo-b.invalid"), set("name", "web01"), set("trigger", "1"))
+	want := map[string]wantDevice{
+		"ilo/ilo-a.invalid": {status: "failed", stale: true, failed: true, outcome: "failed", step: "check credentials", message: `^Missing iLO credentials: Set ilo\.username`},
+		"ilo/web01":         {status: "failed", stale: true, failed: true, outcome: "failed", step: "check credentials", message: `^Missing iLO credentials`},
+	}
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config:      hclConfig(provider, byHost, byName),
+				ExpectError: errorRE(`Missing iLO credentials`),
+			},
+			{
+				Config: hclConfig(provider, dataBlock(backupsDS)),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(backupsDS, at("totals"), knownvalue.ObjectExact(map[string]knownvalue.Check{
+						"devices": knownvalue.Int64Exact(2), "ok": knownvalue.Int64Exact(0), "backed_up": knownvalue.Int64Exact(0),
+						"stale": knownvalue.Int64Exact(2), "failed": knownvalue.Int64Exact(2),
+					})),
+					checkFunc(func(s *tfjson.State) error {
+						return checkFleet(s, want, "ilo-a.invalid", 443, "ilo/ilo-a.invalid")
+					}),
+				},
+			},
+		},
+	})
+}
+
+// TestUnrecordedFailureIsAWarning: when the failure record cannot be written (here
+// the device's folder is a file), the backup's own error stays the error and a
+// warning says the record is missing — for a failure before any device was
+// contacted (start) and for one the backup job reports (stored). Terraform prints
+// warnings apart from errors, so the diagnostics are checked here.
+func TestUnrecordedFailureIsAWarning(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "backups")
+	if err := os.MkdirAll(filepath.Join(dir, "ilo"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ilo", "blocked"), []byte("not a folder"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := &providerData{store: localStore(dir), credentials: map[string]deviceCredentials{}, now: time.Now, deviceLock: &keyedMutex{}}
+	_, op, diags := iloKind.start(t.Context(), d, opSpec{host: "ilo.invalid", name: "blocked", store: needStore})
+	if op != nil || len(diags.Errors()) != 1 || diags.Errors()[0].Summary() != "Missing iLO credentials" ||
+		len(diags.Warnings()) != 1 || diags.Warnings()[0].Summary() != "Failure not recorded in the backup store" {
+		t.Fatalf("diagnostics %v, want the missing credentials and a warning", diags)
+	}
+	// A backup job's error that carries a record's failure.
+	op = &deviceOp[*redfish.Client]{host: "ilo.invalid"}
+	var got diag.Diagnostics
+	cause := &client.DeviceError{Device: "ilo.invalid", Step: "log in", Message: "refused"}
+	if op.stored(t.Context(), &got, "Backup of iLO ilo.invalid", &backupjob.FailureNotRecorded{Err: cause, Record: errors.New("disk full")}, nil) {
+		t.Fatal("a failed backup was reported as stored")
+	}
+	if len(got.Errors()) != 1 || !strings.Contains(got.Errors()[0].Detail(), "log in failed: refused") ||
+		len(got.Warnings()) != 1 || !strings.Contains(got.Warnings()[0].Detail(), "disk full") {
+		t.Fatalf("diagnostics %v, want the backup's error and a warning naming the record's failure", got)
+	}
+}
+
+// TestBackups_argumentsCheckedAtPlan: max_age, kinds, names and name_regex are
+// refused at plan time with what to write instead.
+func TestBackups_argumentsCheckedAtPlan(t *testing.T) {
+	provider := &block{kind: "provider", labels: []string{"infrabackup"}, attrs: []attribute{{"backup_dir", t.TempDir()}}}
+	for name, tc := range map[string]struct {
+		opt  option
+		want string
+	}{
+		"max_age words":   {set("max_age", "8 days"), `"8 days" is not a duration: write it like "8d"`},
+		"max_age zero":    {set("max_age", "0s"), `must be longer than zero`},
+		"max_age days":    {set("max_age", "xd"), `is not a number of days`},
+		"unknown kind":    {set("kinds", expr(`["switch"]`)), `value must be one of`},
+		"name with slash": {set("names", expr(`["a/b"]`)), `Invalid names`},
+		"regex":           {set("name_regex", "mc-("), `missing closing \)`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			resource.UnitTest(t, resource.TestCase{
+				ProtoV6ProviderFactories: testProviderFactories,
+				Steps: []resource.TestStep{{
+					Config:      hclConfig(provider, dataBlock(backupsDS, tc.opt)),
+					PlanOnly:    true,
+					ExpectError: errorRE(tc.want),
+				}},
+			})
+		})
 	}
 }
