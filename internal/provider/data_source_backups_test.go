@@ -454,3 +454,21 @@ func TestBackups_argumentsCheckedAtPlan(t *testing.T) {
 		})
 	}
 }
+
+// TestBackups_emptyStore: a store that holds nothing yet (its folder not even
+// created) is an empty report, not an error.
+func TestBackups_emptyStore(t *testing.T) {
+	provider := &block{kind: "provider", labels: []string{"infrabackup"}, attrs: []attribute{{"backup_dir", filepath.Join(t.TempDir(), "none")}}}
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: hclConfig(provider, dataBlock(backupsDS, set("max_age", "36h"))),
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue(backupsDS, at("devices"), knownvalue.ListExact([]knownvalue.Check{})),
+				statecheck.ExpectKnownValue(backupsDS, at("totals.devices"), knownvalue.Int64Exact(0)),
+				statecheck.ExpectKnownValue(backupsDS, at("summary_markdown"), knownvalue.StringRegexp(regexp.MustCompile(`0 devices(.|\n)*No device has a backup`))),
+				statecheck.ExpectKnownValue(backupsDS, at("junit_xml"), knownvalue.StringRegexp(regexp.MustCompile(`<testsuites name="infrabackup backups" tests="0" failures="0"`))),
+			},
+		}},
+	})
+}
