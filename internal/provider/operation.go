@@ -22,7 +22,8 @@ import (
 // start (startCreate for a Create), which takes the same steps in the same order:
 //
 //  1. ctx is bounded by the operation's timeout;
-//  2. the kind's credentials are checked;
+//  2. the kind's credentials are checked (a backup without them is recorded as
+//     failed in the store, as every failed backup is: backupjob.RecordFailure);
 //  3. the backup store is opened when the operation uses it (a bucket is checked
 //     before the first backup of the provider process), so that a store that
 //     cannot work fails before any device is contacted;
