@@ -472,3 +472,40 @@ func TestBackups_emptyStore(t *testing.T) {
 		}},
 	})
 }
+
+// TestAccBackups_failedLoginLandsBesideTheBackups: an iLO backed up under its serial
+// number, then refused the provider's password: the failure happened before the iLO
+// said its serial, and is recorded beside its backups all the same (found by its
+// address), so the device is one device that failed, with its backup still latest.
+func TestAccBackups_failedLoginLandsBesideTheBackups(t *testing.T) {
+	e := newSimEnv(t)
+	d := e.addILO("ilo-known", nil)
+	const wrong = "Not-The-iLO-Pw-1"
+	wrongProvider := e.provider(set("ilo", object(set("username", testILOUser), set("password", wrong))))
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: e.config(iloBackup(d))},
+			{
+				Config:      hclConfig(wrongProvider, iloBackup(d, set("trigger", "2"))),
+				ExpectError: errorRE(`log in failed \(HTTP 401\)`),
+			},
+			{
+				Config: e.config(dataBlock(backupsDS)),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(backupsDS, at("devices"), knownvalue.ListExact([]knownvalue.Check{
+						knownvalue.ObjectPartial(map[string]knownvalue.Check{
+							"kind": knownvalue.StringExact("ilo"), "name": knownvalue.StringExact(d.ILO.Serial()),
+							"status": knownvalue.StringExact("failed"), "stale": knownvalue.Bool(false), "backups": knownvalue.Int64Exact(1),
+							"latest_backup": knownvalue.NotNull(),
+							"last_attempt": knownvalue.ObjectPartial(map[string]knownvalue.Check{
+								"outcome": knownvalue.StringExact("failed"), "step": knownvalue.StringExact("log in"),
+								"message": knownvalue.StringRegexp(regexp.MustCompile(`log in failed \(HTTP 401\)`)),
+							}),
+						}),
+					})),
+				},
+			},
+		},
+	})
+}
