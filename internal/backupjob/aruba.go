@@ -56,6 +56,7 @@ func RunAruba(ctx context.Context, store *backupstore.Store, req ArubaRequest) (
 	b, logoutFailed, err := runBackup(ctx, store, cond.Session(), req.Target, steps{
 		family: backupstore.FamilyAruba,
 		device: cond.Device(),
+		name:   req.Name,
 		prepare: func(ctx context.Context) (string, error) {
 			folder = req.Name
 			if folder == "" {
@@ -65,7 +66,8 @@ func RunAruba(ctx context.Context, store *backupstore.Store, req ArubaRequest) (
 				}
 				res.Hostname = hostname
 				if folder, err = backupstore.SanitizeName(hostname); err != nil {
-					return "", fmt.Errorf("%s: the hostname %q cannot name a backup folder (%v); set name", cond.Device(), hostname, err)
+					return "", &StepError{Step: "name the backup folder",
+						Err: fmt.Errorf("%s: the hostname %q cannot name a backup folder (%v); set name", cond.Device(), hostname, err)}
 				}
 			}
 			previous, prevErr = store.Latest(ctx, backupstore.FamilyAruba, folder)
@@ -78,7 +80,7 @@ func RunAruba(ctx context.Context, store *backupstore.Store, req ArubaRequest) (
 			}
 			local, err := run.WriteFile(ctx, KindRunningConfig, "cfg", strings.NewReader(text))
 			if err != nil {
-				return nil, fmt.Errorf("%s: store the running config: %w", cond.Device(), err)
+				return nil, &StepError{Step: "store the running config", Err: fmt.Errorf("%s: store the running config: %w", cond.Device(), err)}
 			}
 			res.RunningConfigChanged = true
 			if prevErr == nil {

@@ -135,7 +135,7 @@ func pushToSCP(ctx context.Context, req ArubaRequest, run *backupstore.Run, devi
 			f.Size, f.SHA256 = size, sum
 		}
 		if err := run.AddFile(f); err != nil {
-			return fmt.Errorf("%s: record %s: %w", cond.Device(), f.Kind, err)
+			return &StepError{Step: "record the SCP copies", Err: fmt.Errorf("%s: record %s: %w", cond.Device(), f.Kind, err)}
 		}
 	}
 	return nil

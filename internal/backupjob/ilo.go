@@ -92,6 +92,7 @@ func RunILO(ctx context.Context, store *backupstore.Store, req ILORequest) (ILOR
 	b, logoutFailed, err := runBackup(ctx, store, rc.Session(), req.Target, steps{
 		family: backupstore.FamilyILO,
 		device: rc.Device(),
+		name:   req.Name,
 		prepare: func(ctx context.Context) (string, error) {
 			mgr, err := rc.Discover(ctx)
 			if err != nil {
@@ -101,17 +102,17 @@ func RunILO(ctx context.Context, store *backupstore.Store, req ILORequest) (ILOR
 			folder := req.Name
 			if folder == "" {
 				if folder, err = ILODeviceName(mgr.Serial, req.Host); err != nil {
-					return "", fmt.Errorf("%s: %w", rc.Device(), err)
+					return "", &StepError{Step: "name the backup folder", Err: fmt.Errorf("%s: %w", rc.Device(), err)}
 				}
 			}
 			// Reading the service triggers the backup on the iLO. The location it
 			// offers is device text: it is checked before anything is written locally.
 			if svc, err = rc.ReadBackupService(ctx); err != nil {
-				return "", err
+				return folder, err
 			}
 			location, err := redfish.ResolveBackupLocation(svc.BackupFileLocation)
 			if err != nil {
-				return "", &client.DeviceError{Device: rc.Device(), Step: "read backup service", Message: err.Error(),
+				return folder, &client.DeviceError{Device: rc.Device(), Step: "read backup service", Message: err.Error(),
 					Hint: "nothing was downloaded or written; this is not what an HPE iLO sends: check that the address is the iLO and that nothing between rewrites its answers"}
 			}
 			res.DeviceFileLocation = location
@@ -156,7 +157,7 @@ func download(ctx context.Context, rc *redfish.Client, run *backupstore.Run, loc
 				Message: fmt.Sprintf("the download broke after %d bytes: %v", src.n, src.err),
 				Hint:    "nothing was kept; retry (check the network path to the iLO if it repeats)"}
 		}
-		return fmt.Errorf("%s: store the backup: %w", rc.Device(), err)
+		return &StepError{Step: "store the backup", Err: fmt.Errorf("%s: store the backup: %w", rc.Device(), err)}
 	}
 	if size >= 0 && file.Size != size {
 		return &client.DeviceError{Device: rc.Device(), Step: "download backup",

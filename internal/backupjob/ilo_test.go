@@ -27,6 +27,7 @@ type iloFixture struct {
 	store *backupstore.Store
 	root  string
 	rc    *redfish.Client
+	caPEM []byte
 }
 
 func newILOFixture(t *testing.T, cfg ilosim.Config) *iloFixture {
@@ -59,7 +60,7 @@ func newILOFixture(t *testing.T, cfg ilosim.Config) *iloFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &iloFixture{srv: srv, store: store, root: root, rc: rc}
+	return &iloFixture{srv: srv, store: store, root: root, rc: rc, caPEM: ca.CertPEM}
 }
 
 func (f *iloFixture) run(t *testing.T, name, password string) (ILOResult, error) {
@@ -158,8 +159,15 @@ func TestRunILOFailuresLeaveNothing(t *testing.T) {
 				t.Fatalf("want an error containing %q, got %v", tc.want, err)
 			}
 			t.Logf("error: %v", err)
-			if files := testkit.FilesUnder(t, f.root); len(files) != 0 {
-				t.Errorf("a failed backup left files behind: %v", files)
+			files := testkit.FilesUnder(t, f.root)
+			if password != "" {
+				// Refused before the iLO was contacted: nothing was attempted.
+				if len(files) != 0 {
+					t.Errorf("a refused backup left files behind: %v", files)
+				}
+			} else if len(files) != 1 || !strings.HasSuffix(files[0], ".failed.json") ||
+				!strings.Contains(filepath.ToSlash(files[0]), "ilo/"+f.srv.ILO.Serial()+"/") {
+				t.Errorf("a failed backup must leave only its failure record, beside the device's backups: %v", files)
 			}
 			if _, err := f.store.Latest(context.Background(), backupstore.FamilyILO, f.srv.ILO.Serial()); err == nil {
 				t.Error("a failed backup is listed as complete")

@@ -370,15 +370,6 @@ func mustStore(t *testing.T, dir string) *backupstore.Store {
 	return s
 }
 
-// assertNothingLeft fails when anything (a temporary or partial file, a record) is
-// under dir: what a failed or refused operation must leave.
-func assertNothingLeft(t *testing.T, dir, after string) {
-	t.Helper()
-	if files := testkit.FilesUnder(t, dir); len(files) != 0 {
-		t.Errorf("%s left %v", after, files)
-	}
-}
-
 // assertNoSecrets fails when any secret occurs in text (what names where it was read).
 func assertNoSecrets(t *testing.T, what, text string, secrets ...string) {
 	t.Helper()

@@ -2,7 +2,9 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
@@ -20,7 +22,8 @@ import (
 // start (startCreate for a Create), which takes the same steps in the same order:
 //
 //  1. ctx is bounded by the operation's timeout;
-//  2. the kind's credentials are checked;
+//  2. the kind's credentials are checked (a backup without them is recorded as
+//     failed in the store, as every failed backup is: backupjob.RecordFailure);
 //  3. the backup store is opened when the operation uses it (a bucket is checked
 //     before the first backup of the provider process), so that a store that
 //     cannot work fails before any device is contacted;
@@ -69,6 +72,8 @@ type opSpec struct {
 	// secrets are what the operation sends besides the kind's password (write-only
 	// arguments such as a backup password).
 	secrets []string
+	// name is the device's folder when the resource names it, for a failure record.
+	name string
 }
 
 // deviceOp is one operation on one device, started by start.
@@ -95,6 +100,9 @@ func (k *deviceKind[C]) start(ctx context.Context, d *providerData, s opSpec) (c
 	}
 	creds, ok := k.checkCredentials(d, &diags)
 	if !ok {
+		if s.store == needStore {
+			k.recordNoStart(ctx, d, s, "check credentials", &diags)
+		}
 		return fail()
 	}
 	op := &deviceOp[C]{host: s.host, port: k.port(d, s.port), deadline: s.timeout}
@@ -140,7 +148,34 @@ func (k *deviceKind[C]) start(ctx context.Context, d *providerData, s opSpec) (c
 
 // target is the device a backup job records, timed by the provider's clock.
 func (op *deviceOp[C]) target(d *providerData) backupjob.Target {
-	return backupjob.Target{Host: op.host, Port: op.port, Now: d.now}
+	return backupjob.Target{Host: op.host, Port: op.port, Now: d.now, Devices: &d.store.devices}
+}
+
+// recordNoStart records in the store that a backup failed at step before any device
+// was contacted, for the reason diags gives; a store that cannot be used has no
+// room for the record (its own error says why).
+func (k *deviceKind[C]) recordNoStart(ctx context.Context, d *providerData, s opSpec, step string, diags *diag.Diagnostics) {
+	store, err := d.storeForBackup(ctx)
+	if err != nil {
+		return
+	}
+	var why []string
+	for _, e := range diags.Errors() {
+		why = append(why, e.Summary()+": "+e.Detail())
+	}
+	at := backupjob.Target{Host: s.host, Port: k.port(d, s.port), Now: d.now, Devices: &d.store.devices}
+	cause := &backupjob.StepError{Step: step, Err: errors.New(strings.Join(why, "; "))}
+	if err := backupjob.RecordFailure(ctx, store, k.family, s.name, at, d.now().UTC(), cause); err != nil {
+		addUnrecordedWarning(ctx, diags, err)
+	}
+}
+
+// addUnrecordedWarning says that a failed backup left no failure record, so the
+// fleet's report (infrabackup_backups) does not show this attempt.
+func addUnrecordedWarning(ctx context.Context, diags *diag.Diagnostics, err error) {
+	diags.AddWarning("Failure not recorded in the backup store", operationError(ctx, err)+
+		"\n\nThe backup failed (see the error); its failure record could not be written either, so infrabackup_backups "+
+		"still reports the device's previous attempt. Check the backup store.")
 }
 
 // inSession runs fn in one session with the device (always logged out). The error
@@ -156,6 +191,10 @@ func (op *deviceOp[C]) inSession(ctx context.Context, fn func(ctx context.Contex
 func (op *deviceOp[C]) stored(ctx context.Context, diags *diag.Diagnostics, what string, err, logoutFailed error) bool {
 	if err != nil {
 		diags.AddError(what+" failed", op.explain(ctx, err))
+		var nr *backupjob.FailureNotRecorded
+		if errors.As(err, &nr) {
+			addUnrecordedWarning(ctx, diags, nr.Record)
+		}
 		return false
 	}
 	if logoutFailed != nil {
@@ -208,7 +247,10 @@ func (k *deviceKind[C]) startCreate(ctx context.Context, d *providerData, req re
 	if resp.Diagnostics.HasError() {
 		return ctx, nil
 	}
-	ctx, op, diags := k.start(ctx, d, opSpec{host: target.Host.ValueString(), port: target.Port, timeout: deadline{"create", limit}, store: store, secrets: secrets})
+	var name types.String // the resource's folder name, where it has one, for a failure record
+	_ = req.Plan.GetAttribute(ctx, path.Root("name"), &name)
+	ctx, op, diags := k.start(ctx, d, opSpec{host: target.Host.ValueString(), port: target.Port, timeout: deadline{"create", limit}, store: store, secrets: secrets,
+		name: name.ValueString()})
 	resp.Diagnostics.Append(diags...)
 	return ctx, op
 }

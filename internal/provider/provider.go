@@ -246,6 +246,7 @@ func (p *infrabackupProvider) DataSources(context.Context) []func() datasource.D
 		newArubaConductorBackupDataSource,
 		newILOBackupDataSource,
 		newApstraBackupDataSource,
+		newBackupsDataSource,
 	}
 }
 

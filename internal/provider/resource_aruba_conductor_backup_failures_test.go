@@ -37,23 +37,27 @@ func TestAccArubaBackup_oneOfThreeFails(t *testing.T) {
 		prepare func(e *simEnv, bad *arubasim.Server)
 		scp     []option // the failing backup's scp argument, if it has one
 		want    string   // the error after the device address
+		step    string   // the step its failure record names
 		after   func(t *testing.T, bad *arubasim.Server)
 	}{
 		{
 			name:  "bad credentials",
 			tweak: func(c *arubasim.Config) { c.Password = "another-password" },
 			want:  `log in failed.*authentication failed.*check the aruba username and password`,
+			step:  "log in",
 		},
 		{
 			name:  "bad credentials answered with 401",
 			tweak: func(c *arubasim.Config) { c.Password = "another-password"; c.FailedLoginHTTP401 = true },
 			want:  `log in failed \(HTTP 401\)`,
+			step:  "log in",
 		},
 		{
 			name:    "session limit",
 			tweak:   func(c *arubasim.Config) { c.MaxSessions = 1 },
 			prepare: func(e *simEnv, bad *arubasim.Server) { e.occupySession(bad) },
 			want:    `log in failed.*Maximum number of sessions reached \(1\).*at most 64`,
+			step:    "log in",
 			after:   func(_ *testing.T, bad *arubasim.Server) { bad.Conductor.ExpireAllSessions() },
 		},
 		{
@@ -61,18 +65,21 @@ func TestAccArubaBackup_oneOfThreeFails(t *testing.T) {
 			tweak:   func(c *arubasim.Config) { c.ExpiryStyle = arubasim.ExpiryStatus },
 			prepare: func(_ *simEnv, bad *arubasim.Server) { bad.Conductor.ExpireNextCalls(2) },
 			want:    `"show running-config" failed.*Invalid authentication token`,
+			step:    `"show running-config"`,
 		},
 		{
 			name:    "session keeps expiring (HTTP 401)",
 			tweak:   func(c *arubasim.Config) { c.ExpiryStyle = arubasim.Expiry401 },
 			prepare: func(_ *simEnv, bad *arubasim.Server) { bad.Conductor.ExpireNextCalls(2) },
 			want:    `"show running-config" failed \(HTTP 401\).*no longer valid`,
+			step:    `"show running-config"`,
 		},
 		{
 			name:    "SCP server refuses the conductor",
 			prepare: func(e *simEnv, _ *arubasim.Server) { e.sftp.SetRefuseAll(true) },
 			scp:     []option{set("verify", false)},
 			want:    `copy infrabackup-running.cfg to SCP server failed`,
+			step:    "copy infrabackup-running.cfg to SCP server",
 			after: func(t *testing.T, bad *arubasim.Server) {
 				if err := noTarOnFlash(bad, "a failed upload"); err != nil {
 					t.Error(err)
@@ -114,7 +121,7 @@ func TestAccArubaBackup_oneOfThreeFails(t *testing.T) {
 			if _, err := store.Latest(t.Context(), backupstore.FamilyAruba, "mc1"); err == nil {
 				t.Errorf("the failed conductor must leave no complete backup")
 			}
-			assertNothingLeft(t, filepath.Join(e.backupDir, "aruba", "mc1"), "a failed backup")
+			assertOnlyFailureRecords(t, filepath.Join(e.backupDir, "aruba", "mc1"), "a failed backup", 1, tc.step)
 		})
 	}
 }

@@ -160,7 +160,7 @@ func TestAccILOBackup_badCredentials(t *testing.T) {
 			ExpectError: errorRE(`Backup of iLO 127\.0\.0\.1:\d+ failed.*log in failed \(HTTP 401\).*refused the user name or password.*check the ilo username and password`),
 		}},
 	})
-	assertNothingLeft(t, e.backupDir, "a failed login")
+	assertOnlyFailureRecords(t, e.backupDir, "a failed login", 1, "log in")
 }
 
 func TestAccILOBackup_sessionLimit(t *testing.T) {
@@ -178,7 +178,7 @@ func TestAccILOBackup_sessionLimit(t *testing.T) {
 				// Once the other tool logs out, the same configuration succeeds.
 				PreConfig: func() {
 					logoutOther()
-					assertNothingLeft(t, e.backupDir, "a refused login")
+					assertOnlyFailureRecords(t, e.backupDir, "a refused login", 1, "log in")
 				},
 				Config:            e.config(iloBackup(d)),
 				ConfigStateChecks: []statecheck.StateCheck{fileOnDisk(iloRes, nil), servedBy(d, false)},
@@ -199,8 +199,8 @@ func TestAccILOBackup_resetMidDownload(t *testing.T) {
 			},
 			{
 				PreConfig: func() {
-					// No partial or temporary file, no record: nothing at all.
-					assertNothingLeft(t, e.backupDir, "a broken download")
+					// No partial or temporary file, no backup record: only the failure's.
+					assertOnlyFailureRecords(t, e.backupDir, "a broken download", 1, "download backup")
 					if st := d.ILO.Stats.Snapshot(); st.Calls[ilosim.EndpointDownloadGet] != 1 {
 						t.Errorf("want one download attempt, got %+v", st.Calls)
 					}
@@ -221,8 +221,9 @@ func TestAccILOBackup_hostileBackupLocations(t *testing.T) {
 	e := newSimEnv(t)
 	d := e.addILO("ilo-hostile", nil)
 	outside := filepath.Dir(e.backupDir) // the test's own folder, holding the store
+	failures := 0                        // one record per refused location
 	checkNothingWritten := func() {
-		assertNothingLeft(t, outside, "a refused location")
+		assertOnlyFailureRecords(t, outside, "a refused location", failures, "read backup service")
 		if _, err := os.Stat("x"); err == nil {
 			t.Error("a file x appeared in the working directory")
 		}
@@ -239,6 +240,7 @@ func TestAccILOBackup_hostileBackupLocations(t *testing.T) {
 		steps = append(steps, resource.TestStep{
 			PreConfig: func() {
 				checkNothingWritten()
+				failures++
 				d.ILO.SetBackupLocation(loc)
 			},
 			Config:      e.config(iloBackup(d, set("trigger", fmt.Sprint(i)))),

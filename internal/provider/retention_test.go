@@ -74,6 +74,9 @@ func (b *backupIDs) storeHolds(want func() []string) checkFunc {
 		var records []string
 		for _, o := range objs {
 			name := strings.TrimPrefix(o.Key, b.family+"/"+b.device+"/")
+			if strings.HasSuffix(name, ".failed.json") {
+				continue // a failed attempt's record: no backup (retention keeps the newest)
+			}
 			if id, ok := strings.CutSuffix(name, ".json"); ok {
 				records = append(records, id)
 				continue

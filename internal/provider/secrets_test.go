@@ -18,6 +18,7 @@ import (
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
 	arubasim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/aruba"
 	ilosim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/ilo"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
 )
 
 // TestAccArubaBackup_secretsNeverLeak runs a full backup with SCP under TF_LOG=trace
@@ -262,4 +263,29 @@ func TestAccSecrets_echoedByDevicesReachNoDiagnosticLogOrState(t *testing.T) {
 		t.Fatalf("%d state checks ran, want 2", len(states))
 	}
 	assertNoSecrets(t, "the state file", strings.Join(states, "\n"), forms...)
+	// The failure of mc-fail is recorded in the store, with the echo masked.
+	records, n := readFailureRecords(t, e.backupDir)
+	if n != 1 || !strings.Contains(records, "copy ") || !strings.Contains(records, "***") {
+		t.Fatalf("want one failure record with the masked echo, got %d: %s", n, records)
+	}
+	assertNoSecrets(t, "the failure record", records, forms...)
+}
+
+// readFailureRecords concatenates every failure record under root and counts them.
+func readFailureRecords(t *testing.T, root string) (string, int) {
+	t.Helper()
+	var b strings.Builder
+	n := 0
+	for _, p := range testkit.FilesUnder(t, root) {
+		if !strings.HasSuffix(p, ".failed.json") {
+			continue
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(data)
+		n++
+	}
+	return b.String(), n
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupjob"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/objstore"
 )
@@ -25,6 +26,8 @@ type backupStore struct {
 
 	checkMu sync.Mutex
 	checked bool
+
+	devices backupjob.DeviceIndex // the store's devices by address, for failure records
 }
 
 // localStore opens the folder now: Open only reads, and a path that cannot be a
