@@ -139,7 +139,7 @@ func idToken(id string) string {
 // blueprints, export each (graph streamed into the store and scanned on the way for
 // its system nodes), the deployed configuration of each managed system, the design
 // catalog and the resource pools, optionally the aos_backup snapshot, and log out
-// (always). A failed run leaves nothing in the store.
+// (always). A failed run leaves no file in the store (only its failure record).
 func RunApstra(ctx context.Context, store *backupstore.Store, req ApstraRequest) (ApstraResult, error) {
 	var res ApstraResult
 	c := req.Client

@@ -295,6 +295,10 @@ func parseDurationOr(v types.String, def time.Duration) (time.Duration, error) {
 	return time.ParseDuration(v.ValueString())
 }
 
+// failedBackupNote says, in the backup resources' descriptions, what a failed backup leaves.
+const failedBackupNote = "A failed backup leaves no file in the store, only a small failure record (when, the step that failed " +
+	"and what the device said, secrets masked) that `infrabackup_backups` reports and no lookup takes for a backup. "
+
 // deviceLockNote documents the per-device lock in the resources' descriptions.
 const deviceLockNote = "Within one provider process (one `terraform plan` or `apply`), operations on the same device run " +
 	"one at a time. A device is `host` and `port`, host names compared case-insensitively and IP addresses by value; " +

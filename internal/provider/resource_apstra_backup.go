@@ -68,7 +68,7 @@ func (r *apstraBackupResource) Schema(ctx context.Context, _ resource.SchemaRequ
 			"every file with its size and SHA-256. With `snapshot`, Apstra's own disaster-recovery copy (`sudo aos_backup` over SSH) " +
 			"lands in the same backup and is removed from the server.\n\n" +
 			"Change `trigger` to take a new backup. Refresh makes no server call; destroying the resource never deletes backups. " +
-			"A failed backup leaves nothing in the store. " + deviceLockNote,
+			failedBackupNote + deviceLockNote,
 		Attributes: withAttributes(apstraKind.targetAttributes("Apstra server host name or IP address."), apstraStoredBackupModel{}.attributes(true), map[string]schema.Attribute{
 			"trigger": schema.StringAttribute{
 				MarkdownDescription: "Any value; when it changes, a new backup is taken. Typically `time_rotating.weekly.id`.",

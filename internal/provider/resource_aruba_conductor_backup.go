@@ -33,7 +33,7 @@ const copyToStoreDescription = "Copy every file the conductor pushed (its flash 
 	"The copy is made from the same SFTP read that verifies the file (each file is read once, hashed and streamed into the store), " +
 	"and `files` lists it (kinds `flash-archive` and `running-config-flash`) with its key and a SHA-256 equal to the one verified on the SCP server. " +
 	"Its cost: store space for every archive (often tens of MB per backup, kept as long as retention keeps the backup) and, with an S3 store, " +
-	"the upload of every archive from the machine running Terraform. A failed copy fails the backup, which then leaves nothing in the store. " +
+	"the upload of every archive from the machine running Terraform. A failed copy fails the backup, which then leaves no file in the store. " +
 	"Needs `verify` (the copy is read over SFTP): its default is `verify`'s value, and `copy_to_store = true` with `verify = false` is refused."
 
 const flashBackupDescription = "Also archive the conductor's flash (`flash_backup`) and push it to the SCP server. Default `true` when `scp` is set; needs `scp` (there is no other way to get the archive off the device). " +
@@ -92,7 +92,7 @@ func (r *arubaConductorBackupResource) Schema(ctx context.Context, _ resource.Sc
 			"to the backup store (a local folder or an S3 bucket), and with an `scp` block its running configuration and flash archive to an SCP server, " +
 			"verified over SFTP. Change `trigger` to take a new backup. Destroying the resource never deletes backups.\n\n" +
 			"The provider saves the running configuration and the flash archive under fixed names on the conductor's flash " +
-			"before pushing them, so backups of one conductor must not overlap. " + deviceLockNote +
+			"before pushing them, so backups of one conductor must not overlap. " + failedBackupNote + deviceLockNote +
 			"\n\n" + "With `flash_backup` (on by default with `scp`), each backup **deletes every tar file on the conductor's flash**, " +
 			"archives an administrator made there included: see `flash_backup`.",
 		Attributes: withAttributes(arubaKind.targetAttributes("Conductor host name or IP address."), arubaStoredBackupModel{}.attributes(), map[string]schema.Attribute{

@@ -66,7 +66,7 @@ func (r *iloBackupResource) Schema(ctx context.Context, _ resource.SchemaRequest
 			"Change `trigger` to take a new backup. Refresh makes no device call; destroying the resource never deletes backups.\n\n" +
 			"The backup file holds the iLO's user database and license keys: treat it as a secret. HPE supports restoring it " +
 			"only onto the server it was taken from (same serial number). Backups of one iLO are taken one at a time " +
-			"(the iLO keeps a single backup file in its NAND). " + deviceLockNote,
+			"(the iLO keeps a single backup file in its NAND). " + failedBackupNote + deviceLockNote,
 		Attributes: withAttributes(iloKind.targetAttributes("iLO host name or IP address."), iloStoredBackupModel{}.attributes(), map[string]schema.Attribute{
 			"trigger": schema.StringAttribute{
 				MarkdownDescription: "Any value; when it changes, a new backup is taken. Typically `time_rotating.weekly.id`, " +
