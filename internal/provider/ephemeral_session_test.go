@@ -10,9 +10,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	tfjson "github.com/hashicorp/terraform-json"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-go/tftypes"
 	"github.com/hashicorp/terraform-plugin-testing/echoprovider"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
@@ -258,5 +260,112 @@ func echoed(dotted, want string) checkFunc {
 			return fmt.Errorf("%s = %q, want %q", dotted, got, want)
 		}
 		return nil
+	}
+}
+
+// TestSessions_renewKeepsTheSessionAlive: on devices whose sessions end after 10
+// idle minutes of their clock, a session that Terraform renews every 8 minutes
+// outlives two such spans, while a session opened beside it and not renewed expires;
+// renewing that one then fails, saying so, without logging in again (its tokens
+// were handed out: a new session would not be theirs); closing logs out the live one.
+func TestSessions_renewKeepsTheSessionAlive(t *testing.T) {
+	e := newSimEnv(t)
+	clock := devicesim.NewManualClock(time.Now())
+	mc := e.addConductor("mc-renew", func(c *arubasim.Config) { c.Clock, c.IdleTimeout = clock, 10*time.Minute })
+	ilo := e.addILO("ilo-renew", func(c *ilosim.Config) { c.Clock, c.IdleTimeout = clock, 10*time.Minute })
+	p := newProtocolProvider(t)
+	p.configure(map[string]any{
+		"backup_dir": e.backupDir, "ca_cert_pem": string(e.ca.CertPEM), "max_retries": 0,
+		"aruba": map[string]any{"username": testArubaUser, "password": testArubaPass},
+		"ilo":   map[string]any{"username": testILOUser, "password": testILOPass},
+	})
+	for _, tc := range []struct {
+		typ, token string
+		host       string
+		port       int
+		stats      *devicesim.Stats
+		live       func(token string) bool
+	}{
+		{"infrabackup_aruba_session", "uidaruba", mc.Host, mc.Port, &mc.Conductor.Stats,
+			func(uid string) bool { _, ok := mc.Conductor.Sessions.Get(uid); return ok }},
+		{"infrabackup_ilo_session", "x_auth_token", ilo.Host, ilo.Port, &ilo.ILO.Stats,
+			func(tok string) bool { _, ok := ilo.ILO.Sessions.GetByToken(tok); return ok }},
+	} {
+		t.Run(tc.typ, func(t *testing.T) {
+			typ := p.objectType(p.schemas.EphemeralResourceSchemas[tc.typ], tc.typ)
+			open := func() (token string, private []byte) {
+				t.Helper()
+				config := p.object(typ, map[string]any{"host": tc.host, "port": tc.port, "keepalive_interval": "8m"})
+				before := time.Now()
+				resp, err := p.srv.OpenEphemeralResource(t.Context(), &tfprotov6.OpenEphemeralResourceRequest{TypeName: tc.typ, Config: p.dynamic(typ, config)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				noErrors(t, "open", resp.Diagnostics)
+				if resp.RenewAt.Before(before.Add(8*time.Minute)) || resp.RenewAt.After(time.Now().Add(8*time.Minute)) {
+					t.Fatalf("RenewAt = %v, want 8 minutes after the open", resp.RenewAt)
+				}
+				result, err := resp.Result.Unmarshal(typ)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var attrs map[string]tftypes.Value
+				if err := result.As(&attrs); err != nil {
+					t.Fatal(err)
+				}
+				if err := attrs[tc.token].As(&token); err != nil || token == "" {
+					t.Fatalf("%s: %q (%v)", tc.token, token, err)
+				}
+				return token, resp.Private
+			}
+			renew := func(private []byte) []*tfprotov6.Diagnostic {
+				resp, err := p.srv.RenewEphemeralResource(t.Context(), &tfprotov6.RenewEphemeralResourceRequest{TypeName: tc.typ, Private: private})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return resp.Diagnostics
+			}
+			kept, keptPrivate := open()
+			left, leftPrivate := open()
+			for range 2 {
+				clock.Advance(8 * time.Minute)
+				noErrors(t, "renew", renew(keptPrivate))
+			}
+			clock.Advance(8 * time.Minute) // 24 minutes after the opens
+			if !tc.live(kept) {
+				t.Fatal("the renewed session expired")
+			}
+			if tc.live(left) {
+				t.Fatal("the session that was not renewed is still open: the clock did not pass its idle timeout")
+			}
+			logins := tc.stats.Snapshot().Logins
+			diags := renew(leftPrivate)
+			if len(diags) == 0 || diags[0].Severity != tfprotov6.DiagnosticSeverityError || !strings.Contains(diags[0].Summary, "alive failed") {
+				t.Fatalf("renewing an expired session: %+v, want an error saying keeping it alive failed", diags)
+			}
+			if got := tc.stats.Snapshot().Logins; got != logins {
+				t.Errorf("renewing an expired session logged in again (%d logins, before %d)", got, logins)
+			}
+			for _, private := range [][]byte{keptPrivate, leftPrivate} {
+				resp, err := p.srv.CloseEphemeralResource(t.Context(), &tfprotov6.CloseEphemeralResourceRequest{TypeName: tc.typ, Private: private})
+				if err != nil {
+					t.Fatal(err)
+				}
+				noErrors(t, "close", resp.Diagnostics)
+			}
+			if tc.live(kept) {
+				t.Error("closing did not log the renewed session out")
+			}
+		})
+	}
+}
+
+// noErrors fails the test on any error among diags.
+func noErrors(t *testing.T, what string, diags []*tfprotov6.Diagnostic) {
+	t.Helper()
+	for _, d := range diags {
+		if d.Severity == tfprotov6.DiagnosticSeverityError {
+			t.Fatalf("%s: %s: %s", what, d.Summary, d.Detail)
+		}
 	}
 }
