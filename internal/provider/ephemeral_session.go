@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -127,7 +128,7 @@ func (r *sessionResource[C]) Schema(ctx context.Context, _ ephemeral.SchemaReque
 	if r.spec.keepAlive != nil {
 		attrs["keepalive_interval"] = schema.StringAttribute{
 			MarkdownDescription: fmt.Sprintf("How often, while Terraform still uses the session, one cheap call keeps it from reaching the %s's idle timeout, "+
-				"as a Go duration. Default `%s`; set it below the device's session timeout when that is shorter.", k.label, r.spec.keepAliveDefault),
+				"as a Go duration. Default `%s`; set it below the device's session timeout when that is shorter.", k.label, strings.TrimSuffix(r.spec.keepAliveDefault.String(), "0s")),
 			Optional:   true,
 			Validators: []validator.String{durationBetween(10*time.Second, 12*time.Hour)},
 		}
