@@ -143,30 +143,17 @@ func (r *sessionResource[C]) Schema(ctx context.Context, _ ephemeral.SchemaReque
 	}
 }
 
-// sessionConfig is what Open reads of the configuration (the result attributes
-// differ between kinds, so it is read attribute by attribute).
-type sessionConfig struct {
-	host, port, username, password, keepAlive, timeouts path.Path
-}
-
-var sessionPaths = sessionConfig{
-	host: path.Root("host"), port: path.Root("port"), username: path.Root("username"), password: path.Root("password"),
-	keepAlive: path.Root("keepalive_interval"), timeouts: path.Root("timeouts"),
-}
-
 func (r *sessionResource[C]) Open(ctx context.Context, req ephemeral.OpenRequest, resp *ephemeral.OpenResponse) {
+	// The result attributes differ between kinds: the arguments are read one by one.
 	var host, username, password, interval types.String
 	var port types.Int64
 	var t timeouts.Value
-	for _, get := range []struct {
-		at     path.Path
-		target any
-	}{{sessionPaths.host, &host}, {sessionPaths.port, &port}, {sessionPaths.username, &username}, {sessionPaths.password, &password}, {sessionPaths.timeouts, &t}} {
-		resp.Diagnostics.Append(req.Config.GetAttribute(ctx, get.at, get.target)...)
+	for name, target := range map[string]any{"host": &host, "port": &port, "username": &username, "password": &password, "timeouts": &t} {
+		resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root(name), target)...)
 	}
 	every := r.spec.keepAliveDefault
 	if r.spec.keepAlive != nil {
-		resp.Diagnostics.Append(req.Config.GetAttribute(ctx, sessionPaths.keepAlive, &interval)...)
+		resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("keepalive_interval"), &interval)...)
 		every, _ = parseDurationOr(interval, every) // checked by its validator
 	}
 	limit, diags := t.Open(ctx, defaultSessionOpenTimeout)
@@ -186,7 +173,7 @@ func (r *sessionResource[C]) Open(ctx context.Context, req ephemeral.OpenRequest
 	device := op.client.Device()
 	s := op.client.Session()
 	if err := s.Open(ctx); err != nil {
-		resp.Diagnostics.AddError(fmt.Sprintf("Opening a session on %s failed", device), op.explain(ctx, client.SecretsFrom(ctx).ScrubError(err)))
+		resp.Diagnostics.AddError(fmt.Sprintf("Opening a session on %s failed", device), op.explain(ctx, err))
 		return
 	}
 	v, ok := r.spec.values(op.client)
