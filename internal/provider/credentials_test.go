@@ -82,7 +82,8 @@ func TestAccILOBackup_perDevicePasswords(t *testing.T) {
 		if n == 0 || !strings.Contains(text, "infrabackup_ilo_backup") {
 			return fmt.Errorf("found no state file with the backups under %s", tmp)
 		}
-		states = append(states, text)
+		backups, _ := readTree(t, tmp, "terraform.tfstate.backup") // the prior states Terraform keeps
+		states = append(states, text, backups)
 		return nil
 	})
 	oneLoginEach := func(flagLogins int64) statecheck.StateCheck {
@@ -143,8 +144,8 @@ func TestAccILOBackup_perDevicePasswords(t *testing.T) {
 		forms = append(forms, d.ILO.IssuedTokens()...)
 	}
 	assertNoSecrets(t, "the trace log", log, forms...)
-	if len(states) != 2 {
-		t.Fatalf("%d state checks ran, want 2", len(states))
+	if len(states) != 4 {
+		t.Fatalf("%d state checks ran, want 2", len(states)/2)
 	}
 	assertNoSecrets(t, "the state file", strings.Join(states, "\n"), forms...)
 }

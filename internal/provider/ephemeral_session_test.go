@@ -208,7 +208,8 @@ func TestAccSessions_openedUsableClosed(t *testing.T) {
 					if n == 0 || !strings.Contains(text, "ilo_token") {
 						return fmt.Errorf("found no state file with the echoed values under %s", tmp)
 					}
-					states = append(states, text)
+					backups, _ := readTree(t, tmp, "terraform.tfstate.backup") // the prior states Terraform keeps
+					states = append(states, text+backups)
 					return nil
 				}),
 			},
