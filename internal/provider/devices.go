@@ -130,7 +130,7 @@ type credentialsModel struct {
 // schemaAttribute is the kind's block in the provider schema.
 func (k *deviceSettings) schemaAttribute() schema.SingleNestedAttribute {
 	return schema.SingleNestedAttribute{
-		MarkdownDescription: k.description,
+		MarkdownDescription: k.description + " A device resource's own `username` and `password_wo`, or a session's `username` and `password`, take precedence, field by field; data sources always use these.",
 		Optional:            true,
 		Attributes: map[string]schema.Attribute{
 			"username": schema.StringAttribute{

@@ -341,8 +341,9 @@ func TestSessions_renewKeepsTheSessionAlive(t *testing.T) {
 			}
 			logins := tc.stats.Snapshot().Logins
 			diags := renew(leftPrivate)
-			if len(diags) == 0 || diags[0].Severity != tfprotov6.DiagnosticSeverityError || !strings.Contains(diags[0].Summary, "alive failed") {
-				t.Fatalf("renewing an expired session: %+v, want an error saying keeping it alive failed", diags)
+			if len(diags) == 0 || diags[0].Severity != tfprotov6.DiagnosticSeverityError || !strings.Contains(diags[0].Summary, "alive failed") ||
+				!strings.Contains(diags[0].Detail, "ended the session") {
+				t.Fatalf("renewing an expired session: %+v, want an error saying keeping it alive failed because the device ended the session", diags)
 			}
 			if got := tc.stats.Snapshot().Logins; got != logins {
 				t.Errorf("renewing an expired session logged in again (%d logins, before %d)", got, logins)

@@ -123,6 +123,10 @@ func (c *Conductor) KeepAlive(ctx context.Context) error {
 		return c.fail("keep the session alive", 0, "no session is open", nil)
 	}
 	_, err := c.callOnce(ctx, "keep the session alive", http.MethodGet, "/v1/configuration/showcommand", url.Values{"command": {"show hostname"}}, nil)
+	var de *client.DeviceError
+	if errors.Is(err, client.ErrSessionExpired) && errors.As(err, &de) {
+		de.Hint = "the conductor ended the session: its idle timeout may be shorter than the keepalive interval, an administrator may have cleared it, or it rebooted"
+	}
 	return err
 }
 

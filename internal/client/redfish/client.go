@@ -205,6 +205,10 @@ func (c *Client) KeepAlive(ctx context.Context) error {
 	}
 	var doc map[string]any
 	_, err := c.getJSON(ctx, step, s.Path, s.Token, "the session", &doc)
+	var de *client.DeviceError
+	if errors.Is(err, client.ErrSessionExpired) && errors.As(err, &de) {
+		de.Hint = "the iLO ended the session: its session timeout may be shorter than the keepalive interval, an administrator may have ended it, or the iLO reset"
+	}
 	return err
 }
 
