@@ -23,7 +23,8 @@ import (
 // the user name from the provider block. A flag resource with its own password sets
 // the flag, and its refresh, which has no password (write-only values reach only
 // create and update), keeps the recorded value instead of logging in with the
-// provider's. Bumping password_wo_version records it without contacting the iLO.
+// provider's, and its destroy leaves the flag. Bumping password_wo_version records
+// it without contacting the iLO.
 // Neither password reaches the state or a TF_LOG=trace log.
 func TestAccILOBackup_perDevicePasswords(t *testing.T) {
 	logFile := filepath.Join(t.TempDir(), "trace.log")
@@ -127,6 +128,15 @@ func TestAccILOBackup_perDevicePasswords(t *testing.T) {
 			},
 		},
 	})
+
+	// The destroy had no password for the flag resource (write-only values never reach
+	// a destroy): it left the flag, with a warning, and logged in nowhere.
+	if !sims["db01"].ILO.CustomBackupAndRestore() {
+		t.Error("destroying the flag resource reset the flag without its password")
+	}
+	if st := sims["db01"].ILO.Stats.Snapshot(); st.Logins != 2 || st.FailedLogins != 0 {
+		t.Errorf("the destroy logged in to db01: %+v", st)
+	}
 
 	logData, err := os.ReadFile(logFile)
 	if err != nil {
