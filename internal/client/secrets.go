@@ -60,6 +60,10 @@ func (s *Secrets) Add(values ...string) {
 	}
 }
 
+// Values returns the set's values, to mask them in the logs of a later step that
+// works with what the set's operation opened (logging out a session).
+func (s *Secrets) Values() []string { return s.all() }
+
 func (s *Secrets) all() []string {
 	if s == nil {
 		return nil

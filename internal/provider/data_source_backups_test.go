@@ -369,7 +369,7 @@ func TestBackups_failureBeforeContactIsRecorded(t *testing.T) {
 	byHost := resourceBlock("infrabackup_ilo_backup.a", set("host", "ilo-a.invalid"), set("trigger", "1"))
 	byName := resourceBlock("infrabackup_ilo_backup.b", set("host", "ilo-b.invalid"), set("name", "web01"), set("trigger", "1"))
 	want := map[string]wantDevice{
-		"ilo/ilo-a.invalid": {status: "failed", stale: true, failed: true, outcome: "failed", step: "check credentials", message: `^Missing iLO credentials: Set ilo\.username`},
+		"ilo/ilo-a.invalid": {status: "failed", stale: true, failed: true, outcome: "failed", step: "check credentials", message: `^Missing iLO credentials: The iLO ilo-a\.invalid has no user name \(set username on this resource, ilo\.username`},
 		"ilo/web01":         {status: "failed", stale: true, failed: true, outcome: "failed", step: "check credentials", message: `^Missing iLO credentials`},
 	}
 	resource.UnitTest(t, resource.TestCase{

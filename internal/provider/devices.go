@@ -2,8 +2,10 @@ package provider
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	resschema "github.com/hashicorp/terraform-plugin-framework/resource/schema"
@@ -128,7 +130,7 @@ type credentialsModel struct {
 // schemaAttribute is the kind's block in the provider schema.
 func (k *deviceSettings) schemaAttribute() schema.SingleNestedAttribute {
 	return schema.SingleNestedAttribute{
-		MarkdownDescription: k.description,
+		MarkdownDescription: k.description + " A device resource's own `username` and `password_wo`, or a session's `username` and `password`, take precedence, field by field; data sources always use these.",
 		Optional:            true,
 		Attributes: map[string]schema.Attribute{
 			"username": schema.StringAttribute{
@@ -165,23 +167,79 @@ func (k *deviceSettings) credentials(block *credentialsModel) deviceCredentials 
 	return c
 }
 
-// checkCredentials says, in diags, how to set the kind's credentials when they are
-// not set, and returns them when they are.
-func (k *deviceSettings) checkCredentials(d *providerData, diags *diag.Diagnostics) (deviceCredentials, bool) {
+// ownCredentials are the credentials an operation's own arguments give (a
+// resource's username and password_wo, a session's username and password); each
+// that is "" falls back to the provider's.
+type ownCredentials struct {
+	username, password string
+	// passwordArg and on name the argument that gives the password and where it is
+	// ("password_wo", "this resource"), for the error that says what to set;
+	// passwordArg is "" when the caller has no credential arguments (a data source:
+	// its arguments are kept in state, where no password may go).
+	passwordArg, on string
+}
+
+// checkCredentials resolves an operation's credentials, field by field its own or
+// the provider's (block, then environment), and says in diags what to set when one
+// is missing. host names the device in that message.
+func (k *deviceSettings) checkCredentials(d *providerData, host string, own ownCredentials, diags *diag.Diagnostics) (deviceCredentials, bool) {
 	c := d.credentials[k.block]
-	if c.username == "" || c.password == "" {
+	if own.username != "" {
+		c.username = own.username
+	}
+	if own.password != "" {
+		c.password = own.password
+	}
+	var usernameArg, passwordArg string
+	if own.passwordArg != "" {
+		usernameArg = "username on " + own.on + ", "
+		passwordArg = own.passwordArg + " on " + own.on + ", "
+	}
+	var missing []string
+	if c.username == "" {
+		missing = append(missing, fmt.Sprintf("no user name (set %s%s.username in the provider block, or the %s environment variable)", usernameArg, k.block, k.envUsername))
+	}
+	if c.password == "" {
+		missing = append(missing, fmt.Sprintf("no password (set %s%s.password in the provider block, or the %s environment variable)", passwordArg, k.block, k.envPassword))
+	}
+	if len(missing) > 0 {
 		diags.AddError(fmt.Sprintf("Missing %s credentials", k.title),
-			fmt.Sprintf("Set %[1]s.username and %[1]s.password in the provider block, or the %[2]s and %[3]s environment variables.",
-				k.block, k.envUsername, k.envPassword))
+			fmt.Sprintf("The %s %s has %s.", k.label, host, strings.Join(missing, " and ")))
 		return c, false
 	}
 	return c, true
 }
 
-// targetAttributes are the host and port of a resource that acts on one device of
-// the kind; host describes the host. Changing either replaces the resource.
-func (k *deviceSettings) targetAttributes(host string) map[string]resschema.Attribute {
+// credentialAttributes are a device resource's own credentials, each falling back to
+// the provider's. The password is write-only: a Create or Update reads it from the
+// configuration, and it never reaches plan or state.
+func (k *deviceSettings) credentialAttributes() map[string]resschema.Attribute {
 	return map[string]resschema.Attribute{
+		"username": resschema.StringAttribute{
+			MarkdownDescription: fmt.Sprintf("%s user for this device. Defaults to the provider's `%s.username` (or `$%s`).", k.account, k.block, k.envUsername),
+			Optional:            true,
+			Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
+		},
+		"password_wo": resschema.StringAttribute{
+			MarkdownDescription: fmt.Sprintf("%s password for this device, for fleets whose devices do not share one. Defaults to the provider's `%s.password` (or `$%s`). "+
+				"Write-only: never stored in state or plan; give it from an ephemeral or sensitive source (a secret store, an ephemeral variable).", k.account, k.block, k.envPassword),
+			Optional:   true,
+			WriteOnly:  true,
+			Sensitive:  true,
+			Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
+		},
+		"password_wo_version": resschema.Int64Attribute{
+			MarkdownDescription: "Bump to record that `password_wo` changed (write-only values are not compared between runs). Changing it alone contacts no device.",
+			Optional:            true,
+		},
+	}
+}
+
+// targetAttributes are the host and port of a resource that acts on one device of
+// the kind, and its own credentials; host describes the host. Changing the host or
+// the port replaces the resource; the credentials are only recorded.
+func (k *deviceSettings) targetAttributes(host string) map[string]resschema.Attribute {
+	return withAttributes(k.credentialAttributes(), map[string]resschema.Attribute{
 		"host": resschema.StringAttribute{
 			MarkdownDescription: host,
 			Required:            true,
@@ -194,7 +252,7 @@ func (k *deviceSettings) targetAttributes(host string) map[string]resschema.Attr
 			Validators:          []validator.Int64{int64validator.Between(1, 65535)},
 			PlanModifiers:       []planmodifier.Int64{int64planmodifier.RequiresReplace()},
 		},
-	}
+	})
 }
 
 // port is the port a resource names, or the provider's port for the kind.

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupjob"
@@ -22,8 +23,11 @@ import (
 // start (startCreate for a Create), which takes the same steps in the same order:
 //
 //  1. ctx is bounded by the operation's timeout;
-//  2. the kind's credentials are checked (a backup without them is recorded as
-//     failed in the store, as every failed backup is: backupjob.RecordFailure);
+//  2. the credentials are resolved, field by field the operation's own (a
+//     resource's username and write-only password_wo, read from the configuration,
+//     never from state) or the provider's, and checked (a backup without them is
+//     recorded as failed in the store, as every failed backup is:
+//     backupjob.RecordFailure);
 //  3. the backup store is opened when the operation uses it (a bucket is checked
 //     before the first backup of the provider process), so that a store that
 //     cannot work fails before any device is contacted;
@@ -33,7 +37,7 @@ import (
 //     diagnostics;
 //  5. the kind's client is built with those secrets;
 //  6. the device's lock is taken, so that operations on one device run one at a
-//     time (see keyedMutex).
+//     time (see keyedMutex), unless the operation changes nothing on the device.
 //
 // The caller then runs its job with the returned context and op.client (or one
 // session of calls with op.inSession), reports errors with op.explain, and ends the
@@ -74,6 +78,12 @@ type opSpec struct {
 	secrets []string
 	// name is the device's folder when the resource names it, for a failure record.
 	name string
+	// own are the operation's own credentials (zero: the provider's).
+	own ownCredentials
+	// unlocked operations change nothing on the device (a session handed to other
+	// tools: its login, keepalive and logout), so they do not wait for a backup of
+	// the device to end.
+	unlocked bool
 }
 
 // deviceOp is one operation on one device, started by start.
@@ -98,7 +108,7 @@ func (k *deviceKind[C]) start(ctx context.Context, d *providerData, s opSpec) (c
 		cancel()
 		return ctx, nil, diags
 	}
-	creds, ok := k.checkCredentials(d, &diags)
+	creds, ok := k.checkCredentials(d, s.host, s.own, &diags)
 	if !ok {
 		if s.store == needStore {
 			k.recordNoStart(ctx, d, s, "check credentials", &diags)
@@ -138,7 +148,10 @@ func (k *deviceKind[C]) start(ctx context.Context, d *providerData, s opSpec) (c
 		return fail()
 	}
 	op.client = c
-	unlock := d.deviceLock.Lock(op.host, op.port)
+	unlock := func() {}
+	if !s.unlocked {
+		unlock = d.deviceLock.Lock(op.host, op.port)
+	}
 	op.end = func() {
 		unlock()
 		cancel()
@@ -209,15 +222,29 @@ type deviceModel interface {
 	target() deviceTargetModel
 }
 
-// deviceTargetModel is the device a resource acts on (targetAttributes), and the
-// resource's timeouts; every resource on a device embeds it.
+// deviceTargetModel is the device a resource acts on and its own credentials
+// (targetAttributes), and the resource's timeouts; every resource on a device
+// embeds it. PasswordWO is always null here (write-only: never in plan or state);
+// ownCredentials reads it from the configuration.
 type deviceTargetModel struct {
-	Host     types.String   `tfsdk:"host"`
-	Port     types.Int64    `tfsdk:"port"`
-	Timeouts timeouts.Value `tfsdk:"timeouts"`
+	Host              types.String   `tfsdk:"host"`
+	Port              types.Int64    `tfsdk:"port"`
+	Username          types.String   `tfsdk:"username"`
+	PasswordWO        types.String   `tfsdk:"password_wo"`
+	PasswordWOVersion types.Int64    `tfsdk:"password_wo_version"`
+	Timeouts          timeouts.Value `tfsdk:"timeouts"`
 }
 
 func (m deviceTargetModel) target() deviceTargetModel { return m }
+
+// ownCredentials are the resource's own credentials: its username, and password_wo
+// from config (write-only values are only in the configuration, and only in a
+// Create or Update).
+func (m deviceTargetModel) ownCredentials(ctx context.Context, config tfsdk.Config, diags *diag.Diagnostics) ownCredentials {
+	var password types.String
+	diags.Append(config.GetAttribute(ctx, path.Root("password_wo"), &password)...)
+	return ownCredentials{username: m.Username.ValueString(), password: password.ValueString(), passwordArg: "password_wo", on: "this resource"}
+}
 
 // writeOnlyArg is a write-only argument a Create reads from the configuration (it is
 // never in the plan) into value.
@@ -233,6 +260,8 @@ type writeOnlyArg struct {
 func (k *deviceKind[C]) startCreate(ctx context.Context, d *providerData, req resource.CreateRequest, resp *resource.CreateResponse,
 	plan deviceModel, def time.Duration, store storeUse, writeOnly ...writeOnlyArg) (context.Context, *deviceOp[C]) {
 	resp.Diagnostics.Append(req.Plan.Get(ctx, plan)...)
+	target := plan.target()
+	own := target.ownCredentials(ctx, req.Config, &resp.Diagnostics)
 	secrets := make([]string, 0, len(writeOnly))
 	for _, w := range writeOnly {
 		resp.Diagnostics.Append(req.Config.GetAttribute(ctx, w.at, w.value)...)
@@ -241,7 +270,6 @@ func (k *deviceKind[C]) startCreate(ctx context.Context, d *providerData, req re
 	if resp.Diagnostics.HasError() || d == nil {
 		return ctx, nil
 	}
-	target := plan.target()
 	limit, diags := target.Timeouts.Create(ctx, def)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
@@ -250,7 +278,7 @@ func (k *deviceKind[C]) startCreate(ctx context.Context, d *providerData, req re
 	var name types.String // the resource's folder name, where it has one, for a failure record
 	_ = req.Plan.GetAttribute(ctx, path.Root("name"), &name)
 	ctx, op, diags := k.start(ctx, d, opSpec{host: target.Host.ValueString(), port: target.Port, timeout: deadline{"create", limit}, store: store, secrets: secrets,
-		name: name.ValueString()})
+		name: name.ValueString(), own: own})
 	resp.Diagnostics.Append(diags...)
 	return ctx, op
 }

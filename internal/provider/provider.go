@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/ephemeral"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
@@ -44,8 +45,9 @@ const (
 )
 
 var (
-	_ provider.Provider                     = (*infrabackupProvider)(nil)
-	_ provider.ProviderWithConfigValidators = (*infrabackupProvider)(nil)
+	_ provider.Provider                       = (*infrabackupProvider)(nil)
+	_ provider.ProviderWithConfigValidators   = (*infrabackupProvider)(nil)
+	_ provider.ProviderWithEphemeralResources = (*infrabackupProvider)(nil)
 )
 
 type infrabackupProvider struct {
@@ -150,6 +152,8 @@ type providerData struct {
 	credentials map[string]deviceCredentials
 	now         func() time.Time
 	deviceLock  *keyedMutex
+	// sessions are the sessions ephemeral resources hold open.
+	sessions liveSessions
 }
 
 func (p *infrabackupProvider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
@@ -225,6 +229,7 @@ func (p *infrabackupProvider) Configure(ctx context.Context, req provider.Config
 
 	resp.ResourceData = data
 	resp.DataSourceData = data
+	resp.EphemeralResourceData = data
 }
 
 func (p *infrabackupProvider) ConfigValidators(context.Context) []provider.ConfigValidator {
@@ -239,6 +244,10 @@ func (p *infrabackupProvider) Resources(context.Context) []func() resource.Resou
 		newILOCustomBackupRestoreResource,
 		newILORestoreResource,
 	}
+}
+
+func (p *infrabackupProvider) EphemeralResources(context.Context) []func() ephemeral.EphemeralResource {
+	return []func() ephemeral.EphemeralResource{newSessionResource(arubaSession), newSessionResource(iloSession), newSessionResource(apstraSession)}
 }
 
 func (p *infrabackupProvider) DataSources(context.Context) []func() datasource.DataSource {

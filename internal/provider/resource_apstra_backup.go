@@ -200,8 +200,8 @@ func (r *apstraBackupResource) Update(ctx context.Context, req resource.UpdateRe
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	state.Timeouts = plan.Timeouts
-	state.Retention = plan.Retention // applies from the next backup on
+	state.deviceTargetModel = plan.deviceTargetModel // timeouts and credentials (host and port replace the resource)
+	state.Retention = plan.Retention                 // applies from the next backup on
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 

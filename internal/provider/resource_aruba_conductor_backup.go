@@ -283,7 +283,7 @@ func (r *arubaConductorBackupResource) Create(ctx context.Context, req resource.
 func (r *arubaConductorBackupResource) Read(context.Context, resource.ReadRequest, *resource.ReadResponse) {
 }
 
-// Update only records arguments that take no new backup (password_wo_version, timeouts,
+// Update only records arguments that take no new backup (credentials, password_wo_version, timeouts,
 // retention).
 func (r *arubaConductorBackupResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var plan, state arubaBackupModel
@@ -292,9 +292,9 @@ func (r *arubaConductorBackupResource) Update(ctx context.Context, req resource.
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	state.Timeouts = plan.Timeouts
-	state.Retention = plan.Retention // applies from the next backup on
-	state.SCP = plan.SCP             // differs from state only in password_wo_version (anything else replaces)
+	state.deviceTargetModel = plan.deviceTargetModel // timeouts and credentials (host and port replace the resource)
+	state.Retention = plan.Retention                 // applies from the next backup on
+	state.SCP = plan.SCP                             // differs from state only in password_wo_version (anything else replaces)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 

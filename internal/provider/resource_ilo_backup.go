@@ -135,7 +135,7 @@ func (r *iloBackupResource) Create(ctx context.Context, req resource.CreateReque
 // The framework hands the prior state back unchanged, which is all there is to do.
 func (r *iloBackupResource) Read(context.Context, resource.ReadRequest, *resource.ReadResponse) {}
 
-// Update only records arguments that take no new backup (timeouts, retention).
+// Update only records arguments that take no new backup (credentials, timeouts, retention).
 func (r *iloBackupResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var plan, state iloBackupModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
@@ -143,8 +143,8 @@ func (r *iloBackupResource) Update(ctx context.Context, req resource.UpdateReque
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	state.Timeouts = plan.Timeouts
-	state.Retention = plan.Retention // applies from the next backup on
+	state.deviceTargetModel = plan.deviceTargetModel // timeouts and credentials (host and port replace the resource)
+	state.Retention = plan.Retention                 // applies from the next backup on
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 

@@ -55,6 +55,9 @@ func (r *iloCustomBackupRestoreResource) Schema(ctx context.Context, _ resource.
 			"it holds: there is no way to read the flag without it. Changes are sent with `If-Match` (a stale ETag is re-read " +
 			"and retried once), and each is logged in the iLO's Integrated Management Log. Destroying the resource sets the " +
 			"flag back to its factory default, `false`.\n\n" +
+			"With its own `password_wo`, the resource can log in only when it is created or updated: Terraform gives " +
+			"write-only values to a provider then, never at refresh or destroy. Refresh then keeps the recorded value with a " +
+			"warning instead of reading the iLO, and destroy leaves the flag as it is (apply `enabled = false` first to reset it).\n\n" +
 			"When the iLO does not answer at refresh (connection refused or reset, no complete answer within `timeouts.read`, " +
 			"an HTTP 5xx), the refresh keeps the value recorded in state and says so in a warning, so one unreachable iLO " +
 			"does not stop the plan, or any other device's backup. An answer from the iLO (a refused login, a missing " +
@@ -103,17 +106,37 @@ func readFlag(ctx context.Context, rc *redfish.Client) (bool, error) {
 	return *svc.CustomBackupAndRestore, nil
 }
 
-// startOn starts an operation on the iLO that m names, under timeout t.
-func (r *iloCustomBackupRestoreResource) startOn(ctx context.Context, m *iloCustomBackupRestoreModel, t deadline, diags *diag.Diagnostics) (context.Context, *deviceOp[*redfish.Client]) {
-	ctx, op, d := iloKind.start(ctx, r.data, opSpec{host: m.Host.ValueString(), port: m.Port, timeout: t})
+// ownPasswordKey marks, in private state, a resource that logs in with its own
+// password_wo. Terraform gives write-only values only to a create or an update: a
+// refresh or a destroy of such a resource has no password to log in with.
+const ownPasswordKey = "own_password"
+
+// privateData is the part of a request's or response's private state the resource uses.
+type privateData interface {
+	GetKey(ctx context.Context, key string) ([]byte, diag.Diagnostics)
+}
+
+// hasOwnPassword says whether the resource was last created or updated with its own
+// password_wo.
+func hasOwnPassword(ctx context.Context, p privateData, diags *diag.Diagnostics) bool {
+	v, d := p.GetKey(ctx, ownPasswordKey)
+	diags.Append(d...)
+	return string(v) == "true"
+}
+
+// startOn starts an operation on the iLO that m names, under timeout t, with the
+// resource's own credentials (own: the username in m, and password_wo when the
+// operation has the configuration).
+func (r *iloCustomBackupRestoreResource) startOn(ctx context.Context, m *iloCustomBackupRestoreModel, t deadline, own ownCredentials, diags *diag.Diagnostics) (context.Context, *deviceOp[*redfish.Client]) {
+	ctx, op, d := iloKind.start(ctx, r.data, opSpec{host: m.Host.ValueString(), port: m.Port, timeout: t, own: own})
 	diags.Append(d...)
 	return ctx, op
 }
 
 // writeFlag sets the flag on the iLO to m.Enabled under timeout t; action names the
 // change in the error ("Setting CustomBackupandRestore").
-func (r *iloCustomBackupRestoreResource) writeFlag(ctx context.Context, m *iloCustomBackupRestoreModel, t deadline, action string, diags *diag.Diagnostics) bool {
-	ctx, op := r.startOn(ctx, m, t, diags)
+func (r *iloCustomBackupRestoreResource) writeFlag(ctx context.Context, m *iloCustomBackupRestoreModel, t deadline, own ownCredentials, action string, diags *diag.Diagnostics) bool {
+	ctx, op := r.startOn(ctx, m, t, own, diags)
 	if op == nil {
 		return false
 	}
@@ -138,8 +161,10 @@ func (r *iloCustomBackupRestoreResource) Create(ctx context.Context, req resourc
 	}
 	limit, diags := plan.Timeouts.Create(ctx, defaultFlagWriteTimeout)
 	resp.Diagnostics.Append(diags...)
-	if !resp.Diagnostics.HasError() && r.writeFlag(ctx, &plan, deadline{"create", limit}, "Setting CustomBackupandRestore", &resp.Diagnostics) {
+	own := plan.ownCredentials(ctx, req.Config, &resp.Diagnostics)
+	if !resp.Diagnostics.HasError() && r.writeFlag(ctx, &plan, deadline{"create", limit}, own, "Setting CustomBackupandRestore", &resp.Diagnostics) {
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+		resp.Diagnostics.Append(resp.Private.SetKey(ctx, ownPasswordKey, []byte(fmt.Sprint(own.password != "")))...)
 	}
 }
 
@@ -158,7 +183,15 @@ func (r *iloCustomBackupRestoreResource) Read(ctx context.Context, req resource.
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	opCtx, op := r.startOn(ctx, &state, deadline{"read", limit}, &resp.Diagnostics)
+	if hasOwnPassword(ctx, req.Private, &resp.Diagnostics) {
+		resp.Diagnostics.AddWarning(fmt.Sprintf("CustomBackupandRestore of iLO %s not refreshed", state.Host.ValueString()),
+			fmt.Sprintf("This resource logs in with its own password_wo, and Terraform gives write-only values to a provider only when it "+
+				"creates or updates a resource, never at refresh: the flag was not read from the iLO, so a change made elsewhere is not "+
+				"detected, and the value recorded in state (enabled = %t) stands. Every apply that changes enabled still sets it on the iLO.",
+				state.Enabled.ValueBool()))
+		return
+	}
+	opCtx, op := r.startOn(ctx, &state, deadline{"read", limit}, ownCredentials{username: state.Username.ValueString()}, &resp.Diagnostics)
 	if op == nil {
 		return
 	}
@@ -195,16 +228,21 @@ func (r *iloCustomBackupRestoreResource) Update(ctx context.Context, req resourc
 	if resp.Diagnostics.HasError() || r.data == nil {
 		return
 	}
-	if plan.Enabled.Equal(state.Enabled) {
-		plan.ID = state.ID
-		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	own := plan.ownCredentials(ctx, req.Config, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
 		return
 	}
-	limit, diags := plan.Timeouts.Update(ctx, defaultFlagWriteTimeout)
-	resp.Diagnostics.Append(diags...)
-	if !resp.Diagnostics.HasError() && r.writeFlag(ctx, &plan, deadline{"update", limit}, "Setting CustomBackupandRestore", &resp.Diagnostics) {
-		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	if plan.Enabled.Equal(state.Enabled) {
+		plan.ID = state.ID
+	} else {
+		limit, diags := plan.Timeouts.Update(ctx, defaultFlagWriteTimeout)
+		resp.Diagnostics.Append(diags...)
+		if resp.Diagnostics.HasError() || !r.writeFlag(ctx, &plan, deadline{"update", limit}, own, "Setting CustomBackupandRestore", &resp.Diagnostics) {
+			return
+		}
 	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	resp.Diagnostics.Append(resp.Private.SetKey(ctx, ownPasswordKey, []byte(fmt.Sprint(own.password != "")))...)
 }
 
 // Delete puts the flag back to its factory default, false.
@@ -219,8 +257,17 @@ func (r *iloCustomBackupRestoreResource) Delete(ctx context.Context, req resourc
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	if hasOwnPassword(ctx, req.Private, &resp.Diagnostics) {
+		if state.Enabled.ValueBool() {
+			resp.Diagnostics.AddWarning(fmt.Sprintf("CustomBackupandRestore left on iLO %s", state.Host.ValueString()),
+				"This resource logs in with its own password_wo, and Terraform gives write-only values to a provider only when it "+
+					"creates or updates a resource, never at destroy: the flag was not reset, and stays true on the iLO. To reset it, "+
+					"apply enabled = false before removing the resource, or clear it in the iLO web interface.")
+		}
+		return
+	}
 	state.Enabled = types.BoolValue(false)
-	r.writeFlag(ctx, &state, deadline{"delete", limit}, "Resetting CustomBackupandRestore to false", &resp.Diagnostics)
+	r.writeFlag(ctx, &state, deadline{"delete", limit}, ownCredentials{username: state.Username.ValueString()}, "Resetting CustomBackupandRestore to false", &resp.Diagnostics)
 }
 
 // ImportState takes `host` or `host:port` (`[v6 address]:port` for IPv6).

@@ -336,7 +336,7 @@ func (r *iloRestoreResource) Read(ctx context.Context, req resource.ReadRequest,
 	}
 }
 
-// Update only records arguments that restore nothing (timeouts, the password version).
+// Update only records arguments that restore nothing (credentials, timeouts, the password version).
 func (r *iloRestoreResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var plan, state iloRestoreModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
@@ -344,7 +344,7 @@ func (r *iloRestoreResource) Update(ctx context.Context, req resource.UpdateRequ
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	state.Timeouts = plan.Timeouts
+	state.deviceTargetModel = plan.deviceTargetModel // timeouts and credentials (host and port replace the resource)
 	state.BackupPasswordWOVersion = plan.BackupPasswordWOVersion
 	state.BackupPasswordWO = types.StringNull()
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)

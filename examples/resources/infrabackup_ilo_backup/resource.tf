@@ -34,3 +34,34 @@ variable "ilo_backup_password" {
   sensitive = true
   ephemeral = true
 }
+
+# A fleet whose iLOs each have their own password. The hosts are plain configuration;
+# the passwords come from a map kept in a secret store and reach each backup through
+# the write-only password_wo, so they are never written to plan or state. Here the map
+# is an ephemeral variable (TF_VAR_ilo_passwords='{"web01":"...","db01":"..."}' from the
+# pipeline's secret store); an ephemeral resource of a secret store's provider, such as
+# a key-value secret read at apply, serves as well. The user name comes from the
+# provider's ilo block (or ILO_USERNAME) unless a resource sets username.
+# Bump password_wo_version when passwords rotate: it records the change without
+# taking a new backup.
+locals {
+  ilos = {
+    web01 = "web01-ilo.example.net"
+    db01  = "db01-ilo.example.net"
+  }
+}
+
+variable "ilo_passwords" {
+  type      = map(string)
+  sensitive = true
+  ephemeral = true
+}
+
+resource "infrabackup_ilo_backup" "fleet" {
+  for_each = local.ilos
+
+  host                = each.value
+  trigger             = time_rotating.weekly.id
+  password_wo         = var.ilo_passwords[each.key]
+  password_wo_version = 1
+}

@@ -95,6 +95,41 @@ func (c *Conductor) Device() string {
 // Secrets is the set the client scrubs device text with.
 func (c *Conductor) Secrets() *client.Secrets { return c.secrets }
 
+// BaseURL is the conductor's API base ("https://host:port"), for direct API access
+// with an open session's tokens.
+func (c *Conductor) BaseURL() string { return c.base.String() }
+
+// SessionTokens are the handles of an open session, for direct API access: send UID
+// as the UIDARUBA query parameter (and SESSION cookie) and CSRFToken as the
+// X-CSRF-Token header. Both are secrets: never log them or put them in state.
+type SessionTokens struct {
+	UID       string
+	CSRFToken string
+}
+
+// SessionTokens returns the open session's tokens; false when no session is open.
+func (c *Conductor) SessionTokens() (SessionTokens, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return SessionTokens{UID: c.uid, CSRFToken: c.csrf}, c.uid != ""
+}
+
+// KeepAlive makes one cheap authenticated call (show hostname), so that the
+// conductor counts the session as used and its idle timeout starts again. Unlike
+// every other call it never logs in again: a session whose tokens were handed to
+// another tool must stay that session, and its expiry is an error.
+func (c *Conductor) KeepAlive(ctx context.Context) error {
+	if _, ok := c.SessionTokens(); !ok {
+		return c.fail("keep the session alive", 0, "no session is open", nil)
+	}
+	_, err := c.callOnce(ctx, "keep the session alive", http.MethodGet, "/v1/configuration/showcommand", url.Values{"command": {"show hostname"}}, nil)
+	var de *client.DeviceError
+	if errors.Is(err, client.ErrSessionExpired) && errors.As(err, &de) {
+		de.Hint = "the conductor ended the session: its idle timeout may be shorter than the keepalive interval, an administrator may have cleared it, or it rebooted"
+	}
+	return err
+}
+
 // fail builds the error of a step; msg is device text (or built from it) and is
 // scrubbed of every secret the client knows.
 func (c *Conductor) fail(step string, status int, msg string, err error) *client.DeviceError {
@@ -226,29 +261,36 @@ func (c *Conductor) send(req *http.Request) (int, []byte, error) {
 func (c *Conductor) call(ctx context.Context, step, method, path string, query url.Values, body []byte) ([]byte, error) {
 	var out []byte
 	err := c.session.Call(ctx, func(ctx context.Context) error {
-		var rdr io.Reader
-		if body != nil {
-			rdr = bytes.NewReader(body)
-		}
-		req, err := c.newRequest(ctx, method, c.endpoint(path, query), rdr)
-		if err != nil {
-			return c.fail(step, 0, "", err)
-		}
-		if body != nil {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		c.authenticate(req)
-		status, resp, err := c.send(req)
-		if err != nil {
-			return c.fail(step, 0, "", err)
-		}
-		if err := c.callAnswer(step, status, resp); err != nil {
-			return err
-		}
-		out = resp
-		return nil
+		var err error
+		out, err = c.callOnce(ctx, step, method, path, query, body)
+		return err
 	})
 	return out, err
+}
+
+// callOnce sends one authenticated request on the current session, never logging in
+// again.
+func (c *Conductor) callOnce(ctx context.Context, step, method, path string, query url.Values, body []byte) ([]byte, error) {
+	var rdr io.Reader
+	if body != nil {
+		rdr = bytes.NewReader(body)
+	}
+	req, err := c.newRequest(ctx, method, c.endpoint(path, query), rdr)
+	if err != nil {
+		return nil, c.fail(step, 0, "", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	c.authenticate(req)
+	status, resp, err := c.send(req)
+	if err != nil {
+		return nil, c.fail(step, 0, "", err)
+	}
+	if err := c.callAnswer(step, status, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
 }
 
 // callAnswer classifies the answer to an authenticated call: nil when it may be read.

@@ -174,6 +174,44 @@ func (c *Client) url(p string) string {
 // Secrets is the set the client scrubs device text with.
 func (c *Client) Secrets() *client.Secrets { return c.secrets }
 
+// BaseURL is the iLO's base ("https://host:port"), for direct Redfish access with an
+// open session's token.
+func (c *Client) BaseURL() string { return "https://" + c.hostPort }
+
+// SessionToken is an open session, for direct Redfish access: send Token in the
+// X-Auth-Token header; DELETE Path ends the session. Token is a secret: never log it
+// or put it in state.
+type SessionToken struct {
+	Token string
+	Path  string
+}
+
+// SessionToken returns the open session; false when none is open.
+func (c *Client) SessionToken() (SessionToken, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return SessionToken{Token: c.token, Path: c.sessionPath}, c.token != "" && c.sessionPath != ""
+}
+
+// KeepAlive reads the session's own resource, so that the iLO counts the session as
+// used and its idle timeout starts again. Unlike every other call it never logs in
+// again: a session whose token was handed to another tool must stay that session,
+// and its expiry is an error.
+func (c *Client) KeepAlive(ctx context.Context) error {
+	const step = "keep the session alive"
+	s, ok := c.SessionToken()
+	if !ok {
+		return &client.DeviceError{Device: c.device, Step: step, Message: "no iLO session is open"}
+	}
+	var doc map[string]any
+	_, err := c.getJSON(ctx, step, s.Path, s.Token, "the session", &doc)
+	var de *client.DeviceError
+	if errors.Is(err, client.ErrSessionExpired) && errors.As(err, &de) {
+		de.Hint = "the iLO ended the session: its session timeout may be shorter than the keepalive interval, an administrator may have ended it, or the iLO reset"
+	}
+	return err
+}
+
 // log writes a debug line; string fields (device text among them) are scrubbed.
 func (c *Client) log(ctx context.Context, msg string, fields map[string]any) {
 	f := map[string]any{"device": c.device}
