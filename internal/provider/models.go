@@ -74,10 +74,12 @@ func (arubaStoredBackupModel) attributes() map[string]schema.Attribute {
 	attrs := storedBackupModel{}.attributes("Every file the backup wrote.")
 	attrs["running_config_path"] = keptString("Local path of the running configuration copy in a local store (`backup_dir`); " +
 		"null with an S3 store, whose copy `files` names (`location`, `key`).")
-	attrs["running_config_diff_path"] = keptString("Local path of the unified diff of the running configuration against the device's previous backup, in a local store; " +
-		"null with an S3 store, when nothing changed (outside `ignore_lines`) or when there was no previous backup.")
-	attrs["running_config_diff_key"] = keptString("Key of that diff in the backup store (`aruba/<name>/<backup id>-running-config-diff.diff`, below `s3.key_prefix`), on every store; " +
-		"null when there is no diff. It is also in `files` (kind `running-config-diff`) with its size and SHA-256.")
+	const noDiff = "null for a first backup and when nothing changed but lines the backup resource's `ignore_lines` matches"
+	attrs["running_config_diff_path"] = keptString("Local path of the unified diff of the running configuration against the device's previous backup, in a local store (`backup_dir`); " +
+		"null with an S3 store, and " + noDiff + ". The diff holds configuration lines: treat it like the configuration.")
+	attrs["running_config_diff_key"] = keptString("Key of the unified diff of the running configuration against the device's previous backup, in the backup store " +
+		"(`aruba/<name>/<backup id>-running-config-diff.diff`, below `s3.key_prefix`), on every store; " + noDiff +
+		". `files` lists it (kind `running-config-diff`) with its size and SHA-256.")
 	return attrs
 }
 
