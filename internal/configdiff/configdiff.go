@@ -204,7 +204,7 @@ func (in interner) of(lines []line) []int32 {
 // A failed write is kept by w (bufio.Writer) and reported by its Flush.
 func unified(w *bufio.Writer, a, b []line, removed, added []bool, ctx int, oldName, newName string) {
 	ops := script(removed, added)
-	fmt.Fprintf(w, "--- %s\n+++ %s\n", oldName, newName)
+	_, _ = fmt.Fprintf(w, "--- %s\n+++ %s\n", oldName, newName) // w keeps the first error for its Flush
 	for start := 0; start < len(ops); {
 		// The next change, and the run of changes whose gaps context bridges.
 		first := start
@@ -274,7 +274,8 @@ func writeHunk(w *bufio.Writer, a, b []line, ops []op) {
 			newCount++
 		}
 	}
-	fmt.Fprintf(w, "@@ -%s +%s @@\n", hunkRange(a, ops[0].i, oldCount), hunkRange(b, ops[0].j, newCount))
+	// w keeps the first error for its Flush.
+	_, _ = fmt.Fprintf(w, "@@ -%s +%s @@\n", hunkRange(a, ops[0].i, oldCount), hunkRange(b, ops[0].j, newCount))
 	for _, o := range ops {
 		var l []byte
 		if o.kind == '+' {
@@ -282,10 +283,10 @@ func writeHunk(w *bufio.Writer, a, b []line, ops []op) {
 		} else {
 			l = a[o.i].text
 		}
-		w.WriteByte(o.kind)
-		w.Write(l)
+		_ = w.WriteByte(o.kind)
+		_, _ = w.Write(l)
 		if len(l) == 0 || l[len(l)-1] != '\n' {
-			w.WriteString("\n\\ No newline at end of file\n")
+			_, _ = w.WriteString("\n\\ No newline at end of file\n")
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	tfjson "github.com/hashicorp/terraform-json"
+	"github.com/hashicorp/terraform-plugin-testing/compare"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
@@ -157,8 +158,10 @@ func TestAccArubaBackup_configDiff(t *testing.T) {
 	if !strings.Contains(base, configText["user hash line"]) {
 		t.Fatalf("the simulator's running config lacks %q: the test searches the state and log for it", configText["user hash line"])
 	}
+	const latest = "data.infrabackup_aruba_conductor_backup.latest"
 	backup := func(trigger string) string {
-		return e.config(arubaBackup(c, set("trigger", trigger), withIgnoreLines(`^\s*$`, stampPattern)))
+		return e.config(arubaBackup(c, set("trigger", trigger), withIgnoreLines(`^\s*$`, stampPattern)),
+			dataBlock(latest, set("name", expr(arubaRes+".name")), set("depends_on", expr("["+arubaRes+"]"))))
 	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviderFactories,
@@ -185,19 +188,25 @@ func TestAccArubaBackup_configDiff(t *testing.T) {
 					statecheck.ExpectKnownValue(arubaRes, at("files.1.kind"), knownvalue.StringExact("running-config-diff")),
 					fileOnDisk(arubaRes, func() []byte { return []byte(changed) }),
 					diffFileHolds(arubaRes, []string{"\n+" + addedLine + "\n"}, []string{"Last configuration change"}),
+					// The data source reports the latest backup's diff.
+					statecheck.CompareValuePairs(latest, at("running_config_diff_key"), arubaRes, at("running_config_diff_key"), compare.ValuesSame()),
+					statecheck.CompareValuePairs(latest, at("running_config_diff_path"), arubaRes, at("running_config_diff_path"), compare.ValuesSame()),
 					stateLacks(configText),
 				},
 			},
 			{
 				// Only the ignored timestamp line changed.
-				PreConfig: func() { c.Conductor.SetRunningConfig(stampedConfig(base, "Tue Dec 1 08:00:00 2026") + addedLine + "\n") },
-				Config:    backup("week-3"),
+				PreConfig: func() {
+					c.Conductor.SetRunningConfig(stampedConfig(base, "Tue Dec 1 08:00:00 2026") + addedLine + "\n")
+				},
+				Config: backup("week-3"),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(arubaRes, at("running_config_changed"), knownvalue.Bool(false)),
 					statecheck.ExpectKnownValue(arubaRes, at("lines_added"), knownvalue.Int64Exact(0)),
 					statecheck.ExpectKnownValue(arubaRes, at("lines_removed"), knownvalue.Int64Exact(0)),
 					statecheck.ExpectKnownValue(arubaRes, at("files"), knownvalue.ListSizeExact(1)),
 					noDiff(arubaRes),
+					statecheck.ExpectKnownValue(latest, at("running_config_diff_key"), knownvalue.Null()),
 					stateLacks(configText),
 				},
 			},
