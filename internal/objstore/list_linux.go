@@ -37,7 +37,7 @@ func (l *Local) listUnder(ctx context.Context, dir, dirKey, prefix string) ([]Ob
 	case err != nil:
 		return nil, err
 	}
-	var parts [][]ObjectInfo
+	var parts [][]listed
 	if err := listDir(ctx, fd, dir, dirKey, prefix, &parts); err != nil {
 		return nil, err
 	}
@@ -50,14 +50,24 @@ func (l *Local) listUnder(ctx context.Context, dir, dirKey, prefix string) ([]Ob
 	}
 	out := make([]ObjectInfo, 0, n)
 	for _, p := range parts {
-		out = append(out, p...)
+		for _, o := range p {
+			out = append(out, ObjectInfo{Key: o.key, Size: o.size, ModTime: time.Unix(o.sec, int64(o.nsec))})
+		}
 	}
 	return out, nil
 }
 
-// listDir lists the open folder fd, at path dir, into parts (runs of objects in
-// key order) and closes it.
-func listDir(ctx context.Context, fd int, dir, dirKey, prefix string, parts *[][]ObjectInfo) error {
+// listed is a file found by listDir: a third of an ObjectInfo's size, as the
+// listing is held twice while it is assembled.
+type listed struct {
+	key       string
+	size, sec int64
+	nsec      int32
+}
+
+// listDir lists the open folder fd, at path dir, into parts (runs of files in key
+// order) and closes it.
+func listDir(ctx context.Context, fd int, dir, dirKey, prefix string, parts *[][]listed) error {
 	f := os.NewFile(uintptr(fd), dir)
 	defer func() { _ = f.Close() }() // read-only
 	if err := ctx.Err(); err != nil {
@@ -68,7 +78,7 @@ func listDir(ctx context.Context, fd int, dir, dirKey, prefix string, parts *[][
 		return err
 	}
 	slices.Sort(names)
-	var files []ObjectInfo // in name order, which is key order
+	var files []listed // in name order, which is key order
 	var dirs []string      // "<name>/", sorted below
 	for _, name := range names {
 		if strings.HasPrefix(name, ".") {
@@ -104,15 +114,16 @@ func listDir(ctx context.Context, fd int, dir, dirKey, prefix string, parts *[][
 			continue
 		}
 		if files == nil {
-			files = make([]ObjectInfo, 0, len(names))
+			files = make([]listed, 0, len(names))
 		}
-		files = append(files, ObjectInfo{Key: key, Size: st.Size, ModTime: time.Unix(st.Mtim.Unix())})
+		sec, nsec := st.Mtim.Unix()
+		files = append(files, listed{key: key, size: st.Size, sec: sec, nsec: int32(nsec)})
 	}
 	// A folder's keys continue its name with '/', which sorts after '-' and '.':
 	// "mc/x" comes after "mc-1" and "mc.json". Files and folders are merged by that.
 	slices.Sort(dirs)
 	for _, d := range dirs {
-		i, _ := slices.BinarySearchFunc(files, d, func(o ObjectInfo, d string) int { return strings.Compare(o.Key[len(dirKey):], d) })
+		i, _ := slices.BinarySearchFunc(files, d, func(o listed, d string) int { return strings.Compare(o.key[len(dirKey):], d) })
 		if i > 0 {
 			*parts = append(*parts, files[:i])
 			files = files[i:]
