@@ -79,7 +79,7 @@ func listDir(ctx context.Context, fd int, dir, dirKey, prefix string, parts *[][
 	}
 	slices.Sort(names)
 	var files []listed // in name order, which is key order
-	var dirs []string      // "<name>/", sorted below
+	var dirs []string  // "<name>/", sorted below
 	for _, name := range names {
 		if strings.HasPrefix(name, ".") {
 			continue // hidden or temporary: nothing can name it
