@@ -18,9 +18,10 @@ func DiffKind(kind string) string { return kind + "-diff" }
 // KindRunningConfigDiff is the diff of a conductor's running configuration.
 var KindRunningConfigDiff = DiffKind(KindRunningConfig)
 
-// maxDiffInput bounds each text a diff reads into memory. Configurations are far
-// smaller; a larger one is stored all the same, only not compared line by line.
-const maxDiffInput = 64 << 20
+// maxDiffInput bounds each text a diff reads into memory (a comparison holds about
+// three times its texts). Running configurations are far smaller, a few MiB at
+// most; a larger one is stored all the same, only not compared line by line.
+const maxDiffInput = 16 << 20
 
 // TextDiff is how a text file of a backup differs from the file of the same kind in
 // the device's previous backup. It holds counts and the diff's location, never text:
