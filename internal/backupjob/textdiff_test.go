@@ -3,6 +3,7 @@ package backupjob
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -120,5 +121,25 @@ func TestDiffTextAgainstThePreviousBackup(t *testing.T) {
 	}
 	if strings.Contains(d.Skipped, "vlan") {
 		t.Errorf("the reason holds configuration text: %s", d.Skipped)
+	}
+}
+
+// A text too large to compare in bounded memory is stored, not compared, and the
+// reason says so.
+func TestDiffTextTooLargeIsNotCompared(t *testing.T) {
+	store, err := backupstore.Open(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	backupText(t, store, t0, diffConfig("monday", "10"), false)
+	padding := strings.Repeat("! padding line\n", maxDiffInput/15+1)
+	for i, readBack := range []bool{false, true} {
+		huge := diffConfig(fmt.Sprint("day ", i), "10") + padding
+		d, b := backupText(t, store, t0.Add(time.Hour), huge, readBack)
+		if !d.Changed || d.Compared || d.File.Key != "" || !strings.Contains(d.Skipped, "larger than the 16 MiB") || len(b.Files) != 1 {
+			t.Errorf("read back %v: %+v, %d files; want changed, not compared, a reason", readBack, d, len(b.Files))
+		}
+		t0 = t0.Add(2 * time.Hour)
 	}
 }
