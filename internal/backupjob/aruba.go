@@ -6,6 +6,7 @@ package backupjob
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
@@ -30,6 +31,9 @@ type ArubaRequest struct {
 	ConfigPath  string
 	FlashBackup bool
 	SCP         *ArubaSCP
+	// IgnoreLines: running-config lines that change on every run (timestamps,
+	// counters) and take no part in the comparison with the previous backup.
+	IgnoreLines []*regexp.Regexp
 }
 
 // ArubaResult is what a finished backup produced.
@@ -37,6 +41,9 @@ type ArubaResult struct {
 	Backup               backupstore.Backup
 	Hostname             string
 	RunningConfigChanged bool
+	// ConfigDiff compares the running config with the previous backup's; its diff
+	// is one of the backup's files.
+	ConfigDiff TextDiff
 	// LogoutFailed is the logout's error when the backup was committed and only
 	// the logout failed: a warning, not a failed backup.
 	LogoutFailed error
@@ -82,17 +89,16 @@ func RunAruba(ctx context.Context, store *backupstore.Store, req ArubaRequest) (
 			if err != nil {
 				return nil, &StepError{Step: "store the running config", Err: fmt.Errorf("%s: store the running config: %w", cond.Device(), err)}
 			}
-			res.RunningConfigChanged = true
-			if prevErr == nil {
-				if prev, found := previous.File(KindRunningConfig); found {
-					res.RunningConfigChanged = prev.SHA256 != local.SHA256
-				}
-			}
 			if req.SCP != nil {
 				if err := pushToSCP(ctx, req, run, folder); err != nil {
 					return nil, err
 				}
 			}
+			// After the SCP copies, so that the diff is the backup's last file.
+			if res.ConfigDiff, err = diffText(ctx, store, run, previous, prevErr, local, []byte(text), req.IgnoreLines); err != nil {
+				return nil, fmt.Errorf("%s: %w", cond.Device(), err)
+			}
+			res.RunningConfigChanged = res.ConfigDiff.Changed
 			attrs := map[string]string{"config_path": req.ConfigPath}
 			if res.Hostname != "" {
 				attrs["hostname"] = res.Hostname

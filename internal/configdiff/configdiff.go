@@ -20,8 +20,10 @@
 package configdiff
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
 )
@@ -58,34 +60,80 @@ type Result struct {
 // opts.Ignore matches. A missing newline at the end of a text counts as a
 // difference, as in diff(1).
 func Compare(old, new []byte, opts Options) Result {
+	c := NewComparison(old, new, opts)
+	res := Result{Added: c.Added, Removed: c.Removed, Changed: c.Changed()}
+	var w strings.Builder
+	_, _ = c.WriteTo(&w) // a strings.Builder does not fail
+	res.Diff = w.String()
+	return res
+}
+
+// Comparison is the difference between two texts whose unified diff is written
+// on demand (WriteTo), so that a large diff can be streamed rather than held in
+// memory. It refers to the texts it compared: they must not change while it is
+// used.
+type Comparison struct {
+	Added   int // lines only in the new text
+	Removed int // lines only in the old text
+
+	a, b             []line
+	removed, added   []bool
+	ctx              int
+	oldName, newName string
+}
+
+// NewComparison compares old and new as Compare does, without writing the diff.
+func NewComparison(old, new []byte, opts Options) *Comparison {
 	a := splitLines(old, opts.Ignore)
 	b := splitLines(new, opts.Ignore)
 	ids := interner{ids: map[string]int32{}}
 	aIDs, bIDs := ids.of(a), ids.of(b)
 	removed, added := changes(aIDs, bIDs, len(ids.ids))
-	res := Result{}
+	c := &Comparison{a: a, b: b, removed: removed, added: added,
+		oldName: nameOr(opts.OldName, "previous"), newName: nameOr(opts.NewName, "current")}
 	for _, r := range removed {
 		if r {
-			res.Removed++
+			c.Removed++
 		}
 	}
 	for _, ad := range added {
 		if ad {
-			res.Added++
+			c.Added++
 		}
 	}
-	res.Changed = res.Added+res.Removed > 0
-	if res.Changed {
-		ctx := opts.Context
-		switch {
-		case ctx == 0:
-			ctx = DefaultContext
-		case ctx < 0:
-			ctx = 0
-		}
-		res.Diff = unified(a, b, removed, added, ctx, nameOr(opts.OldName, "previous"), nameOr(opts.NewName, "current"))
+	switch c.ctx = opts.Context; {
+	case c.ctx == 0:
+		c.ctx = DefaultContext
+	case c.ctx < 0:
+		c.ctx = 0
 	}
-	return res
+	return c
+}
+
+// Changed reports whether a line that takes part in the comparison differs.
+func (c *Comparison) Changed() bool { return c.Added+c.Removed > 0 }
+
+// WriteTo writes the unified diff to w: nothing when nothing changed.
+func (c *Comparison) WriteTo(w io.Writer) (int64, error) {
+	if !c.Changed() {
+		return 0, nil
+	}
+	cw := &countingWriter{w: w}
+	bw := bufio.NewWriterSize(cw, 32<<10)
+	unified(bw, c.a, c.b, c.removed, c.added, c.ctx, c.oldName, c.newName)
+	err := bw.Flush() // a bufio.Writer keeps its first error: this is it
+	return cw.n, err
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func nameOr(s, def string) string {
@@ -153,10 +201,10 @@ func (in interner) of(lines []line) []int32 {
 }
 
 // unified writes the hunks of the changes, with ctx lines of context.
-func unified(a, b []line, removed, added []bool, ctx int, oldName, newName string) string {
+// A failed write is kept by w (bufio.Writer) and reported by its Flush.
+func unified(w *bufio.Writer, a, b []line, removed, added []bool, ctx int, oldName, newName string) {
 	ops := script(removed, added)
-	var w strings.Builder
-	fmt.Fprintf(&w, "--- %s\n+++ %s\n", oldName, newName)
+	_, _ = fmt.Fprintf(w, "--- %s\n+++ %s\n", oldName, newName) // w keeps the first error for its Flush
 	for start := 0; start < len(ops); {
 		// The next change, and the run of changes whose gaps context bridges.
 		first := start
@@ -175,10 +223,12 @@ func unified(a, b []line, removed, added []bool, ctx int, oldName, newName strin
 			}
 		}
 		lo, hi := max(first-ctx, start), min(last+ctx+1, len(ops))
-		writeHunk(&w, a, b, ops[lo:hi])
+		if _, err := w.Write(nil); err != nil {
+			return // the writer failed: the rest would go nowhere
+		}
+		writeHunk(w, a, b, ops[lo:hi])
 		start = hi
 	}
-	return w.String()
 }
 
 // op is one step of the edit script: ' ' keeps a[i] (= b[j]), '-' removes a[i],
@@ -214,7 +264,7 @@ func script(removed, added []bool) []op {
 	return ops
 }
 
-func writeHunk(w *strings.Builder, a, b []line, ops []op) {
+func writeHunk(w *bufio.Writer, a, b []line, ops []op) {
 	oldCount, newCount := 0, 0
 	for _, o := range ops {
 		if o.kind != '+' {
@@ -224,7 +274,8 @@ func writeHunk(w *strings.Builder, a, b []line, ops []op) {
 			newCount++
 		}
 	}
-	fmt.Fprintf(w, "@@ -%s +%s @@\n", hunkRange(a, ops[0].i, oldCount), hunkRange(b, ops[0].j, newCount))
+	// w keeps the first error for its Flush.
+	_, _ = fmt.Fprintf(w, "@@ -%s +%s @@\n", hunkRange(a, ops[0].i, oldCount), hunkRange(b, ops[0].j, newCount))
 	for _, o := range ops {
 		var l []byte
 		if o.kind == '+' {
@@ -232,10 +283,10 @@ func writeHunk(w *strings.Builder, a, b []line, ops []op) {
 		} else {
 			l = a[o.i].text
 		}
-		w.WriteByte(o.kind)
-		w.Write(l)
+		_ = w.WriteByte(o.kind)
+		_, _ = w.Write(l)
 		if len(l) == 0 || l[len(l)-1] != '\n' {
-			w.WriteString("\n\\ No newline at end of file\n")
+			_, _ = w.WriteString("\n\\ No newline at end of file\n")
 		}
 	}
 }

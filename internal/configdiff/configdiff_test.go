@@ -340,3 +340,48 @@ func FuzzCompare(f *testing.F) {
 		}
 	})
 }
+
+// WriteTo streams the same diff Compare returns, and reports a writer's failure.
+func TestComparisonWriteTo(t *testing.T) {
+	var old, cur strings.Builder
+	for i := range 20000 {
+		fmt.Fprintf(&old, "interface vlan %d\n", i)
+		if i%50 == 0 { // 400 hunks: a diff longer than the failing writer takes
+			fmt.Fprintf(&cur, "interface vlan %d shutdown\n", i)
+		} else {
+			fmt.Fprintf(&cur, "interface vlan %d\n", i)
+		}
+	}
+	o, c := []byte(old.String()), []byte(cur.String())
+	want := Compare(o, c, Options{})
+	cmp := NewComparison(o, c, Options{})
+	if cmp.Added != 400 || cmp.Removed != 400 || !cmp.Changed() || cmp.Added != want.Added || cmp.Removed != want.Removed {
+		t.Fatalf("NewComparison: +%d -%d, Compare: +%d -%d; want +400 -400", cmp.Added, cmp.Removed, want.Added, want.Removed)
+	}
+	var got bytes.Buffer
+	n, err := cmp.WriteTo(&got)
+	if err != nil || n != int64(got.Len()) || got.String() != want.Diff {
+		t.Fatalf("WriteTo = %d, %v; %d bytes written, equal to Compare's diff: %v", n, err, got.Len(), got.String() == want.Diff)
+	}
+	broken := &failingWriter{after: 40 << 10}
+	if _, err := cmp.WriteTo(broken); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Errorf("WriteTo into a failing writer: %v, want its error", err)
+	}
+	var none bytes.Buffer
+	if n, err := NewComparison(o, o, Options{}).WriteTo(&none); n != 0 || err != nil || none.Len() != 0 {
+		t.Errorf("WriteTo of equal texts = %d, %v, %q: want nothing", n, err, none.String())
+	}
+}
+
+// failingWriter accepts after bytes, then fails every write.
+type failingWriter struct {
+	after, n int
+}
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if w.n+len(p) > w.after {
+		return 0, fmt.Errorf("disk full")
+	}
+	w.n += len(p)
+	return len(p), nil
+}

@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 )
@@ -279,75 +278,19 @@ func (l *Local) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
 	fail := func(err error) ([]ObjectInfo, error) {
 		return nil, fmt.Errorf("list %s with prefix %q: %w", l.root, prefix, err)
 	}
-	start := l.root
+	start, dirKey := l.root, ""
 	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
 		if err := l.checkDirs(prefix[:i], false); errors.Is(err, ErrNotFound) {
 			return nil, nil // nothing stored under this prefix yet
 		} else if err != nil {
 			return fail(err)
 		}
-		start = filepath.Join(l.root, filepath.FromSlash(prefix[:i]))
+		start, dirKey = filepath.Join(l.root, filepath.FromSlash(prefix[:i])), prefix[:i+1]
 	}
-	var out []ObjectInfo
-	err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if p == start && errors.Is(err, fs.ErrNotExist) {
-				return fs.SkipAll // nothing stored under this prefix yet
-			}
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if p == start {
-			if d.Type()&fs.ModeSymlink != 0 && start != l.root {
-				return errSymlink(p) // replaced since checkDirs
-			}
-			return nil
-		}
-		if strings.HasPrefix(d.Name(), ".") {
-			if d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		rel, err := filepath.Rel(l.root, p)
-		if err != nil {
-			return err
-		}
-		key := filepath.ToSlash(rel)
-		if d.IsDir() {
-			// Skip folders that cannot hold a match: "a/b" for prefix "a/c".
-			if !strings.HasPrefix(key+"/", prefix) && !strings.HasPrefix(prefix, key+"/") {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if !strings.HasPrefix(key, prefix) {
-			return nil
-		}
-		switch {
-		case d.Type()&fs.ModeSymlink != 0:
-			return errSymlink(p)
-		case !d.Type().IsRegular():
-			return errNotRegular(p, d.Type())
-		case ValidKey(key) != nil:
-			return nil
-		}
-		fi, err := d.Info()
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil // deleted meanwhile
-		}
-		if err != nil {
-			return err
-		}
-		out = append(out, ObjectInfo{Key: key, Size: fi.Size(), ModTime: fi.ModTime()})
-		return nil
-	})
+	out, err := l.listUnder(ctx, start, dirKey, prefix)
 	if err != nil {
 		return fail(err)
 	}
-	slices.SortFunc(out, func(a, b ObjectInfo) int { return strings.Compare(a.Key, b.Key) })
 	return out, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -200,5 +201,45 @@ func TestOpenLocalWritesNothing(t *testing.T) {
 		wantErrContaining(t, "OpenLocal(read-only)", err, "not writable")
 		_, err = objstore.OpenLocal(filepath.Join(ro, "missing"))
 		wantErrContaining(t, "OpenLocal(missing in read-only)", err, "not writable")
+	}
+}
+
+// List returns keys in byte order across folders: a folder's keys continue its
+// name with '/', which sorts after '-', '.' and digits' neighbours, so "mc-1" and
+// "mc.json" come before "mc/x", and "mc/x-1" before "mc/x/deep".
+func TestLocalListSortedAcrossFolders(t *testing.T) {
+	st, err := objstore.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{
+		"mc/x/deep", "mc-1/y", "mc.json", "mc_2/z", "mc0", "mc/x.json", "mc/x-1", "mc/x_", "mc/x0/a",
+		"A/b", "a/b", "a-b", "a.b/c", "a0", "mc-1.json", "mc/x-/q", "zz",
+	}
+	for _, k := range keys {
+		write(t, st, k, []byte(k))
+	}
+	sorted := slices.Sorted(slices.Values(keys))
+	for _, prefix := range []string{"", "mc", "mc/", "mc/x", "mc/x/", "mc-", "a", "zz", "mc/x-"} {
+		var want []string
+		for _, k := range sorted {
+			if strings.HasPrefix(k, prefix) {
+				want = append(want, k)
+			}
+		}
+		list, err := st.List(context.Background(), prefix)
+		if err != nil {
+			t.Fatalf("List(%q): %v", prefix, err)
+		}
+		var got []string
+		for _, o := range list {
+			got = append(got, o.Key)
+			if o.Size != int64(len(o.Key)) || o.ModTime.IsZero() {
+				t.Errorf("List(%q): %s has size %d, mod time %v", prefix, o.Key, o.Size, o.ModTime)
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("List(%q) =\n%q\nwant\n%q", prefix, got, want)
+		}
 	}
 }

@@ -65,13 +65,21 @@ func (m *storedBackupModel) fromBackup(b backupstore.Backup) diag.Diagnostics {
 // source report about a conductor backup.
 type arubaStoredBackupModel struct {
 	storedBackupModel
-	RunningConfigPath types.String `tfsdk:"running_config_path"`
+	RunningConfigPath     types.String `tfsdk:"running_config_path"`
+	RunningConfigDiffPath types.String `tfsdk:"running_config_diff_path"`
+	RunningConfigDiffKey  types.String `tfsdk:"running_config_diff_key"`
 }
 
 func (arubaStoredBackupModel) attributes() map[string]schema.Attribute {
 	attrs := storedBackupModel{}.attributes("Every file the backup wrote.")
 	attrs["running_config_path"] = keptString("Local path of the running configuration copy in a local store (`backup_dir`); " +
 		"null with an S3 store, whose copy `files` names (`location`, `key`).")
+	const noDiff = "null for a first backup and when nothing changed but lines the backup resource's `ignore_lines` matches"
+	attrs["running_config_diff_path"] = keptString("Local path of the unified diff of the running configuration against the device's previous backup, in a local store (`backup_dir`); " +
+		"null with an S3 store, and " + noDiff + ". The diff holds configuration lines: treat it like the configuration.")
+	attrs["running_config_diff_key"] = keptString("Key of the unified diff of the running configuration against the device's previous backup, in the backup store " +
+		"(`aruba/<name>/<backup id>-running-config-diff.diff`, below `s3.key_prefix`), on every store; " + noDiff +
+		". `files` lists it (kind `running-config-diff`) with its size and SHA-256.")
 	return attrs
 }
 
@@ -79,6 +87,11 @@ func (m *arubaStoredBackupModel) fromBackup(b backupstore.Backup) diag.Diagnosti
 	m.RunningConfigPath = types.StringNull()
 	if f, ok := b.File(backupjob.KindRunningConfig); ok {
 		m.RunningConfigPath = optionalString(f.Path) // null in a bucket
+	}
+	m.RunningConfigDiffPath, m.RunningConfigDiffKey = types.StringNull(), types.StringNull()
+	if f, ok := b.File(backupjob.KindRunningConfigDiff); ok {
+		m.RunningConfigDiffPath = optionalString(f.Path)
+		m.RunningConfigDiffKey = optionalString(f.Key)
 	}
 	return m.storedBackupModel.fromBackup(b)
 }
@@ -150,7 +163,7 @@ func keptString(desc string) schema.StringAttribute {
 // fileAttributes are the attributes of one entry of `files`.
 func fileAttributes() map[string]schema.Attribute {
 	return map[string]schema.Attribute{
-		"kind":     schema.StringAttribute{Computed: true, MarkdownDescription: "What the file holds (`running-config`, `running-config-scp`, `flash-archive-scp`, their copies in the store `running-config-flash` and `flash-archive`, `ilo-backup`)."},
+		"kind":     schema.StringAttribute{Computed: true, MarkdownDescription: "What the file holds (`running-config`, `running-config-diff`, `running-config-scp`, `flash-archive-scp`, their copies in the store `running-config-flash` and `flash-archive`, `ilo-backup`; an Apstra backup's kinds are listed under its `files`)."},
 		"key":      schema.StringAttribute{Computed: true, MarkdownDescription: "Key of the file in the backup store (`<family>/<name>/<backup id>-<kind>.<ext>`, below `s3.key_prefix`), the same on every store; null for files on an SCP server."},
 		"path":     schema.StringAttribute{Computed: true, MarkdownDescription: "Local path, for files in a local backup store (`backup_dir`)."},
 		"location": schema.StringAttribute{Computed: true, MarkdownDescription: "Where the file is when it has no local path: `s3://bucket/key` for a file in an S3 backup store, `scp://user@address/path` for a file on an SCP server."},

@@ -3,10 +3,12 @@ package provider
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -15,6 +17,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/boolplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/objectplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
@@ -62,6 +65,9 @@ type arubaBackupModel struct {
 	SCP                  types.Object `tfsdk:"scp"`
 	Hostname             types.String `tfsdk:"hostname"`
 	RunningConfigChanged types.Bool   `tfsdk:"running_config_changed"`
+	IgnoreLines          types.List   `tfsdk:"ignore_lines"`
+	LinesAdded           types.Int64  `tfsdk:"lines_added"`
+	LinesRemoved         types.Int64  `tfsdk:"lines_removed"`
 	Retention            types.Object `tfsdk:"retention"`
 }
 
@@ -69,6 +75,10 @@ type arubaBackupModel struct {
 func (m *arubaBackupModel) fromRun(res backupjob.ArubaResult) diag.Diagnostics {
 	m.Hostname = optionalString(res.Hostname)
 	m.RunningConfigChanged = types.BoolValue(res.RunningConfigChanged)
+	m.LinesAdded, m.LinesRemoved = types.Int64Null(), types.Int64Null()
+	if d := res.ConfigDiff; d.Compared {
+		m.LinesAdded, m.LinesRemoved = types.Int64Value(int64(d.Added)), types.Int64Value(int64(d.Removed))
+	}
 	return m.fromBackup(res.Backup)
 }
 
@@ -179,9 +189,29 @@ func (r *arubaConductorBackupResource) Schema(ctx context.Context, _ resource.Sc
 			},
 			"hostname": keptString("The conductor's hostname, when it was read (when `name` is not set)."),
 			"running_config_changed": schema.BoolAttribute{
-				MarkdownDescription: "Whether the running configuration differs from the previous backup of this device in the store (`true` for the first one).",
+				MarkdownDescription: "Whether the running configuration differs from the previous backup of this device in the store (`true` for the first one), " +
+					"in a line that `ignore_lines` does not match.",
+				Computed:      true,
+				PlanModifiers: []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()},
+			},
+			"ignore_lines": schema.ListAttribute{
+				MarkdownDescription: "Regular expressions ([Go RE2 syntax](https://pkg.go.dev/regexp/syntax)) matching running-configuration lines that change on every backup " +
+					"without meaning anything (timestamps, counters), e.g. `^! Configuration generated `. A matching line (without its line ending) takes no part in the " +
+					"comparison with the previous backup and is left out of the diff, so `running_config_changed` means a real change. Changing it takes no new backup: it applies from the next one.",
+				ElementType: types.StringType,
+				Optional:    true,
+				Validators:  []validator.List{listvalidator.ValueStringsAre(regexpValidator())},
+			},
+			"lines_added": schema.Int64Attribute{
+				MarkdownDescription: "Lines of the running configuration that are new since the device's previous backup (`ignore_lines` left out); " +
+					"null for a first backup or when the previous one could not be compared (a warning says why).",
+				Computed:      true,
+				PlanModifiers: []planmodifier.Int64{int64planmodifier.UseStateForUnknown()},
+			},
+			"lines_removed": schema.Int64Attribute{
+				MarkdownDescription: "Lines of the previous backup's running configuration that are gone (`ignore_lines` left out); null when `lines_added` is.",
 				Computed:            true,
-				PlanModifiers:       []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()},
+				PlanModifiers:       []planmodifier.Int64{int64planmodifier.UseStateForUnknown()},
 			},
 			"retention": resourceRetentionSchema(),
 			"timeouts":  timeouts.Attributes(ctx, timeouts.Opts{Create: true, CreateDescription: "How long the whole backup may take. Default `30m`."}),
@@ -260,18 +290,28 @@ func (r *arubaConductorBackupResource) Create(ctx context.Context, req resource.
 			InsecureIgnoreHostKey: planSCP.InsecureIgnoreHostKey.ValueBool(),
 		}
 	}
+	ignore, diags := compileIgnoreLines(ctx, plan.IgnoreLines)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
 	flash := plan.FlashBackup.ValueBool()
 	if plan.FlashBackup.IsUnknown() || plan.FlashBackup.IsNull() {
 		flash = scp != nil
 	}
 	res, err := backupjob.RunAruba(ctx, op.store, backupjob.ArubaRequest{
 		Conductor: op.client, Target: op.target(r.data), Name: plan.Name.ValueString(),
-		ConfigPath: plan.ConfigPath.ValueString(), FlashBackup: flash, SCP: scp,
+		ConfigPath: plan.ConfigPath.ValueString(), FlashBackup: flash, SCP: scp, IgnoreLines: ignore,
 	})
 	if !op.stored(ctx, &resp.Diagnostics, "Backup of conductor "+op.host, err, res.LogoutFailed) {
 		return
 	}
 	plan.FlashBackup = types.BoolValue(flash)
+	if why := res.ConfigDiff.Skipped; why != "" {
+		resp.Diagnostics.AddWarning("Running configuration of conductor "+op.host+" not compared with its previous backup",
+			why+". The backup is stored; running_config_changed compares SHA-256s, and lines_added and lines_removed are null. "+
+				"The next backup is compared with this one.")
+	}
 	resp.Diagnostics.Append(plan.fromRun(res)...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	r.data.pruneAfterBackup(ctx, op.store, res.Backup, plan.Retention, &resp.Diagnostics)
@@ -295,11 +335,28 @@ func (r *arubaConductorBackupResource) Update(ctx context.Context, req resource.
 	state.deviceTargetModel = plan.deviceTargetModel // timeouts and credentials (host and port replace the resource)
 	state.Retention = plan.Retention                 // applies from the next backup on
 	state.SCP = plan.SCP                             // differs from state only in password_wo_version (anything else replaces)
+	state.IgnoreLines = plan.IgnoreLines             // applies from the next backup on
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 
 // Delete forgets the backup; the files stay where they were written.
 func (r *arubaConductorBackupResource) Delete(context.Context, resource.DeleteRequest, *resource.DeleteResponse) {
+}
+
+// compileIgnoreLines compiles ignore_lines, which validation has checked.
+func compileIgnoreLines(ctx context.Context, list types.List) ([]*regexp.Regexp, diag.Diagnostics) {
+	var patterns []string
+	diags := list.ElementsAs(ctx, &patterns, false)
+	var out []*regexp.Regexp
+	for i, p := range patterns {
+		re, err := regexp.Compile(p)
+		if err != nil {
+			diags.AddAttributeError(path.Root("ignore_lines").AtListIndex(i), "Invalid regular expression in ignore_lines", regexpError(p, err))
+			continue
+		}
+		out = append(out, re)
+	}
+	return out, diags
 }
 
 // warnFlashClean says in the plan that the backup deletes every tar file on the

@@ -3,9 +3,11 @@ package provider
 import (
 	"context"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"path"
+	"regexp"
 	"strings"
 	"time"
 
@@ -143,4 +145,21 @@ func configPathValidator() validator.String {
 			return nil
 		},
 	}
+}
+
+// regexpValidator checks that a string is a Go (RE2) regular expression.
+func regexpValidator() validator.String {
+	return stringCheck{
+		description: "a regular expression (Go RE2 syntax)",
+		check: func(s string) error {
+			if _, err := regexp.Compile(s); err != nil {
+				return errors.New(regexpError(s, err))
+			}
+			return nil
+		},
+	}
+}
+
+func regexpError(pattern string, err error) string {
+	return fmt.Sprintf("%q is not a regular expression in Go's RE2 syntax (%v). Lookarounds and backreferences are not supported; escape a literal (, [, . or * with a backslash.", pattern, err)
 }
