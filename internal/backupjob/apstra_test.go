@@ -222,7 +222,7 @@ func TestRunApstraSnapshot(t *testing.T) {
 	}
 }
 
-func TestRunApstraMalformedGraphLeavesNothing(t *testing.T) {
+func TestRunApstraMalformedGraphLeavesOnlyItsFailureRecord(t *testing.T) {
 	f := newApstraFixture(t, apstrasim.Config{Blueprints: []apstrasim.BlueprintConfig{{Label: "east"}, {Label: "west"}}})
 	west := f.srv.Apstra.Blueprints()[1]
 	f.srv.Apstra.Faults.Add(devicesim.Fault{Kind: devicesim.FaultMalformedJSON, PathPrefix: "/api/blueprints/" + west.ID, Times: 1})
@@ -230,8 +230,8 @@ func TestRunApstraMalformedGraphLeavesNothing(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `"west"`) {
 		t.Fatalf("a malformed graph: err %v, want one naming the blueprint", err)
 	}
-	if files := testkit.FilesUnder(t, f.root); len(files) != 0 {
-		t.Errorf("a failed backup left %v", files)
+	if files := testkit.FilesUnder(t, f.root); len(files) != 1 || !strings.HasSuffix(files[0], ".failed.json") {
+		t.Errorf("a failed backup left %v, want its failure record only", files)
 	}
 	if st := f.srv.Apstra.Stats.Snapshot(); st.Logins != 1 || st.Logouts != 1 {
 		t.Errorf("logins %d logouts %d, want 1 and 1", st.Logins, st.Logouts)
