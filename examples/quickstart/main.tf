@@ -199,3 +199,15 @@ output "apstra_backups" {
     }
   }
 }
+
+# The fleet report: every device in the store with its last attempt and whether it is
+# stale. depends_on makes Terraform read it after this run's backups.
+data "infrabackup_backups" "fleet" {
+  max_age    = "8d"
+  depends_on = [infrabackup_aruba_conductor_backup.this, infrabackup_ilo_backup.this, infrabackup_apstra_backup.this]
+}
+
+output "fleet_summary" {
+  description = "The fleet report as a Markdown table, ready for a CI job summary."
+  value       = data.infrabackup_backups.fleet.summary_markdown
+}

@@ -170,7 +170,7 @@ func prepare(repo string, ws *tfdriver.Workspace, name, example string, vars map
 }
 
 // report prints where every backup of the configuration in tfDir landed, from its
-// conductor_backups, ilo_backups and apstra_backups outputs.
+// conductor_backups, ilo_backups and apstra_backups outputs, then the fleet report.
 func report(ctx context.Context, ws *tfdriver.Workspace, tfDir string, l devicesim.Listing) error {
 	backups := map[string]backupOutput{}
 	for _, output := range []string{"conductor_backups", "ilo_backups", "apstra_backups"} {
@@ -213,7 +213,8 @@ func report(ctx context.Context, ws *tfdriver.Workspace, tfDir string, l devices
 			fmt.Println("   ", f)
 		}
 	}
-	return nil
+	step("the fleet report (data source infrabackup_backups, output fleet_summary)")
+	return ws.Terraform(ctx, tfDir, os.Stdout, os.Stderr, nil, "output", "-raw", "fleet_summary")
 }
 
 // runS3 is the demo into a bucket: the pipeline example writes, the reader example
