@@ -80,7 +80,12 @@ func listDir(ctx context.Context, fd int, dir, dirKey, prefix string, parts *[][
 	slices.Sort(names)
 	var files []listed // in name order, which is key order
 	var dirs []string  // "<name>/", sorted below
-	for _, name := range names {
+	for i, name := range names {
+		if i%1024 == 1023 {
+			if err := ctx.Err(); err != nil {
+				return err // a huge folder
+			}
+		}
 		if strings.HasPrefix(name, ".") {
 			continue // hidden or temporary: nothing can name it
 		}

@@ -159,6 +159,7 @@ func TestAccArubaBackup_configDiff(t *testing.T) {
 		t.Fatalf("the simulator's running config lacks %q: the test searches the state and log for it", configText["user hash line"])
 	}
 	const latest = "data.infrabackup_aruba_conductor_backup.latest"
+	var previousPath string
 	backup := func(trigger string) string {
 		return e.config(arubaBackup(c, set("trigger", trigger), withIgnoreLines(`^\s*$`, stampPattern)),
 			dataBlock(latest, set("name", expr(arubaRes+".name")), set("depends_on", expr("["+arubaRes+"]"))))
@@ -208,6 +209,33 @@ func TestAccArubaBackup_configDiff(t *testing.T) {
 					noDiff(arubaRes),
 					statecheck.ExpectKnownValue(latest, at("running_config_diff_key"), knownvalue.Null()),
 					stateLacks(configText),
+					checkFunc(func(s *tfjson.State) error {
+						p, err := attrText(s, arubaRes, "running_config_path")
+						previousPath = p
+						return err
+					}),
+				},
+			},
+			{
+				// The previous backup's copy was damaged after it was taken: the new
+				// backup stands, uncompared, with a warning.
+				PreConfig: func() {
+					data, err := os.ReadFile(previousPath)
+					if err != nil {
+						t.Fatal(err)
+					}
+					data[len(data)/2] ^= 0x20
+					if err := os.WriteFile(previousPath, data, 0o600); err != nil {
+						t.Fatal(err)
+					}
+					c.Conductor.SetRunningConfig(stampedConfig(base, "Wed Dec 2 08:00:00 2026"))
+				},
+				Config: backup("week-4"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(arubaRes, at("running_config_changed"), knownvalue.Bool(true)),
+					statecheck.ExpectKnownValue(arubaRes, at("lines_added"), knownvalue.Null()),
+					statecheck.ExpectKnownValue(arubaRes, at("lines_removed"), knownvalue.Null()),
+					noDiff(arubaRes),
 				},
 			},
 		},
@@ -226,6 +254,14 @@ func TestAccArubaBackup_configDiff(t *testing.T) {
 		if strings.Contains(log, n) {
 			t.Errorf("the trace log holds the %s", what)
 		}
+	}
+	warned := false
+	for _, chunk := range strings.Split(log, "Response contains warning diagnostic")[1:] {
+		w := chunk[:min(len(chunk), 3000)]
+		warned = warned || strings.Contains(w, "conductor "+c.Host+" not compared with its previous backup") && strings.Contains(w, "changed or damaged after the backup")
+	}
+	if !warned {
+		t.Errorf("no warning says that the damaged previous running config was not compared")
 	}
 }
 

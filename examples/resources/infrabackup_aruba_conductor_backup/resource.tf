@@ -4,10 +4,21 @@ resource "time_rotating" "weekly" {
   rotation_days = 7
 }
 
-# Running configuration to the local store only.
+# Running configuration to the local store only, with a diff against the previous
+# backup; the line that changes on every save takes no part in the comparison.
 resource "infrabackup_aruba_conductor_backup" "mc1" {
-  host    = "mc1.example.net"
-  trigger = time_rotating.weekly.id
+  host         = "mc1.example.net"
+  trigger      = time_rotating.weekly.id
+  ignore_lines = ["^! Last configuration change at "]
+}
+
+output "mc1_changes" {
+  value = {
+    changed = infrabackup_aruba_conductor_backup.mc1.running_config_changed
+    added   = infrabackup_aruba_conductor_backup.mc1.lines_added # null for a first backup
+    removed = infrabackup_aruba_conductor_backup.mc1.lines_removed
+    diff    = infrabackup_aruba_conductor_backup.mc1.running_config_diff_path
+  }
 }
 
 # Running configuration and flash archive, pushed by the conductor to an SCP server
