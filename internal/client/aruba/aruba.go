@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 )
@@ -135,7 +134,7 @@ func (c *Conductor) loginAnswer(status int, body []byte) error {
 	var msg string
 	switch {
 	case perr != nil:
-		msg = c.describeBody(status, body, perr)
+		msg = client.DescribeBody(c.secrets, status, body, perr)
 	case env.Global == nil && status == http.StatusOK:
 		msg = "the answer has no _global_result"
 	default:
@@ -177,7 +176,7 @@ func (c *Conductor) logout(ctx context.Context) error {
 		return c.fail(step, 0, "", err)
 	}
 	if status != http.StatusOK {
-		return c.fail(step, status, c.describeBody(status, body, nil), nil)
+		return c.fail(step, status, client.DescribeBody(c.secrets, status, body, nil), nil)
 	}
 	return nil
 }
@@ -257,7 +256,7 @@ func (c *Conductor) callAnswer(step string, status int, resp []byte) error {
 		return c.refusal(step, status, resp)
 	}
 	if status != http.StatusOK {
-		return c.fail(step, status, c.describeBody(status, resp, nil), nil)
+		return c.fail(step, status, client.DescribeBody(c.secrets, status, resp, nil), nil)
 	}
 	if env, perr := parseEnvelope(resp); perr == nil && env.Global.failed() && sessionExpiredText(env.Global.StatusStr) {
 		return c.expired(step, status, env.Global.StatusStr)
@@ -278,7 +277,7 @@ func (c *Conductor) refusal(step string, status int, body []byte) error {
 			return c.expired(step, status, text)
 		}
 	} else {
-		text = c.describeBody(status, body, nil)
+		text = client.DescribeBody(c.secrets, status, body, nil)
 	}
 	e := c.fail(step, status, text, nil)
 	if status == http.StatusForbidden {
@@ -315,7 +314,7 @@ func (c *Conductor) configure(ctx context.Context, step, object, configPath stri
 func (c *Conductor) configureAnswer(step string, resp []byte) error {
 	env, err := parseEnvelope(resp)
 	if err != nil {
-		return c.fail(step, http.StatusOK, c.describeBody(http.StatusOK, resp, err), nil)
+		return c.fail(step, http.StatusOK, client.DescribeBody(c.secrets, http.StatusOK, resp, err), nil)
 	}
 	if msg := env.failure(); msg != "" {
 		return c.fail(step, http.StatusOK, msg, nil)
@@ -439,51 +438,4 @@ func (c *Conductor) CopyFlashToSCP(ctx context.Context, configPath string, cp SC
 func (c *Conductor) TarFlashClean(ctx context.Context, configPath string) error {
 	err := c.configure(ctx, "clean tar files from flash", "tar_flash_clean", configPath, struct{}{})
 	return err
-}
-
-// describeBody turns an unexpected answer into a short, secret-free sentence. The
-// raw body is scrubbed before anything is cut out of it or shortened.
-func (c *Conductor) describeBody(status int, body []byte, parseErr error) string {
-	// Only the start of the body (or its title) is shown: scrubbing a bounded head is
-	// enough, as what is shown always ends well before the cut.
-	const head = 64 << 10
-	if len(body) > head {
-		body = body[:head]
-	}
-	text := strings.TrimSpace(c.secrets.Scrub(string(body)))
-	switch {
-	case text == "":
-		return fmt.Sprintf("HTTP %d with an empty body", status)
-	case strings.HasPrefix(text, "<"):
-		return fmt.Sprintf("HTTP %d with an HTML page instead of JSON (%s)", status, snippet(htmlTitle(text)))
-	case parseErr != nil:
-		return fmt.Sprintf("%v (answer starts %q)", parseErr, snippet(text))
-	default:
-		return fmt.Sprintf("HTTP %d: %s", status, snippet(text))
-	}
-}
-
-// htmlTitle is the text of a page's <title>, or the page when it has none.
-func htmlTitle(s string) string {
-	if i := indexFold(s, "<title>"); i >= 0 {
-		rest := s[i+len("<title>"):]
-		if j := indexFold(rest, "</title>"); j >= 0 && strings.TrimSpace(rest[:j]) != "" {
-			return rest[:j]
-		}
-	}
-	return s
-}
-
-// snippet bounds already scrubbed device text to 160 bytes, cut on a character boundary.
-func snippet(s string) string {
-	s = client.Redact(s)
-	const max = 160
-	if len(s) > max {
-		cut := max
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "..."
-	}
-	return s
 }

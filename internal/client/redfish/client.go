@@ -257,7 +257,7 @@ func (c *Client) errorFrom(step string, status int, body []byte, authenticated b
 func (c *Client) malformed(step string, status int, what string, err error) error {
 	return &client.DeviceError{
 		Device: c.device, Step: step, HTTPStatus: status,
-		Message: fmt.Sprintf("the iLO answered with malformed JSON for %s (%s)", what, sanitize(c.secrets.Scrub(err.Error()), maxTextLen)),
+		Message: fmt.Sprintf("the iLO answered with malformed JSON for %s (%s)", what, client.OneLine(c.secrets.Scrub(err.Error()), maxTextLen)),
 		Hint:    "retry; if it persists, reset the iLO (its web server may be in a bad state)",
 	}
 }
