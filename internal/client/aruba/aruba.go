@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -42,9 +41,10 @@ type Config struct {
 // Conductor is a client for one Mobility Conductor. Its methods need an open session
 // (see Session); they are not meant to be called concurrently.
 type Conductor struct {
-	http *client.Client
-	cfg  Config
-	base *url.URL
+	http   *client.Client
+	cfg    Config
+	base   *url.URL
+	device string
 
 	secrets *client.Secrets
 
@@ -56,22 +56,16 @@ type Conductor struct {
 
 // New returns a client for the conductor described by cfg.
 func New(hc *client.Client, cfg Config) (*Conductor, error) {
-	if strings.TrimSpace(cfg.Host) == "" {
-		return nil, errors.New("conductor host is empty")
-	}
-	if cfg.Port == 0 {
-		cfg.Port = DefaultPort
-	}
-	if cfg.Port < 1 || cfg.Port > 65535 {
-		return nil, fmt.Errorf("conductor port %d is out of range 1-65535", cfg.Port)
-	}
-	if cfg.Username == "" || cfg.Password == "" {
-		return nil, errors.New("conductor username and password are required")
+	addr, err := client.Target{Kind: "conductor", Host: cfg.Host, Port: cfg.Port, DefaultPort: DefaultPort,
+		Username: cfg.Username, Password: cfg.Password}.Check()
+	if err != nil {
+		return nil, err
 	}
 	c := &Conductor{
 		http:    hc,
 		cfg:     cfg,
-		base:    &url.URL{Scheme: "https", Host: net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))},
+		base:    &url.URL{Scheme: "https", Host: addr.HostPort},
+		device:  "conductor " + addr.HostPort, // always with the port, as operators know conductors
 		secrets: cfg.Secrets,
 	}
 	if c.secrets == nil {
@@ -87,9 +81,7 @@ func New(hc *client.Client, cfg Config) (*Conductor, error) {
 func (c *Conductor) Session() *client.Session { return c.session }
 
 // Device names the conductor in errors.
-func (c *Conductor) Device() string {
-	return "conductor " + net.JoinHostPort(c.cfg.Host, strconv.Itoa(c.cfg.Port))
-}
+func (c *Conductor) Device() string { return c.device }
 
 // Secrets is the set the client scrubs device text with.
 func (c *Conductor) Secrets() *client.Secrets { return c.secrets }
