@@ -17,7 +17,7 @@ import (
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
 	ilosim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/ilo"
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit/fixture"
 )
 
 func TestSerialFromHPEFileName(t *testing.T) {
@@ -40,12 +40,7 @@ func TestSerialFromHPEFileName(t *testing.T) {
 	}
 }
 
-const (
-	testILOUser = "restore-operator"
-	testILOPass = "iLO-R3store-Pw!"
-)
-
-// iloFixture is one simulated iLO, a client for it and a backup store to restore from.
+// iloFixture is one simulated iLO, a client for it and a backup store.
 type iloFixture struct {
 	srv   *ilosim.Server
 	store *backupstore.Store
@@ -54,36 +49,8 @@ type iloFixture struct {
 }
 
 func newILOFixture(t *testing.T, cfg ilosim.Config) *iloFixture {
-	t.Helper()
-	ca := testkit.CA(t)
-	cfg.Username, cfg.Password = testILOUser, testILOPass
-	if cfg.BackupSize == 0 {
-		cfg.BackupSize = 300 << 10
-	}
-	srv, err := ilosim.Start(ca, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() {
-		if n := srv.ILO.OpenSessions(); n != 0 {
-			t.Errorf("%d sessions left open on the iLO", n)
-		}
-	})
-	hc, err := client.New(client.Config{CACertPEM: string(ca.CertPEM), RetryMax: 1, RetryWaitMin: 10 * time.Millisecond, RetryWaitMax: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := redfish.New(hc, redfish.Config{Host: srv.Host, Port: srv.Port, Username: testILOUser, Password: testILOPass})
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := filepath.Join(t.TempDir(), "store")
-	store, err := backupstore.Open(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &iloFixture{srv: srv, store: store, root: root, rc: rc}
+	f := fixture.StartILO(t, cfg)
+	return &iloFixture{srv: f.Server, store: f.Store, root: f.Root, rc: f.Client}
 }
 
 // backup takes a backup of the iLO into the fixture's store, as infrabackup_ilo_backup does.
