@@ -21,6 +21,7 @@ import (
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
 	sim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/aruba"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/sftpserver"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
 )
 
 const (
@@ -30,26 +31,11 @@ const (
 	scpPass = "scp Secret;99"
 )
 
-var (
-	caOnce sync.Once
-	testCA *devicesim.CA
-	caErr  error
-)
-
-func simCA(t *testing.T) *devicesim.CA {
-	t.Helper()
-	caOnce.Do(func() { testCA, caErr = devicesim.NewCA() })
-	if caErr != nil {
-		t.Fatal(caErr)
-	}
-	return testCA
-}
-
 // httpClient trusts the simulators' CA and retries fast.
 func httpClient(t *testing.T) *client.Client {
 	t.Helper()
 	hc, err := client.New(client.Config{
-		CACertPEM:      string(simCA(t).CertPEM),
+		CACertPEM:      string(testkit.CA(t).CertPEM),
 		RetryMax:       2,
 		RetryWaitMin:   time.Millisecond,
 		RetryWaitMax:   5 * time.Millisecond,
@@ -72,7 +58,7 @@ func startSim(t *testing.T, cfg sim.Config) (*sim.Server, *Conductor) {
 	if cfg.Password == "" {
 		cfg.Password = simPass
 	}
-	srv, err := sim.Start(simCA(t), cfg)
+	srv, err := sim.Start(testkit.CA(t), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +216,7 @@ func startRecorded(t *testing.T, cfg sim.Config) (*sim.Conductor, *requestLog, *
 	cond := sim.New(cfg)
 	rl := &requestLog{}
 	ts := httptest.NewUnstartedServer(rl.wrap(cond.Handler()))
-	ts.TLS = simCA(t).ServerTLSConfig()
+	ts.TLS = testkit.CA(t).ServerTLSConfig()
 	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
 	ts.StartTLS()
 	t.Cleanup(ts.Close)
