@@ -10,30 +10,24 @@ import (
 	"time"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
 	ilosim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/ilo"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit/fixture"
 )
 
-// iloFixture is one simulated iLO, a client for it and a backup store.
-type iloFixture struct {
-	srv   *ilosim.Server
-	store *backupstore.Store
-	root  string
-	rc    *redfish.Client
-}
+// iloFixture is a simulated iLO, a client for it and a store (fixture.ILO), with
+// this package's operations on them.
+type iloFixture struct{ *fixture.ILO }
 
 func newILOFixture(t *testing.T, cfg ilosim.Config) *iloFixture {
-	f := fixture.StartILO(t, cfg)
-	return &iloFixture{srv: f.Server, store: f.Store, root: f.Root, rc: f.Client}
+	return &iloFixture{fixture.StartILO(t, cfg)}
 }
 
 func (f *iloFixture) run(t *testing.T, name, password string) (ILOResult, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	return RunILO(ctx, f.store, ILORequest{ILO: f.rc, Target: Target{Host: f.srv.Host, Port: f.srv.Port}, Name: name, BackupPassword: password})
+	return RunILO(ctx, f.Store, ILORequest{ILO: f.Client, Target: Target{Host: f.Server.Host, Port: f.Server.Port}, Name: name, BackupPassword: password})
 }
 
 func TestRunILOStoresTheServedBytes(t *testing.T) {
@@ -42,7 +36,7 @@ func TestRunILOStoresTheServedBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := f.srv.ILO
+	d := f.Server.ILO
 	if res.Backup.Device != d.Serial() {
 		t.Errorf("default folder %q, want the serial %q", res.Backup.Device, d.Serial())
 	}
@@ -81,7 +75,7 @@ func TestRunILOPasswordProtected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	served := f.srv.ILO.Served()
+	served := f.Server.ILO.Served()
 	if len(served) != 1 || !served[0].PasswordProtected {
 		t.Fatalf("want one password-protected image served, got %+v", served)
 	}
@@ -91,7 +85,7 @@ func TestRunILOPasswordProtected(t *testing.T) {
 	if res.Backup.Attributes[AttrProtected] != "true" {
 		t.Errorf("attributes %v must say protected", res.Backup.Attributes)
 	}
-	sidecar, err := os.ReadFile(f.store.SidecarPath(res.Backup))
+	sidecar, err := os.ReadFile(f.Store.SidecarPath(res.Backup))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +110,7 @@ func TestRunILOFailuresLeaveNothing(t *testing.T) {
 			f := newILOFixture(t, ilosim.Config{Name: "ilo-f"})
 			password := ""
 			if tc.setup != nil {
-				tc.setup(f.srv.ILO)
+				tc.setup(f.Server.ILO)
 			} else {
 				password = strings.Repeat("x", 33)
 			}
@@ -125,10 +119,10 @@ func TestRunILOFailuresLeaveNothing(t *testing.T) {
 				t.Fatalf("want an error containing %q, got %v", tc.want, err)
 			}
 			t.Logf("error: %v", err)
-			if files := testkit.FilesUnder(t, f.root); len(files) != 0 {
+			if files := testkit.FilesUnder(t, f.Root); len(files) != 0 {
 				t.Errorf("a failed backup left files behind: %v", files)
 			}
-			if _, err := f.store.Latest(context.Background(), backupstore.FamilyILO, f.srv.ILO.Serial()); err == nil {
+			if _, err := f.Store.Latest(context.Background(), backupstore.FamilyILO, f.Server.ILO.Serial()); err == nil {
 				t.Error("a failed backup is listed as complete")
 			}
 		})
