@@ -136,9 +136,15 @@ func TestNewValidatesConfig(t *testing.T) {
 	if c.Device() != "conductor mc1.example:4343" {
 		t.Errorf("Device() = %q; the default port is 4343", c.Device())
 	}
-	c, _ = New(hc, Config{Host: "fd00::5", Port: 8443, Username: "u", Password: "p"})
-	if c.Device() != "conductor [fd00::5]:8443" {
-		t.Errorf("Device() = %q", c.Device())
+	// An IPv6 address is bracketed once, whether it was given with brackets or not.
+	for _, host := range []string{"fd00::5", "[fd00::5]"} {
+		c, err = New(hc, Config{Host: host, Port: 8443, Username: "u", Password: "p"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Device() != "conductor [fd00::5]:8443" || c.base.Host != "[fd00::5]:8443" {
+			t.Errorf("host %q: Device() = %q, URL host %q", host, c.Device(), c.base.Host)
+		}
 	}
 }
 
