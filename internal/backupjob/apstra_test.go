@@ -39,12 +39,7 @@ func newApstraFixture(t *testing.T, cfg apstrasim.Config) *apstraFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() {
-		if n := srv.Apstra.OpenSessions(); n != 0 {
-			t.Errorf("%d sessions left open on the Apstra server", n)
-		}
-	})
+	fixture.StopAtEnd(t, "the Apstra server", srv.Close, srv.Apstra.OpenSessions)
 	store, root := fixture.Store(t)
 	return &apstraFixture{srv: srv, store: store, root: root, hc: fixture.HTTPClient(t)}
 }
