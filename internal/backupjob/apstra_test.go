@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
 	apstrasim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/apstra"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit/fixture"
 )
 
 const (
@@ -34,28 +34,14 @@ type apstraFixture struct {
 
 func newApstraFixture(t *testing.T, cfg apstrasim.Config) *apstraFixture {
 	t.Helper()
-	ca := testkit.CA(t)
 	cfg.Username, cfg.Password = testApstraUser, testApstraPass
-	srv, err := apstrasim.Start(ca, cfg)
+	srv, err := apstrasim.Start(testkit.CA(t), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() {
-		if n := srv.Apstra.OpenSessions(); n != 0 {
-			t.Errorf("%d sessions left open on the Apstra server", n)
-		}
-	})
-	hc, err := client.New(client.Config{CACertPEM: string(ca.CertPEM), RetryMax: 1, RetryWaitMin: 10 * time.Millisecond, RetryWaitMax: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := filepath.Join(t.TempDir(), "store")
-	store, err := backupstore.Open(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &apstraFixture{srv: srv, store: store, root: root, hc: hc}
+	fixture.StopAtEnd(t, "the Apstra server", srv.Close, srv.Apstra.OpenSessions)
+	store, root := fixture.Store(t)
+	return &apstraFixture{srv: srv, store: store, root: root, hc: fixture.HTTPClient(t)}
 }
 
 func (f *apstraFixture) run(t *testing.T, req ApstraRequest) (ApstraResult, error) {

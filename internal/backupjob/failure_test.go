@@ -12,16 +12,18 @@ import (
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
 	ilosim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/ilo"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit/fixture"
 )
 
 // wrongPasswordClient is a client of the fixture's iLO that logs in with password.
 func (f *iloFixture) clientWithPassword(t *testing.T, password string) *redfish.Client {
 	t.Helper()
-	hc, err := client.New(client.Config{CACertPEM: string(f.caPEM), RetryMax: 0})
+	hc, err := client.New(client.Config{CACertPEM: string(testkit.CA(t).CertPEM), RetryMax: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc, err := redfish.New(hc, redfish.Config{Host: f.srv.Host, Port: f.srv.Port, Username: testILOUser, Password: password,
+	rc, err := redfish.New(hc, redfish.Config{Host: f.Server.Host, Port: f.Server.Port, Username: fixture.ILOUsername, Password: password,
 		Secrets: client.NewSecrets(password)})
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +38,7 @@ func (f *iloFixture) clientWithPassword(t *testing.T, password string) *redfish.
 func TestRunILOFailureRecordedBesideTheBackups(t *testing.T) {
 	f := newILOFixture(t, ilosim.Config{Name: "ilo-rec"})
 	devices := &DeviceIndex{}
-	ok, err := RunILO(t.Context(), f.store, ILORequest{ILO: f.rc, Target: Target{Host: f.srv.Host, Port: f.srv.Port, Devices: devices}})
+	ok, err := RunILO(t.Context(), f.Store, ILORequest{ILO: f.Client, Target: Target{Host: f.Server.Host, Port: f.Server.Port, Devices: devices}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,8 +46,8 @@ func TestRunILOFailureRecordedBesideTheBackups(t *testing.T) {
 	devices = &DeviceIndex{}
 	const wrong = "Wr0ng-Pa55word!"
 	ctx := client.WithSecrets(t.Context(), client.NewSecrets(wrong))
-	_, err = RunILO(ctx, f.store, ILORequest{ILO: f.clientWithPassword(t, wrong),
-		Target: Target{Host: f.srv.Host, Port: f.srv.Port, Devices: devices}})
+	_, err = RunILO(ctx, f.Store, ILORequest{ILO: f.clientWithPassword(t, wrong),
+		Target: Target{Host: f.Server.Host, Port: f.Server.Port, Devices: devices}})
 	if err == nil {
 		t.Fatal("a login with a wrong password succeeded")
 	}
@@ -56,7 +58,7 @@ func TestRunILOFailureRecordedBesideTheBackups(t *testing.T) {
 	if Step(err) != "log in" {
 		t.Errorf("Step(err) = %q, want %q (err: %v)", Step(err), "log in", err)
 	}
-	st, serr := f.store.Status(t.Context(), backupstore.FamilyILO, f.srv.ILO.Serial())
+	st, serr := f.Store.Status(t.Context(), backupstore.FamilyILO, f.Server.ILO.Serial())
 	if serr != nil {
 		t.Fatal(serr)
 	}
@@ -64,16 +66,16 @@ func TestRunILOFailureRecordedBesideTheBackups(t *testing.T) {
 	if a.Outcome != backupstore.OutcomeFailed || a.Step != "log in" || !strings.Contains(a.Message, "log in failed") {
 		t.Errorf("last attempt %+v, want a failure at step log in with the iLO's answer", a)
 	}
-	if st.Latest == nil || st.Latest.ID != ok.Backup.ID || st.Host != f.srv.Host || st.Port != f.srv.Port {
+	if st.Latest == nil || st.Latest.ID != ok.Backup.ID || st.Host != f.Server.Host || st.Port != f.Server.Port {
 		t.Errorf("status %+v: want the earlier backup as latest, and the device's address", st)
 	}
 	var records []string
-	for _, p := range filesUnder(t, f.root) {
+	for _, p := range filesUnder(t, f.Root) {
 		data, rerr := os.ReadFile(p)
 		if rerr != nil {
 			t.Fatal(rerr)
 		}
-		if strings.Contains(string(data), wrong) || strings.Contains(string(data), testILOPass) {
+		if strings.Contains(string(data), wrong) || strings.Contains(string(data), fixture.ILOPassword) {
 			t.Errorf("%s holds a password", p)
 		}
 		if strings.HasSuffix(p, ".failed.json") {
@@ -89,13 +91,13 @@ func TestRunILOFailureRecordedBesideTheBackups(t *testing.T) {
 // device named itself lands under the host made a name.
 func TestRunILOFailureOfUnknownDeviceRecordedUnderTheHost(t *testing.T) {
 	f := newILOFixture(t, ilosim.Config{Name: "ilo-new"})
-	_, err := RunILO(t.Context(), f.store, ILORequest{ILO: f.clientWithPassword(t, "nope-nope"),
-		Target: Target{Host: f.srv.Host, Port: f.srv.Port, Devices: &DeviceIndex{}}})
+	_, err := RunILO(t.Context(), f.Store, ILORequest{ILO: f.clientWithPassword(t, "nope-nope"),
+		Target: Target{Host: f.Server.Host, Port: f.Server.Port, Devices: &DeviceIndex{}}})
 	if err == nil {
 		t.Fatal("a login with a wrong password succeeded")
 	}
-	name, _ := backupstore.SanitizeName(f.srv.Host)
-	st, serr := f.store.Status(t.Context(), backupstore.FamilyILO, name)
+	name, _ := backupstore.SanitizeName(f.Server.Host)
+	st, serr := f.Store.Status(t.Context(), backupstore.FamilyILO, name)
 	if serr != nil || st.LastAttempt.Outcome != backupstore.OutcomeFailed || st.LastAttempt.Step != "log in" {
 		t.Fatalf("status of %q: %+v, %v; want a failure at log in", name, st, serr)
 	}
@@ -131,14 +133,14 @@ func TestRecordFailureScrubsTheOperationsSecrets(t *testing.T) {
 func TestRunILOUnrecordedFailureKeepsTheError(t *testing.T) {
 	f := newILOFixture(t, ilosim.Config{Name: "ilo-blocked"})
 	// The device's folder is a file: nothing can be written under it.
-	if err := os.MkdirAll(filepath.Join(f.root, "ilo"), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(f.Root, "ilo"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(f.root, "ilo", "blocked"), []byte("x"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(f.Root, "ilo", "blocked"), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := RunILO(t.Context(), f.store, ILORequest{ILO: f.clientWithPassword(t, "nope-nope"), Name: "blocked",
-		Target: Target{Host: f.srv.Host, Port: f.srv.Port}})
+	_, err := RunILO(t.Context(), f.Store, ILORequest{ILO: f.clientWithPassword(t, "nope-nope"), Name: "blocked",
+		Target: Target{Host: f.Server.Host, Port: f.Server.Port}})
 	var nr *FailureNotRecorded
 	var de *client.DeviceError
 	if !errors.As(err, &nr) || nr.Record == nil || !errors.As(err, &de) || de.Step != "log in" || err.Error() != nr.Err.Error() {

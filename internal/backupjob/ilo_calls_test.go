@@ -51,7 +51,7 @@ func TestRunILOMakesOnlyTheCallsABackupNeeds(t *testing.T) {
 		if _, err := f.run(t, "", ""); err != nil {
 			t.Fatal(err)
 		}
-		wantCalls(t, f.srv.ILO, iloBackupCalls)
+		wantCalls(t, f.Server.ILO, iloBackupCalls)
 	})
 	t.Run("password", func(t *testing.T) {
 		f := newILOFixture(t, ilosim.Config{Name: "ilo-calls-pw"})
@@ -64,7 +64,7 @@ func TestRunILOMakesOnlyTheCallsABackupNeeds(t *testing.T) {
 				calls[i] = ilosim.EndpointDownloadPost // a protected backup is a multipart POST
 			}
 		}
-		wantCalls(t, f.srv.ILO, calls)
+		wantCalls(t, f.Server.ILO, calls)
 	})
 }
 
@@ -77,10 +77,10 @@ func TestRunILOWithUnservedBackupFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	bf, ok := res.Backup.File(KindILOBackup)
-	if want := f.srv.ILO.ServedBackups()[res.DeviceFileName]; !ok || want == "" || bf.SHA256 != want {
-		t.Fatalf("stored %+v, served %v", bf, f.srv.ILO.ServedBackups())
+	if want := f.Server.ILO.ServedBackups()[res.DeviceFileName]; !ok || want == "" || bf.SHA256 != want {
+		t.Fatalf("stored %+v, served %v", bf, f.Server.ILO.ServedBackups())
 	}
-	for k, v := range map[string]string{AttrSerial: f.srv.ILO.Serial(), AttrGeneration: f.srv.ILO.Generation(), AttrFirmware: f.srv.ILO.Firmware()} {
+	for k, v := range map[string]string{AttrSerial: f.Server.ILO.Serial(), AttrGeneration: f.Server.ILO.Generation(), AttrFirmware: f.Server.ILO.Firmware()} {
 		if res.Backup.Attributes[k] != v {
 			t.Errorf("attribute %s = %q, want %q", k, res.Backup.Attributes[k], v)
 		}

@@ -11,63 +11,24 @@ import (
 	"time"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
 	ilosim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/ilo"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit/fixture"
 )
 
-const (
-	testILOUser = "backup-operator"
-	testILOPass = "iLO-S3cret-Pw!"
-)
-
-type iloFixture struct {
-	srv   *ilosim.Server
-	store *backupstore.Store
-	root  string
-	rc    *redfish.Client
-	caPEM []byte
-}
+// iloFixture is a simulated iLO, a client for it and a store (fixture.ILO), with
+// this package's operations on them.
+type iloFixture struct{ *fixture.ILO }
 
 func newILOFixture(t *testing.T, cfg ilosim.Config) *iloFixture {
-	t.Helper()
-	ca := testkit.CA(t)
-	cfg.Username, cfg.Password = testILOUser, testILOPass
-	if cfg.BackupSize == 0 {
-		cfg.BackupSize = 300 << 10
-	}
-	srv, err := ilosim.Start(ca, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() {
-		if n := srv.ILO.OpenSessions(); n != 0 {
-			t.Errorf("%d sessions left open on the iLO", n)
-		}
-	})
-	hc, err := client.New(client.Config{CACertPEM: string(ca.CertPEM), RetryMax: 1, RetryWaitMin: 10 * time.Millisecond, RetryWaitMax: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := redfish.New(hc, redfish.Config{Host: srv.Host, Port: srv.Port, Username: testILOUser, Password: testILOPass})
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := filepath.Join(t.TempDir(), "store")
-	store, err := backupstore.Open(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &iloFixture{srv: srv, store: store, root: root, rc: rc, caPEM: ca.CertPEM}
+	return &iloFixture{fixture.StartILO(t, cfg)}
 }
 
 func (f *iloFixture) run(t *testing.T, name, password string) (ILOResult, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	return RunILO(ctx, f.store, ILORequest{ILO: f.rc, Target: Target{Host: f.srv.Host, Port: f.srv.Port}, Name: name, BackupPassword: password})
+	return RunILO(ctx, f.Store, ILORequest{ILO: f.Client, Target: Target{Host: f.Server.Host, Port: f.Server.Port}, Name: name, BackupPassword: password})
 }
 
 func TestRunILOStoresTheServedBytes(t *testing.T) {
@@ -76,7 +37,7 @@ func TestRunILOStoresTheServedBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := f.srv.ILO
+	d := f.Server.ILO
 	if res.Backup.Device != d.Serial() {
 		t.Errorf("default folder %q, want the serial %q", res.Backup.Device, d.Serial())
 	}
@@ -115,7 +76,7 @@ func TestRunILOPasswordProtected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	served := f.srv.ILO.Served()
+	served := f.Server.ILO.Served()
 	if len(served) != 1 || !served[0].PasswordProtected {
 		t.Fatalf("want one password-protected image served, got %+v", served)
 	}
@@ -125,11 +86,11 @@ func TestRunILOPasswordProtected(t *testing.T) {
 	if res.Backup.Attributes[AttrProtected] != "true" {
 		t.Errorf("attributes %v must say protected", res.Backup.Attributes)
 	}
-	sidecar, err := os.ReadFile(f.store.SidecarPath(res.Backup))
+	sidecar, err := os.ReadFile(f.Store.SidecarPath(res.Backup))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(sidecar), "Backup-Pw-0123456789") || strings.Contains(string(sidecar), testILOPass) {
+	if strings.Contains(string(sidecar), "Backup-Pw-0123456789") || strings.Contains(string(sidecar), fixture.ILOPassword) {
 		t.Error("the backup record holds a password")
 	}
 }
@@ -150,7 +111,7 @@ func TestRunILOFailuresLeaveNothing(t *testing.T) {
 			f := newILOFixture(t, ilosim.Config{Name: "ilo-f"})
 			password := ""
 			if tc.setup != nil {
-				tc.setup(f.srv.ILO)
+				tc.setup(f.Server.ILO)
 			} else {
 				password = strings.Repeat("x", 33)
 			}
@@ -159,17 +120,17 @@ func TestRunILOFailuresLeaveNothing(t *testing.T) {
 				t.Fatalf("want an error containing %q, got %v", tc.want, err)
 			}
 			t.Logf("error: %v", err)
-			files := testkit.FilesUnder(t, f.root)
+			files := testkit.FilesUnder(t, f.Root)
 			if password != "" {
 				// Refused before the iLO was contacted: nothing was attempted.
 				if len(files) != 0 {
 					t.Errorf("a refused backup left files behind: %v", files)
 				}
 			} else if len(files) != 1 || !strings.HasSuffix(files[0], ".failed.json") ||
-				!strings.Contains(filepath.ToSlash(files[0]), "ilo/"+f.srv.ILO.Serial()+"/") {
+				!strings.Contains(filepath.ToSlash(files[0]), "ilo/"+f.Server.ILO.Serial()+"/") {
 				t.Errorf("a failed backup must leave only its failure record, beside the device's backups: %v", files)
 			}
-			if _, err := f.store.Latest(context.Background(), backupstore.FamilyILO, f.srv.ILO.Serial()); err == nil {
+			if _, err := f.Store.Latest(context.Background(), backupstore.FamilyILO, f.Server.ILO.Serial()); err == nil {
 				t.Error("a failed backup is listed as complete")
 			}
 		})

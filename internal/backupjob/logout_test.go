@@ -15,7 +15,7 @@ import (
 // apply would back up again. It comes back as LogoutFailed, for a warning.
 func TestILOLogoutFailureAfterCommitIsNotAnError(t *testing.T) {
 	f := newILOFixture(t, ilosim.Config{Name: "lo"})
-	f.srv.ILO.Faults.Add(devicesim.Fault{Kind: devicesim.FaultHTMLError, Method: "DELETE", PathPrefix: "/redfish/v1/SessionService/Sessions/"})
+	f.Server.ILO.Faults.Add(devicesim.Fault{Kind: devicesim.FaultHTMLError, Method: "DELETE", PathPrefix: "/redfish/v1/SessionService/Sessions/"})
 	res, err := f.run(t, "", "")
 	if err != nil {
 		t.Fatalf("the run failed although the backup was stored: %v", err)
@@ -24,22 +24,22 @@ func TestILOLogoutFailureAfterCommitIsNotAnError(t *testing.T) {
 	if !errors.As(res.LogoutFailed, &le) {
 		t.Fatalf("LogoutFailed = %v, want the logout error", res.LogoutFailed)
 	}
-	latest, lerr := f.store.Latest(t.Context(), backupstore.FamilyILO, res.Backup.Device)
+	latest, lerr := f.Store.Latest(t.Context(), backupstore.FamilyILO, res.Backup.Device)
 	if lerr != nil || latest.ID != res.Backup.ID {
 		t.Fatalf("the backup is not the store's latest: %+v %v", latest, lerr)
 	}
-	f.srv.ILO.ExpireAllSessions() // the idle timeout, for the end-of-test check
+	f.Server.ILO.ExpireAllSessions() // the idle timeout, for the end-of-test check
 }
 
 // A logout failure after a failed run stays behind the run's own error.
 func TestILOLogoutFailureAfterFailedRun(t *testing.T) {
 	f := newILOFixture(t, ilosim.Config{Name: "lo2"})
-	f.srv.ILO.SetBackupLocation("https://elsewhere.example/x.bak")
-	f.srv.ILO.Faults.Add(devicesim.Fault{Kind: devicesim.FaultHTMLError, Method: "DELETE", PathPrefix: "/redfish/v1/SessionService/Sessions/"})
+	f.Server.ILO.SetBackupLocation("https://elsewhere.example/x.bak")
+	f.Server.ILO.Faults.Add(devicesim.Fault{Kind: devicesim.FaultHTMLError, Method: "DELETE", PathPrefix: "/redfish/v1/SessionService/Sessions/"})
 	res, err := f.run(t, "", "")
 	var le *client.LogoutError
 	if err == nil || errors.As(err, &le) || res.LogoutFailed != nil {
 		t.Fatalf("err = %v, LogoutFailed = %v; want the run's own error only", err, res.LogoutFailed)
 	}
-	f.srv.ILO.ExpireAllSessions()
+	f.Server.ILO.ExpireAllSessions()
 }

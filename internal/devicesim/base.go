@@ -1,6 +1,7 @@
 package devicesim
 
 import (
+	"log"
 	"net"
 	"net/http"
 	"strconv"
@@ -37,8 +38,10 @@ type BaseConfig struct {
 	// SessionIDIsSecret says a session id authenticates on its own (Aruba's UIDARUBA
 	// does), so IssuedTokens lists it with the token.
 	SessionIDIsSecret bool
-	// Logf receives a line per notable event (never credentials); nil: no logging.
-	Logf func(format string, args ...any)
+	// Logger receives a line per notable event (never credentials), each starting
+	// with LogPrefix (the device's kind and name); nil: no logging.
+	Logger    *log.Logger
+	LogPrefix string
 }
 
 // NewBase returns a Base configured by cfg.
@@ -46,13 +49,16 @@ func NewBase(cfg BaseConfig) *Base {
 	if cfg.Clock == nil {
 		cfg.Clock = SystemClock
 	}
-	if cfg.Logf == nil {
-		cfg.Logf = func(string, ...any) {}
+	logf := func(string, ...any) {}
+	if cfg.Logger != nil {
+		logf = func(format string, args ...any) {
+			cfg.Logger.Printf("%s: "+format, append([]any{cfg.LogPrefix}, args...)...)
+		}
 	}
-	b := &Base{clock: cfg.Clock, logf: cfg.Logf}
+	b := &Base{clock: cfg.Clock, logf: logf}
 	b.Sessions = &SessionTable{
 		clock: cfg.Clock, stats: &b.Stats, limit: cfg.MaxSessions, idle: cfg.IdleTimeout,
-		idSecret: cfg.SessionIDIsSecret, logf: cfg.Logf, byID: map[string]*Session{},
+		idSecret: cfg.SessionIDIsSecret, logf: logf, byID: map[string]*Session{},
 	}
 	return b
 }

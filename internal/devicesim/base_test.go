@@ -3,8 +3,10 @@ package devicesim
 import (
 	"encoding/json"
 	"errors"
+	"log"
 	"net/http"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -244,4 +246,26 @@ func TestFaultTooManyRequests(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("after the fault: HTTP %d", resp.StatusCode)
 	}
+}
+
+// Every line a device logs, its own and its session table's, names the device.
+func TestBaseLogsWithPrefix(t *testing.T) {
+	clock := NewManualClock(testStart)
+	var buf strings.Builder
+	b := NewBase(BaseConfig{Clock: clock, MaxSessions: 2, IdleTimeout: time.Minute,
+		Logger: log.New(&buf, "", 0), LogPrefix: "aruba mc-1"})
+	b.Logf("login from %s", "127.0.0.1")
+	if _, err := b.Sessions.Open(Session{ID: "a", Token: "tok-a", User: "admin", Client: "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Minute)
+	if n := b.OpenSessions(); n != 0 {
+		t.Fatalf("%d sessions open after the idle timeout", n)
+	}
+	want := "aruba mc-1: login from 127.0.0.1\naruba mc-1: session expired after 1m0s idle (0 open)\n"
+	if buf.String() != want {
+		t.Errorf("log = %q, want %q", buf.String(), want)
+	}
+	// Without a logger, nothing is written and nothing fails.
+	NewBase(BaseConfig{MaxSessions: 1, IdleTimeout: time.Minute, LogPrefix: "x"}).Logf("dropped %d", 1)
 }

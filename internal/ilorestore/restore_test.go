@@ -15,9 +15,8 @@ import (
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupjob"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/redfish"
 	ilosim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/ilo"
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit/fixture"
 )
 
 func TestSerialFromHPEFileName(t *testing.T) {
@@ -40,50 +39,12 @@ func TestSerialFromHPEFileName(t *testing.T) {
 	}
 }
 
-const (
-	testILOUser = "restore-operator"
-	testILOPass = "iLO-R3store-Pw!"
-)
-
-// iloFixture is one simulated iLO, a client for it and a backup store to restore from.
-type iloFixture struct {
-	srv   *ilosim.Server
-	store *backupstore.Store
-	root  string
-	rc    *redfish.Client
-}
+// iloFixture is a simulated iLO, a client for it and a store (fixture.ILO), with
+// this package's operations on them.
+type iloFixture struct{ *fixture.ILO }
 
 func newILOFixture(t *testing.T, cfg ilosim.Config) *iloFixture {
-	t.Helper()
-	ca := testkit.CA(t)
-	cfg.Username, cfg.Password = testILOUser, testILOPass
-	if cfg.BackupSize == 0 {
-		cfg.BackupSize = 300 << 10
-	}
-	srv, err := ilosim.Start(ca, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() {
-		if n := srv.ILO.OpenSessions(); n != 0 {
-			t.Errorf("%d sessions left open on the iLO", n)
-		}
-	})
-	hc, err := client.New(client.Config{CACertPEM: string(ca.CertPEM), RetryMax: 1, RetryWaitMin: 10 * time.Millisecond, RetryWaitMax: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := redfish.New(hc, redfish.Config{Host: srv.Host, Port: srv.Port, Username: testILOUser, Password: testILOPass})
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := filepath.Join(t.TempDir(), "store")
-	store, err := backupstore.Open(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &iloFixture{srv: srv, store: store, root: root, rc: rc}
+	return &iloFixture{fixture.StartILO(t, cfg)}
 }
 
 // backup takes a backup of the iLO into the fixture's store, as infrabackup_ilo_backup does.
@@ -91,7 +52,7 @@ func (f *iloFixture) backup(t *testing.T, password string) (backupjob.ILOResult,
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	return backupjob.RunILO(ctx, f.store, backupjob.ILORequest{ILO: f.rc, Target: backupjob.Target{Host: f.srv.Host, Port: f.srv.Port}, BackupPassword: password})
+	return backupjob.RunILO(ctx, f.Store, backupjob.ILORequest{ILO: f.Client, Target: backupjob.Target{Host: f.Server.Host, Port: f.Server.Port}, BackupPassword: password})
 }
 
 func (f *iloFixture) restore(t *testing.T, file, password string, allow bool) (Result, error) {
@@ -99,7 +60,7 @@ func (f *iloFixture) restore(t *testing.T, file, password string, allow bool) (R
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	return Run(ctx, Request{
-		ILO: f.rc, Store: f.store, File: file, BackupPassword: password,
+		ILO: f.Client, Store: f.Store, File: file, BackupPassword: password,
 		AllowDifferentServer: allow, Poll: 20 * time.Millisecond,
 	})
 }
@@ -140,12 +101,12 @@ func TestRunILORestoreRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	bf, _ := b.Backup.File(backupjob.KindILOBackup)
-	before := f.srv.ILO.Stats.Snapshot()
+	before := f.Server.ILO.Stats.Snapshot()
 	res, err := f.restore(t, bf.Path, "", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := f.srv.ILO
+	d := f.Server.ILO
 	r := d.LastRestore()
 	if d.Restores() != 1 || r == nil || r.SHA256 != bf.SHA256 || r.MatchedBackup != b.DeviceFileName || r.Serial != d.Serial() {
 		t.Fatalf("restore %+v (count %d), want the backed-up bytes %s of %s", r, d.Restores(), bf.SHA256, b.DeviceFileName)
@@ -175,7 +136,7 @@ func TestRunILORestorePassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	bf, _ := b.Backup.File(backupjob.KindILOBackup)
-	d := f.srv.ILO
+	d := f.Server.ILO
 
 	// The record says protected: no password is refused before any device call.
 	calls := d.Stats.Snapshot().TotalCalls()
@@ -202,7 +163,7 @@ func TestRunILORestorePassword(t *testing.T) {
 
 func TestRunILORestoreSerialChecks(t *testing.T) {
 	f := newILOFixture(t, ilosim.Config{Name: "ilo-serial", ResetDuration: 50 * time.Millisecond})
-	d := f.srv.ILO
+	d := f.Server.ILO
 	dir := t.TempDir()
 	const size = 64 << 10
 
@@ -251,7 +212,7 @@ func TestCheckILORestoreFileRefusals(t *testing.T) {
 	if err := os.WriteFile(empty, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	stray := filepath.Join(f.root, "ilo", b.Backup.Device, "20990101T000000.000Z-ilo-backup.bak")
+	stray := filepath.Join(f.Root, "ilo", b.Backup.Device, "20990101T000000.000Z-ilo-backup.bak")
 	if err := os.WriteFile(stray, []byte("not recorded"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -265,17 +226,17 @@ func TestCheckILORestoreFileRefusals(t *testing.T) {
 		{"stray file in the store", stray, []string{"in the backup store, but no complete backup records it"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := CheckFile(f.store, tc.path)
+			_, err := CheckFile(f.Store, tc.path)
 			refusedErr(t, err, tc.want...)
 		})
 	}
 
 	// Recorded and untouched: the record's facts.
-	got, err := CheckFile(f.store, bf.Path)
+	got, err := CheckFile(f.Store, bf.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !got.Recorded || got.SHA256 != bf.SHA256 || got.Size != bf.Size || got.Serial != f.srv.ILO.Serial() || got.Protected == nil || *got.Protected {
+	if !got.Recorded || got.SHA256 != bf.SHA256 || got.Size != bf.Size || got.Serial != f.Server.ILO.Serial() || got.Protected == nil || *got.Protected {
 		t.Errorf("check %+v", got)
 	}
 
@@ -288,14 +249,14 @@ func TestCheckILORestoreFileRefusals(t *testing.T) {
 	if err := os.WriteFile(bf.Path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = CheckFile(f.store, bf.Path)
+	_, err = CheckFile(f.Store, bf.Path)
 	refusedErr(t, err, "changed after the backup", bf.SHA256)
 
 	// Truncated: the record no longer loads, and the file is still refused.
 	if err := os.WriteFile(bf.Path, data[:len(data)-1], 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = CheckFile(f.store, bf.Path)
+	_, err = CheckFile(f.Store, bf.Path)
 	refusedErr(t, err, "no complete backup records it")
 }
 
@@ -303,7 +264,7 @@ func TestCheckILORestoreFileRefusals(t *testing.T) {
 // upload: the last chunk is withheld, and the iLO restores nothing.
 func TestRestoreUploadStopsWhenTheFileChanges(t *testing.T) {
 	f := newILOFixture(t, ilosim.Config{Name: "ilo-race", ResetDuration: 50 * time.Millisecond})
-	d := f.srv.ILO
+	d := f.Server.ILO
 	p, _ := writeImage(t, t.TempDir(), "HPE_"+d.Serial()+"_20250101_1200.bak", d.Serial(), 200<<10)
 	checked, err := CheckFile(nil, p)
 	if err != nil {
@@ -332,12 +293,12 @@ func TestRestoreUploadStopsWhenTheFileChanges(t *testing.T) {
 	// Through the client: the upload fails and the iLO restores nothing.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err = client.With(ctx, f.rc.Session(), func(ctx context.Context) error {
-		svc, err := f.rc.ReadBackupService(ctx)
+	err = client.With(ctx, f.Client.Session(), func(ctx context.Context) error {
+		svc, err := f.Client.ReadBackupService(ctx)
 		if err != nil {
 			return err
 		}
-		return f.rc.Restore(ctx, svc.HttpPushUri, func() (io.ReadCloser, error) { return openVerified(checked) }, checked.Size, filepath.Base(p), "")
+		return f.Client.Restore(ctx, svc.HttpPushUri, func() (io.ReadCloser, error) { return openVerified(checked) }, checked.Size, filepath.Base(p), "")
 	})
 	if err == nil {
 		t.Fatal("the upload of a changed file succeeded")
@@ -357,13 +318,13 @@ func TestRunILORestoreNotBack(t *testing.T) {
 	bf, _ := b.Backup.File(backupjob.KindILOBackup)
 	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
 	defer cancel()
-	res, err := Run(ctx, Request{ILO: f.rc, Store: f.store, File: bf.Path, Poll: 20 * time.Millisecond})
+	res, err := Run(ctx, Request{ILO: f.Client, Store: f.Store, File: bf.Path, Poll: 20 * time.Millisecond})
 	var nb *AcceptedNotReadyError
 	if !errors.As(err, &nb) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "ACCEPTED the restore") {
 		t.Fatalf("want a AcceptedNotReadyError wrapping the deadline, got %T: %v", err, err)
 	}
-	if res.AcceptedAt.IsZero() || res.File.SHA256 != bf.SHA256 || f.srv.ILO.Restores() != 1 {
-		t.Errorf("result %+v, restores %d", res, f.srv.ILO.Restores())
+	if res.AcceptedAt.IsZero() || res.File.SHA256 != bf.SHA256 || f.Server.ILO.Restores() != 1 {
+		t.Errorf("result %+v, restores %d", res, f.Server.ILO.Restores())
 	}
 }
 
@@ -395,11 +356,11 @@ func TestRunILORestoreFromStore(t *testing.T) {
 	}
 	bf, _ := b.Backup.File(backupjob.KindILOBackup)
 	id := b.Backup.Device + "/" + b.Backup.ID
-	d := f.srv.ILO
+	d := f.Server.ILO
 	run := func(req Request) (Result, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		req.ILO, req.Store, req.Poll = f.rc, f.store, 20*time.Millisecond
+		req.ILO, req.Store, req.Poll = f.Client, f.Store, 20*time.Millisecond
 		return Run(ctx, req)
 	}
 	for i, req := range []Request{{BackupID: id}, {BackupKey: bf.Key}} {
@@ -424,7 +385,7 @@ func TestRunILORestoreFromStore(t *testing.T) {
 	}{
 		{Request{}, []string{"no backup was named", "backup_id"}},
 		{Request{BackupID: id, BackupKey: bf.Key}, []string{"2 backups were named"}},
-		{Request{BackupID: b.Backup.Device + "/20990101T000000.000Z"}, []string{"holds no such complete iLO backup", f.root}},
+		{Request{BackupID: b.Backup.Device + "/20990101T000000.000Z"}, []string{"holds no such complete iLO backup", f.Root}},
 		{Request{BackupID: "no-slash"}, []string{"is not a backup id"}},
 		{Request{BackupKey: "ilo/" + b.Backup.Device + "/" + b.Backup.ID + ".json"}, []string{"holds no such complete iLO backup"}},
 	} {

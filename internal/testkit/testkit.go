@@ -12,29 +12,19 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
 )
 
-var (
-	caOnce sync.Once
-	ca     *devicesim.CA
-	caErr  error
-)
-
 // CA is the certificate authority of the simulated devices, made once per test
-// binary: a CA never changes once made, so every test may start simulators with it
-// and trust them through its CertPEM.
+// binary (devicesim.SharedCA: the simulators' own tests use that one): a CA never
+// changes once made, so every test may start simulators with it and trust them
+// through its CertPEM.
 func CA(t testing.TB) *devicesim.CA {
 	t.Helper()
-	caOnce.Do(func() { ca, caErr = devicesim.NewCA() })
-	if caErr != nil {
-		t.Fatalf("make the simulators' CA: %v", caErr)
-	}
-	return ca
+	return devicesim.SharedCA(t)
 }
 
 // NewCA makes a CA of the test's own, for tests about trust: a device whose

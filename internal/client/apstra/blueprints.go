@@ -100,7 +100,7 @@ func (c *Client) checkID(step, what, id string) error {
 	if bad == "" {
 		return nil
 	}
-	return c.fail(step, 0, fmt.Sprintf("the %s %q %s", what, sanitize(c.secrets.Scrub(id), 80), bad),
+	return c.fail(step, 0, fmt.Sprintf("the %s %q %s", what, client.OneLine(c.secrets.Scrub(id), 80), bad),
 		errors.New("unusable identifier"))
 }
 
@@ -111,11 +111,11 @@ func (c *Client) bpName(id string) string {
 	c.mu.Lock()
 	label := c.labels[id]
 	c.mu.Unlock()
-	safeID := sanitize(c.secrets.Scrub(id), 80)
+	safeID := client.OneLine(c.secrets.Scrub(id), 80)
 	if label == "" {
 		return "blueprint " + safeID
 	}
-	return fmt.Sprintf("blueprint %q (id %s)", sanitize(c.secrets.Scrub(label), 80), safeID)
+	return fmt.Sprintf("blueprint %q (id %s)", client.OneLine(c.secrets.Scrub(label), 80), safeID)
 }
 
 // Blueprints lists the server's blueprints (GET /api/blueprints).
@@ -143,7 +143,7 @@ func (c *Client) Blueprints(ctx context.Context) ([]Blueprint, error) {
 			return nil, err
 		}
 		if seen[id] {
-			return nil, c.fail(step, http.StatusOK, fmt.Sprintf("the list names blueprint %s twice", sanitize(id, 80)), nil)
+			return nil, c.fail(step, http.StatusOK, fmt.Sprintf("the list names blueprint %s twice", client.OneLine(id, 80)), nil)
 		}
 		seen[id] = true
 		out = append(out, Blueprint{
@@ -228,7 +228,7 @@ func (s *jsonStream) Read(p []byte) (int, error) {
 			return n, s.err
 		}
 	default:
-		s.err = s.c.fail(s.step, http.StatusOK, fmt.Sprintf("the download broke off after %d bytes (%s)", s.n, sanitize(s.c.secrets.Scrub(err.Error()), 160)), err)
+		s.err = s.c.fail(s.step, http.StatusOK, fmt.Sprintf("the download broke off after %d bytes (%s)", s.n, client.OneLine(s.c.secrets.Scrub(err.Error()), 160)), err)
 		return n, s.err
 	}
 	return n, err
@@ -503,7 +503,7 @@ func (c *Client) SystemNodes(ctx context.Context, bpID string) ([]SystemNode, er
 		if errors.As(err, &de) {
 			return nil, err
 		}
-		return nil, c.fail(step, http.StatusOK, "the node listing is not the JSON expected: "+sanitize(c.secrets.Scrub(err.Error()), 160), nil)
+		return nil, c.fail(step, http.StatusOK, "the node listing is not the JSON expected: "+client.OneLine(c.secrets.Scrub(err.Error()), 160), nil)
 	}
 	return g.Systems, nil
 }
@@ -513,7 +513,7 @@ func (c *Client) SystemNodes(ctx context.Context, bpID string) ([]SystemNode, er
 // error wrapping ErrNotManaged, one that exists only in staging ErrNotDeployed:
 // record those as skipped, with the error's text as the reason.
 func (c *Client) DeployedConfig(ctx context.Context, bpID, nodeID string) (string, error) {
-	step := fmt.Sprintf("read the deployed configuration of node %s in %s", sanitize(c.secrets.Scrub(nodeID), 80), c.bpName(bpID))
+	step := fmt.Sprintf("read the deployed configuration of node %s in %s", client.OneLine(c.secrets.Scrub(nodeID), 80), c.bpName(bpID))
 	if err := c.checkID(step, "blueprint id", bpID); err != nil {
 		return "", err
 	}

@@ -9,14 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
@@ -100,55 +97,21 @@ func New(hc *client.Client, cfg Config) (*Client, error) {
 	if hc == nil {
 		return nil, errors.New("apstra: no HTTP client")
 	}
-	host, err := validateHost(cfg.Host)
+	addr, err := client.Target{Kind: "apstra", Host: cfg.Host, Port: cfg.Port, DefaultPort: DefaultPort,
+		Username: cfg.Username, Password: cfg.Password}.Check()
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Port == 0 {
-		cfg.Port = DefaultPort
-	}
-	if cfg.Port < 1 || cfg.Port > 65535 {
-		return nil, fmt.Errorf("apstra port %d is out of range: use 1-65535 (Apstra's default is 443)", cfg.Port)
-	}
-	if cfg.Username == "" || cfg.Password == "" {
-		return nil, errors.New("apstra username and password are required (or APSTRA_USER / APSTRA_PASS)")
-	}
-	hostPort := net.JoinHostPort(host, strconv.Itoa(cfg.Port))
-	device := "apstra " + host
-	if strings.Contains(host, ":") {
-		device = "apstra [" + host + "]"
-	}
-	if cfg.Port != DefaultPort {
-		device = "apstra " + hostPort
-	}
 	c := &Client{
-		hc: hc, cfg: cfg, hostPort: hostPort, device: device, secrets: cfg.Secrets,
-		gate: gateFor(hostPort, cfg.Username, cfg.Password), labels: map[string]string{},
+		hc: hc, cfg: cfg, hostPort: addr.HostPort, device: "apstra " + addr.Name, secrets: cfg.Secrets,
+		gate: gateFor(addr.HostPort, cfg.Username, cfg.Password), labels: map[string]string{},
 	}
 	if c.secrets == nil {
 		c.secrets = client.NewSecrets()
 	}
 	c.secrets.Add(cfg.Password)
-	c.sess = client.NewSession(device, c.login, c.logout)
+	c.sess = client.NewSession(c.device, c.login, c.logout)
 	return c, nil
-}
-
-func validateHost(h string) (string, error) {
-	if h == "" {
-		return "", errors.New("apstra host is empty: set the server's DNS name or IP address")
-	}
-	for _, r := range h {
-		if unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune("/\\?#@", r) {
-			return "", fmt.Errorf("apstra host %q must be a DNS name or IP address only, without scheme, path, user or spaces", h)
-		}
-	}
-	if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
-		h = h[1 : len(h)-1]
-	}
-	if strings.Contains(h, ":") && net.ParseIP(h) == nil {
-		return "", fmt.Errorf("apstra host %q must not include a port: set port separately", h)
-	}
-	return h, nil
 }
 
 // Session returns the client's session (see client.With).

@@ -299,7 +299,7 @@ func TestTooManyRequests(t *testing.T) {
 
 	// Banned by someone else's five refused logins from this address.
 	bad, _ := json.Marshal(map[string]string{"username": simUser, "password": "wrong"})
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: devicesim.SharedCA(t).ClientTLSConfig()}}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: testkit.CA(t).ClientTLSConfig()}}
 	for range 5 {
 		resp, err := hc.Post(f.srv.URL+"/api/aaa/login", "application/json", bytes.NewReader(bad))
 		if err != nil {
@@ -442,7 +442,7 @@ func TestTokenForDirectAPIAccess(t *testing.T) {
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.c.BaseURL()+"/api/design/templates", nil)
 		req.Header.Set("AuthToken", tok.Value)
-		resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: devicesim.SharedCA(t).ClientTLSConfig()}}).Do(req)
+		resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: testkit.CA(t).ClientTLSConfig()}}).Do(req)
 		if err != nil {
 			return err
 		}

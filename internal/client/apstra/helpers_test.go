@@ -17,6 +17,7 @@ import (
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
 	sim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/apstra"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
 )
 
 const (
@@ -30,7 +31,7 @@ var epoch = time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
 func httpClient(t *testing.T) *client.Client {
 	t.Helper()
 	hc, err := client.New(client.Config{
-		CACertPEM:      string(devicesim.SharedCA(t).CertPEM),
+		CACertPEM:      string(testkit.CA(t).CertPEM),
 		RetryMax:       2,
 		RetryWaitMin:   time.Millisecond,
 		RetryWaitMax:   5 * time.Millisecond,
@@ -65,7 +66,7 @@ func startSim(t *testing.T, cfg sim.Config) *fixture {
 	if cfg.Clock == nil {
 		cfg.Clock = clock
 	}
-	srv, err := sim.Start(devicesim.SharedCA(t), cfg)
+	srv, err := sim.Start(testkit.CA(t), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +117,7 @@ func startIntercepted(t *testing.T, cfg sim.Config, intercept interceptor) *fixt
 		}
 		h.ServeHTTP(w, r)
 	}))
-	ts.TLS = devicesim.SharedCA(t).ServerTLSConfig()
+	ts.TLS = testkit.CA(t).ServerTLSConfig()
 	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
 	ts.StartTLS()
 	t.Cleanup(ts.Close)

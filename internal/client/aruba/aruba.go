@@ -14,10 +14,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 )
@@ -43,9 +41,10 @@ type Config struct {
 // Conductor is a client for one Mobility Conductor. Its methods need an open session
 // (see Session); they are not meant to be called concurrently.
 type Conductor struct {
-	http *client.Client
-	cfg  Config
-	base *url.URL
+	http   *client.Client
+	cfg    Config
+	base   *url.URL
+	device string
 
 	secrets *client.Secrets
 
@@ -57,22 +56,16 @@ type Conductor struct {
 
 // New returns a client for the conductor described by cfg.
 func New(hc *client.Client, cfg Config) (*Conductor, error) {
-	if strings.TrimSpace(cfg.Host) == "" {
-		return nil, errors.New("conductor host is empty")
-	}
-	if cfg.Port == 0 {
-		cfg.Port = DefaultPort
-	}
-	if cfg.Port < 1 || cfg.Port > 65535 {
-		return nil, fmt.Errorf("conductor port %d is out of range 1-65535", cfg.Port)
-	}
-	if cfg.Username == "" || cfg.Password == "" {
-		return nil, errors.New("conductor username and password are required")
+	addr, err := client.Target{Kind: "conductor", Host: cfg.Host, Port: cfg.Port, DefaultPort: DefaultPort,
+		Username: cfg.Username, Password: cfg.Password}.Check()
+	if err != nil {
+		return nil, err
 	}
 	c := &Conductor{
 		http:    hc,
 		cfg:     cfg,
-		base:    &url.URL{Scheme: "https", Host: net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))},
+		base:    &url.URL{Scheme: "https", Host: addr.HostPort},
+		device:  "conductor " + addr.HostPort, // always with the port, as operators know conductors
 		secrets: cfg.Secrets,
 	}
 	if c.secrets == nil {
@@ -88,9 +81,7 @@ func New(hc *client.Client, cfg Config) (*Conductor, error) {
 func (c *Conductor) Session() *client.Session { return c.session }
 
 // Device names the conductor in errors.
-func (c *Conductor) Device() string {
-	return "conductor " + net.JoinHostPort(c.cfg.Host, strconv.Itoa(c.cfg.Port))
-}
+func (c *Conductor) Device() string { return c.device }
 
 // Secrets is the set the client scrubs device text with.
 func (c *Conductor) Secrets() *client.Secrets { return c.secrets }
@@ -170,7 +161,7 @@ func (c *Conductor) loginAnswer(status int, body []byte) error {
 	var msg string
 	switch {
 	case perr != nil:
-		msg = c.describeBody(status, body, perr)
+		msg = client.DescribeBody(c.secrets, status, body, perr)
 	case env.Global == nil && status == http.StatusOK:
 		msg = "the answer has no _global_result"
 	default:
@@ -212,7 +203,7 @@ func (c *Conductor) logout(ctx context.Context) error {
 		return c.fail(step, 0, "", err)
 	}
 	if status != http.StatusOK {
-		return c.fail(step, status, c.describeBody(status, body, nil), nil)
+		return c.fail(step, status, client.DescribeBody(c.secrets, status, body, nil), nil)
 	}
 	return nil
 }
@@ -299,7 +290,7 @@ func (c *Conductor) callAnswer(step string, status int, resp []byte) error {
 		return c.refusal(step, status, resp)
 	}
 	if status != http.StatusOK {
-		return c.fail(step, status, c.describeBody(status, resp, nil), nil)
+		return c.fail(step, status, client.DescribeBody(c.secrets, status, resp, nil), nil)
 	}
 	if env, perr := parseEnvelope(resp); perr == nil && env.Global.failed() && sessionExpiredText(env.Global.StatusStr) {
 		return c.expired(step, status, env.Global.StatusStr)
@@ -320,7 +311,7 @@ func (c *Conductor) refusal(step string, status int, body []byte) error {
 			return c.expired(step, status, text)
 		}
 	} else {
-		text = c.describeBody(status, body, nil)
+		text = client.DescribeBody(c.secrets, status, body, nil)
 	}
 	e := c.fail(step, status, text, nil)
 	if status == http.StatusForbidden {
@@ -357,7 +348,7 @@ func (c *Conductor) configure(ctx context.Context, step, object, configPath stri
 func (c *Conductor) configureAnswer(step string, resp []byte) error {
 	env, err := parseEnvelope(resp)
 	if err != nil {
-		return c.fail(step, http.StatusOK, c.describeBody(http.StatusOK, resp, err), nil)
+		return c.fail(step, http.StatusOK, client.DescribeBody(c.secrets, http.StatusOK, resp, err), nil)
 	}
 	if msg := env.failure(); msg != "" {
 		return c.fail(step, http.StatusOK, msg, nil)
@@ -481,51 +472,4 @@ func (c *Conductor) CopyFlashToSCP(ctx context.Context, configPath string, cp SC
 func (c *Conductor) TarFlashClean(ctx context.Context, configPath string) error {
 	err := c.configure(ctx, "clean tar files from flash", "tar_flash_clean", configPath, struct{}{})
 	return err
-}
-
-// describeBody turns an unexpected answer into a short, secret-free sentence. The
-// raw body is scrubbed before anything is cut out of it or shortened.
-func (c *Conductor) describeBody(status int, body []byte, parseErr error) string {
-	// Only the start of the body (or its title) is shown: scrubbing a bounded head is
-	// enough, as what is shown always ends well before the cut.
-	const head = 64 << 10
-	if len(body) > head {
-		body = body[:head]
-	}
-	text := strings.TrimSpace(c.secrets.Scrub(string(body)))
-	switch {
-	case text == "":
-		return fmt.Sprintf("HTTP %d with an empty body", status)
-	case strings.HasPrefix(text, "<"):
-		return fmt.Sprintf("HTTP %d with an HTML page instead of JSON (%s)", status, snippet(htmlTitle(text)))
-	case parseErr != nil:
-		return fmt.Sprintf("%v (answer starts %q)", parseErr, snippet(text))
-	default:
-		return fmt.Sprintf("HTTP %d: %s", status, snippet(text))
-	}
-}
-
-// htmlTitle is the text of a page's <title>, or the page when it has none.
-func htmlTitle(s string) string {
-	if i := indexFold(s, "<title>"); i >= 0 {
-		rest := s[i+len("<title>"):]
-		if j := indexFold(rest, "</title>"); j >= 0 && strings.TrimSpace(rest[:j]) != "" {
-			return rest[:j]
-		}
-	}
-	return s
-}
-
-// snippet bounds already scrubbed device text to 160 bytes, cut on a character boundary.
-func snippet(s string) string {
-	s = client.Redact(s)
-	const max = 160
-	if len(s) > max {
-		cut := max
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "..."
-	}
-	return s
 }

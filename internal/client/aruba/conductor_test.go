@@ -21,6 +21,7 @@ import (
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
 	sim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/aruba"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/sftpserver"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
 )
 
 const (
@@ -30,26 +31,11 @@ const (
 	scpPass = "scp Secret;99"
 )
 
-var (
-	caOnce sync.Once
-	testCA *devicesim.CA
-	caErr  error
-)
-
-func simCA(t *testing.T) *devicesim.CA {
-	t.Helper()
-	caOnce.Do(func() { testCA, caErr = devicesim.NewCA() })
-	if caErr != nil {
-		t.Fatal(caErr)
-	}
-	return testCA
-}
-
 // httpClient trusts the simulators' CA and retries fast.
 func httpClient(t *testing.T) *client.Client {
 	t.Helper()
 	hc, err := client.New(client.Config{
-		CACertPEM:      string(simCA(t).CertPEM),
+		CACertPEM:      string(testkit.CA(t).CertPEM),
 		RetryMax:       2,
 		RetryWaitMin:   time.Millisecond,
 		RetryWaitMax:   5 * time.Millisecond,
@@ -72,7 +58,7 @@ func startSim(t *testing.T, cfg sim.Config) (*sim.Server, *Conductor) {
 	if cfg.Password == "" {
 		cfg.Password = simPass
 	}
-	srv, err := sim.Start(simCA(t), cfg)
+	srv, err := sim.Start(testkit.CA(t), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,9 +136,15 @@ func TestNewValidatesConfig(t *testing.T) {
 	if c.Device() != "conductor mc1.example:4343" {
 		t.Errorf("Device() = %q; the default port is 4343", c.Device())
 	}
-	c, _ = New(hc, Config{Host: "fd00::5", Port: 8443, Username: "u", Password: "p"})
-	if c.Device() != "conductor [fd00::5]:8443" {
-		t.Errorf("Device() = %q", c.Device())
+	// An IPv6 address is bracketed once, whether it was given with brackets or not.
+	for _, host := range []string{"fd00::5", "[fd00::5]"} {
+		c, err = New(hc, Config{Host: host, Port: 8443, Username: "u", Password: "p"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Device() != "conductor [fd00::5]:8443" || c.base.Host != "[fd00::5]:8443" {
+			t.Errorf("host %q: Device() = %q, URL host %q", host, c.Device(), c.base.Host)
+		}
 	}
 }
 
@@ -230,7 +222,7 @@ func startRecorded(t *testing.T, cfg sim.Config) (*sim.Conductor, *requestLog, *
 	cond := sim.New(cfg)
 	rl := &requestLog{}
 	ts := httptest.NewUnstartedServer(rl.wrap(cond.Handler()))
-	ts.TLS = simCA(t).ServerTLSConfig()
+	ts.TLS = testkit.CA(t).ServerTLSConfig()
 	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
 	ts.StartTLS()
 	t.Cleanup(ts.Close)
@@ -310,10 +302,10 @@ func TestRunningConfig(t *testing.T) {
 			}
 			want := srv.Conductor.RunningConfig()
 			if text != want {
-				t.Fatalf("running config differs:\n got %q...\nwant %q...", snippet(text), snippet(want))
+				t.Fatalf("running config differs:\n got %q...\nwant %q...", text[:min(len(text), 160)], want[:min(len(want), 160)])
 			}
 			if !strings.Contains(text, "\nhostname \"mc-rc\"\n") || !strings.HasSuffix(text, "end\n") {
-				t.Fatalf("unexpected text %q", snippet(text))
+				t.Fatalf("unexpected text %q...", text[:min(len(text), 160)])
 			}
 		})
 	}

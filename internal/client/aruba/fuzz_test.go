@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/secrettest"
 )
 
@@ -45,7 +46,6 @@ func FuzzDeviceTextNeverLeaks(f *testing.F) {
 		}
 		_, _ = parseShowText(body)
 		_, _ = parseHostname(body)
-		_, _ = htmlTitle(string(body)), snippet(string(body))
 
 		// Every error-building path: no secret.
 		var texts []string
@@ -54,7 +54,7 @@ func FuzzDeviceTextNeverLeaks(f *testing.F) {
 				texts = append(texts, err.Error())
 			}
 		}
-		texts = append(texts, c.describeBody(st, body, perr))
+		texts = append(texts, client.DescribeBody(c.secrets, st, body, perr))
 		add(c.loginAnswer(st, body))
 		add(c.callAnswer("s", st, body))
 		add(c.refusal("s", st, body))

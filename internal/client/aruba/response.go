@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 )
 
 // status is the AOS8 "status" field: the string "0" on some builds, the number 0 on others.
@@ -167,35 +169,6 @@ func parseShowText(body []byte) (string, error) {
 	return strings.Join(doc.Data, "\n"), nil
 }
 
-// indexFold is strings.Index ignoring ASCII case, for an ASCII needle. The index is
-// into s itself: lower-casing s first would move it (Ⱥ is 2 bytes, its lower case 3;
-// invalid UTF-8 becomes 3-byte U+FFFD), and slicing s with it could panic.
-func indexFold(s, needle string) int {
-	n := len(needle)
-	for i := 0; i+n <= len(s); i++ {
-		if asciiEqualFold(s[i:i+n], needle) {
-			return i
-		}
-	}
-	return -1
-}
-
-func asciiEqualFold(a, b string) bool {
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
-
 // parseHostname finds the hostname in `show hostname` output: text such as
 // "Hostname is mc-01" in _data, or a table row with a hostname column.
 func parseHostname(body []byte) (string, error) {
@@ -208,7 +181,7 @@ func parseHostname(body []byte) (string, error) {
 		if err := json.Unmarshal(data, &lines); err == nil {
 			for _, l := range strings.Split(strings.Join(lines, "\n"), "\n") {
 				l = strings.TrimSpace(l)
-				if i := indexFold(l, "hostname is"); i >= 0 {
+				if i := client.IndexFold(l, "hostname is"); i >= 0 {
 					if h := strings.TrimSpace(l[i+len("hostname is"):]); h != "" {
 						return h, nil
 					}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 	sim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/aruba"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
 )
 
 // interceptor answers a request itself (returning true) or lets the simulator answer.
@@ -42,7 +43,7 @@ func startIntercepted(t *testing.T, cfg sim.Config, intercept interceptor) (*sim
 		}
 		h.ServeHTTP(w, r)
 	}))
-	ts.TLS = simCA(t).ServerTLSConfig()
+	ts.TLS = testkit.CA(t).ServerTLSConfig()
 	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
 	ts.StartTLS()
 	t.Cleanup(ts.Close)

@@ -6,18 +6,15 @@ import (
 	"testing"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
-	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/ilo"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
 )
 
 // BenchmarkOpenBackup measures a backup download from the simulator (throughput and
 // allocations: the body is streamed, so allocations do not grow with the size).
 func BenchmarkOpenBackup(b *testing.B) {
 	const size = 32 << 20
-	ca, err := devicesim.NewCA()
-	if err != nil {
-		b.Fatal(err)
-	}
+	ca := testkit.CA(b)
 	srv, err := ilo.Start(ca, ilo.Config{Name: "bench", BackupSize: size})
 	if err != nil {
 		b.Fatal(err)

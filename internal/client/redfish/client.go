@@ -10,10 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
-	"unicode"
 
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
@@ -88,73 +86,18 @@ func New(hc *client.Client, cfg Config) (*Client, error) {
 	if hc == nil {
 		return nil, errors.New("redfish: no HTTP client")
 	}
-	host, err := validateHost(cfg.Host)
+	addr, err := client.Target{Kind: "ilo", Host: cfg.Host, Port: cfg.Port, DefaultPort: DefaultPort,
+		Username: cfg.Username, Password: cfg.Password}.Check()
 	if err != nil {
 		return nil, err
 	}
-	port := cfg.Port
-	if port == 0 {
-		port = DefaultPort
-	}
-	if port < 1 || port > 65535 {
-		return nil, fmt.Errorf("ilo port %d is out of range: use 1-65535 (the iLO default is 443)", cfg.Port)
-	}
-	if cfg.Username == "" {
-		return nil, errors.New("ilo username is empty: set the name of an iLO account")
-	}
-	if cfg.Password == "" {
-		return nil, errors.New("ilo password is empty: set the password of the iLO account")
-	}
-	hostPort := net.JoinHostPort(host, strconv.Itoa(port))
-	device := host
-	if strings.Contains(host, ":") {
-		device = "[" + host + "]"
-	}
-	if port != DefaultPort {
-		device = hostPort
-	}
-	c := &Client{hc: hc, cfg: cfg, hostname: host, hostPort: hostPort, device: device, secrets: cfg.Secrets}
+	c := &Client{hc: hc, cfg: cfg, hostname: addr.Host, hostPort: addr.HostPort, device: addr.Name, secrets: cfg.Secrets}
 	if c.secrets == nil {
 		c.secrets = client.NewSecrets()
 	}
 	c.secrets.Add(cfg.Password)
 	c.sess = client.NewSession(c.device, c.login, c.logout)
 	return c, nil
-}
-
-func validateHost(h string) (string, error) {
-	if h == "" {
-		return "", errors.New("ilo host is empty: set the iLO's DNS name or IP address")
-	}
-	if strings.Contains(h, "://") {
-		return "", fmt.Errorf("ilo host %q must be a DNS name or IP address only, without https:// or a path", h)
-	}
-	for _, r := range h {
-		if unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune("/\\?#@", r) {
-			return "", fmt.Errorf("ilo host %q must be a DNS name or IP address only, without a path, user or spaces", h)
-		}
-	}
-	bracketed := strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]")
-	if bracketed {
-		h = h[1 : len(h)-1]
-	}
-	if strings.ContainsAny(h, "[]") {
-		return "", fmt.Errorf("ilo host %q is not a valid DNS name or IP address", h)
-	}
-	if strings.Contains(h, ":") {
-		addr := h
-		if i := strings.IndexByte(addr, '%'); i >= 0 { // zone, e.g. fe80::1%eth0
-			addr = addr[:i]
-		}
-		if ip := net.ParseIP(addr); ip == nil || ip.To4() != nil {
-			return "", fmt.Errorf("ilo host %q must not include a port: set port separately (an IPv6 address may be given with or without brackets)", h)
-		}
-	} else if bracketed {
-		return "", fmt.Errorf("ilo host %q: brackets are only for IPv6 addresses", h)
-	} else if strings.Contains(h, "%") {
-		return "", fmt.Errorf("ilo host %q is not a valid DNS name or IP address", h)
-	}
-	return h, nil
 }
 
 // Device is how errors and log lines name the iLO (host, plus the port when not 443).
@@ -295,7 +238,7 @@ func (c *Client) errorFrom(step string, status int, body []byte, authenticated b
 func (c *Client) malformed(step string, status int, what string, err error) error {
 	return &client.DeviceError{
 		Device: c.device, Step: step, HTTPStatus: status,
-		Message: fmt.Sprintf("the iLO answered with malformed JSON for %s (%s)", what, sanitize(c.secrets.Scrub(err.Error()), maxTextLen)),
+		Message: fmt.Sprintf("the iLO answered with malformed JSON for %s (%s)", what, client.OneLine(c.secrets.Scrub(err.Error()), maxTextLen)),
 		Hint:    "retry; if it persists, reset the iLO (its web server may be in a bad state)",
 	}
 }

@@ -8,8 +8,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 )
@@ -68,10 +66,7 @@ const (
 	maxMessages   = 16
 )
 
-var (
-	htmlTag   = regexp.MustCompile(`(?s)<[^>]*>`)
-	htmlTitle = regexp.MustCompile(`(?is)<title[^>]*>(.*?)</title>`)
-)
+var htmlTag = regexp.MustCompile(`(?s)<[^>]*>`)
 
 // parseError reads a Redfish error answer. It never fails: a body that is not a
 // Redfish error document (HTML, text, truncated JSON, nothing) leaves a snippet.
@@ -85,7 +80,7 @@ func parseError(status int, body []byte, secrets *client.Secrets) apiError {
 	var doc map[string]any
 	if len(trimmed) > 0 && trimmed[0] == '{' && json.Unmarshal(trimmed, &doc) == nil {
 		e.JSON = true
-		text := func(s string, max int) string { return sanitize(secrets.Scrub(s), max) }
+		text := func(s string, max int) string { return client.OneLine(secrets.Scrub(s), max) }
 		if obj, ok := doc["error"].(map[string]any); ok {
 			e.Code = text(stringField(obj, "code"), maxTextLen)
 			e.Text = text(stringField(obj, "message"), maxTextLen)
@@ -345,36 +340,10 @@ func snippet(s string) string {
 	if len(s) > 4096 {
 		s = s[:4096]
 	}
-	if m := htmlTitle.FindStringSubmatch(s); m != nil && strings.TrimSpace(m[1]) != "" {
-		s = m[1]
+	if title := client.HTMLTitle(s); title != "" {
+		s = title
 	} else if strings.Contains(s, "<") {
 		s = htmlTag.ReplaceAllString(s, " ")
 	}
-	return sanitize(s, maxSnippetLen)
-}
-
-// sanitize makes device text safe to put into an error or log line: secrets masked,
-// control characters and invalid UTF-8 replaced, whitespace collapsed, length bounded.
-func sanitize(s string, max int) string {
-	s = client.Redact(s)
-	var b strings.Builder
-	space := false
-	n := 0
-	for _, r := range s {
-		if r == utf8.RuneError || unicode.IsControl(r) || unicode.IsSpace(r) || !unicode.IsPrint(r) {
-			if !space && b.Len() > 0 {
-				b.WriteByte(' ')
-				n++
-			}
-			space = true
-			continue
-		}
-		space = false
-		if n >= max {
-			return strings.TrimSpace(b.String()) + "…"
-		}
-		b.WriteRune(r)
-		n++
-	}
-	return strings.TrimSpace(b.String())
+	return client.OneLine(s, maxSnippetLen)
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/ilo"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
 )
 
 // startWrappedSim serves a simulated iLO behind wrap and returns it with a Client.
@@ -28,7 +29,7 @@ import (
 func startWrappedSim(t *testing.T, cfg ilo.Config, wrap func(next http.Handler) http.Handler) (*ilo.ILO, *Client) {
 	t.Helper()
 	d := ilo.New(cfg)
-	l, err := testCA(t).Listen("")
+	l, err := testkit.CA(t).Listen("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +38,7 @@ func startWrappedSim(t *testing.T, cfg ilo.Config, wrap func(next http.Handler) 
 	t.Cleanup(func() { _ = srv.Close() })
 	host, portText, _ := net.SplitHostPort(l.Addr().String())
 	port, _ := strconv.Atoi(portText)
-	c, err := New(httpClient(t, testCA(t).CertPEM), Config{Host: host, Port: port, Username: d.Username(), Password: d.Password()})
+	c, err := New(httpClient(t, testkit.CA(t).CertPEM), Config{Host: host, Port: port, Username: d.Username(), Password: d.Password()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,38 +10,23 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/ilo"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/testkit"
 )
 
 // Integration tests against the iLO simulator (internal/devicesim/ilo).
-
-var (
-	simCAOnce sync.Once
-	simCA     *devicesim.CA
-	simCAErr  error
-)
-
-func testCA(t *testing.T) *devicesim.CA {
-	t.Helper()
-	simCAOnce.Do(func() { simCA, simCAErr = devicesim.NewCA() })
-	if simCAErr != nil {
-		t.Fatal(simCAErr)
-	}
-	return simCA
-}
 
 // startSim starts a simulated iLO and returns it with a Client for it. At the end of
 // the test it checks that every session the client opened was closed: the device
 // saw no open session and logins == logouts + expired.
 func startSim(t *testing.T, cfg ilo.Config) (*ilo.Server, *Client) {
 	t.Helper()
-	ca := testCA(t)
+	ca := testkit.CA(t)
 	srv, err := ilo.Start(ca, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +44,7 @@ func startSim(t *testing.T, cfg ilo.Config) (*ilo.Server, *Client) {
 
 func simClient(t *testing.T, srv *ilo.Server, password string) *Client {
 	t.Helper()
-	c, err := New(httpClient(t, testCA(t).CertPEM), Config{
+	c, err := New(httpClient(t, testkit.CA(t).CertPEM), Config{
 		Host: srv.Host, Port: srv.Port, Username: srv.ILO.Username(), Password: password,
 	})
 	if err != nil {

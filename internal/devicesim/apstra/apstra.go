@@ -198,7 +198,8 @@ func New(cfg Config) *Apstra {
 		// A token is valid for its lifetime whatever its use; a session idle for that
 		// long has expired for sure. The exp claim is checked on every call as well.
 		IdleTimeout: cfg.TokenLifetime,
-		Logf:        a.logf,
+		Logger:      cfg.Logger,
+		LogPrefix:   "apstra " + cfg.Name,
 	})
 	now := a.Now()
 	for i, bc := range cfg.Blueprints {
@@ -219,12 +220,6 @@ func (a *Apstra) Identity() devicesim.Identity {
 	return devicesim.Identity{
 		Kind: Kind, Name: a.cfg.Name, Username: a.cfg.Username, Password: a.cfg.Password,
 		Model: "Juniper Apstra", Firmware: a.cfg.Version,
-	}
-}
-
-func (a *Apstra) logf(format string, args ...any) {
-	if a.cfg.Logger != nil {
-		a.cfg.Logger.Printf("apstra %s: "+format, append([]any{a.cfg.Name}, args...)...)
 	}
 }
 

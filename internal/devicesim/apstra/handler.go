@@ -150,7 +150,7 @@ func (a *Apstra) streamJSON(w http.ResponseWriter, _ *http.Request, cutID string
 	g := newGraphWriter(w, cut)
 	write(g)
 	if err := g.flush(); errors.Is(err, errCut) {
-		a.logf("download of blueprint cut after %d bytes", g.written)
+		a.Logf("download of blueprint cut after %d bytes", g.written)
 		devicesim.ResetConnection(w)
 	}
 }

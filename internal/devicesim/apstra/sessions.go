@@ -39,7 +39,7 @@ func (a *Apstra) handleLogin(w http.ResponseWriter, r *http.Request) {
 	addr := devicesim.ClientHost(r)
 	if wait := a.banRemaining(addr); wait > 0 {
 		a.Stats.LoginFailed()
-		a.logf("login refused: %s is banned for %s more", addr, wait.Round(time.Second))
+		a.Logf("login refused: %s is banned for %s more", addr, wait.Round(time.Second))
 		secs := int((wait + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		writeError(w, http.StatusTooManyRequests, msgBanned)
@@ -72,7 +72,7 @@ func (a *Apstra) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if !userOK || !passOK {
 		a.Stats.LoginFailed()
 		banned := a.recordFailure(addr)
-		a.logf("login refused: wrong credentials from %s (banned: %v)", addr, banned)
+		a.Logf("login refused: wrong credentials from %s (banned: %v)", addr, banned)
 		writeError(w, http.StatusUnauthorized, msgBadCredentials)
 		return
 	}
@@ -88,7 +88,7 @@ func (a *Apstra) handleLogin(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	a.sessionExp[sessionID] = exp
 	a.mu.Unlock()
-	a.logf("login ok (%d open)", a.Sessions.Len())
+	a.Logf("login ok (%d open)", a.Sessions.Len())
 	writeJSON(w, http.StatusCreated, map[string]string{"token": token, "id": a.userID})
 }
 
@@ -191,7 +191,7 @@ func (a *Apstra) expireTokens() {
 	a.mu.Unlock()
 	for _, id := range dead {
 		if a.Sessions.Expire(id) {
-			a.logf("token expired")
+			a.Logf("token expired")
 		}
 	}
 }
@@ -210,7 +210,7 @@ func (a *Apstra) handleLogout(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	delete(a.sessionExp, s.ID)
 	a.mu.Unlock()
-	a.logf("logout (%d open)", a.Sessions.Len())
+	a.Logf("logout (%d open)", a.Sessions.Len())
 	writeJSON(w, http.StatusOK, map[string]any{})
 }
 

@@ -249,7 +249,7 @@ func (s *SSHServer) writeSnapshot() (Snapshot, error) {
 	a.mu.Lock()
 	a.snapshots = append(a.snapshots, snap)
 	a.mu.Unlock()
-	a.logf("aos_backup wrote %s (%d bytes)", p, snap.Size)
+	a.Logf("aos_backup wrote %s (%d bytes)", p, snap.Size)
 	return snap, nil
 }
 

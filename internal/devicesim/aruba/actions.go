@@ -180,7 +180,7 @@ func (c *Conductor) copyRunningFlash(f map[string]string) result {
 	c.mu.Lock()
 	c.flash[name] = flashFile{data: []byte(c.runningConfig), modTime: c.Now()}
 	c.mu.Unlock()
-	c.logf("copy_running_flash: wrote %s", name)
+	c.Logf("copy_running_flash: wrote %s", name)
 	return ok(msgSuccess)
 }
 
@@ -208,7 +208,7 @@ func (c *Conductor) flashBackup(r *http.Request, f map[string]string) (res resul
 		select {
 		case <-t.C:
 		case <-r.Context().Done():
-			c.logf("flash_backup: abandoned, the client went away")
+			c.Logf("flash_backup: abandoned, the client went away")
 			return result{}, false
 		}
 	}
@@ -228,7 +228,7 @@ func (c *Conductor) flashBackup(r *http.Request, f map[string]string) (res resul
 	if err != nil {
 		return failed("Flash backup failed: %v", err), true
 	}
-	c.logf("flash_backup: wrote %s (%d bytes, %d files)", target, len(archive), len(names))
+	c.Logf("flash_backup: wrote %s (%d bytes, %d files)", target, len(archive), len(names))
 	return ok(msgSuccess), true
 }
 
@@ -249,10 +249,10 @@ func (c *Conductor) copyFlashSCP(r *http.Request, f map[string]string) result {
 	}
 	err := c.upload(r.Context(), host, f["username"], f["passwd"], dest, file.data)
 	if err != nil {
-		c.logf("copy_flash_scp: %s to %s failed: %v", src, host, err)
+		c.Logf("copy_flash_scp: %s to %s failed: %v", src, host, err)
 		return failed("Error copying file %s to %s: %v", src, host, err)
 	}
-	c.logf("copy_flash_scp: uploaded %s (%d bytes) to %s as %s", src, len(file.data), host, dest)
+	c.Logf("copy_flash_scp: uploaded %s (%d bytes) to %s as %s", src, len(file.data), host, dest)
 	return ok(msgUploadOK)
 }
 
@@ -267,6 +267,6 @@ func (c *Conductor) tarFlashClean() result {
 	}
 	c.mu.Unlock()
 	sort.Strings(removed)
-	c.logf("tar_flash_clean: removed %v", removed)
+	c.Logf("tar_flash_clean: removed %v", removed)
 	return ok(msgSuccess)
 }

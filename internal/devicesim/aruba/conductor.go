@@ -170,7 +170,8 @@ func New(cfg Config) *Conductor {
 		IdleTimeout: cfg.IdleTimeout,
 		// A UIDARUBA authenticates on its own, in a query string or a cookie.
 		SessionIDIsSecret: true,
-		Logf:              c.logf,
+		Logger:            cfg.Logger,
+		LogPrefix:         "aruba " + cfg.Name,
 	})
 	c.flash = initialFlash(cfg, c.Now())
 	c.handler = c.Wrap(http.HandlerFunc(c.serve))
@@ -200,12 +201,6 @@ func (c *Conductor) version() string {
 		return versionAOS82
 	}
 	return versionAOS810
-}
-
-func (c *Conductor) logf(format string, args ...any) {
-	if c.cfg.Logger != nil {
-		c.cfg.Logger.Printf("aruba %s: "+format, append([]any{c.cfg.Name}, args...)...)
-	}
 }
 
 // SetRunningConfig replaces the running configuration.

@@ -38,7 +38,7 @@ func (c *Conductor) handleLogin(w http.ResponseWriter, r *http.Request) {
 	userOK := subtle.ConstantTimeCompare([]byte(user), []byte(c.cfg.Username)) == 1
 	passOK := subtle.ConstantTimeCompare([]byte(pass), []byte(c.cfg.Password)) == 1
 	if !userOK || !passOK {
-		c.logf("login refused: authentication failed")
+		c.Logf("login refused: authentication failed")
 		c.loginFailed(w, msgLoginFailed)
 		return
 	}
@@ -47,11 +47,11 @@ func (c *Conductor) handleLogin(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		limit := c.Sessions.Limit()
-		c.logf("login refused: %d sessions open", limit)
+		c.Logf("login refused: %d sessions open", limit)
 		c.loginFailed(w, fmt.Sprintf("Maximum number of sessions reached (%d)", limit))
 		return
 	}
-	c.logf("login ok (%d open)", c.Sessions.Len())
+	c.Logf("login ok (%d open)", c.Sessions.Len())
 	uid, token := s.ID, s.Token
 	http.SetCookie(w, &http.Cookie{Name: "SESSION", Value: uid, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	writeJSON(w, http.StatusOK, c.loginBody(0, msgLoginOK, uid, token))
@@ -78,7 +78,7 @@ func (c *Conductor) handleLogout(w http.ResponseWriter, r *http.Request) {
 		s, found = c.Sessions.GetByToken(token)
 	}
 	if found && c.Sessions.LogOut(s.ID) {
-		c.logf("logout (%d open)", c.Sessions.Len())
+		c.Logf("logout (%d open)", c.Sessions.Len())
 	}
 	http.SetCookie(w, &http.Cookie{Name: "SESSION", Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true})
 	writeJSON(w, http.StatusOK, mustJSON(map[string]any{"_global_result": struct {
