@@ -1,0 +1,178 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/objstore"
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/objstore/s3test"
+)
+
+// referenceClient is an S3 client that the provider's streaming into a bucket is
+// compared with: `curl <download> | <client>`.
+type referenceClient struct {
+	name    string // in the figures' names
+	tool    string // the executable
+	install string // how to get it
+	command func(k *benchBucket, dir, key string) (*exec.Cmd, error)
+}
+
+// The reference clients upload stdin as a multipart upload in parts of the
+// provider's size (objstore.DefaultPartSize, 8 MiB), to the same server over TLS,
+// checking its certificate against the same CA. What they do besides, per part:
+//   - AWS CLI (aws s3 cp -): up to 10 parts at once (its default); the payload is
+//     not signed (UNSIGNED-PAYLOAD over HTTPS) and carries Content-MD5, or a CRC
+//     checksum with botocore ≥ 1.36; it holds up to 10 parts in memory.
+//   - rclone rcat: 4 parts at once (its default, as the provider's); Content-MD5
+//     of each part, payload not signed.
+//
+// The provider, per part and for the whole object, does what the store promises:
+// SHA-256 of the object while streaming (the record's) and of each part, sent as
+// the part's checksum and as its signed payload hash, both verified by the server;
+// a conditional create (If-None-Match); and around the object a run reservation
+// and the backup's record. Its time also holds the iLO session (login, two reads,
+// minting the backup, logout), which the references' sessions do before their
+// time starts.
+var referenceClients = []referenceClient{
+	{name: "aws_cli", tool: "aws", install: "apt-get install -y awscli", command: awsCommand},
+	{name: "rclone", tool: "rclone", install: "apt-get install -y rclone", command: rcloneCommand},
+}
+
+func awsCommand(k *benchBucket, dir, key string) (*exec.Cmd, error) {
+	config := filepath.Join(dir, "aws-config")
+	text := fmt.Sprintf("[default]\nregion = %s\ns3 =\n  multipart_chunksize = %d\n  addressing_style = path\n", s3test.Region, objstore.DefaultPartSize)
+	if err := os.WriteFile(config, []byte(text), 0o600); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("aws", "s3", "cp", "-", "s3://"+k.name+"/"+key, "--endpoint-url", k.srv.Endpoint, "--ca-bundle", k.caFile, "--only-show-errors")
+	cmd.Env = append(os.Environ(), append(k.credentialsEnv(), "AWS_CONFIG_FILE="+config, "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "no-credentials"))...)
+	return cmd, nil
+}
+
+func rcloneCommand(k *benchBucket, dir, key string) (*exec.Cmd, error) {
+	config := filepath.Join(dir, "rclone.conf")
+	text := fmt.Sprintf("[bench]\ntype = s3\nprovider = Other\nendpoint = %s\nregion = %s\nforce_path_style = true\n", k.srv.Endpoint, s3test.Region)
+	if err := os.WriteFile(config, []byte(text), 0o600); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("rclone", "rcat", "bench:"+k.name+"/"+key, "--config", config, "--ca-cert", k.caFile,
+		"--s3-chunk-size", fmt.Sprint(objstore.DefaultPartSize), "--s3-no-check-bucket", "-q")
+	cmd.Env = append(os.Environ(), "RCLONE_S3_ACCESS_KEY_ID="+k.srv.AccessKey, "RCLONE_S3_SECRET_ACCESS_KEY="+k.srv.SecretKey)
+	return cmd, nil
+}
+
+// iloS3: a 1 GiB iLO backup streamed into the bucket by the provider, and the same
+// download piped into it by each reference client, in the same run.
+func (b *bench) iloS3(k *benchBucket) error {
+	sims, err := b.ws.StartSimulators("-dir", filepath.Join(b.ws.Dir, "devicesim-ilo-s3"), "-aruba", "0", "-ilo", "1",
+		"-ilo-backup-size", fmt.Sprint(gib))
+	if err != nil {
+		return err
+	}
+	defer sims.Stop()
+	l := sims.Listing
+	d := l.Devices[0]
+	dir := filepath.Join(b.ws.Dir, "ilo-s3")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+
+	fastest := 0.0
+	for _, rc := range referenceClients {
+		name := "ilo_s3_1gib_curl_to_" + rc.name
+		if _, err := exec.LookPath(rc.tool); err != nil {
+			fmt.Printf("%s: skipped: %s not installed (%s)\n", name, rc.tool, rc.install)
+			continue
+		}
+		secs, rss, err := b.referenceUpload(k, l, d, rc, dir)
+		if err != nil {
+			return fmt.Errorf("%s: %w", rc.name, err)
+		}
+		report(name+"_time", secs, "s")
+		report(name+"_peak_rss", rss, "MiB")
+		if fastest == 0 || secs < fastest {
+			fastest = secs
+		}
+	}
+
+	_ = b.peakRSS()
+	st := k.store()
+	env := append([]string{"TF_VAR_ilo_password=" + d.Password}, append(st.env, b.env...)...)
+	durations, err := b.apply(filepath.Join(b.ws.Dir, "ilo-s3-apply"), iloProvider(l, st)+iloBackupResource("big", d, "1"), 1, env)
+	if err != nil {
+		return err
+	}
+	if err := k.expectSize("ilo/big/", gib); err != nil {
+		return fmt.Errorf("the provider: %w", err)
+	}
+	provSecs := durations["big"].Seconds()
+	report("ilo_s3_1gib_provider_time", provSecs, "s")
+	report("ilo_s3_1gib_provider_throughput", float64(gib)/provSecs/(1<<20), "MiB/s")
+	if fastest > 0 {
+		report("ilo_s3_1gib_provider_vs_fastest_reference", fastest/provSecs, "x")
+	} else {
+		fmt.Println("ilo_s3_1gib_provider_vs_fastest_reference: skipped: no reference client installed")
+	}
+	report("ilo_s3_1gib_provider_peak_rss", b.peakRSS(), "MiB")
+	return nil
+}
+
+// referenceUpload times `curl <download> | <client>` into the bucket, from curl's
+// start to the client's exit, and returns that time and the client's peak
+// resident set (MiB). The object it wrote is checked and removed.
+func (b *bench) referenceUpload(k *benchBucket, l devicesim.Listing, d devicesim.DeviceInfo, rc referenceClient, dir string) (float64, float64, error) {
+	key := "reference/" + rc.name + ".bak"
+	upload, err := rc.command(k, dir, key)
+	if err != nil {
+		return 0, 0, err
+	}
+	dl, err := openDownload(l, d, filepath.Join(dir, rc.name+".headers"))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer dl.close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		return 0, 0, err
+	}
+	curl := dl.curl("-o", "-")
+	curl.Stdout, curl.Stderr = w, os.Stderr
+	upload.Stdin, upload.Stdout, upload.Stderr = r, os.Stderr, os.Stderr
+	start := time.Now()
+	if err := upload.Start(); err != nil {
+		_, _ = r.Close(), w.Close() // never used
+		return 0, 0, err
+	}
+	cerr := curl.Start()
+	// The children hold the pipe's ends now; the bench's copies would keep it open.
+	_, _ = r.Close(), w.Close()
+	if cerr == nil {
+		cerr = curl.Wait()
+	}
+	uerr := upload.Wait()
+	secs := time.Since(start).Seconds()
+	if err := errors.Join(cerr, uerr); err != nil {
+		return 0, 0, err
+	}
+	var rss float64
+	if ru, ok := upload.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = float64(ru.Maxrss) / 1024
+	}
+	if err := k.expectSize(key, gib); err != nil {
+		return 0, 0, err
+	}
+	// The next upload gets the disk as empty as this one found it.
+	if _, err := k.client.DeleteObject(b.ctx, &s3.DeleteObjectInput{Bucket: aws.String(k.name), Key: aws.String(key)}); err != nil {
+		return 0, 0, err
+	}
+	return secs, rss, nil
+}
