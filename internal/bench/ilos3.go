@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -54,7 +56,7 @@ func awsCommand(k *benchBucket, dir, key string) (*exec.Cmd, error) {
 		return nil, err
 	}
 	cmd := exec.Command("aws", "s3", "cp", "-", "s3://"+k.name+"/"+key, "--endpoint-url", k.srv.Endpoint, "--ca-bundle", k.caFile, "--only-show-errors")
-	cmd.Env = append(os.Environ(), append(k.credentialsEnv(), "AWS_CONFIG_FILE="+config, "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "no-credentials"))...)
+	cmd.Env = append(clientEnviron(), append(k.credentialsEnv(), "AWS_CONFIG_FILE="+config, "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "no-credentials"))...)
 	return cmd, nil
 }
 
@@ -65,9 +67,16 @@ func rcloneCommand(k *benchBucket, dir, key string) (*exec.Cmd, error) {
 		return nil, err
 	}
 	cmd := exec.Command("rclone", "rcat", "bench:"+k.name+"/"+key, "--config", config, "--ca-cert", k.caFile,
-		"--s3-chunk-size", fmt.Sprint(objstore.DefaultPartSize), "--s3-no-check-bucket", "-q")
-	cmd.Env = append(os.Environ(), "RCLONE_S3_ACCESS_KEY_ID="+k.srv.AccessKey, "RCLONE_S3_SECRET_ACCESS_KEY="+k.srv.SecretKey)
+		"--s3-chunk-size", fmt.Sprintf("%dk", objstore.DefaultPartSize>>10), // a bare number would be KiB
+		"--s3-no-check-bucket", "-q")
+	cmd.Env = append(clientEnviron(), "RCLONE_S3_ACCESS_KEY_ID="+k.srv.AccessKey, "RCLONE_S3_SECRET_ACCESS_KEY="+k.srv.SecretKey)
 	return cmd, nil
+}
+
+// clientEnviron is the bench's environment without AWS_CA_BUNDLE: each client
+// trusts the bucket's CA from its own option (rclone fails when both are set).
+func clientEnviron() []string {
+	return slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "AWS_CA_BUNDLE=") })
 }
 
 // iloS3: a 1 GiB iLO backup streamed into the bucket by the provider, and the same
