@@ -11,6 +11,7 @@ import (
 	"hash"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -91,7 +92,7 @@ func (s *S3) putObject(ctx context.Context, key string, data []byte, sum [sha256
 			SSEKMSKeyId:               optional(s.cfg.KMSKeyID),
 			ObjectLockMode:            types.ObjectLockMode(s.cfg.LockMode),
 			ObjectLockRetainUntilDate: s.retainUntil(),
-		}, payloadHash(sum), countAttempts(&attempts))
+		}, s.payloadHash(sum), countAttempts(&attempts))
 		if err != nil {
 			return err
 		}
@@ -159,11 +160,18 @@ func optional(s string) *string {
 	return aws.String(s)
 }
 
-// payloadHash signs the request body with its SHA-256, already computed for the
-// checksum, instead of letting the SDK hash it again (plain HTTP) or leave the
-// payload unsigned (HTTPS).
-func payloadHash(sum [sha256.Size]byte) func(*s3.Options) {
-	h := hex.EncodeToString(sum[:])
+// payloadHash says what a request's signature covers of its body, whose SHA-256 is
+// sum. Over HTTPS it is UNSIGNED-PAYLOAD, as the AWS SDKs and CLI send there: TLS
+// protects the body in transit, and the x-amz-checksum-sha256 header, which the
+// signature covers, has the server verify every byte it stores, whereas a signed
+// payload costs the server a second SHA-256 of every byte. Over plain HTTP the
+// signature covers the body too, with the SHA-256 already computed for the checksum
+// instead of a second pass by the SDK.
+func (s *S3) payloadHash(sum [sha256.Size]byte) func(*s3.Options) {
+	h := unsignedPayload
+	if strings.HasPrefix(strings.ToLower(s.cfg.Endpoint), "http://") {
+		h = hex.EncodeToString(sum[:])
+	}
 	return s3.WithAPIOptions(func(st *middleware.Stack) error {
 		return st.Finalize.Add(middleware.FinalizeMiddlewareFunc("objstore:PayloadHash",
 			func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
@@ -171,6 +179,10 @@ func payloadHash(sum [sha256.Size]byte) func(*s3.Options) {
 			}), middleware.Before)
 	})
 }
+
+// unsignedPayload is the x-amz-content-sha256 value of a body the signature does
+// not cover.
+const unsignedPayload = "UNSIGNED-PAYLOAD"
 
 // countAttempts counts the attempts the SDK's retry loop makes for one call.
 func countAttempts(n *int) func(*s3.Options) {
@@ -364,7 +376,7 @@ func (w *s3Writer) uploadPart(num int32, buf []byte) error {
 		Body:           bytes.NewReader(buf),
 		ContentLength:  aws.Int64(int64(len(buf))),
 		ChecksumSHA256: aws.String(b64),
-	}, payloadHash(sum))
+	}, s.payloadHash(sum))
 	step := "upload part " + strconv.Itoa(int(num))
 	if err != nil {
 		if cause := context.Cause(w.ctx); cause != nil && cause != w.ctx.Err() {
