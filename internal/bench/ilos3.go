@@ -30,20 +30,20 @@ type referenceClient struct {
 
 // The reference clients upload stdin as a multipart upload in parts of the
 // provider's size (objstore.DefaultPartSize, 8 MiB), to the same server over TLS,
-// checking its certificate against the same CA. What they do besides, per part:
-//   - AWS CLI (aws s3 cp -): up to 10 parts at once (its default); the payload is
-//     not signed (UNSIGNED-PAYLOAD over HTTPS) and carries Content-MD5, or a CRC
-//     checksum with botocore ≥ 1.36; it holds up to 10 parts in memory.
-//   - rclone rcat: 4 parts at once (its default, as the provider's); Content-MD5
-//     of each part, payload not signed.
+// checking its certificate against the same CA. What each does per part (seen with
+// their debug output, AWS CLI 1.45 / botocore 1.43, rclone 1.60):
+//   - AWS CLI (aws s3 cp -): up to 10 parts at once (its default), each with a
+//     CRC32 checksum in a trailer and an unsigned payload: neither side computes a
+//     SHA-256; it holds up to 10 parts in memory.
+//   - rclone rcat: 4 parts at once (its default, as the provider), each with
+//     Content-MD5 and a signed payload (its SHA-256, which the server checks too).
 //
-// The provider, per part and for the whole object, does what the store promises:
-// SHA-256 of the object while streaming (the record's) and of each part, sent as
-// the part's checksum and as its signed payload hash, both verified by the server;
-// a conditional create (If-None-Match); and around the object a run reservation
-// and the backup's record. Its time also holds the iLO session (login, two reads,
-// minting the backup, logout), which the references' sessions do before their
-// time starts.
+// The provider does what the store promises: the SHA-256 of the whole file while
+// streaming (for the record) and of each part, sent as the part's checksum, which
+// the server verifies; 4 parts at once; a conditional create; the run's
+// reservation and the backup's record around the object. Its time, the resource's
+// create, also holds its iLO session (login, two reads, the service that mints the
+// backup, logout), which the references' sessions do before their clock starts.
 var referenceClients = []referenceClient{
 	{name: "aws_cli", tool: "aws", install: "apt-get install -y awscli", command: awsCommand},
 	{name: "rclone", tool: "rclone", install: "apt-get install -y rclone", command: rcloneCommand},
