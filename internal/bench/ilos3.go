@@ -11,9 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/objstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/objstore/s3test"
@@ -80,8 +77,10 @@ func clientEnviron() []string {
 }
 
 // iloS3: a 1 GiB iLO backup streamed into the bucket by the provider, and the same
-// download piped into it by each reference client, in the same run.
-func (b *bench) iloS3(k *benchBucket) error {
+// download piped into it by each reference client, in the same run. The machine's
+// load changes within seconds, so the sides take turns for the given rounds, and
+// each side's best time counts.
+func (b *bench) iloS3(k *benchBucket, rounds int) error {
 	sims, err := b.ws.StartSimulators("-dir", filepath.Join(b.ws.Dir, "devicesim-ilo-s3"), "-aruba", "0", "-ilo", "1",
 		"-ilo-backup-size", fmt.Sprint(gib))
 	if err != nil {
@@ -94,48 +93,75 @@ func (b *bench) iloS3(k *benchBucket) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-
-	fastest := 0.0
+	var clients []referenceClient
 	for _, rc := range referenceClients {
-		name := "ilo_s3_1gib_curl_to_" + rc.name
 		if _, err := exec.LookPath(rc.tool); err != nil {
-			fmt.Printf("%s: skipped: %s not installed (%s)\n", name, rc.tool, rc.install)
+			fmt.Printf("ilo_s3_1gib_curl_to_%s: skipped: %s not installed (%s)\n", rc.name, rc.tool, rc.install)
 			continue
 		}
-		secs, rss, err := b.referenceUpload(k, l, d, rc, dir)
-		if err != nil {
-			return fmt.Errorf("%s: %w", rc.name, err)
-		}
-		report(name+"_time", secs, "s")
-		report(name+"_peak_rss", rss, "MiB")
-		if fastest == 0 || secs < fastest {
-			fastest = secs
-		}
+		clients = append(clients, rc)
 	}
-
-	_ = b.peakRSS()
 	st := k.store()
 	env := append([]string{"TF_VAR_ilo_password=" + d.Password}, append(st.env, b.env...)...)
-	durations, err := b.apply(filepath.Join(b.ws.Dir, "ilo-s3-apply"), iloProvider(l, st)+iloBackupResource("big", d, "1"), 1, env)
-	if err != nil {
-		return err
+
+	type figures struct{ best, rss float64 }
+	refs := map[string]*figures{}
+	var prov, apply figures
+	keep := func(f *figures, secs, rss float64) {
+		if f.best == 0 || secs < f.best {
+			f.best = secs
+		}
+		f.rss = max(f.rss, rss)
 	}
-	if err := k.expectSize("ilo/big/", gib); err != nil {
-		return fmt.Errorf("the provider: %w", err)
+	for round := 1; round <= rounds; round++ {
+		for _, rc := range clients {
+			secs, rss, err := b.referenceUpload(k, l, d, rc, dir)
+			if err != nil {
+				return fmt.Errorf("%s: %w", rc.name, err)
+			}
+			if refs[rc.name] == nil {
+				refs[rc.name] = &figures{}
+			}
+			keep(refs[rc.name], secs, rss)
+		}
+		_ = b.peakRSS()
+		durations, err := b.apply(filepath.Join(b.ws.Dir, "ilo-s3-apply"), iloProvider(l, st)+iloBackupResource("big", d, fmt.Sprint(round)), 1, env)
+		if err != nil {
+			return err
+		}
+		if err := k.expectSize("ilo/big/", gib); err != nil {
+			return fmt.Errorf("the provider: %w", err)
+		}
+		// The next round finds the disk as this one found it.
+		if err := k.removeUnder("ilo/big/"); err != nil {
+			return err
+		}
+		keep(&prov, durations["big"].Seconds(), b.peakRSS())
+		keep(&apply, b.lastApply.Seconds(), 0)
 	}
-	provSecs := durations["big"].Seconds()
-	report("ilo_s3_1gib_provider_time", provSecs, "s")
+
+	report("ilo_s3_1gib_rounds", rounds, "rounds (best of each side)")
+	fastest := 0.0
+	for _, rc := range clients {
+		f := refs[rc.name]
+		report("ilo_s3_1gib_curl_to_"+rc.name+"_time", f.best, "s")
+		report("ilo_s3_1gib_curl_to_"+rc.name+"_peak_rss", f.rss, "MiB")
+		if fastest == 0 || f.best < fastest {
+			fastest = f.best
+		}
+	}
+	report("ilo_s3_1gib_provider_time", prov.best, "s")
 	// The references' times include their own start (the AWS CLI's Python takes
 	// about a second here); the provider's is its create. Its whole apply, with
 	// terraform's walk and the provider's start, is given for comparison.
-	report("ilo_s3_1gib_provider_apply_time", b.lastApply.Seconds(), "s")
-	report("ilo_s3_1gib_provider_throughput", float64(gib)/provSecs/(1<<20), "MiB/s")
+	report("ilo_s3_1gib_provider_apply_time", apply.best, "s")
+	report("ilo_s3_1gib_provider_throughput", float64(gib)/prov.best/(1<<20), "MiB/s")
 	if fastest > 0 {
-		report("ilo_s3_1gib_provider_vs_fastest_reference", fastest/provSecs, "x")
+		report("ilo_s3_1gib_provider_vs_fastest_reference", fastest/prov.best, "x")
 	} else {
 		fmt.Println("ilo_s3_1gib_provider_vs_fastest_reference: skipped: no reference client installed")
 	}
-	report("ilo_s3_1gib_provider_peak_rss", b.peakRSS(), "MiB")
+	report("ilo_s3_1gib_provider_peak_rss", prov.rss, "MiB")
 	return nil
 }
 
@@ -183,9 +209,6 @@ func (b *bench) referenceUpload(k *benchBucket, l devicesim.Listing, d devicesim
 	if err := k.expectSize(key, gib); err != nil {
 		return 0, 0, err
 	}
-	// The next upload gets the disk as empty as this one found it.
-	if _, err := k.client.DeleteObject(b.ctx, &s3.DeleteObjectInput{Bucket: aws.String(k.name), Key: aws.String(key)}); err != nil {
-		return 0, 0, err
-	}
-	return secs, rss, nil
+	// The next upload finds the disk as this one found it.
+	return secs, rss, k.removeUnder(key)
 }

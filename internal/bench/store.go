@@ -82,6 +82,24 @@ func (k *benchBucket) credentialsEnv() []string {
 	return []string{"AWS_ACCESS_KEY_ID=" + k.srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + k.srv.SecretKey}
 }
 
+// removeUnder deletes the objects whose keys start with prefix.
+func (k *benchBucket) removeUnder(prefix string) error {
+	ctx := context.Background()
+	pages := s3.NewListObjectsV2Paginator(k.client, &s3.ListObjectsV2Input{Bucket: aws.String(k.name), Prefix: aws.String(prefix)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return err
+		}
+		for _, o := range page.Contents {
+			if _, err := k.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(k.name), Key: o.Key}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // expectSize checks that the largest object whose key starts with prefix has size
 // bytes: the upload being timed really stored the backup.
 func (k *benchBucket) expectSize(prefix string, size int64) error {
