@@ -109,7 +109,7 @@ func run(ctx context.Context, dir, scenario string, o options) error {
 		if scenario == "all" || scenario == sc.name {
 			// The figures are as noisy as the machine is busy: say how busy it was.
 			if load, err := os.ReadFile("/proc/loadavg"); err == nil {
-				fmt.Printf("%s_load_average_before: %s\n", strings.ReplaceAll(sc.name, "-", "_"), strings.Join(strings.Fields(string(load))[:3], " "))
+				fmt.Printf("%s_load_average_before: %s (1/5/15 min)\n", strings.ReplaceAll(sc.name, "-", "_"), strings.Join(strings.Fields(string(load))[:3], " "))
 			}
 			if err := sc.run(b, o); err != nil {
 				return fmt.Errorf("%s: %w", sc.name, err)
