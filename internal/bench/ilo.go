@@ -19,7 +19,7 @@ import (
 
 const gib = 1 << 30
 
-func iloProvider(l devicesim.Listing, backupDir string) string {
+func iloProvider(l devicesim.Listing, st backupStore) string {
 	return fmt.Sprintf(`
 terraform {
   required_providers {
@@ -31,14 +31,14 @@ variable "ilo_password" {
   sensitive = true
 }
 provider "infrabackup" {
-  backup_dir  = %q
+  %s
   ca_cert_pem = file(%q)
   ilo = {
     username = %q
     password = var.ilo_password
   }
 }
-`, backupDir, l.CACertFile, l.Devices[0].Username)
+`, st.args, l.CACertFile, l.Devices[0].Username)
 }
 
 func iloBackupResource(name string, d devicesim.DeviceInfo, trigger string) string {
@@ -90,7 +90,7 @@ func (b *bench) iloLarge() error {
 	}
 	_ = b.peakRSS()
 	dir := filepath.Join(b.ws.Dir, "ilo-large")
-	durations, err := b.apply(dir, iloProvider(l, filepath.Join(b.ws.Dir, "backups"))+iloBackupResource("big", d, "1"), 1, env)
+	durations, err := b.apply(dir, iloProvider(l, localStore(filepath.Join(b.ws.Dir, "backups")))+iloBackupResource("big", d, "1"), 1, env)
 	if err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ resource "infrabackup_ilo_restore" "big" {
   backup_file = %q
 }
 `, d.Host, d.Port, out.String())
-	if _, err := b.apply(filepath.Join(b.ws.Dir, "ilo-restore"), iloProvider(l, filepath.Join(b.ws.Dir, "backups"))+restore, 1, env); err != nil {
+	if _, err := b.apply(filepath.Join(b.ws.Dir, "ilo-restore"), iloProvider(l, localStore(filepath.Join(b.ws.Dir, "backups")))+restore, 1, env); err != nil {
 		return err
 	}
 	report("ilo_1gib_restore_apply_time", b.lastApply.Seconds(), "s")
@@ -181,14 +181,14 @@ func (b *bench) iloMany(n, parallelism int) error {
 		return err
 	}
 	env := append([]string{"TF_VAR_ilo_password=" + l.Devices[0].Password}, b.env...)
-	backupDir := filepath.Join(b.ws.Dir, "backups")
-	single, err := b.apply(filepath.Join(b.ws.Dir, "ilo-single"), iloProvider(l, backupDir)+iloBackupResource(l.Devices[0].Name, l.Devices[0], "one"), 1, env)
+	st := localStore(filepath.Join(b.ws.Dir, "backups"))
+	single, err := b.apply(filepath.Join(b.ws.Dir, "ilo-single"), iloProvider(l, st)+iloBackupResource(l.Devices[0].Name, l.Devices[0], "one"), 1, env)
 	if err != nil {
 		return err
 	}
 	critical := single[l.Devices[0].Name]
 	before := sumStats(b.ctx, l.Devices, ca)
-	cfg := iloProvider(l, backupDir)
+	cfg := iloProvider(l, st)
 	for _, d := range l.Devices {
 		cfg += iloBackupResource(d.Name, d, "all")
 	}
@@ -212,15 +212,39 @@ func (b *bench) iloMany(n, parallelism int) error {
 	return nil
 }
 
-// curlDownload logs in (Go), has the iLO mint a backup, times curl fetching it to a
-// file, and logs out. The token reaches curl through a 0600 header file, not argv.
+// curlDownload times curl fetching a fresh backup of d to the file dest.
 func curlDownload(l devicesim.Listing, d devicesim.DeviceInfo, dest string) (float64, error) {
+	dl, err := openDownload(l, d, dest+".headers")
+	if err != nil {
+		return 0, err
+	}
+	defer dl.close()
+	start := time.Now()
+	cmd := dl.curl("-o", dest)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return 0, fmt.Errorf("curl: %w", err)
+	}
+	return time.Since(start).Seconds(), nil
+}
+
+// iloDownload is a backup an iLO minted for a session of its own, ready for curl to
+// fetch.
+type iloDownload struct {
+	url, caFile, headers string
+	logout               func()
+}
+
+// openDownload logs in (Go), has the iLO mint a backup and returns where to fetch
+// it. The session token reaches curl through a 0600 header file, not argv; close
+// removes it and logs out.
+func openDownload(l devicesim.Listing, d devicesim.DeviceInfo, headers string) (*iloDownload, error) {
 	if _, err := exec.LookPath("curl"); err != nil {
-		return 0, fmt.Errorf("the download comparison needs curl (apt-get install -y curl)")
+		return nil, fmt.Errorf("the download comparison needs curl (apt-get install -y curl)")
 	}
 	caPEM, err := os.ReadFile(l.CACertFile)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
@@ -228,50 +252,57 @@ func curlDownload(l devicesim.Listing, d devicesim.DeviceInfo, dest string) (flo
 	body, _ := json.Marshal(map[string]string{"UserName": d.Username, "Password": d.Password})
 	resp, err := hc.Post(d.URL+"/redfish/v1/SessionService/Sessions/", "application/json", bytes.NewReader(body))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	_ = resp.Body.Close() // the login's answer is in its headers
 	token, location := resp.Header.Get("X-Auth-Token"), resp.Header.Get("Location")
 	if token == "" {
-		return 0, fmt.Errorf("curl comparison: login failed (HTTP %d)", resp.StatusCode)
+		return nil, fmt.Errorf("curl comparison: login failed (HTTP %d)", resp.StatusCode)
 	}
 	loc, err := url.Parse(location) // iLO names itself without the port
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	defer func() {
+	dl := &iloDownload{caFile: l.CACertFile, headers: headers, logout: func() {
 		req, _ := http.NewRequest(http.MethodDelete, d.URL+loc.RequestURI(), nil)
 		req.Header.Set("X-Auth-Token", token)
 		if r, err := hc.Do(req); err == nil {
 			_ = r.Body.Close() // the logout's answer says nothing the figures need
 		}
-	}()
+	}}
 	req, _ := http.NewRequest(http.MethodGet, d.URL+"/redfish/v1/Managers/1/BackupRestoreService", nil)
 	req.Header.Set("X-Auth-Token", token)
 	resp, err = hc.Do(req)
 	if err != nil {
-		return 0, err
+		dl.logout()
+		return nil, err
 	}
 	var svc struct{ BackupFileLocation string }
 	err = json.NewDecoder(resp.Body).Decode(&svc)
 	_ = resp.Body.Close() // decoded, or failed with an error reported below
 	if err != nil || svc.BackupFileLocation == "" {
-		return 0, fmt.Errorf("curl comparison: no backup location (%v)", err)
+		dl.logout()
+		return nil, fmt.Errorf("curl comparison: no backup location (%v)", err)
 	}
-	headers := dest + ".headers"
+	dl.url = d.URL + svc.BackupFileLocation
 	if err := os.WriteFile(headers, []byte("X-Auth-Token: "+token+"\n"), 0o600); err != nil {
-		return 0, err
+		dl.logout()
+		return nil, err
 	}
-	// The simulator's session token, in the bench's own folder, for curl: removed
-	// after it; a failed removal leaves a token the simulator forgets on exit.
-	defer func() { _ = os.Remove(headers) }()
-	start := time.Now()
-	cmd := exec.Command("curl", "-sS", "--fail", "--cacert", l.CACertFile, "-H", "@"+headers, "-o", dest, d.URL+svc.BackupFileLocation)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		return 0, fmt.Errorf("curl: %w", err)
-	}
-	return time.Since(start).Seconds(), nil
+	return dl, nil
+}
+
+// curl is the command fetching the backup, with args (the output) before the URL.
+func (dl *iloDownload) curl(args ...string) *exec.Cmd {
+	args = append([]string{"-sS", "--fail", "--cacert", dl.caFile, "-H", "@" + dl.headers}, args...)
+	return exec.Command("curl", append(args, dl.url)...)
+}
+
+func (dl *iloDownload) close() {
+	// The simulator's session token, in the bench's own folder: a failed removal
+	// leaves a token the simulator forgets on exit.
+	_ = os.Remove(dl.headers)
+	dl.logout()
 }
 
 // iloApplyTime applies n iLO backups against simulators with the given latency and
@@ -284,7 +315,7 @@ func (b *bench) iloApplyTime(n, parallelism int, latency, name string) (time.Dur
 	defer sims.Stop()
 	l := sims.Listing
 	env := append([]string{"TF_VAR_ilo_password=" + l.Devices[0].Password}, b.env...)
-	cfg := iloProvider(l, filepath.Join(b.ws.Dir, "backups-"+name))
+	cfg := iloProvider(l, localStore(filepath.Join(b.ws.Dir, "backups-"+name)))
 	for _, d := range l.Devices {
 		cfg += iloBackupResource(d.Name, d, name)
 	}

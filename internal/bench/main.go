@@ -33,7 +33,8 @@ func main() {
 	dir := flag.String("dir", ".bench", "working folder (recreated)")
 	conductors := flag.Int("aruba", 100, "simulated conductors")
 	parallelism := flag.Int("parallelism", 20, "terraform -parallelism")
-	scenario := flag.String("scenario", "all", "which figures to measure: all, aruba, ilo-large, ilo-many, fleet, apstra")
+	rounds := flag.Int("rounds", 2, "ilo-s3: times each side uploads, taking turns (the best time counts)")
+	scenario := flag.String("scenario", "all", "which figures to measure: "+scenarioNames())
 	fleetReadRoot := flag.String("fleet-read", "", "internal: read the backup store in this folder as the fleet scenario does")
 	flag.Parse()
 	ctx := context.Background()
@@ -44,13 +45,51 @@ func main() {
 		}
 		return
 	}
-	if err := run(ctx, *dir, *scenario, *conductors, *parallelism); err != nil {
+	if err := run(ctx, *dir, *scenario, options{conductors: *conductors, parallelism: *parallelism, rounds: max(*rounds, 1)}); err != nil {
 		fmt.Fprintln(os.Stderr, "bench failed:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, dir, scenario string, conductors, parallelism int) error {
+// scenarios are the values of -scenario, in the order "all" runs them.
+var scenarios = []struct {
+	name string
+	run  func(b *bench, o options) error
+}{
+	{"aruba", func(b *bench, o options) error {
+		return b.aruba(o.conductors, o.parallelism, localStore(filepath.Join(b.ws.Dir, "backups")), "aruba")
+	}},
+	{"aruba-s3", func(b *bench, o options) error {
+		return b.withBucket("aruba", func(k *benchBucket) error { return b.aruba(o.conductors, o.parallelism, k.store(), "aruba_s3") })
+	}},
+	{"ilo-large", func(b *bench, _ options) error { return b.iloLarge() }},
+	{"ilo-s3", func(b *bench, o options) error {
+		return b.withBucket("ilo", func(k *benchBucket) error { return b.iloS3(k, o.rounds) })
+	}},
+	{"ilo-many", func(b *bench, o options) error { return b.iloMany(o.conductors, o.parallelism) }},
+	{"fleet", func(b *bench, _ options) error { return benchFleet(b.ctx, filepath.Join(b.ws.Dir, "fleet")) }},
+	{"apstra", func(b *bench, _ options) error { return b.apstra() }},
+}
+
+func scenarioNames() string {
+	names := []string{"all"}
+	for _, sc := range scenarios {
+		names = append(names, sc.name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// options are the command line's figures for the scenarios.
+type options struct{ conductors, parallelism, rounds int }
+
+func run(ctx context.Context, dir, scenario string, o options) error {
+	known := scenario == "all"
+	for _, sc := range scenarios {
+		known = known || sc.name == scenario
+	}
+	if !known {
+		return fmt.Errorf("unknown -scenario %q (%s)", scenario, scenarioNames())
+	}
 	repo, err := os.Getwd()
 	if err != nil {
 		return err
@@ -67,27 +106,16 @@ func run(ctx context.Context, dir, scenario string, conductors, parallelism int)
 	if err := b.wrapProvider(); err != nil {
 		return err
 	}
-	scenarios := []struct {
-		name string
-		run  func() error
-	}{
-		{"aruba", func() error { return b.aruba(conductors, parallelism) }},
-		{"ilo-large", b.iloLarge},
-		{"ilo-many", func() error { return b.iloMany(conductors, parallelism) }},
-		{"fleet", func() error { return benchFleet(ctx, filepath.Join(ws.Dir, "fleet")) }},
-		{"apstra", b.apstra},
-	}
-	ran := false
 	for _, sc := range scenarios {
 		if scenario == "all" || scenario == sc.name {
-			ran = true
-			if err := sc.run(); err != nil {
+			// The figures are as noisy as the machine is busy: say how busy it was.
+			if load, err := os.ReadFile("/proc/loadavg"); err == nil {
+				fmt.Printf("%s_load_average_before: %s (1/5/15 min)\n", strings.ReplaceAll(sc.name, "-", "_"), strings.Join(strings.Fields(string(load))[:3], " "))
+			}
+			if err := sc.run(b, o); err != nil {
 				return fmt.Errorf("%s: %w", sc.name, err)
 			}
 		}
-	}
-	if !ran {
-		return fmt.Errorf("unknown -scenario %q (all, aruba, ilo-large, ilo-many, fleet)", scenario)
 	}
 	return nil
 }
@@ -135,8 +163,9 @@ func report(name string, value any, unit string) {
 	}
 }
 
-// aruba: N conductors (50 ms per call, 2 s flash backup) at -parallelism P.
-func (b *bench) aruba(n, parallelism int) error {
+// aruba: N conductors (50 ms per call, 2 s flash backup) at -parallelism P, writing
+// to st; every figure's name starts with prefix.
+func (b *bench) aruba(n, parallelism int, st backupStore, prefix string) error {
 	sims, err := b.ws.StartSimulators("-dir", filepath.Join(b.ws.Dir, "devicesim"), "-aruba", fmt.Sprint(n),
 		"-latency", "50ms", "-flash-backup-delay", "2s")
 	if err != nil {
@@ -157,47 +186,51 @@ func (b *bench) aruba(n, parallelism int) error {
 
 	// One conductor alone gives the critical path of a backup: the time its Create
 	// took, from the recorded start and completion.
-	single, err := b.applyConductors("aruba-single", l, devices[:1], 1, "one")
+	single, err := b.applyConductors(prefix+"-single", l, devices[:1], st, 1, "one")
 	if err != nil {
 		return err
 	}
 	critical := single[devices[0].Name]
 	_ = b.peakRSS()
 	before := sumStats(b.ctx, devices, ca)
-	b.env = append([]string{"TF_VAR_aruba_password=" + devices[0].Password, "TF_VAR_scp_password=" + l.SFTP.Password}, b.env...)
-
-	if _, err := b.applyConductors("aruba-all", l, devices, parallelism, "all"); err != nil {
+	if _, err := b.applyConductors(prefix+"-all", l, devices, st, parallelism, "all"); err != nil {
 		return err
 	}
 	wall := b.lastApply
 	after := sumStats(b.ctx, devices, ca)
 	waves := (len(devices) + parallelism - 1) / parallelism
 	ideal := time.Duration(waves) * critical
-	report("aruba_conductors", len(devices), "devices")
-	report("aruba_backup_critical_path", critical.Seconds(), "s")
-	report("aruba_plan_wall_time", b.lastPlan.Seconds(), "s")
-	report("aruba_apply_wall_time", wall.Seconds(), "s")
-	report("aruba_ideal_time", ideal.Seconds(), "s")
-	report("aruba_apply_vs_ideal", wall.Seconds()/ideal.Seconds(), "x")
-	report("aruba_plan_and_apply_vs_ideal", (b.lastPlan+wall).Seconds()/ideal.Seconds(), "x")
-	report("aruba_logins_per_backup", float64(after.Logins-before.Logins)/float64(len(devices)), "logins")
-	report("aruba_logouts_per_backup", float64(after.Logouts-before.Logouts)/float64(len(devices)), "logouts")
-	report("aruba_calls_per_backup", float64(after.TotalCalls()-before.TotalCalls())/float64(len(devices)), "calls")
-	report("aruba_open_sessions_after_apply", after.OpenSessions, "sessions")
-	report("aruba_provider_peak_rss", b.peakRSS(), "MiB")
+	report(prefix+"_conductors", len(devices), "devices")
+	report(prefix+"_backup_critical_path", critical.Seconds(), "s")
+	report(prefix+"_plan_wall_time", b.lastPlan.Seconds(), "s")
+	report(prefix+"_apply_wall_time", wall.Seconds(), "s")
+	report(prefix+"_ideal_time", ideal.Seconds(), "s")
+	report(prefix+"_apply_vs_ideal", wall.Seconds()/ideal.Seconds(), "x")
+	report(prefix+"_plan_and_apply_vs_ideal", (b.lastPlan+wall).Seconds()/ideal.Seconds(), "x")
+	report(prefix+"_logins_per_backup", float64(after.Logins-before.Logins)/float64(len(devices)), "logins")
+	report(prefix+"_logouts_per_backup", float64(after.Logouts-before.Logouts)/float64(len(devices)), "logouts")
+	report(prefix+"_calls_per_backup", float64(after.TotalCalls()-before.TotalCalls())/float64(len(devices)), "calls")
+	report(prefix+"_open_sessions_after_apply", after.OpenSessions, "sessions")
+	report(prefix+"_provider_peak_rss", b.peakRSS(), "MiB")
 
 	// Plan on the resulting state: refresh must make no device call.
-	if err := b.ws.Terraform(b.ctx, filepath.Join(b.ws.Dir, "aruba-all"), nil, os.Stderr, b.env, "plan", "-input=false", "-parallelism="+fmt.Sprint(parallelism), "-detailed-exitcode"); err != nil {
+	env := append(conductorEnv(l, devices), append(st.env, b.env...)...)
+	if err := b.ws.Terraform(b.ctx, filepath.Join(b.ws.Dir, prefix+"-all"), nil, os.Stderr, env, "plan", "-input=false", "-parallelism="+fmt.Sprint(parallelism), "-detailed-exitcode"); err != nil {
 		return fmt.Errorf("plan after apply must show no changes: %w", err)
 	}
 	afterPlan := sumStats(b.ctx, devices, ca)
-	report("aruba_plan_device_calls", afterPlan.TotalCalls()-after.TotalCalls(), "calls")
+	report(prefix+"_plan_device_calls", afterPlan.TotalCalls()-after.TotalCalls(), "calls")
 	return nil
 }
 
-// applyConductors writes a configuration backing up devices and applies it; it returns
-// each backup's create duration.
-func (b *bench) applyConductors(name string, l devicesim.Listing, devices []devicesim.DeviceInfo, parallelism int, trigger string) (map[string]time.Duration, error) {
+// conductorEnv passes the conductors' and the SCP server's passwords to terraform.
+func conductorEnv(l devicesim.Listing, devices []devicesim.DeviceInfo) []string {
+	return []string{"TF_VAR_aruba_password=" + devices[0].Password, "TF_VAR_scp_password=" + l.SFTP.Password}
+}
+
+// applyConductors writes a configuration backing up devices into st and applies it;
+// it returns each backup's create duration.
+func (b *bench) applyConductors(name string, l devicesim.Listing, devices []devicesim.DeviceInfo, st backupStore, parallelism int, trigger string) (map[string]time.Duration, error) {
 	dir := filepath.Join(b.ws.Dir, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -206,7 +239,7 @@ func (b *bench) applyConductors(name string, l devicesim.Listing, devices []devi
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, `
 provider "infrabackup" {
-  backup_dir  = %q
+  %s
   ca_cert_pem = file(%q)
   aruba = {
     username = %q
@@ -227,7 +260,7 @@ terraform {
     infrabackup = { source = "infrabackup/infrabackup" }
   }
 }
-`, filepath.Join(b.ws.Dir, "backups"), l.CACertFile, devices[0].Username)
+`, st.args, l.CACertFile, devices[0].Username)
 	for _, d := range devices {
 		fmt.Fprintf(&cfg, `
 resource "infrabackup_aruba_conductor_backup" %q {
@@ -249,7 +282,7 @@ output %q {
 }
 `, d.Name, d.Host, d.Port, d.Name, trigger, host, port, l.SFTP.Username, l.SFTP.HostKey, d.Name, d.Name, d.Name)
 	}
-	env := append([]string{"TF_VAR_aruba_password=" + devices[0].Password, "TF_VAR_scp_password=" + l.SFTP.Password}, b.env...)
+	env := append(conductorEnv(l, devices), append(st.env, b.env...)...)
 	return b.apply(dir, cfg.String(), parallelism, env)
 }
 

@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"hash"
 	"net/http"
+	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +26,15 @@ import (
 )
 
 var errAborted = errors.New("write aborted")
+
+// collectEvery is how many parts a writer uploads between two garbage collections.
+// Its part buffers are most of a process's live heap, and Go lets the heap grow to
+// twice the live heap before it collects: without these collections, the garbage of
+// each part's request (about 170 KiB) piles up over a multi-GiB upload to as much
+// again as the buffers (a 3 GiB iLO backup took the provider from 87 to 117 MiB).
+// The buffers hold no pointers, so a collection costs little: measured, 2% more CPU
+// for a 3 GiB upload whose peak resident set fell from 96 to 61 MiB.
+const collectEvery = 8
 
 // smallObject is the size up to which a writer's buffer grows as needed; beyond it,
 // whole part buffers are used.
@@ -92,7 +103,7 @@ func (s *S3) putObject(ctx context.Context, key string, data []byte, sum [sha256
 			SSEKMSKeyId:               optional(s.cfg.KMSKeyID),
 			ObjectLockMode:            types.ObjectLockMode(s.cfg.LockMode),
 			ObjectLockRetainUntilDate: s.retainUntil(),
-		}, payloadHash(sum), countAttempts(&attempts))
+		}, s.payloadHash(sum), countAttempts(&attempts))
 		if err != nil {
 			return err
 		}
@@ -160,11 +171,18 @@ func optional(s string) *string {
 	return aws.String(s)
 }
 
-// payloadHash signs the request body with its SHA-256, already computed for the
-// checksum, instead of letting the SDK hash it again (plain HTTP) or leave the
-// payload unsigned (HTTPS).
-func payloadHash(sum [sha256.Size]byte) func(*s3.Options) {
-	h := hex.EncodeToString(sum[:])
+// payloadHash says what a request's signature covers of its body, whose SHA-256 is
+// sum. Over HTTPS it is UNSIGNED-PAYLOAD, as the AWS SDKs and CLI send there: TLS
+// protects the body in transit, and the x-amz-checksum-sha256 header, which the
+// signature covers, has the server verify every byte it stores, whereas a signed
+// payload costs the server a second SHA-256 of every byte. Over plain HTTP the
+// signature covers the body too, with the SHA-256 already computed for the checksum
+// instead of a second pass by the SDK.
+func (s *S3) payloadHash(sum [sha256.Size]byte) func(*s3.Options) {
+	h := unsignedPayload
+	if strings.HasPrefix(strings.ToLower(s.cfg.Endpoint), "http://") {
+		h = hex.EncodeToString(sum[:])
+	}
 	return s3.WithAPIOptions(func(st *middleware.Stack) error {
 		return st.Finalize.Add(middleware.FinalizeMiddlewareFunc("objstore:PayloadHash",
 			func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
@@ -172,6 +190,10 @@ func payloadHash(sum [sha256.Size]byte) func(*s3.Options) {
 			}), middleware.Before)
 	})
 }
+
+// unsignedPayload is the x-amz-content-sha256 value of a body the signature does
+// not cover.
+const unsignedPayload = "UNSIGNED-PAYLOAD"
 
 // countAttempts counts the attempts the SDK's retry loop makes for one call.
 func countAttempts(n *int) func(*s3.Options) {
@@ -313,6 +335,9 @@ func (w *s3Writer) sendPart(last bool) error {
 		if err != nil {
 			w.setFailed(err)
 		}
+		if num%collectEvery == 0 {
+			runtime.GC()
+		}
 	}()
 	w.buf = nil
 	if last {
@@ -368,7 +393,7 @@ func (w *s3Writer) uploadPart(num int32, buf []byte) error {
 		Body:           bytes.NewReader(buf),
 		ContentLength:  aws.Int64(int64(len(buf))),
 		ChecksumSHA256: aws.String(b64),
-	}, payloadHash(sum))
+	}, s.payloadHash(sum))
 	step := "upload part " + strconv.Itoa(int(num))
 	if err != nil {
 		var answered smithy.APIError // the server said no: it is not storing the part
