@@ -255,7 +255,8 @@ type apstraStoredBackupModel struct {
 
 func (apstraStoredBackupModel) attributes(withChanges bool) map[string]schema.Attribute {
 	attrs := storedBackupModel{}.attributes("Every file the backup wrote: per blueprint its graph (`bp-<token>-graph`), deploy state, " +
-		"revisions, connectivity templates (`-ct`) and each device's deployed configuration (`bp-<token>-cfg-<node>`); the design " +
+		"revisions, connectivity templates (`-ct`), each device's deployed configuration (`bp-<token>-cfg-<node>`) and, when it changed, " +
+		"its diff against the previous backup (`bp-<token>-cfg-<node>-diff`); the design " +
 		"catalog (`design-*`) and resource pools (`resources-*`); with `snapshot`, `aos-snapshot`.")
 	attrs["blueprints_backed_up"] = schema.ListNestedAttribute{
 		MarkdownDescription: "The blueprints the backup holds, in the server's order.",
@@ -293,7 +294,7 @@ func apstraBlueprintAttributes(withChanges bool) map[string]schema.Attribute {
 				"sha256":    str("SHA-256 of the deployed configuration."),
 				"diff_key": str("Key of the unified diff of the deployed configuration against the server's previous backup, in the backup store " +
 					"(`apstra/<name>/<backup id>-bp-<token>-cfg-<node>-diff.diff`, below `s3.key_prefix`); `files` lists it with its size and SHA-256. " +
-					"Null for a first backup and when nothing changed but lines `ignore_lines` matches. The diff holds configuration lines: treat it like the configuration."),
+					"Null for a first backup and when nothing changed but lines the backup resource's `ignore_lines` matches. The diff holds configuration lines: treat it like the configuration."),
 				"diff_path": str("Local path of the diff (`diff_key`) in a local store; null in a bucket and when `diff_key` is null."),
 			}, deviceChangedAttributes(withChanges))},
 		},

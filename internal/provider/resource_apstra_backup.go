@@ -70,6 +70,9 @@ func (r *apstraBackupResource) Schema(ctx context.Context, _ resource.SchemaRequ
 			"deployed is listed under `skipped` with the reason), the design catalog and the resource pools. The backup record lists " +
 			"every file with its size and SHA-256. With `snapshot`, Apstra's own disaster-recovery copy (`sudo aos_backup` over SSH) " +
 			"lands in the same backup and is removed from the server.\n\n" +
+			"Each device's deployed configuration is compared with the server's previous backup: when it changed, its unified diff is " +
+			"stored beside it, and the device reports the lines added and removed (`ignore_lines` leaves out lines that change on every run). " +
+			"Neither the diff nor any configuration text goes into state or logs.\n\n" +
 			"Change `trigger` to take a new backup. Refresh makes no server call; destroying the resource never deletes backups. " +
 			failedBackupNote + deviceLockNote,
 		Attributes: withAttributes(apstraKind.targetAttributes("Apstra server host name or IP address."), apstraStoredBackupModel{}.attributes(true), map[string]schema.Attribute{
