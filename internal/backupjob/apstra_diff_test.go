@@ -2,12 +2,16 @@ package backupjob
 
 import (
 	"context"
+	"errors"
 	"io"
 	"path"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"golang.org/x/sync/semaphore"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	apstrasim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/apstra"
@@ -165,5 +169,69 @@ func TestApstraDiffFileNameFits(t *testing.T) {
 	name := "20261201T000000.000Z-" + kind + ".diff"
 	if err := backupstore.ValidName(name); err != nil || len(name) != 63 {
 		t.Errorf("%q (%d characters): %v", name, len(name), err)
+	}
+}
+
+// A comparison takes its texts' size from the backup's budget before it reads
+// anything: with the budget spent it waits (here until its context ends, having
+// opened nothing); identical bytes take nothing and go through.
+func TestConfigDiffsWaitForTheMemoryBudget(t *testing.T) {
+	root := t.TempDir()
+	local, err := objstore.OpenLocal(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counting := &countingStore{Store: local, opened: map[string]int{}}
+	store := backupstore.New(counting)
+	const kind = "bp-t-cfg-n"
+	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	commit := func(text string) backupstore.Backup {
+		run, err := store.Begin(t.Context(), backupstore.FamilyApstra, "a1", at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := run.WriteFile(t.Context(), kind, "txt", strings.NewReader(text)); err != nil {
+			t.Fatal(err)
+		}
+		b, err := run.Commit(t.Context(), "192.0.2.1", 443, nil, at.Add(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		at = at.Add(time.Minute)
+		return b
+	}
+	previous := commit("a\nb\n")
+	run, err := store.Begin(t.Context(), backupstore.FamilyApstra, "a1", at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = run.Abort() }()
+	diffs := &configDiffs{store: store, previous: previous, budget: semaphore.NewWeighted(diffBudget)}
+	if err := diffs.budget.Acquire(t.Context(), diffBudget); err != nil {
+		t.Fatal(err)
+	}
+	counting.reset()
+
+	same, err := run.WriteFile(t.Context(), kind, "txt", strings.NewReader("a\nb\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := diffs.compare(t.Context(), run, same, []byte("a\nb\n")); err != nil || d.Changed || !d.Compared {
+		t.Errorf("identical bytes with the budget spent: %+v, %v", d, err)
+	}
+
+	changed := backupstore.File{Kind: kind, Key: same.Key, Size: 4, SHA256: strings.Repeat("0", 64)}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if d, err := diffs.compare(ctx, run, changed, []byte("a\nc\n")); !errors.Is(err, context.Canceled) {
+		t.Errorf("a change with the budget spent: %+v, %v; want to wait until the context ends", d, err)
+	}
+	if opened := counting.reset(); len(opened) != 0 {
+		t.Errorf("opened %v while waiting for the budget", opened)
+	}
+
+	diffs.budget.Release(diffBudget)
+	if d, err := diffs.compare(t.Context(), run, changed, []byte("a\nc\n")); err != nil || !d.Changed || d.Added != 1 || d.Removed != 1 {
+		t.Errorf("a change with the budget free: %+v, %v", d, err)
 	}
 }
