@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
@@ -28,7 +30,9 @@ import (
 // the next.
 
 // File kinds of an Apstra backup; the per-blueprint ones are prefixed by the
-// blueprint's token (ApstraBlueprint.Token): bp-<token>-graph, bp-<token>-cfg-<node>.
+// blueprint's token (ApstraBlueprint.Token): bp-<token>-graph, bp-<token>-cfg-<node>,
+// and the diff of a configuration against the previous backup's,
+// bp-<token>-cfg-<node>-diff (DiffKind).
 const (
 	KindApstraSnapshot = "aos-snapshot"
 	apstraGraph        = "graph"
@@ -56,6 +60,9 @@ type ApstraRequest struct {
 	Blueprints []string
 	// Snapshot, when set, runs aos_backup over SSH and stores its tarball too.
 	Snapshot *ApstraSnapshot
+	// IgnoreLines: lines of the deployed configurations that take no part in the
+	// comparison with the previous backup (see ArubaRequest.IgnoreLines).
+	IgnoreLines []*regexp.Regexp
 }
 
 // ApstraDevice is a managed system whose deployed configuration was stored.
@@ -65,9 +72,12 @@ type ApstraDevice struct {
 	Hostname string `json:"hostname,omitempty"`
 	SystemID string `json:"system_id,omitempty"`
 	Kind     string `json:"kind"` // the file's kind in the backup
-	sha256   string // the stored configuration's
-	// Changed: its configuration differs from the previous backup's (or it had none).
+	// Changed: its configuration differs from the previous backup's in a line
+	// IgnoreLines does not match (or the previous backup had none).
 	Changed bool `json:"-"`
+	// Diff compares it with the previous backup's; its diff, DiffKind(Kind), is one
+	// of the backup's files.
+	Diff TextDiff `json:"-"`
 }
 
 // ApstraSkipped is a system node without a deployed configuration, and why.
@@ -126,7 +136,9 @@ type ApstraResult struct {
 
 // idToken turns an id the server chose into a short, safe part of a file kind: the
 // id itself when it is short and a valid name, else "h" and 11 hex digits of its
-// SHA-256 (Apstra's blueprint ids are 36-character UUIDs; a kind is at most 38).
+// SHA-256 (Apstra's blueprint ids are 36-character UUIDs). A kind is then at most
+// 37 characters (a configuration's diff, bp-<12>-cfg-<12>-diff), and its file name,
+// <backup id>-<kind>.diff, 63: the store takes 64.
 func idToken(id string) string {
 	if len(id) <= 12 && backupstore.ValidName(id) == nil {
 		return id
@@ -145,7 +157,8 @@ func RunApstra(ctx context.Context, store *backupstore.Store, req ApstraRequest)
 	c := req.Client
 	var selected []apstra.Blueprint
 	var previous map[string]ApstraBlueprint // by id; nil: no previous backup
-	var prevBackup backupstore.Backup
+	// The previous backup is looked up once; every device's diff reads its file.
+	diffs := &configDiffs{store: store, ignore: req.IgnoreLines, budget: semaphore.NewWeighted(diffBudget)}
 	var snap *snapshotConn
 	defer func() {
 		if snap != nil {
@@ -177,9 +190,10 @@ func RunApstra(ctx context.Context, store *backupstore.Store, req ApstraRequest)
 					return "", err
 				}
 			}
-			if prev, err := store.Latest(ctx, backupstore.FamilyApstra, folder); err == nil {
-				if bps, err := ApstraBlueprints(prev); err == nil {
-					prevBackup, previous = prev, map[string]ApstraBlueprint{}
+			diffs.previous, diffs.prevErr = store.Latest(ctx, backupstore.FamilyApstra, folder)
+			if diffs.prevErr == nil {
+				if bps, err := ApstraBlueprints(diffs.previous); err == nil {
+					previous = map[string]ApstraBlueprint{}
 					for _, bp := range bps {
 						previous[bp.ID] = bp
 					}
@@ -190,7 +204,7 @@ func RunApstra(ctx context.Context, store *backupstore.Store, req ApstraRequest)
 		write: func(ctx context.Context, run *backupstore.Run) (map[string]string, error) {
 			tokens := map[string]string{}
 			for _, sel := range selected {
-				bp, err := exportBlueprint(ctx, c, run, sel)
+				bp, err := exportBlueprint(ctx, c, run, sel, diffs)
 				if err != nil {
 					return nil, err
 				}
@@ -198,7 +212,7 @@ func RunApstra(ctx context.Context, store *backupstore.Store, req ApstraRequest)
 					return nil, fmt.Errorf("%s: blueprints %q and %q give the same file names: name one of them in blueprints, not both", c.Device(), other, bp.ID)
 				}
 				tokens[bp.Token] = bp.ID
-				markChanged(&bp, previous, prevBackup)
+				markChanged(&bp, previous)
 				res.Blueprints = append(res.Blueprints, bp)
 			}
 			skipped, err := exportCollections(ctx, c, run)
@@ -275,8 +289,8 @@ func orNone(s string) string {
 
 // exportBlueprint stores one blueprint's files. The graph streams into the store
 // and, through a pipe, into ScanGraph, which finds its system nodes without holding
-// the graph.
-func exportBlueprint(ctx context.Context, c *apstra.Client, run *backupstore.Run, sel apstra.Blueprint) (ApstraBlueprint, error) {
+// the graph. Each deployed configuration is compared with the previous backup's.
+func exportBlueprint(ctx context.Context, c *apstra.Client, run *backupstore.Run, sel apstra.Blueprint, diffs *configDiffs) (ApstraBlueprint, error) {
 	scrub := func(s string) string { return deviceText(c, s) }
 	bp := ApstraBlueprint{ID: sel.ID, Label: scrub(sel.Label), Design: scrub(sel.Design), Token: idToken(sel.ID),
 		Deployed: []ApstraDevice{}, Skipped: []ApstraSkipped{}}
@@ -347,11 +361,15 @@ func exportBlueprint(ctx context.Context, c *apstra.Client, run *backupstore.Run
 			}
 			d := &ApstraDevice{NodeID: n.ID, Label: scrub(n.Label), Hostname: scrub(n.Hostname), SystemID: scrub(n.SystemID),
 				Kind: bp.Kind(apstraConfigPrefix + idToken(n.ID))}
-			f, err := writeBytes(gctx, run, d.Kind, []byte(text), c.Device())
+			data := []byte(text)
+			f, err := writeBytes(gctx, run, d.Kind, data, c.Device())
 			if err != nil {
 				return err
 			}
-			d.sha256 = f.SHA256
+			if d.Diff, err = diffs.compare(gctx, run, f, data); err != nil {
+				return fmt.Errorf("%s: node %s: %w", c.Device(), d.NodeID, err)
+			}
+			d.Changed = d.Diff.Changed
 			deployed[i] = d
 			return nil
 		})
@@ -472,16 +490,42 @@ func exportCollections(ctx context.Context, c *apstra.Client, run *backupstore.R
 // CollectionKind is the file kind of a catalog or pool collection: design-tags.
 func CollectionKind(col apstra.Collection) string { return strings.ReplaceAll(col.Name, "/", "-") }
 
-// markChanged sets the blueprint's and its devices' Changed flags against the
-// previous backup of the server (all changed when there is none).
-func markChanged(bp *ApstraBlueprint, previous map[string]ApstraBlueprint, prevBackup backupstore.Backup) {
+// markChanged sets the blueprint's Changed flag against the previous backup of
+// the server (changed when there is none). Its devices' were set by their diffs.
+func markChanged(bp *ApstraBlueprint, previous map[string]ApstraBlueprint) {
 	prev, found := previous[bp.ID]
 	bp.Changed = !found || prev.Version != bp.Version
-	for i := range bp.Deployed {
-		d := &bp.Deployed[i]
-		old, ok := prevBackup.File(d.Kind)
-		d.Changed = !ok || old.SHA256 != d.sha256
+}
+
+// diffBudget bounds the bytes of text the configuration comparisons of one backup
+// hold at once (each holds about three times its texts): a blueprint's devices are
+// compared in parallel, each pair of texts at most 2*maxDiffInput.
+const diffBudget = 2 * maxDiffInput
+
+// configDiffs compares the deployed configurations of a backup with those of the
+// server's previous backup, looked up once for the whole backup.
+type configDiffs struct {
+	store    *backupstore.Store
+	previous backupstore.Backup
+	prevErr  error // as Latest returned it
+	ignore   []*regexp.Regexp
+	budget   *semaphore.Weighted // of diffBudget bytes
+}
+
+// compare diffs a configuration just written into run (text is its content).
+func (d *configDiffs) compare(ctx context.Context, run *backupstore.Run, f backupstore.File, text []byte) (TextDiff, error) {
+	// The texts the comparison will hold (none when the bytes are the same or
+	// either is too large to compare), taken from the budget for its duration.
+	var weight int64
+	if prev, ok := d.previous.File(f.Kind); d.prevErr == nil && ok && prev.SHA256 != f.SHA256 &&
+		prev.Size <= maxDiffInput && len(text) <= maxDiffInput {
+		weight = prev.Size + int64(len(text))
 	}
+	if err := d.budget.Acquire(ctx, weight); err != nil {
+		return TextDiff{}, err
+	}
+	defer d.budget.Release(weight)
+	return diffText(ctx, d.store, run, d.previous, d.prevErr, f, text, d.ignore)
 }
 
 // ChangedDevices lists the node ids whose configuration changed.

@@ -13,7 +13,8 @@ import (
 
 // TestAccApstraBackup_secretsNeverLeak runs an Apstra backup with a snapshot and a
 // token that expires on the way under TF_LOG=trace, and checks that neither the
-// state nor the log holds the API or SSH password or any token the server issued.
+// state nor the log holds the API or SSH password, any token the server issued or
+// configuration text.
 func TestAccApstraBackup_secretsNeverLeak(t *testing.T) {
 	logFile := filepath.Join(t.TempDir(), "trace.log")
 	t.Setenv("TF_LOG", "trace")
@@ -75,6 +76,20 @@ func TestAccApstraBackup_secretsNeverLeak(t *testing.T) {
 		}
 		if strings.Contains(stateDump, secret) {
 			t.Errorf("the state contains the %s", what)
+		}
+	}
+	// Nor any deployed configuration's text.
+	info := a.Blueprints()[0]
+	cfg, _ := a.DeployedConfig(info.ID, info.Managed[0])
+	for what, n := range map[string]string{"aggregated-devices line": "aggregated-devices {", "BGP line": "multipath multiple-as",
+		"revision comment": "/* configuration revision 0 */"} {
+		switch {
+		case !strings.Contains(cfg, n):
+			t.Fatalf("the simulator's configuration lacks %q: the test searches the state and log for it", n)
+		case strings.Contains(log, n):
+			t.Errorf("the trace log holds the configuration's %s", what)
+		case strings.Contains(stateDump, n):
+			t.Errorf("the state holds the configuration's %s", what)
 		}
 	}
 	if len(a.Snapshots()) != 1 {

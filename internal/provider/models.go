@@ -255,7 +255,8 @@ type apstraStoredBackupModel struct {
 
 func (apstraStoredBackupModel) attributes(withChanges bool) map[string]schema.Attribute {
 	attrs := storedBackupModel{}.attributes("Every file the backup wrote: per blueprint its graph (`bp-<token>-graph`), deploy state, " +
-		"revisions, connectivity templates (`-ct`) and each device's deployed configuration (`bp-<token>-cfg-<node>`); the design " +
+		"revisions, connectivity templates (`-ct`), each device's deployed configuration (`bp-<token>-cfg-<node>`) and, when it changed, " +
+		"its diff against the previous backup (`bp-<token>-cfg-<node>-diff`); the design " +
 		"catalog (`design-*`) and resource pools (`resources-*`); with `snapshot`, `aos-snapshot`.")
 	attrs["blueprints_backed_up"] = schema.ListNestedAttribute{
 		MarkdownDescription: "The blueprints the backup holds, in the server's order.",
@@ -291,7 +292,11 @@ func apstraBlueprintAttributes(withChanges bool) map[string]schema.Attribute {
 				"key":       str("Key of the deployed configuration in the backup store."),
 				"path":      str("Local path of the deployed configuration in a local store; null in a bucket."),
 				"sha256":    str("SHA-256 of the deployed configuration."),
-			}, deviceChangedAttribute(withChanges))},
+				"diff_key": str("Key of the unified diff of the deployed configuration against the server's previous backup, in the backup store " +
+					"(`apstra/<name>/<backup id>-bp-<token>-cfg-<node>-diff.diff`, below `s3.key_prefix`); `files` lists it with its size and SHA-256. " +
+					"Null for a first backup and when nothing changed but lines the backup resource's `ignore_lines` matches. The diff holds configuration lines: treat it like the configuration."),
+				"diff_path": str("Local path of the diff (`diff_key`) in a local store; null in a bucket and when `diff_key` is null."),
+			}, deviceChangedAttributes(withChanges))},
 		},
 		"skipped": schema.ListNestedAttribute{
 			MarkdownDescription: "System nodes without a deployed configuration (not managed, or only in staging), and why.",
@@ -306,29 +311,39 @@ func apstraBlueprintAttributes(withChanges bool) map[string]schema.Attribute {
 	if withChanges {
 		attrs["changed"] = schema.BoolAttribute{Computed: true, MarkdownDescription: "Whether the blueprint's version differs from the previous backup of this server in the store (`true` when it was not in it)."}
 		attrs["changed_devices"] = schema.ListAttribute{Computed: true, ElementType: types.StringType,
-			MarkdownDescription: "Node ids of the devices whose deployed configuration differs from the previous backup's (SHA-256), or that it did not have."}
+			MarkdownDescription: "Node ids of the devices whose `changed` is true."}
 	}
 	return attrs
 }
 
-func deviceChangedAttribute(withChanges bool) map[string]schema.Attribute {
+func deviceChangedAttributes(withChanges bool) map[string]schema.Attribute {
 	if !withChanges {
 		return nil
 	}
-	return map[string]schema.Attribute{"changed": schema.BoolAttribute{Computed: true,
-		MarkdownDescription: "Whether the deployed configuration differs from the previous backup's (`true` when it had none)."}}
+	return map[string]schema.Attribute{
+		"changed": schema.BoolAttribute{Computed: true,
+			MarkdownDescription: "Whether the deployed configuration differs from the previous backup's in a line that `ignore_lines` does not match " +
+				"(`true` when the previous backup had none)."},
+		"lines_added": schema.Int64Attribute{Computed: true,
+			MarkdownDescription: "Lines of the deployed configuration that are new since the previous backup (`ignore_lines` left out); " +
+				"null for a first backup or when the previous one could not be compared (a warning says why)."},
+		"lines_removed": schema.Int64Attribute{Computed: true,
+			MarkdownDescription: "Lines of the previous backup's deployed configuration that are gone (`ignore_lines` left out); null when `lines_added` is."},
+	}
 }
 
 // apstraBlueprintTypes are the object types of blueprints_backed_up's elements.
 func apstraBlueprintTypes(withChanges bool) (bp, device, skipped map[string]attr.Type) {
 	device = map[string]attr.Type{"node_id": types.StringType, "label": types.StringType, "hostname": types.StringType,
-		"system_id": types.StringType, "key": types.StringType, "path": types.StringType, "sha256": types.StringType}
+		"system_id": types.StringType, "key": types.StringType, "path": types.StringType, "sha256": types.StringType,
+		"diff_key": types.StringType, "diff_path": types.StringType}
 	skipped = map[string]attr.Type{"node_id": types.StringType, "label": types.StringType, "reason": types.StringType}
 	bp = map[string]attr.Type{"id": types.StringType, "label": types.StringType, "design": types.StringType,
 		"version": types.Int64Type, "deploy_state": types.StringType, "nodes": types.Int64Type, "relationships": types.Int64Type,
 		"graph_key": types.StringType, "graph_path": types.StringType}
 	if withChanges {
 		device["changed"] = types.BoolType
+		device["lines_added"], device["lines_removed"] = types.Int64Type, types.Int64Type
 		bp["changed"] = types.BoolType
 		bp["changed_devices"] = types.ListType{ElemType: types.StringType}
 	}
@@ -358,11 +373,17 @@ func (m *apstraStoredBackupModel) fromBlueprints(b backupstore.Backup, bps []bac
 		devices := make([]attr.Value, 0, len(bp.Deployed))
 		for _, dev := range bp.Deployed {
 			f, _ := b.File(dev.Kind)
+			diff, _ := b.File(backupjob.DiffKind(dev.Kind))
 			v := map[string]attr.Value{"node_id": types.StringValue(dev.NodeID), "label": types.StringValue(dev.Label),
 				"hostname": types.StringValue(dev.Hostname), "system_id": types.StringValue(dev.SystemID),
-				"key": optionalString(f.Key), "path": optionalString(f.Path), "sha256": types.StringValue(f.SHA256)}
+				"key": optionalString(f.Key), "path": optionalString(f.Path), "sha256": types.StringValue(f.SHA256),
+				"diff_key": optionalString(diff.Key), "diff_path": optionalString(diff.Path)}
 			if withChanges {
 				v["changed"] = types.BoolValue(dev.Changed)
+				v["lines_added"], v["lines_removed"] = types.Int64Null(), types.Int64Null()
+				if dev.Diff.Compared {
+					v["lines_added"], v["lines_removed"] = types.Int64Value(int64(dev.Diff.Added)), types.Int64Value(int64(dev.Diff.Removed))
+				}
 			}
 			devices = append(devices, obj(deviceType, v))
 		}

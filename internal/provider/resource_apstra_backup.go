@@ -2,6 +2,8 @@ package provider
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
@@ -45,6 +47,7 @@ type apstraBackupModel struct {
 	SelectBlueprints   types.List   `tfsdk:"blueprints"`
 	Snapshot           types.Object `tfsdk:"snapshot"`
 	SkippedCollections types.List   `tfsdk:"skipped_collections"`
+	IgnoreLines        types.List   `tfsdk:"ignore_lines"`
 	Retention          types.Object `tfsdk:"retention"`
 }
 
@@ -67,6 +70,9 @@ func (r *apstraBackupResource) Schema(ctx context.Context, _ resource.SchemaRequ
 			"deployed is listed under `skipped` with the reason), the design catalog and the resource pools. The backup record lists " +
 			"every file with its size and SHA-256. With `snapshot`, Apstra's own disaster-recovery copy (`sudo aos_backup` over SSH) " +
 			"lands in the same backup and is removed from the server.\n\n" +
+			"Each device's deployed configuration is compared with the server's previous backup: when it changed, its unified diff is " +
+			"stored beside it, and the device reports the lines added and removed (`ignore_lines` leaves out lines that change on every run). " +
+			"Neither the diff nor any configuration text goes into state or logs.\n\n" +
 			"Change `trigger` to take a new backup. Refresh makes no server call; destroying the resource never deletes backups. " +
 			failedBackupNote + deviceLockNote,
 		Attributes: withAttributes(apstraKind.targetAttributes("Apstra server host name or IP address."), apstraStoredBackupModel{}.attributes(true), map[string]schema.Attribute{
@@ -129,8 +135,9 @@ func (r *apstraBackupResource) Schema(ctx context.Context, _ resource.SchemaRequ
 				ElementType:         types.StringType,
 				PlanModifiers:       []planmodifier.List{listplanmodifier.UseStateForUnknown()},
 			},
-			"retention": resourceRetentionSchema(),
-			"timeouts":  timeouts.Attributes(ctx, timeouts.Opts{Create: true, CreateDescription: "How long the whole backup may take. Default `60m`."}),
+			"ignore_lines": ignoreLinesAttribute("deployed-configuration", "^## Last changed: ", "a device's `changed` in `blueprints_backed_up`"),
+			"retention":    resourceRetentionSchema(),
+			"timeouts":     timeouts.Attributes(ctx, timeouts.Opts{Create: true, CreateDescription: "How long the whole backup may take. Default `60m`."}),
 		}),
 	}
 }
@@ -161,6 +168,8 @@ func (r *apstraBackupResource) Create(ctx context.Context, req resource.CreateRe
 	resp.Diagnostics.Append(diags...)
 	var selected []string
 	resp.Diagnostics.Append(plan.SelectBlueprints.ElementsAs(ctx, &selected, false)...)
+	ignore, diags := compileIgnoreLines(ctx, plan.IgnoreLines)
+	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -175,11 +184,12 @@ func (r *apstraBackupResource) Create(ctx context.Context, req resource.CreateRe
 	}
 	res, err := backupjob.RunApstra(ctx, op.store, backupjob.ApstraRequest{
 		Client: op.client, Target: op.target(r.data), Name: plan.Name.ValueString(),
-		Blueprints: selected, Snapshot: snap,
+		Blueprints: selected, Snapshot: snap, IgnoreLines: ignore,
 	})
 	if !op.stored(ctx, &resp.Diagnostics, "Backup of "+op.client.Device(), err, res.LogoutFailed) {
 		return
 	}
+	warnNotCompared(op.client.Device(), res.Blueprints, &resp.Diagnostics)
 	resp.Diagnostics.Append(plan.fromBlueprints(res.Backup, res.Blueprints, true)...)
 	skipped, diags := types.ListValueFrom(ctx, types.StringType, append([]string{}, res.SkippedCollections...))
 	resp.Diagnostics.Append(diags...)
@@ -202,11 +212,39 @@ func (r *apstraBackupResource) Update(ctx context.Context, req resource.UpdateRe
 	}
 	state.deviceTargetModel = plan.deviceTargetModel // timeouts and credentials (host and port replace the resource)
 	state.Retention = plan.Retention                 // applies from the next backup on
+	state.IgnoreLines = plan.IgnoreLines             // applies from the next backup on
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 
 // Delete forgets the backup; its files stay in the backup store.
 func (r *apstraBackupResource) Delete(context.Context, resource.DeleteRequest, *resource.DeleteResponse) {
+}
+
+// warnNotCompared says, in one warning, which deployed configurations could not be
+// compared with the previous backup, and why.
+func warnNotCompared(device string, bps []backupjob.ApstraBlueprint, diags *diag.Diagnostics) {
+	const listed = 10
+	var lines []string
+	n := 0
+	for _, bp := range bps {
+		for _, d := range bp.Deployed {
+			if d.Diff.Skipped == "" {
+				continue
+			}
+			if n++; n <= listed {
+				lines = append(lines, fmt.Sprintf("- %s (blueprint %s): %s", d.NodeID, bp.Label, d.Diff.Skipped))
+			}
+		}
+	}
+	if n == 0 {
+		return
+	}
+	if n > listed {
+		lines = append(lines, fmt.Sprintf("- and %d more", n-listed))
+	}
+	diags.AddWarning(fmt.Sprintf("%d deployed configurations of %s not compared with the previous backup", n, device),
+		strings.Join(lines, "\n")+"\n\nThe backup is stored; for these devices changed compares SHA-256s, and lines_added and lines_removed are null. "+
+			"The next backup is compared with this one.")
 }
 
 // apstraSnapshotFrom converts the snapshot object; nil when it is null or unknown.

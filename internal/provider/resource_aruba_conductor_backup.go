@@ -3,12 +3,10 @@ package provider
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
-	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -194,14 +192,7 @@ func (r *arubaConductorBackupResource) Schema(ctx context.Context, _ resource.Sc
 				Computed:      true,
 				PlanModifiers: []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()},
 			},
-			"ignore_lines": schema.ListAttribute{
-				MarkdownDescription: "Regular expressions ([Go RE2 syntax](https://pkg.go.dev/regexp/syntax)) matching running-configuration lines that change on every backup " +
-					"without meaning anything (timestamps, counters), e.g. `^! Configuration generated `. A matching line (without its line ending) takes no part in the " +
-					"comparison with the previous backup and is left out of the diff, so `running_config_changed` means a real change. Changing it takes no new backup: it applies from the next one.",
-				ElementType: types.StringType,
-				Optional:    true,
-				Validators:  []validator.List{listvalidator.ValueStringsAre(regexpValidator())},
-			},
+			"ignore_lines": ignoreLinesAttribute("running-configuration", "^! Configuration generated ", "`running_config_changed`"),
 			"lines_added": schema.Int64Attribute{
 				MarkdownDescription: "Lines of the running configuration that are new since the device's previous backup (`ignore_lines` left out); " +
 					"null for a first backup or when the previous one could not be compared (a warning says why).",
@@ -341,22 +332,6 @@ func (r *arubaConductorBackupResource) Update(ctx context.Context, req resource.
 
 // Delete forgets the backup; the files stay where they were written.
 func (r *arubaConductorBackupResource) Delete(context.Context, resource.DeleteRequest, *resource.DeleteResponse) {
-}
-
-// compileIgnoreLines compiles ignore_lines, which validation has checked.
-func compileIgnoreLines(ctx context.Context, list types.List) ([]*regexp.Regexp, diag.Diagnostics) {
-	var patterns []string
-	diags := list.ElementsAs(ctx, &patterns, false)
-	var out []*regexp.Regexp
-	for i, p := range patterns {
-		re, err := regexp.Compile(p)
-		if err != nil {
-			diags.AddAttributeError(path.Root("ignore_lines").AtListIndex(i), "Invalid regular expression in ignore_lines", regexpError(p, err))
-			continue
-		}
-		out = append(out, re)
-	}
-	return out, diags
 }
 
 // warnFlashClean says in the plan that the backup deletes every tar file on the

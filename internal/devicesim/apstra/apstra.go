@@ -54,6 +54,10 @@ type BlueprintConfig struct {
 	// ConfigSize is roughly how many bytes each rendered device configuration has.
 	// Default 4 KiB.
 	ConfigSize int
+	// OneLineChanges: a change (ChangeBlueprint, ChangeNodes) rewrites one line of a
+	// system's configuration, its revision comment, as an operator's one-statement
+	// change does. Default: the device count and every interface address change too.
+	OneLineChanges bool
 }
 
 // Config describes one simulated Apstra server.

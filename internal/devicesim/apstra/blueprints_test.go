@@ -429,3 +429,40 @@ func TestLargeBlueprintStreamsInBoundedMemory(t *testing.T) {
 		t.Fatalf("heap grew by %d MiB while streaming a %d MB graph", growth>>20, n/1_000_000)
 	}
 }
+
+// With OneLineChanges, a change rewrites exactly one line of the changed system's
+// configuration, and none of the others'; by default it rewrites several.
+func TestOneLineChanges(t *testing.T) {
+	for _, oneLine := range []bool{true, false} {
+		a := start(t, Config{Blueprints: []BlueprintConfig{{ManagedSystems: 3, OneLineChanges: oneLine}}}).a
+		info := a.Blueprints()[0]
+		before := map[string]string{}
+		for _, id := range info.Managed {
+			before[id], _ = a.DeployedConfig(info.ID, id)
+		}
+		if err := a.ChangeNodes(info.ID, info.Managed[1]); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range info.Managed {
+			after, _ := a.DeployedConfig(info.ID, id)
+			old, cur := strings.Split(before[id], "\n"), strings.Split(after, "\n")
+			if len(old) != len(cur) {
+				t.Fatalf("OneLineChanges=%v: %s has %d lines, had %d", oneLine, id, len(cur), len(old))
+			}
+			var differ []string
+			for k := range old {
+				if old[k] != cur[k] {
+					differ = append(differ, cur[k])
+				}
+			}
+			switch {
+			case id != info.Managed[1] && len(differ) != 0:
+				t.Errorf("OneLineChanges=%v: unchanged %s has new lines %q", oneLine, id, differ)
+			case id == info.Managed[1] && oneLine && (len(differ) != 1 || strings.TrimSpace(differ[0]) != "/* configuration revision 1 */"):
+				t.Errorf("one-line change of %s: new lines %q", id, differ)
+			case id == info.Managed[1] && !oneLine && len(differ) < 3:
+				t.Errorf("default change of %s: only %d new lines", id, len(differ))
+			}
+		}
+	}
+}
