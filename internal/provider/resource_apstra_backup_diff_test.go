@@ -141,7 +141,7 @@ func TestAccApstraBackup_configDiff(t *testing.T) {
 				},
 				Config: backup("2"),
 				ConfigStateChecks: []statecheck.StateCheck{
-					apstraChanges(apstraRes, map[string][]string{"lab": {target}}),
+					apstraChanges(map[string][]string{"lab": {target}}),
 					apstraDeviceDiffs(apstraRes, true, map[string][2]int{target: {1, 1}},
 						"\n-    /* configuration revision 0 */\n", "\n+    /* configuration revision 1 */\n"),
 					apstraExportChecked(a, apstraRes),
@@ -157,7 +157,7 @@ func TestAccApstraBackup_configDiff(t *testing.T) {
 				},
 				Config: backup("3", withIgnoreLines(`^\s*/\* configuration revision \d+ \*/$`)),
 				ConfigStateChecks: []statecheck.StateCheck{
-					apstraChanges(apstraRes, map[string][]string{"lab": nil}),
+					apstraChanges(map[string][]string{"lab": nil}),
 					apstraDeviceDiffs(apstraRes, true, nil),
 					stateLacks(apstraConfigText),
 				},

@@ -87,7 +87,7 @@ func apstraExportChecked(a *apstrasim.Apstra, address string) checkFunc {
 				return fmt.Errorf("%s: SHA-256 on disk %s, recorded %s", text(f["path"]), got, text(f["sha256"]))
 			}
 		}
-		bps, err := apstraBlueprintsOf(s, address)
+		bps, err := apstraBlueprintsOf(s, apstraRes)
 		if err != nil {
 			return err
 		}
@@ -154,10 +154,10 @@ func apstraExportChecked(a *apstrasim.Apstra, address string) checkFunc {
 }
 
 // apstraChanges checks which blueprints (by label) and devices the backup reports
-// changed.
-func apstraChanges(address string, want map[string][]string) checkFunc {
+// changed (the resource apstraRes).
+func apstraChanges(want map[string][]string) checkFunc {
 	return func(s *tfjson.State) error {
-		bps, err := apstraBlueprintsOf(s, address)
+		bps, err := apstraBlueprintsOf(s, apstraRes)
 		if err != nil {
 			return err
 		}
@@ -199,7 +199,7 @@ func TestAccApstraBackup_threeBlueprintsAndChanges(t *testing.T) {
 					apstraExportChecked(a, apstraRes),
 					loginsAndLogouts(&a.Stats, 1, 1),
 					// The first backup of a server: everything is new.
-					apstraChanges(apstraRes, map[string][]string{
+					apstraChanges(map[string][]string{
 						"dc-east": infos[0].Managed, "dc-west": infos[1].Managed, "lab": infos[2].Managed}),
 				},
 			},
@@ -219,7 +219,7 @@ func TestAccApstraBackup_threeBlueprintsAndChanges(t *testing.T) {
 				// Nothing changed on the server.
 				Config: e.config(backup("2")),
 				ConfigStateChecks: []statecheck.StateCheck{
-					apstraChanges(apstraRes, nil),
+					apstraChanges(nil),
 					loginsAndLogouts(&a.Stats, 2, 2),
 				},
 			},
@@ -237,7 +237,7 @@ func TestAccApstraBackup_threeBlueprintsAndChanges(t *testing.T) {
 				ConfigStateChecks: []statecheck.StateCheck{
 					apstraExportChecked(a, apstraRes),
 					checkFunc(func(s *tfjson.State) error {
-						return apstraChanges(apstraRes, map[string][]string{"dc-west": changedWest, "lab": changedLab})(s)
+						return apstraChanges(map[string][]string{"dc-west": changedWest, "lab": changedLab})(s)
 					}),
 					loginsAndLogouts(&a.Stats, 3, 3),
 				},
