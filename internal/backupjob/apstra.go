@@ -359,7 +359,7 @@ func exportBlueprint(ctx context.Context, c *apstra.Client, run *backupstore.Run
 			case err != nil:
 				return err
 			}
-			d := &ApstraDevice{NodeID: n.ID, Label: scrub(n.Label), Hostname: scrub(n.Hostname), SystemID: scrub(n.SystemID),
+			d := &ApstraDevice{NodeID: scrub(n.ID), Label: scrub(n.Label), Hostname: scrub(n.Hostname), SystemID: scrub(n.SystemID),
 				Kind: bp.Kind(apstraConfigPrefix + idToken(n.ID))}
 			data := []byte(text)
 			f, err := writeBytes(gctx, run, d.Kind, data, c.Device())
