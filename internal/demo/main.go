@@ -3,9 +3,9 @@
 // provider (dev_overrides, no registry), and prints where every backup landed.
 //
 // With -s3 (`make demo-s3`) the backups go to a bucket of a local S3 server
-// (versitygw, as the tests run it) instead: it applies examples/s3/pipeline, then
-// examples/s3/reader in another folder, which finds the latest backups in the
-// bucket, and lists what the bucket holds.
+// (versitygw, as the tests run it) instead: it applies examples/s3/pipeline, then in
+// other folders examples/s3/reader, which finds the latest backups in the bucket, and
+// examples/pipelines/report, the weekly report; then it lists what the bucket holds.
 package main
 
 import (
@@ -49,17 +49,18 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *dir, *conductors, *ilos, *apstras, *useS3); err != nil {
+	repo, err := os.Getwd()
+	if err == nil {
+		err = run(ctx, repo, *dir, *conductors, *ilos, *apstras, *useS3)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo failed:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, dir string, conductors, ilos, apstras int, useS3 bool) error {
-	repo, err := os.Getwd()
-	if err != nil {
-		return err
-	}
+// run is the demo with the repository at repo (the module's root) and its files in dir.
+func run(ctx context.Context, repo, dir string, conductors, ilos, apstras int, useS3 bool) error {
 	step("building the provider and the device simulators")
 	ws, err := tfdriver.NewWorkspace(repo, dir)
 	if err != nil {
@@ -97,6 +98,10 @@ func run(ctx context.Context, dir string, conductors, ilos, apstras int, useS3 b
 		return err
 	}
 	if err := report(ctx, ws, tfDir, d.listing); err != nil {
+		return err
+	}
+	step("the fleet report (data source infrabackup_backups, output fleet_summary)")
+	if err := ws.Terraform(ctx, tfDir, os.Stdout, os.Stderr, nil, "output", "-raw", "fleet_summary"); err != nil {
 		return err
 	}
 	fmt.Printf("\nLocal backup store: %s\nRun `make demo` again for a new backup of every device (the trigger changes).\n", filepath.Join(ws.Dir, "backups"))
@@ -150,6 +155,35 @@ func devicesFrom(l devicesim.Listing) (devices, error) {
 	return d, nil
 }
 
+// pipelineApstras is the apstras variable of examples/s3/pipeline: each server's
+// address and its SSH side for the snapshot.
+func (d devices) pipelineApstras() map[string]any {
+	out := map[string]any{}
+	for _, dev := range d.listing.Devices {
+		if dev.Kind != "apstra" {
+			continue
+		}
+		server := map[string]any{"host": dev.Host, "port": dev.Port}
+		if dev.SSH != nil {
+			if host, port, err := splitHostPort(dev.SSH.Address); err == nil {
+				server["ssh_host"], server["ssh_port"], server["ssh_host_key"] = host, port, dev.SSH.HostKey
+			}
+		}
+		out[dev.Name] = server
+	}
+	return out
+}
+
+// apstraSSH is the SSH account of the simulated Apstra servers (one for all), or nil.
+func (d devices) apstraSSH() *devicesim.SFTPInfo {
+	for _, dev := range d.listing.Devices {
+		if dev.Kind == "apstra" && dev.SSH != nil {
+			return dev.SSH
+		}
+	}
+	return nil
+}
+
 // prepare copies the configuration at example (relative to the repository) into
 // the workspace folder name, with vars as its terraform.tfvars.json.
 func prepare(repo string, ws *tfdriver.Workspace, name, example string, vars map[string]any) (string, error) {
@@ -170,7 +204,7 @@ func prepare(repo string, ws *tfdriver.Workspace, name, example string, vars map
 }
 
 // report prints where every backup of the configuration in tfDir landed, from its
-// conductor_backups, ilo_backups and apstra_backups outputs, then the fleet report.
+// conductor_backups, ilo_backups and apstra_backups outputs.
 func report(ctx context.Context, ws *tfdriver.Workspace, tfDir string, l devicesim.Listing) error {
 	backups := map[string]backupOutput{}
 	for _, output := range []string{"conductor_backups", "ilo_backups", "apstra_backups"} {
@@ -213,8 +247,7 @@ func report(ctx context.Context, ws *tfdriver.Workspace, tfDir string, l devices
 			fmt.Println("   ", f)
 		}
 	}
-	step("the fleet report (data source infrabackup_backups, output fleet_summary)")
-	return ws.Terraform(ctx, tfDir, os.Stdout, os.Stderr, nil, "output", "-raw", "fleet_summary")
+	return nil
 }
 
 // runS3 is the demo into a bucket: the pipeline example writes, the reader example
@@ -240,6 +273,10 @@ func runS3(ctx context.Context, repo string, ws *tfdriver.Workspace, d devices) 
 		"keep_days":               0,
 		"device_ca_cert_pem_file": d.listing.CACertFile,
 		"conductors":              d.conductors, "ilos": d.ilos, "scp": d.scp,
+		"apstras": d.pipelineApstras(),
+	}
+	if ssh := d.apstraSSH(); ssh != nil {
+		vars["apstra_ssh_username"], vars["apstra_ssh_password"] = ssh.Username, ssh.Password
 	}
 	for k, v := range store {
 		vars[k] = v
@@ -249,7 +286,8 @@ func runS3(ctx context.Context, repo string, ws *tfdriver.Workspace, d devices) 
 		return err
 	}
 	step("terraform apply of examples/s3/pipeline: the backups go to the bucket (retention keeps each device's newest 3)")
-	deviceEnv := []string{"ARUBA_USERNAME=" + d.arubaUser, "ARUBA_PASSWORD=" + d.arubaPass, "ILO_USERNAME=" + d.iloUser, "ILO_PASSWORD=" + d.iloPass}
+	deviceEnv := []string{"ARUBA_USERNAME=" + d.arubaUser, "ARUBA_PASSWORD=" + d.arubaPass, "ILO_USERNAME=" + d.iloUser, "ILO_PASSWORD=" + d.iloPass,
+		"APSTRA_USER=" + d.apstraUser, "APSTRA_PASS=" + d.apstraPass}
 	if err := ws.Terraform(ctx, pipeline, os.Stdout, os.Stderr, append(s3Env, deviceEnv...), "apply", "-auto-approve", "-input=false"); err != nil {
 		return err
 	}
@@ -257,7 +295,11 @@ func runS3(ctx context.Context, repo string, ws *tfdriver.Workspace, d devices) 
 		return err
 	}
 
-	readerVars := map[string]any{"conductors": d.conductorNames, "ilos": d.iloNames}
+	apstraNames := make([]string, 0, len(d.apstras))
+	for name := range d.apstras {
+		apstraNames = append(apstraNames, name)
+	}
+	readerVars := map[string]any{"conductors": d.conductorNames, "ilos": d.iloNames, "apstras": apstraNames}
 	for k, v := range store {
 		readerVars[k] = v
 	}
@@ -270,6 +312,22 @@ func runS3(ctx context.Context, repo string, ws *tfdriver.Workspace, d devices) 
 		return err
 	}
 	if err := ws.Terraform(ctx, reader, os.Stdout, os.Stderr, nil, "output"); err != nil {
+		return err
+	}
+
+	reportVars := map[string]any{"max_age": "8d"}
+	for k, v := range store {
+		reportVars[k] = v
+	}
+	weekly, err := prepare(repo, ws, "s3-report", filepath.Join("examples", "pipelines", "report", "main.tf"), reportVars)
+	if err != nil {
+		return err
+	}
+	step("terraform apply of examples/pipelines/report, the weekly report of the pipelines' examples: every device in the bucket")
+	if err := ws.Terraform(ctx, weekly, io.Discard, os.Stderr, s3Env, "apply", "-auto-approve", "-input=false"); err != nil {
+		return err
+	}
+	if err := ws.Terraform(ctx, weekly, os.Stdout, os.Stderr, nil, "output", "-raw", "summary_markdown"); err != nil {
 		return err
 	}
 

@@ -39,6 +39,12 @@ variable "endpoint" {
   default     = null
 }
 
+variable "s3_ca_cert_pem_file" {
+  description = "PEM file of the CA that signed the S3-compatible server's certificate; null when a public CA did."
+  type        = string
+  default     = null
+}
+
 variable "max_age" {
   description = "A device without a complete backup this recent is stale: whole days (8d) or a duration (36h)."
   type        = string
@@ -52,6 +58,7 @@ provider "infrabackup" {
     region         = var.region
     endpoint       = var.endpoint
     use_path_style = var.endpoint != null
+    ca_cert_pem    = var.s3_ca_cert_pem_file == null ? null : file(var.s3_ca_cert_pem_file)
   }
 }
 

@@ -10,7 +10,8 @@
 #   - the bucket: the standard AWS chain (an OIDC web identity role in CI —
 #     AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE —, or AWS_PROFILE, or
 #     AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY);
-#   - the devices: ARUBA_USERNAME / ARUBA_PASSWORD and ILO_USERNAME / ILO_PASSWORD.
+#   - the devices: ARUBA_USERNAME / ARUBA_PASSWORD, ILO_USERNAME / ILO_PASSWORD and
+#     APSTRA_USER / APSTRA_PASS; for Apstra snapshots, TF_VAR_apstra_ssh_password.
 #
 # `make demo-s3` runs this configuration against the simulated devices and a local
 # S3-compatible server (versitygw).
@@ -104,6 +105,31 @@ variable "ilos" {
   default = {}
 }
 
+variable "apstras" {
+  description = "Apstra servers to back up: name => { host, port }. With ssh_host_key, Apstra's own snapshot (sudo aos_backup) lands in the same backup, over SSH (ssh_host, default host; ssh_port, default 22) as apstra_ssh_username."
+  type = map(object({
+    host         = string
+    port         = number
+    ssh_host     = optional(string)
+    ssh_port     = optional(number, 22)
+    ssh_host_key = optional(string)
+  }))
+  default = {}
+}
+
+variable "apstra_ssh_username" {
+  description = "SSH user of the Apstra snapshots; it needs sudo rights for aos_backup."
+  type        = string
+  default     = "admin"
+}
+
+variable "apstra_ssh_password" {
+  description = "SSH (and sudo) password of the Apstra snapshots: set TF_VAR_apstra_ssh_password from a CI secret."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
 variable "scp" {
   description = "SCP server the conductors push their flash archives to (null: running configs only)."
   type = object({
@@ -135,8 +161,9 @@ provider "infrabackup" {
     keep_days = var.keep_days
   }
 
-  aruba = {} # ARUBA_USERNAME / ARUBA_PASSWORD
-  ilo   = {} # ILO_USERNAME / ILO_PASSWORD
+  aruba  = {} # ARUBA_USERNAME / ARUBA_PASSWORD
+  ilo    = {} # ILO_USERNAME / ILO_PASSWORD
+  apstra = {} # APSTRA_USER / APSTRA_PASS
 }
 
 resource "infrabackup_aruba_conductor_backup" "this" {
@@ -170,6 +197,23 @@ resource "infrabackup_ilo_backup" "this" {
   trigger = var.backup_week
 }
 
+resource "infrabackup_apstra_backup" "this" {
+  for_each = var.apstras
+
+  host    = each.value.host
+  port    = each.value.port
+  name    = each.key
+  trigger = var.backup_week
+
+  snapshot = each.value.ssh_host_key == null ? null : {
+    host        = coalesce(each.value.ssh_host, each.value.host)
+    port        = each.value.ssh_port
+    username    = var.apstra_ssh_username
+    password_wo = var.apstra_ssh_password
+    host_key    = each.value.ssh_host_key
+  }
+}
+
 output "conductor_backups" {
   description = "Where each conductor's backup landed: s3:// objects (with scp, the copies of the files pushed there too), and scp:// files."
   value = {
@@ -188,6 +232,20 @@ output "ilo_backups" {
       completed_at  = b.completed_at
       serial_number = b.serial_number
       files         = [for f in b.files : coalesce(f.path, f.location)]
+    }
+  }
+}
+
+output "apstra_backups" {
+  description = "Where each Apstra server's blueprint exports (and snapshot) landed, and what changed."
+  value = {
+    for name, b in infrabackup_apstra_backup.this : name => {
+      completed_at = b.completed_at
+      files = [for f in b.files : coalesce(f.path, f.location)
+      if endswith(f.kind, "-graph") || f.kind == "aos-snapshot"]
+      blueprints = [for bp in b.blueprints_backed_up :
+        "${bp.label} version ${bp.version}: ${length(bp.devices)} device configurations, ${length(bp.skipped)} skipped; changed: ${bp.changed}, devices changed: ${length(bp.changed_devices)}"
+      ]
     }
   }
 }

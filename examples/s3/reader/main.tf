@@ -47,6 +47,12 @@ variable "ilos" {
   default     = []
 }
 
+variable "apstras" {
+  description = "Names of the Apstra servers' backups (the backup resources' name)."
+  type        = set(string)
+  default     = []
+}
+
 provider "infrabackup" {
   s3 = {
     bucket         = var.bucket
@@ -65,6 +71,11 @@ data "infrabackup_aruba_conductor_backup" "this" {
 
 data "infrabackup_ilo_backup" "this" {
   for_each = var.ilos
+  name     = each.key
+}
+
+data "infrabackup_apstra_backup" "this" {
+  for_each = var.apstras
   name     = each.key
 }
 
@@ -89,6 +100,15 @@ output "latest_ilo_backups" {
       sha256           = b.sha256
       backup_id        = b.id # what infrabackup_ilo_restore's backup_id takes
     }
+  }
+}
+
+output "latest_apstra_device_configs" {
+  description = "Where the last deployed configuration of every managed device of each Apstra server is in the bucket: server => blueprint/device label => key."
+  value = {
+    for name, b in data.infrabackup_apstra_backup.this : name => merge([
+      for bp in b.blueprints_backed_up : { for d in bp.devices : "${bp.label}/${d.label}" => d.key }
+    ]...)
   }
 }
 
