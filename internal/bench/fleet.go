@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -35,11 +36,13 @@ type fleetResult struct {
 	JUnitLen    int     `json:"junit_len"`
 }
 
-// benchFleet: a local store of 1,000 devices × 100 backups (every tenth device's
-// last attempt failed), read as the data source reads it — Fleet, then the report
+// fleet: a local store of 1,000 devices × 100 backups (every tenth device's last
+// attempt failed), read twice: as the data source reads it — Fleet, then the report
 // with its Markdown and JUnit forms — in a process of its own, so that its peak
-// resident set is the read's.
-func benchFleet(ctx context.Context, dir string) error {
+// resident set is the read's; then by the infrabackup_backups data source itself,
+// in terraform plan, with the provider's peak memory.
+func (b *bench) fleet(dir string) error {
+	ctx := b.ctx
 	root := filepath.Join(dir, "store")
 	start := time.Now()
 	sum, err := synthstore.Fill(ctx, root, synthstore.Spec{Devices: fleetDevices, Backups: fleetBackups, FailEvery: 10})
@@ -82,6 +85,65 @@ func benchFleet(ctx context.Context, dir string) error {
 	report("fleet_read_allocated", float64(last.AllocBytes)/(1<<20), "MiB")
 	report("fleet_report_markdown_size", float64(last.MarkdownLen)/1024, "KiB")
 	report("fleet_report_junit_size", float64(last.JUnitLen)/1024, "KiB")
+	return b.fleetDataSource(filepath.Join(dir, "terraform"), root, sum.Devices, sum.Failures)
+}
+
+// fleetDataSource times terraform plan of a configuration whose only content is the
+// infrabackup_backups data source over the store at root (the plan reads it), and
+// checks the plan saw every device and failure.
+func (b *bench) fleetDataSource(dir, root string, devices, failures int) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	config := fmt.Sprintf(`
+terraform {
+  required_providers {
+    infrabackup = { source = "infrabackup/infrabackup" }
+  }
+}
+provider "infrabackup" {
+  backup_dir = %q
+}
+data "infrabackup_backups" "all" {
+  max_age = "8d"
+}
+output "totals" {
+  value = data.infrabackup_backups.all.totals
+}
+`, root)
+	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(config), 0o644); err != nil {
+		return err
+	}
+	_ = b.peakRSS()
+	start := time.Now()
+	if err := b.ws.Terraform(b.ctx, dir, nil, os.Stderr, b.env, "plan", "-input=false", "-out=tfplan"); err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	peak := b.peakRSS()
+	var out strings.Builder
+	if err := b.ws.Terraform(b.ctx, dir, &out, os.Stderr, b.env, "show", "-json", "tfplan"); err != nil {
+		return err
+	}
+	var plan struct {
+		PlannedValues struct {
+			Outputs map[string]struct {
+				Value struct {
+					Devices int `json:"devices"`
+					Failed  int `json:"failed"`
+				} `json:"value"`
+			} `json:"outputs"`
+		} `json:"planned_values"`
+	}
+	if err := json.Unmarshal([]byte(out.String()), &plan); err != nil {
+		return fmt.Errorf("terraform show -json: %w", err)
+	}
+	got := plan.PlannedValues.Outputs["totals"].Value
+	if got.Devices != devices || got.Failed != failures {
+		return fmt.Errorf("the data source found %d devices, %d failed; the store holds %d and %d", got.Devices, got.Failed, devices, failures)
+	}
+	report("fleet_data_source_plan_time", elapsed.Seconds(), "s")
+	report("fleet_data_source_provider_peak_rss", peak, "MiB")
 	return nil
 }
 

@@ -67,7 +67,7 @@ var scenarios = []struct {
 		return b.withBucket("ilo", func(k *benchBucket) error { return b.iloS3(k, o.rounds) })
 	}},
 	{"ilo-many", func(b *bench, o options) error { return b.iloMany(o.conductors, o.parallelism) }},
-	{"fleet", func(b *bench, _ options) error { return benchFleet(b.ctx, filepath.Join(b.ws.Dir, "fleet")) }},
+	{"fleet", func(b *bench, _ options) error { return b.fleet(filepath.Join(b.ws.Dir, "fleet")) }},
 	{"apstra", func(b *bench, _ options) error { return b.apstra() }},
 }
 
@@ -95,9 +95,6 @@ func run(ctx context.Context, dir, scenario string, o options) error {
 		return err
 	}
 	_ = os.RemoveAll(dir)
-	if scenario == "fleet" { // reads a store only: no terraform, no provider build
-		return benchFleet(ctx, filepath.Join(dir, "fleet"))
-	}
 	ws, err := tfdriver.NewWorkspace(repo, dir)
 	if err != nil {
 		return err
