@@ -165,29 +165,36 @@ func RunApstra(ctx context.Context, store *backupstore.Store, req ApstraRequest)
 			_ = snap.close() // the snapshot was fetched and removed, or the backup failed for a reason already given
 		}
 	}()
+	// The server's folder is known before it is contacted, so that every failure,
+	// the login's too, is recorded where its backups are.
+	folder := req.Name
+	var folderErr error
+	if folder == "" {
+		if folder, folderErr = backupstore.SanitizeName(req.Host); folderErr != nil {
+			folder = ""
+			folderErr = fmt.Errorf("%s: the host cannot name a backup folder (%v); set name", c.Device(), folderErr)
+		}
+	}
 	b, logoutFailed, err := runBackup(ctx, store, c.Session(), req.Target, steps{
 		family: backupstore.FamilyApstra,
 		device: c.Device(),
+		name:   folder,
 		prepare: func(ctx context.Context) (string, error) {
-			folder := req.Name
-			if folder == "" {
-				var err error
-				if folder, err = backupstore.SanitizeName(req.Host); err != nil {
-					return "", fmt.Errorf("%s: the host cannot name a backup folder (%v); set name", c.Device(), err)
-				}
+			if folderErr != nil {
+				return "", folderErr
 			}
 			all, err := c.Blueprints(ctx)
 			if err != nil {
-				return "", err
+				return folder, err
 			}
 			if selected, err = selectBlueprints(c, all, req.Blueprints); err != nil {
-				return "", err
+				return folder, err
 			}
 			if req.Snapshot != nil {
 				// A wrong host key or password fails here, before anything runs on
 				// the server and before the export's work.
 				if snap, err = dialSnapshot(ctx, req.Host, req.Snapshot); err != nil {
-					return "", err
+					return folder, err
 				}
 			}
 			diffs.previous, diffs.prevErr = store.Latest(ctx, backupstore.FamilyApstra, folder)

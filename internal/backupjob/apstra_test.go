@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -221,5 +222,42 @@ func TestRunApstraMalformedGraphLeavesOnlyItsFailureRecord(t *testing.T) {
 	}
 	if st := f.srv.Apstra.Stats.Snapshot(); st.Logins != 1 || st.Logouts != 1 {
 		t.Errorf("logins %d logouts %d, want 1 and 1", st.Logins, st.Logouts)
+	}
+}
+
+// A failure is recorded under the server's name, the step before the server said
+// anything (a refused login) as well as a later one (an unknown blueprint), so that
+// infrabackup_backups reports the named server's last attempt.
+func TestRunApstraFailuresRecordedUnderTheName(t *testing.T) {
+	f := newApstraFixture(t, apstrasim.Config{})
+	for _, tc := range []struct {
+		password   string
+		blueprints []string
+		step       string
+	}{
+		{"Wr0ng-apstra-pw!", nil, "log in"},
+		{testApstraPass, []string{"no-such-blueprint"}, "select the blueprints"},
+	} {
+		c, err := apstra.New(f.hc, apstra.Config{Host: f.srv.Host, Port: f.srv.Port, Username: testApstraUser, Password: tc.password})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = RunApstra(t.Context(), f.store, ApstraRequest{Client: c, Target: Target{Host: f.srv.Host, Port: f.srv.Port},
+			Name: "fabric-a", Blueprints: tc.blueprints})
+		if err == nil {
+			t.Fatalf("%s: the backup succeeded", tc.step)
+		}
+		st, serr := f.store.Status(t.Context(), backupstore.FamilyApstra, "fabric-a")
+		if serr != nil {
+			t.Fatal(serr)
+		}
+		if a := st.LastAttempt; a.Outcome != backupstore.OutcomeFailed || a.Step != tc.step {
+			t.Errorf("last attempt of fabric-a %+v, want a failure at step %q (err: %v)", a, tc.step, err)
+		}
+	}
+	for _, p := range testkit.FilesUnder(t, f.root) {
+		if !strings.Contains(filepath.ToSlash(p), "/apstra/fabric-a/") {
+			t.Errorf("%s is not in the server's folder apstra/fabric-a/", p)
+		}
 	}
 }
