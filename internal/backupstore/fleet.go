@@ -1,6 +1,7 @@
 package backupstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,8 @@ import (
 type FleetFilter struct {
 	// Families to report ("aruba", "ilo"); empty: every family in the store.
 	Families []string
+	// Names, when not empty, keeps only the devices of these names.
+	Names []string
 	// Name, when set, keeps only the devices whose name it matches.
 	Name *regexp.Regexp
 }
@@ -108,9 +111,70 @@ func (s *Store) Fleet(ctx context.Context, filter FleetFilter) ([]DeviceStatus, 
 		if len(filter.Families) > 0 && !slices.Contains(filter.Families, family) {
 			return false
 		}
+		if len(filter.Names) > 0 && !slices.Contains(filter.Names, device) {
+			return false
+		}
 		return filter.Name == nil || filter.Name.MatchString(device)
 	})
-	return s.statuses(ctx, objs, groups)
+	sts, err := s.statuses(ctx, objs, groups)
+	if err != nil {
+		return nil, err
+	}
+	sts = foldAddressFolders(sts)
+	slices.SortStableFunc(sts, func(a, b DeviceStatus) int {
+		return cmp.Or(strings.Compare(a.Family, b.Family), strings.Compare(a.Device, b.Device))
+	})
+	return sts, nil
+}
+
+// foldAddressFolders merges the folders that hold only failure records into the
+// device backed up at the same address. Such a folder is made from the host when a
+// backup failed before the device said who it is (a new iLO's refused login, say);
+// once the device has a backup of its own under its name, the folder is that
+// device's earlier attempt, not a device of its own: reported apart, it would stay
+// failed for good. Its failure becomes the device's last attempt when it is newer
+// than the device's own; an older one is superseded and dropped.
+func foldAddressFolders(sts []DeviceStatus) []DeviceStatus {
+	type address struct {
+		family, host string
+		port         int
+	}
+	backedUp := map[address]int{} // the device with backups at the address, newest attempt
+	for i, st := range sts {
+		if st.Backups == 0 || st.Host == "" {
+			continue
+		}
+		a := address{st.Family, strings.ToLower(st.Host), st.Port}
+		if j, ok := backedUp[a]; !ok || st.LastAttempt.StartedAt.After(sts[j].LastAttempt.StartedAt) {
+			backedUp[a] = i
+		}
+	}
+	drop := make([]bool, len(sts))
+	for i, st := range sts {
+		if st.Backups > 0 || st.LastFailure == nil || st.Host == "" {
+			continue
+		}
+		j, ok := backedUp[address{st.Family, strings.ToLower(st.Host), st.Port}]
+		if !ok {
+			continue
+		}
+		drop[i] = true
+		owner := &sts[j]
+		if st.LastAttempt.StartedAt.After(owner.LastAttempt.StartedAt) {
+			owner.LastAttempt = st.LastAttempt
+			if owner.LastFailure == nil || st.LastFailure.StartedAt.After(owner.LastFailure.StartedAt) {
+				owner.LastFailure = st.LastFailure
+			}
+		}
+		owner.Problems = append(owner.Problems, st.Problems...)
+	}
+	kept := sts[:0]
+	for i, st := range sts {
+		if !drop[i] {
+			kept = append(kept, st)
+		}
+	}
+	return kept
 }
 
 // Status is Fleet for one device, from one listing of its folder. A device with
@@ -239,7 +303,7 @@ func (s *Store) deviceStatus(ctx context.Context, g deviceGroup, objs []objstore
 		if errors.Is(err, objstore.ErrNotFound) {
 			continue // deleted since the listing, by a prune
 		}
-		st.Problems = append(st.Problems, err.Error())
+		st.Problems = append(st.Problems, SafeText(err.Error(), MaxFailureMessage))
 		st.LastFailure = &Failure{Family: g.family, Device: g.device, ID: id, StartedAt: stampTime(id)}
 		break
 	}
@@ -257,7 +321,7 @@ func (s *Store) deviceStatus(ctx context.Context, g deviceGroup, objs []objstore
 			lastRecord = id
 		}
 		if err != nil {
-			st.Problems = append(st.Problems, err.Error())
+			st.Problems = append(st.Problems, SafeText(err.Error(), MaxFailureMessage))
 			continue
 		}
 		st.Latest = &b

@@ -2,6 +2,7 @@ package backupstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/objstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/objstore/s3test"
@@ -260,5 +262,99 @@ func TestFleetStoreDown(t *testing.T) {
 	cancel()
 	if _, err := ts.Fleet(ctx, FleetFilter{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Fleet with an ended context = %v, want context.Canceled", err)
+	}
+}
+
+// failAddress records a failure of the device at host:443 under folder, as a
+// failure before the device said who it is is recorded under its host.
+func failAddress(t *testing.T, s *Store, folder, host string, started time.Time, step string) {
+	t.Helper()
+	if _, err := s.RecordFailure(bg, FamilyILO, folder, Failure{Host: host, Port: 443, StartedAt: started,
+		FailedAt: started.Add(time.Second), Step: step, Message: step + " refused"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A new iLO whose first login failed is recorded under its host; once it is backed
+// up under its serial, the host's folder is that iLO's earlier attempt: one device,
+// whose last attempt is whichever is newer. A folder of failures at an address
+// where nothing was backed up stays a device of its own.
+func TestFleetFoldsFailuresRecordedUnderTheAddress(t *testing.T) {
+	eachBackend(t, func(t *testing.T, ts *tstore) {
+		failAddress(t, ts.Store, "10.0.0.9", "10.0.0.9", t0, "log in")
+		b := commitOne(t, ts.Store, FamilyILO, "SN123", "10.0.0.9", t0.Add(time.Hour), []byte("backup"))
+		failAddress(t, ts.Store, "10.0.0.10", "10.0.0.10", t0, "log in")
+		sts, err := ts.Fleet(bg, FleetFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(deviceNames(sts), " "); got != "ilo/10.0.0.10 ilo/SN123" {
+			t.Fatalf("Fleet reports %q, want the unreachable address and the iLO backed up since", got)
+		}
+		if st := sts[1]; st.LastAttempt.Outcome != OutcomeSucceeded || st.Latest == nil || st.Latest.ID != b.ID || st.LastFailure != nil {
+			t.Errorf("SN123 = %+v; want its backup as its last attempt, the older failure superseded", st)
+		}
+		if st := sts[0]; st.LastAttempt.Outcome != OutcomeFailed || st.LastAttempt.Step != "log in" {
+			t.Errorf("10.0.0.10 = %+v; want its failure", st)
+		}
+
+		// A newer failure at the address, recorded under the host again (a store
+		// that could not be read when it failed): it is SN123's last attempt.
+		failAddress(t, ts.Store, "10.0.0.9", "10.0.0.9", t0.Add(2*time.Hour), "download the backup")
+		sts, err = ts.Fleet(bg, FleetFilter{Families: []string{FamilyILO}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(deviceNames(sts), " "); got != "ilo/10.0.0.10 ilo/SN123" {
+			t.Fatalf("Fleet reports %q after the new failure", got)
+		}
+		st := sts[1]
+		if st.LastAttempt.Outcome != OutcomeFailed || st.LastAttempt.Step != "download the backup" || st.Latest == nil || st.Latest.ID != b.ID ||
+			st.LastFailure == nil || st.LastFailure.Step != "download the backup" {
+			t.Errorf("SN123 = %+v; want the newer failure as its last attempt, its backup still the latest", st)
+		}
+	})
+}
+
+// Fleet keeps the devices Names lists before it reads their records.
+func TestFleetNamesReadsOnlyThoseDevices(t *testing.T) {
+	ts := openLocal(t)
+	for d := range 5 {
+		name := fmt.Sprintf("dev%d", d)
+		commitOne(t, ts.Store, FamilyILO, name, name, t0, []byte(name))
+	}
+	c := &counting{Store: ts.Objects()}
+	sts, err := New(c).Fleet(bg, FleetFilter{Names: []string{"dev1", "dev3", "absent"}})
+	if got := strings.Join(deviceNames(sts), " "); err != nil || got != "ilo/dev1 ilo/dev3" {
+		t.Fatalf("Fleet(names) = %q, %v", got, err)
+	}
+	if o := c.opens.Load(); o != 2 {
+		t.Errorf("Fleet(names) read %d records; want 2, the named devices' only", o)
+	}
+}
+
+// What Problems says of a record that cannot be used comes from the record, which
+// anybody with write access to the store may have written: it is made safe as a
+// failure message is (no control or format characters, secrets masked, whole
+// characters).
+func TestFleetProblemsAreSafeText(t *testing.T) {
+	ts := openLocal(t)
+	commitOne(t, ts.Store, FamilyILO, "ilo1", "ilo1", t0, []byte("backup"))
+	evil := "ilo\u202e\x1b[31m password=hunter2 " + strings.Repeat("é", 60)
+	id := formatStamp(t0.Add(day))
+	record, err := json.Marshal(map[string]any{"format_version": FormatVersion, "outcome": outcomeFailed, "family": evil, "device": "ilo1", "id": id,
+		"failed_at": t0.Add(day)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.put(t, failureKey(FamilyILO, "ilo1", id), record)
+	sts, err := ts.Fleet(bg, FleetFilter{})
+	if err != nil || len(sts) != 1 || len(sts[0].Problems) == 0 {
+		t.Fatalf("Fleet = %+v, %v; want ilo1 with a problem", sts, err)
+	}
+	for _, p := range sts[0].Problems {
+		if strings.ContainsAny(p, "\u202e\x1b") || strings.Contains(p, "hunter2") || !utf8.ValidString(p) {
+			t.Errorf("problem %q holds a control character, a secret or a cut character", p)
+		}
 	}
 }

@@ -101,9 +101,14 @@ func validExt(ext string) error {
 	return nil
 }
 
+// abbreviate shortens s to at most 80 bytes, cut on a character boundary.
 func abbreviate(s string) string {
 	if len(s) <= 80 {
 		return s
 	}
-	return s[:77] + "..."
+	cut := 77
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -133,7 +132,9 @@ func (d *backupsDataSource) Schema(_ context.Context, _ datasource.SchemaRequest
 			"is stale (no backup within `max_age`), plus fleet totals, a Markdown summary and a JUnit report for CI. " +
 			"It reads only the store, with one listing, and contacts no device.\n\n" +
 			"A failed backup leaves a failure record in the store (never taken for a backup): that is how the last attempt " +
-			"of a device that failed is known. Ages are measured at `read_at`, the time of the read.",
+			"of a device that failed is known. A failure before the device said who it is (a new iLO's refused login, " +
+			"recorded under its host) counts as an attempt of the device later backed up at the same address, not as a " +
+			"device of its own. Ages are measured at `read_at`, the time of the read.",
 		Attributes: map[string]schema.Attribute{
 			"kinds": schema.ListAttribute{
 				ElementType: types.StringType, Optional: true,
@@ -251,6 +252,9 @@ func (d *backupsDataSource) Read(ctx context.Context, req datasource.ReadRequest
 	for _, k := range m.Kinds {
 		filter.Families = append(filter.Families, k.ValueString())
 	}
+	for _, n := range m.Names {
+		filter.Names = append(filter.Names, n.ValueString())
+	}
 	if s := m.NameRegex.ValueString(); s != "" {
 		re, err := regexp.Compile(s)
 		if err != nil {
@@ -268,13 +272,6 @@ func (d *backupsDataSource) Read(ctx context.Context, req datasource.ReadRequest
 	if err != nil {
 		resp.Diagnostics.AddError("Reading the backup store failed", err.Error())
 		return
-	}
-	if len(m.Names) > 0 {
-		want := map[string]bool{}
-		for _, n := range m.Names {
-			want[n.ValueString()] = true
-		}
-		statuses = slices.DeleteFunc(statuses, func(s backupstore.DeviceStatus) bool { return !want[s.Device] })
 	}
 	r := fleetreport.New(statuses, maxAge, d.data.now())
 	junit, err := r.JUnitXML()
