@@ -16,6 +16,9 @@ provider "infrabackup" {
     username = "backup"
     password = var.ilo_password
   }
+
+  # Or APSTRA_USER / APSTRA_PASS, as Juniper's own provider reads them.
+  apstra = {}
 }
 
 variable "aruba_password" {
