@@ -9,6 +9,8 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
+
+	apstrasim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/apstra"
 )
 
 // TestAccApstraBackup_secretsNeverLeak runs an Apstra backup with a snapshot and a
@@ -21,15 +23,21 @@ func TestAccApstraBackup_secretsNeverLeak(t *testing.T) {
 	t.Setenv("TF_ACC_LOG_PATH", logFile)
 	t.Setenv(EnvApstraUsername, testApstraUser)
 	t.Setenv(EnvApstraPassword, testApstraPass)
-	t.Setenv("TF_VAR_ssh_password", testApstraPass)
+	// The SSH account's own password, so that a leak of it is told apart from the API's.
+	const sshPass = "Apstra-SSH sudo pw#7"
+	t.Setenv("TF_VAR_ssh_password", sshPass)
 
 	e := newSimEnv(t)
 	srv := e.addApstra("apstra-secrets", threeBlueprints)
 	a := srv.Apstra
-	ssh := e.addApstraSSH(srv)
+	ssh, err := a.StartSSH(apstrasim.SSHConfig{RootDir: t.TempDir(), Username: testApstraUser, Password: sshPass})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ssh.Close() })
 	config := hclConfig(e.provider(unset("apstra")), ephemeralVariable("ssh_password"),
 		apstraBackup(srv, apstraSnapshot(ssh, set("password_wo", expr("var.ssh_password")))))
-	if strings.Contains(config, testApstraPass) {
+	if strings.Contains(config, testApstraPass) || strings.Contains(config, sshPass) {
 		t.Fatalf("the test configuration must not hold the password literally:\n%s", config)
 	}
 	var stateDump string
@@ -62,12 +70,12 @@ func TestAccApstraBackup_secretsNeverLeak(t *testing.T) {
 			t.Fatalf("the trace log lacks %q: it does not capture the provider's logs", want)
 		}
 	}
-	secrets := map[string]string{"password": testApstraPass}
+	secrets := map[string]string{"password": testApstraPass, "SSH password": sshPass}
 	for i, tok := range a.IssuedTokens() {
 		secrets[fmt.Sprintf("token %d", i)] = tok
 		secrets[fmt.Sprintf("token %d's signature", i)] = tok[strings.LastIndex(tok, ".")+1:]
 	}
-	if len(secrets) != 5 {
+	if len(secrets) != 6 {
 		t.Fatalf("expected the server to have issued two tokens, got %d secrets", len(secrets))
 	}
 	for what, secret := range secrets {

@@ -87,7 +87,7 @@ func apstraExportChecked(a *apstrasim.Apstra, address string) checkFunc {
 				return fmt.Errorf("%s: SHA-256 on disk %s, recorded %s", text(f["path"]), got, text(f["sha256"]))
 			}
 		}
-		bps, err := apstraBlueprintsOf(s, apstraRes)
+		bps, err := apstraBlueprintsOf(s, address)
 		if err != nil {
 			return err
 		}
