@@ -32,7 +32,7 @@ var apstraCollections = []string{
 // after another with a token, in the same run; peak memory; logins per backup.
 func (b *bench) apstra() error {
 	sims, err := b.ws.StartSimulators("-dir", filepath.Join(b.ws.Dir, "devicesim-apstra"), "-aruba", "0", "-apstra", "1",
-		"-apstra-blueprints", "10", "-apstra-nodes", "20000", "-apstra-managed", "50", "-latency", "50ms")
+		"-apstra-blueprints", "10", "-apstra-nodes", "20000", "-apstra-relationships", "250000", "-apstra-managed", "50", "-latency", "50ms")
 	if err != nil {
 		return err
 	}
