@@ -143,12 +143,23 @@ func responseHeader(err error, name string) string {
 
 var expectingRegion = regexp.MustCompile(`expecting '([a-z0-9-]+)'`)
 
+// The IAM actions the store sends, as examples/s3/iam-policy.json grants them (a
+// test keeps the two equal): on the bucket, on the objects below the key prefix,
+// and on those objects with Object Lock.
+var (
+	IAMBucketActions     = []string{"s3:ListBucket"}
+	IAMObjectActions     = []string{"s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}
+	IAMObjectLockActions = []string{"s3:PutObjectRetention", "s3:GetObjectRetention", "s3:GetObjectLegalHold"}
+)
+
 // hint says what to do about the commonest failures.
 func (s *S3) hint(e *S3Error, err error) string {
 	bucket := s.cfg.Bucket
 	switch e.Code {
 	case "AccessDenied", "AllAccessDisabled", "AccountProblem":
-		return fmt.Sprintf("The credentials in use may not %s in bucket %s: check the IAM policy (s3:ListBucket on the bucket; s3:PutObject, s3:GetObject, s3:DeleteObject, s3:AbortMultipartUpload, s3:GetObjectRetention and, with Object Lock, s3:PutObjectRetention on the key prefix) and the bucket policy", e.Step, bucket)
+		return fmt.Sprintf("The credentials in use may not %s in bucket %s: check the IAM policy (%s on the bucket; %s on the key prefix; "+
+			"with Object Lock also %s; with SSE-KMS kms:GenerateDataKey and kms:Decrypt on the key) and the bucket policy",
+			e.Step, bucket, strings.Join(IAMBucketActions, ", "), strings.Join(IAMObjectActions, ", "), strings.Join(IAMObjectLockActions, ", "))
 	case "NoSuchBucket":
 		return fmt.Sprintf("Bucket %s does not exist at this endpoint: check the bucket name, the endpoint and the account", bucket)
 	case "PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException", "InvalidRegion":
