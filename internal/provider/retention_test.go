@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"sort"
@@ -20,6 +21,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	arubasim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/aruba"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/objstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/objstore/s3test"
@@ -91,8 +93,36 @@ func (b *backupIDs) storeHolds(want func() []string) checkFunc {
 		if !slices.Equal(records, wanted) {
 			return fmt.Errorf("the store holds the backups %v of %s, want %v (all made: %v)", records, b.device, wanted, b.newest(100))
 		}
+		// What remains is whole: every file a kept backup records is there, with
+		// the recorded SHA-256 (OpenFile checks it while reading).
+		store := backupstore.New(b.objects())
+		for _, id := range wanted {
+			kept, err := store.Get(context.Background(), b.family, b.device, id)
+			if err != nil {
+				return fmt.Errorf("a kept backup is damaged: %w", err)
+			}
+			for _, f := range kept.Files {
+				if f.Key == "" {
+					continue // a copy elsewhere (SCP): not the store's
+				}
+				if err := readWhole(store, f); err != nil {
+					return fmt.Errorf("file %s of kept backup %s: %w", f.Key, id, err)
+				}
+			}
+		}
 		return nil
 	})
+}
+
+// readWhole reads a stored file to its end, which checks its SHA-256.
+func readWhole(store *backupstore.Store, f backupstore.File) error {
+	rc, err := store.OpenFile(context.Background(), f)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = rc.Close() }()
+	_, err = io.Copy(io.Discard, rc)
+	return err
 }
 
 // holdsNewest is storeHolds with the n newest recorded backups.
