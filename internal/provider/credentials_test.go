@@ -19,8 +19,8 @@ import (
 
 // TestAccILOBackup_perDevicePasswords: a fleet of iLOs whose passwords differ, each
 // simulator accepting only its own, backs up in one apply, the passwords coming from
-// a map in an ephemeral variable (as from a secret store) through password_wo, with
-// the user name from the provider block. A flag resource with its own password sets
+// a map in an ephemeral variable (as from a secret store) through password_wo; web01
+// logs in with the provider block's user name, db01 with its own username. A flag resource with its own password sets
 // the flag, and its refresh, which has no password (write-only values reach only
 // create and update), keeps the recorded value instead of logging in with the
 // provider's, and its destroy leaves the flag. Bumping password_wo_version records
@@ -48,10 +48,21 @@ func TestAccILOBackup_perDevicePasswords(t *testing.T) {
 	sims := map[string]*iloSim{}
 	index := map[string]int{}
 	var fleet []string
+	// db01 has an account of its own too; web01 uses the provider's user name.
+	users := map[string]string{"db01": "db01-operator"}
 	for _, name := range []string{"web01", "db01"} {
-		sims[name] = e.addILO(name, func(c *ilosim.Config) { c.Password = passwords[name] })
+		sims[name] = e.addILO(name, func(c *ilosim.Config) {
+			c.Password = passwords[name]
+			if u := users[name]; u != "" {
+				c.Username = u
+			}
+		})
 		index[name] = len(fleet)
-		fleet = append(fleet, fmt.Sprintf("{ name = %q, host = %q, port = %d }", name, sims[name].Host, sims[name].Port))
+		user := "null"
+		if u := users[name]; u != "" {
+			user = fmt.Sprintf("%q", u)
+		}
+		fleet = append(fleet, fmt.Sprintf("{ name = %q, host = %q, port = %d, user = %s }", name, sims[name].Host, sims[name].Port, user))
 	}
 	fleetRes := func(name string) string { return fmt.Sprintf("infrabackup_ilo_backup.fleet[%d]", index[name]) }
 	config := func(version int) string {
@@ -65,9 +76,11 @@ func TestAccILOBackup_perDevicePasswords(t *testing.T) {
 				set("host", expr("local.ilos[count.index].host")),
 				set("port", expr("local.ilos[count.index].port")),
 				set("trigger", "1"),
+				set("username", expr("local.ilos[count.index].user")),
 				set("password_wo", expr("var.ilo_passwords[local.ilos[count.index].name]")),
 				set("password_wo_version", version)),
 			customBackupRestore(sims["db01"], true,
+				set("username", users["db01"]),
 				set("password_wo", expr(`var.ilo_passwords["db01"]`)),
 				set("password_wo_version", version)),
 		)
