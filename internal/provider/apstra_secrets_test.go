@@ -2,7 +2,6 @@ package provider
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -60,16 +59,7 @@ func TestAccApstraBackup_secretsNeverLeak(t *testing.T) {
 			},
 		}},
 	})
-	logData, err := os.ReadFile(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := string(logData)
-	for _, want := range []string{"infrabackup.client: request done", "/api/aaa/login", "config-rendering"} {
-		if !strings.Contains(log, want) {
-			t.Fatalf("the trace log lacks %q: it does not capture the provider's logs", want)
-		}
-	}
+	log := readTraceLog(t, logFile, "infrabackup.client: request done", "/api/aaa/login", "config-rendering")
 	secrets := map[string]string{"password": testApstraPass, "SSH password": sshPass}
 	for i, tok := range a.IssuedTokens() {
 		secrets[fmt.Sprintf("token %d", i)] = tok

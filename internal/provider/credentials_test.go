@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -151,14 +150,7 @@ func TestAccILOBackup_perDevicePasswords(t *testing.T) {
 		t.Errorf("the destroy logged in to db01: %+v", st)
 	}
 
-	logData, err := os.ReadFile(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := string(logData)
-	if !strings.Contains(log, "/redfish/v1/SessionService/Sessions") {
-		t.Fatal("the trace log does not hold the provider's iLO traffic")
-	}
+	log := readTraceLog(t, logFile, "/redfish/v1/SessionService/Sessions")
 	var forms []string
 	for _, pw := range passwords {
 		forms = append(forms, pw, url.QueryEscape(pw))

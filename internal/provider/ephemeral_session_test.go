@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -202,16 +201,7 @@ func TestAccSessions_openedUsableClosed(t *testing.T) {
 			t.Errorf("%s: want a session per plan and apply, each logged out, none failed: %+v", name, snap)
 		}
 	}
-	logData, err := os.ReadFile(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := string(logData)
-	for _, want := range []string{"/v1/api/login", "/redfish/v1/SessionService/Sessions", "/api/aaa/login", "OpenEphemeralResource", "CloseEphemeralResource"} {
-		if !strings.Contains(log, want) {
-			t.Fatalf("the trace log lacks %q: it does not capture the provider's work", want)
-		}
-	}
+	log := readTraceLog(t, logFile, "/v1/api/login", "/redfish/v1/SessionService/Sessions", "/api/aaa/login", "OpenEphemeralResource", "CloseEphemeralResource")
 	secrets := []string{testArubaPass, testILOPass, testILOSessionPass, testApstraPass}
 	secrets = append(secrets, mc.Conductor.IssuedTokens()...)
 	secrets = append(secrets, ilo.ILO.IssuedTokens()...)

@@ -164,16 +164,7 @@ func TestAccApstraBackup_configDiff(t *testing.T) {
 			},
 		},
 	})
-	logData, err := os.ReadFile(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := string(logData)
-	for _, want := range []string{"infrabackup.client: request done", "config-rendering"} {
-		if !strings.Contains(log, want) {
-			t.Fatalf("the trace log lacks %q: it does not capture the provider's logs", want)
-		}
-	}
+	log := readTraceLog(t, logFile, "infrabackup.client: request done", "config-rendering")
 	for what, n := range apstraConfigText {
 		if strings.Contains(log, n) {
 			t.Errorf("the trace log holds the %s", what)

@@ -494,18 +494,9 @@ func TestAccS3_credentialsNeverLeak(t *testing.T) {
 		},
 	})
 
-	logData, err := os.ReadFile(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := string(logData)
 	// The log must hold the provider's work with the bucket (its store, its
 	// retention) and the failure, for the absence of keys in it to mean anything.
-	for _, want := range []string{"backup store checked", "retention deleted old backups", "s3://" + b.name, "Backup store unavailable"} {
-		if !strings.Contains(log, want) {
-			t.Fatalf("the trace log lacks %q", want)
-		}
-	}
+	log := readTraceLog(t, logFile, "backup store checked", "retention deleted old backups", "s3://"+b.name, "Backup store unavailable")
 	if len(states) != 2 {
 		t.Fatalf("%d state checks ran, want 2", len(states))
 	}

@@ -66,18 +66,9 @@ func TestAccArubaBackup_secretsNeverLeak(t *testing.T) {
 			},
 		}},
 	})
-	logData, err := os.ReadFile(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := string(logData)
 	// The log must really hold the provider's own device traffic before its absence
 	// of secrets means anything.
-	for _, want := range []string{"infrabackup.client: request done", "/v1/api/login", "copy_flash_scp"} {
-		if !strings.Contains(log, want) {
-			t.Fatalf("the trace log lacks %q: it does not capture the provider's logs", want)
-		}
-	}
+	log := readTraceLog(t, logFile, "infrabackup.client: request done", "/v1/api/login", "copy_flash_scp")
 	secrets := map[string]string{"aruba password": testArubaPass, "scp password": testSCPPass}
 	for i, tok := range c.Conductor.IssuedTokens() {
 		secrets[fmt.Sprintf("session token %d", i)] = tok
@@ -246,18 +237,9 @@ func TestAccSecrets_echoedByDevicesReachNoDiagnosticLogOrState(t *testing.T) {
 	for _, s := range secrets {
 		forms = append(forms, s, url.QueryEscape(s))
 	}
-	logData, err := os.ReadFile(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(logData)
 	// The log must hold the diagnostics (with the masked echoes) for their absence of
 	// secrets to mean anything.
-	for _, want := range []string{"Response contains warning diagnostic", "Response contains error diagnostic", "rejected ***"} {
-		if !strings.Contains(text, want) {
-			t.Fatalf("the trace log lacks %q", want)
-		}
-	}
+	text := readTraceLog(t, logFile, "Response contains warning diagnostic", "Response contains error diagnostic", "rejected ***")
 	assertNoSecrets(t, "the trace log", text, forms...)
 	if len(states) != 2 {
 		t.Fatalf("%d state checks ran, want 2", len(states))
