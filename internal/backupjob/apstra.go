@@ -350,7 +350,7 @@ func exportBlueprint(ctx context.Context, c *apstra.Client, run *backupstore.Run
 			continue
 		}
 		g.Go(func() error {
-			text, err := c.DeployedConfig(gctx, sel.ID, n.ID)
+			text, err := c.OpenDeployedConfig(gctx, sel.ID, n.ID)
 			var de *client.DeviceError
 			switch {
 			case errors.Is(err, apstra.ErrNotManaged), errors.Is(err, apstra.ErrNotDeployed):
@@ -366,14 +366,15 @@ func exportBlueprint(ctx context.Context, c *apstra.Client, run *backupstore.Run
 			case err != nil:
 				return err
 			}
+			defer func() { _ = text.Close() }() // only read
 			d := &ApstraDevice{NodeID: scrub(n.ID), Label: scrub(n.Label), Hostname: scrub(n.Hostname), SystemID: scrub(n.SystemID),
 				Kind: bp.Kind(apstraConfigPrefix + idToken(n.ID))}
-			data := []byte(text)
-			f, err := writeBytes(gctx, run, d.Kind, data, c.Device())
+			// The text streams into the store; the comparison reads it back.
+			f, err := storeStream(gctx, run, d.Kind, text, c.Device())
 			if err != nil {
 				return err
 			}
-			if d.Diff, err = diffs.compare(gctx, run, f, data); err != nil {
+			if d.Diff, err = diffs.compare(gctx, run, f); err != nil {
 				return fmt.Errorf("%s: node %s: %w", c.Device(), d.NodeID, err)
 			}
 			d.Changed = d.Diff.Changed
@@ -444,11 +445,37 @@ func deviceText(c *apstra.Client, s string) string {
 }
 
 func writeBytes(ctx context.Context, run *backupstore.Run, kind string, data []byte, device string) (backupstore.File, error) {
-	f, err := run.WriteFile(ctx, kind, extFor(kind), bytes.NewReader(data))
-	if err != nil {
-		return f, fmt.Errorf("%s: store %s: %w", device, kind, err)
+	return storeStream(ctx, run, kind, bytes.NewReader(data), device)
+}
+
+// storeStream writes src into run as kind. When src failed (the device's answer
+// broke off or was refused), that failure is the error: the store's words around
+// it would only name a file that is not there.
+func storeStream(ctx context.Context, run *backupstore.Run, kind string, src io.Reader, device string) (backupstore.File, error) {
+	rec := &readFailure{r: src}
+	f, err := run.WriteFile(ctx, kind, extFor(kind), rec)
+	var de *client.DeviceError
+	switch {
+	case err == nil:
+		return f, nil
+	case errors.As(rec.err, &de):
+		return f, rec.err
 	}
-	return f, nil
+	return f, fmt.Errorf("%s: store %s: %w", device, kind, err)
+}
+
+// readFailure remembers the first failure of its reader other than its end.
+type readFailure struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readFailure) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF && r.err == nil {
+		r.err = err
+	}
+	return n, err
 }
 
 // extFor is the extension of a kind: device configurations are text, the rest JSON.
@@ -519,20 +546,20 @@ type configDiffs struct {
 	budget   *semaphore.Weighted // of diffBudget bytes
 }
 
-// compare diffs a configuration just written into run (text is its content).
-func (d *configDiffs) compare(ctx context.Context, run *backupstore.Run, f backupstore.File, text []byte) (TextDiff, error) {
+// compare diffs a configuration just written into run, reading it back.
+func (d *configDiffs) compare(ctx context.Context, run *backupstore.Run, f backupstore.File) (TextDiff, error) {
 	// The texts the comparison will hold (none when the bytes are the same or
 	// either is too large to compare), taken from the budget for its duration.
 	var weight int64
 	if prev, ok := d.previous.File(f.Kind); d.prevErr == nil && ok && prev.SHA256 != f.SHA256 &&
-		prev.Size <= maxDiffInput && len(text) <= maxDiffInput {
-		weight = prev.Size + int64(len(text))
+		prev.Size <= maxDiffInput && f.Size <= maxDiffInput {
+		weight = prev.Size + f.Size
 	}
 	if err := d.budget.Acquire(ctx, weight); err != nil {
 		return TextDiff{}, err
 	}
 	defer d.budget.Release(weight)
-	return diffText(ctx, d.store, run, d.previous, d.prevErr, f, text, d.ignore)
+	return diffText(ctx, d.store, run, d.previous, d.prevErr, f, nil, d.ignore)
 }
 
 // ChangedDevices lists the node ids whose configuration changed.

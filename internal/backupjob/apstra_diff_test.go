@@ -216,14 +216,23 @@ func TestConfigDiffsWaitForTheMemoryBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d, err := diffs.compare(t.Context(), run, same, []byte("a\nb\n")); err != nil || d.Changed || !d.Compared {
+	if d, err := diffs.compare(t.Context(), run, same); err != nil || d.Changed || !d.Compared {
 		t.Errorf("identical bytes with the budget spent: %+v, %v", d, err)
 	}
 
-	changed := backupstore.File{Kind: kind, Key: same.Key, Size: 4, SHA256: strings.Repeat("0", 64)}
+	other, err := store.Begin(t.Context(), backupstore.FamilyApstra, "a1", at.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = other.Abort() }()
+	changed, err := other.WriteFile(t.Context(), kind, "txt", strings.NewReader("a\nc\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	counting.reset()
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if d, err := diffs.compare(ctx, run, changed, []byte("a\nc\n")); !errors.Is(err, context.Canceled) {
+	if d, err := diffs.compare(ctx, other, changed); !errors.Is(err, context.Canceled) {
 		t.Errorf("a change with the budget spent: %+v, %v; want to wait until the context ends", d, err)
 	}
 	if opened := counting.reset(); len(opened) != 0 {
@@ -231,7 +240,7 @@ func TestConfigDiffsWaitForTheMemoryBudget(t *testing.T) {
 	}
 
 	diffs.budget.Release(diffBudget)
-	if d, err := diffs.compare(t.Context(), run, changed, []byte("a\nc\n")); err != nil || !d.Changed || d.Added != 1 || d.Removed != 1 {
+	if d, err := diffs.compare(t.Context(), other, changed); err != nil || !d.Changed || d.Added != 1 || d.Removed != 1 {
 		t.Errorf("a change with the budget free: %+v, %v", d, err)
 	}
 }

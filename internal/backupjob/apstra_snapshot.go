@@ -6,11 +6,14 @@ package backupjob
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +38,9 @@ const aosBackupCommand = "sudo -S -p '' aos_backup"
 // form becomes part of a remote path.
 var snapshotNameRE = regexp.MustCompile(`New AOS snapshot: ([0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{2}-[0-9]{2}-[0-9]{2})\s*$`)
 
+// snapshotFolderRE is a snapshot folder's name: only such folders are ever removed.
+var snapshotFolderRE = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{2}-[0-9]{2}-[0-9]{2}$`)
+
 // ApstraSnapshot says how to reach the Apstra server over SSH.
 type ApstraSnapshot struct {
 	Host     string // "" means the API's host
@@ -50,6 +56,7 @@ type ApstraSnapshot struct {
 // snapshotConn is the SSH connection a backup takes its snapshot over.
 type snapshotConn struct {
 	conn     *sftpverify.Client
+	cfg      sftpverify.Config // to connect again for the cleanup
 	server   string
 	password string
 }
@@ -64,46 +71,47 @@ func dialSnapshot(ctx context.Context, apiHost string, s *ApstraSnapshot) (*snap
 	}
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	server := "apstra server " + addr + " over SSH"
-	conn, err := sftpverify.Dial(ctx, sftpverify.Config{
+	cfg := sftpverify.Config{
 		Addr: addr, Username: s.Username, Password: s.Password,
 		HostKey: s.HostKey, HostKeyFingerprint: s.HostKeyFingerprint, InsecureIgnoreHostKey: s.InsecureIgnoreHostKey,
 		Timeout: 30 * time.Second,
-	})
+	}
+	conn, err := sftpverify.Dial(ctx, cfg)
 	if err != nil {
 		return nil, &client.DeviceError{Device: server, Step: "connect for the snapshot (nothing was run on the server)", Err: err}
 	}
-	return &snapshotConn{conn: conn, server: server, password: s.Password}, nil
+	return &snapshotConn{conn: conn, cfg: cfg, server: server, password: s.Password}, nil
 }
 
 // take runs aos_backup, streams the snapshot into run and removes it from the
-// server, also when the fetch failed.
+// server, also when the fetch failed or ctx ended. A removal that fails is part of
+// the error, as is a snapshot that may remain because aos_backup was cut off.
 func (s *snapshotConn) take(ctx context.Context, run *backupstore.Run) (err error) {
+	if err := ctx.Err(); err != nil {
+		return &client.DeviceError{Device: s.server, Step: "run aos_backup", Err: err, Message: "the backup ended before aos_backup ran"}
+	}
+	// The snapshots already there: if aos_backup is cut off before it names its
+	// snapshot, the one new folder is this run's. nil: the folder cannot be read.
+	before, listErr := s.snapshotNames(ctx, s.conn)
 	out, err := s.conn.Run(ctx, aosBackupCommand, []byte(s.password+"\n"))
-	if err != nil {
+	var exited *sftpverify.CommandError
+	switch {
+	case errors.As(err, &exited):
 		return &client.DeviceError{Device: s.server, Step: "run aos_backup", Err: err,
 			Hint: "the SSH account needs sudo rights for aos_backup (with its own password, or NOPASSWD)"}
+	case err != nil: // cut off: aos_backup may have written, or still write, a snapshot
+		err = &client.DeviceError{Device: s.server, Step: "run aos_backup", Err: err}
+		return errors.Join(err, s.removeUnnamed(ctx, before, listErr))
 	}
 	m := snapshotNameRE.FindSubmatch(trimLines(out))
 	if m == nil {
-		return &client.DeviceError{Device: s.server, Step: "run aos_backup",
+		err = &client.DeviceError{Device: s.server, Step: "run aos_backup",
 			Message: fmt.Sprintf("its output names no snapshot (%q)", abbreviate(string(out), 200))}
+		return errors.Join(err, s.removeUnnamed(ctx, before, listErr))
 	}
 	dir := path.Join(apstraSnapshotDir, string(m[1]))
+	defer func() { err = errors.Join(err, s.remove(ctx, dir)) }()
 	file := path.Join(dir, apstraSnapshotFile)
-	defer func() {
-		// The snapshot holds the server's secret keys: it leaves the server whatever
-		// happened, also after ctx ended, without hiding an earlier error.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CleanupTimeout)
-		defer cancel()
-		rerr := s.conn.Remove(cctx, file)
-		if rerr == nil {
-			_ = s.conn.RemoveDir(cctx, dir) // an empty folder left behind holds nothing
-		}
-		if rerr != nil && err == nil {
-			err = &client.DeviceError{Device: s.server, Step: "remove " + file, Err: rerr,
-				Hint: "the snapshot holds the server's secret keys: remove it by hand"}
-		}
-	}()
 	if _, err := s.conn.Fetch(ctx, file, func(r io.Reader) error {
 		_, err := run.WriteFile(ctx, KindApstraSnapshot, "tar.gz", r)
 		return err
@@ -111,6 +119,102 @@ func (s *snapshotConn) take(ctx context.Context, run *backupstore.Run) (err erro
 		return &client.DeviceError{Device: s.server, Step: "fetch " + file, Err: err}
 	}
 	return nil
+}
+
+// snapshotNames lists the snapshot folders on the server (none when the snapshot
+// folder does not exist yet).
+func (s *snapshotConn) snapshotNames(ctx context.Context, conn *sftpverify.Client) (map[string]bool, error) {
+	entries, err := conn.List(ctx, apstraSnapshotDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]bool{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]bool{}
+	for _, e := range entries {
+		if e.IsDir() && snapshotFolderRE.MatchString(e.Name()) {
+			names[e.Name()] = true
+		}
+	}
+	return names, nil
+}
+
+// remove deletes the snapshot in dir, and dir. The snapshot holds the server's
+// secret keys: it leaves the server whatever happened, also after ctx ended.
+func (s *snapshotConn) remove(ctx context.Context, dir string) error {
+	file := path.Join(dir, apstraSnapshotFile)
+	err := s.cleanup(ctx, func(ctx context.Context, conn *sftpverify.Client) error {
+		if err := conn.Remove(ctx, file); err != nil {
+			return err
+		}
+		_ = conn.RemoveDir(ctx, dir) // an empty folder left behind holds nothing
+		return nil
+	})
+	if err != nil {
+		return &client.DeviceError{Device: s.server, Step: "remove " + file, Err: err,
+			Hint: "the snapshot holds the server's secret keys: remove it by hand"}
+	}
+	return nil
+}
+
+// removeUnnamed removes the snapshot of an aos_backup run that was cut off before
+// it printed the snapshot's name: the one snapshot folder that was not there
+// before the run. Several new ones (another aos_backup ran meanwhile), none yet
+// (aos_backup may still be writing), or a folder that could not be read are
+// reported, never guessed at.
+func (s *snapshotConn) removeUnnamed(ctx context.Context, before map[string]bool, listErr error) error {
+	mayRemain := func(why string, err error) error {
+		return &client.DeviceError{Device: s.server, Step: "find the snapshot of the interrupted aos_backup", Err: err,
+			Message: "a snapshot may remain in " + apstraSnapshotDir + ": " + why,
+			Hint:    "it holds the server's secret keys: look for a folder made at the time of this backup and remove it by hand"}
+	}
+	if listErr != nil {
+		return mayRemain(fmt.Sprintf("the folder could not be listed before aos_backup ran (%v)", listErr), listErr)
+	}
+	var after map[string]bool
+	err := s.cleanup(ctx, func(ctx context.Context, conn *sftpverify.Client) (err error) {
+		after, err = s.snapshotNames(ctx, conn)
+		return err
+	})
+	if err != nil {
+		return mayRemain(fmt.Sprintf("the folder could not be listed (%v)", err), err)
+	}
+	var added []string
+	for name := range after {
+		if !before[name] {
+			added = append(added, name)
+		}
+	}
+	switch len(added) {
+	case 0:
+		return mayRemain("aos_backup had not written one yet when it was cut off, and may still write it", nil)
+	case 1:
+		return s.remove(ctx, path.Join(apstraSnapshotDir, added[0]))
+	}
+	slices.Sort(added)
+	return mayRemain(fmt.Sprintf("%d snapshots appeared while aos_backup ran (%s), so none was removed", len(added), strings.Join(added, ", ")), nil)
+}
+
+// cleanup runs step on a context of its own, bounded by CleanupTimeout, over the
+// backup's connection or, when that one was closed (ctx ended during an
+// exchange, or the connection was lost), over a new one with the same host-key
+// check and credentials.
+func (s *snapshotConn) cleanup(ctx context.Context, step func(context.Context, *sftpverify.Client) error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CleanupTimeout)
+	defer cancel()
+	if s.conn.Lost() == nil {
+		err := step(ctx, s.conn)
+		if err == nil || s.conn.Lost() == nil {
+			return err
+		}
+	}
+	conn, err := sftpverify.Dial(ctx, s.cfg)
+	if err != nil {
+		return fmt.Errorf("connect again: %w", err)
+	}
+	defer func() { _ = conn.Close() }() // only used for the cleanup, whose outcome is known
+	return step(ctx, conn)
 }
 
 func (s *snapshotConn) close() error { return s.conn.Close() }

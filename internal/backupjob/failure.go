@@ -25,7 +25,8 @@ func (e *StepError) Error() string { return e.Err.Error() }
 func (e *StepError) Unwrap() error { return e.Err }
 
 // Step is the step err says failed: that of the outermost client.DeviceError or
-// StepError in its chain, "" when there is none.
+// StepError in its chain, "" when there is none. Of joined errors (a failure and
+// its cleanup's), the first that names a step names it.
 func Step(err error) string {
 	for err != nil {
 		switch e := err.(type) {
@@ -33,6 +34,13 @@ func Step(err error) string {
 			return e.Step
 		case *StepError:
 			return e.Step
+		case interface{ Unwrap() []error }:
+			for _, err := range e.Unwrap() {
+				if step := Step(err); step != "" {
+					return step
+				}
+			}
+			return ""
 		}
 		err = errors.Unwrap(err)
 	}

@@ -1,7 +1,9 @@
 package backupjob
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -162,4 +164,23 @@ func filesUnder(t *testing.T, root string) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// A failure joined with its cleanup's is recorded at the failure's step.
+func TestStepOfJoinedErrors(t *testing.T) {
+	fetch := &client.DeviceError{Device: "d", Step: "fetch /x", Err: context.Canceled}
+	remove := &client.DeviceError{Device: "d", Step: "remove /x", Message: "refused"}
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{errors.Join(fetch, remove), "fetch /x"},
+		{errors.Join(nil, remove), "remove /x"},
+		{fmt.Errorf("wrapped: %w", errors.Join(errors.New("plain"), remove)), "remove /x"},
+		{errors.Join(errors.New("plain")), ""},
+	} {
+		if got := Step(tc.err); got != tc.want {
+			t.Errorf("Step(%q) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
 }

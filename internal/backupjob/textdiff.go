@@ -65,7 +65,7 @@ func diffText(ctx context.Context, store *backupstore.Store, run *backupstore.Ru
 		return TextDiff{Compared: true}, nil // the same bytes: nothing to read
 	}
 	shaDiffers := TextDiff{Changed: true}
-	if len(text) > maxDiffInput {
+	if current.Size > maxDiffInput {
 		shaDiffers.Skipped = tooLarge(current)
 		return shaDiffers, nil
 	}

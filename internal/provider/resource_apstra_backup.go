@@ -98,7 +98,8 @@ func (r *apstraBackupResource) Schema(ctx context.Context, _ resource.SchemaRequ
 			},
 			"snapshot": schema.SingleNestedAttribute{
 				MarkdownDescription: "Also run Apstra's disaster-recovery backup, `sudo aos_backup`, on the server over SSH, stream the " +
-					"resulting `aos.data.tar.gz` into the same backup over SFTP, and remove it from the server. The SSH host key is checked " +
+					"resulting `aos.data.tar.gz` into the same backup over SFTP, and remove it from the server, also when the backup fails, is " +
+					"cancelled or times out; the error says where a snapshot remains when it could not be removed. The SSH host key is checked " +
 					"before anything runs on the server. The snapshot holds the server's secret keys: treat the backup as a secret.",
 				Optional:      true,
 				PlanModifiers: []planmodifier.Object{objectplanmodifier.RequiresReplace()},

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -136,3 +137,20 @@ func (c *Client) Remove(ctx context.Context, path string) error {
 func (c *Client) RemoveDir(ctx context.Context, path string) error {
 	return c.do(ctx, fmt.Sprintf("remove folder %q", path), func() error { return c.sftp.RemoveDirectory(path) })
 }
+
+// List returns the entries of the remote folder at path (a missing folder is an
+// error that matches fs.ErrNotExist).
+func (c *Client) List(ctx context.Context, path string) ([]os.FileInfo, error) {
+	var entries []os.FileInfo
+	err := c.do(ctx, fmt.Sprintf("list %q", path), func() (err error) {
+		entries, err = c.sftp.ReadDir(path)
+		return err
+	})
+	return entries, err
+}
+
+// Lost reports why the connection can no longer be used (a step's context ended
+// during an exchange, the server stopped answering keepalives or closed the
+// connection), or nil while it can. A cleanup after a failure checks it to know
+// whether it needs a new connection.
+func (c *Client) Lost() error { return c.lostReason() }

@@ -280,6 +280,9 @@ func (c *Client) do(ctx context.Context, step string, exchange func() error) err
 		stop := context.AfterFunc(ctx, func() { c.abandon(ctx.Err()) })
 		err = exchange()
 		stop()
+		if errors.Is(err, sftp.ErrSSHFxConnectionLost) {
+			c.abandon(errors.New("the connection was lost"))
+		}
 	}
 	switch {
 	case err == nil:

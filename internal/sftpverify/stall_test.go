@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -226,5 +227,60 @@ func TestKnownHostsMarkersRefused(t *testing.T) {
 	}
 	if got := s.Stats().Logins; got != 0 {
 		t.Errorf("%d logins with a revoked key", got)
+	}
+}
+
+// List shows a folder's entries, a missing folder as fs.ErrNotExist; Lost stays nil
+// until a step's context ends during an exchange, which closes the connection.
+func TestListAndLost(t *testing.T) {
+	t.Parallel()
+	s := startSim(t)
+	if err := os.MkdirAll(filepath.Join(s.RootDir(), "snap", "2025-01-02_03-04-05"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.RootDir(), "snap", "f.bin"), bytes.Repeat([]byte{1}, 4*sftpserver.StallReadAfter), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := dialOK(t, simConfig(s))
+	entries, err := c.List(t.Context(), "snap")
+	if err != nil || len(entries) != 2 || entries[0].Name() != "2025-01-02_03-04-05" || !entries[0].IsDir() || entries[1].Name() != "f.bin" {
+		t.Fatalf("List = %v, %v", entries, err)
+	}
+	if _, err := c.List(t.Context(), "nothing"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("List(missing) = %v, want fs.ErrNotExist", err)
+	}
+	if err := c.Lost(); err != nil {
+		t.Fatalf("Lost = %v on a working connection", err)
+	}
+	s.SetStall(sftpserver.StallRead, false)
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		for s.Stats().Stalls == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	if _, _, err := c.Hash(ctx, "snap/f.bin"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Hash = %v, want context.Canceled", err)
+	}
+	if err := c.Lost(); !errors.Is(err, context.Canceled) {
+		t.Errorf("Lost = %v after the context ended mid-read, want context.Canceled", err)
+	}
+	if _, err := c.List(t.Context(), "snap"); err == nil {
+		t.Error("List worked on a lost connection")
+	}
+}
+
+// A connection the server closed is reported lost once an exchange found it so.
+func TestLostAfterTheServerClosed(t *testing.T) {
+	t.Parallel()
+	s := startSim(t)
+	c := dialOK(t, simConfig(s))
+	_ = s.Close()
+	if _, err := c.List(t.Context(), "."); err == nil {
+		t.Fatal("List worked after the server closed")
+	}
+	if err := c.Lost(); err == nil {
+		t.Error("Lost = nil after the server closed the connection")
 	}
 }

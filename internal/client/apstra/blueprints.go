@@ -132,7 +132,7 @@ func (c *Client) Blueprints(ctx context.Context) ([]Blueprint, error) {
 			HasUncommittedChanges bool    `json:"has_uncommitted_changes"`
 		} `json:"items"`
 	}
-	if _, err := c.getJSON(ctx, step, "/api/blueprints", nil, &doc); err != nil {
+	if _, err := c.getJSON(ctx, step, "/api/blueprints", &doc); err != nil {
 		return nil, err
 	}
 	out := make([]Blueprint, 0, len(doc.Items))
@@ -305,7 +305,7 @@ type SystemNode struct {
 }
 
 // Managed reports whether a device is assigned to the node: only such nodes have a
-// rendered configuration (DeployedConfig answers ErrNotManaged for the others).
+// rendered configuration (OpenDeployedConfig answers ErrNotManaged for the others).
 func (n SystemNode) Managed() bool { return n.SystemID != "" }
 
 // Graph is what ScanGraph reads from a blueprint graph.
@@ -508,22 +508,24 @@ func (c *Client) SystemNodes(ctx context.Context, bpID string) ([]SystemNode, er
 	return g.Systems, nil
 }
 
-// DeployedConfig returns a node's deployed configuration
-// (config-rendering?type=deployed). A node that is not a managed system answers an
-// error wrapping ErrNotManaged, one that exists only in staging ErrNotDeployed:
-// record those as skipped, with the error's text as the reason.
-func (c *Client) DeployedConfig(ctx context.Context, bpID, nodeID string) (string, error) {
+// OpenDeployedConfig opens a node's deployed configuration
+// (config-rendering?type=deployed) as a stream of its text, decoded from the
+// answer's JSON as it is read: a configuration of any size takes no more memory than
+// a buffer. An answer larger than 64 MiB, or not the JSON expected, fails the read
+// with an error naming the server, the blueprint and the node; the text ends
+// (io.EOF) only after the whole answer was read and checked. A node that is not a
+// managed system answers an error wrapping ErrNotManaged, one that exists only in
+// staging ErrNotDeployed: record those as skipped, with the error's text as the
+// reason. Close the stream when done.
+func (c *Client) OpenDeployedConfig(ctx context.Context, bpID, nodeID string) (io.ReadCloser, error) {
 	step := fmt.Sprintf("read the deployed configuration of node %s in %s", client.OneLine(c.secrets.Scrub(nodeID), 80), c.bpName(bpID))
 	if err := c.checkID(step, "blueprint id", bpID); err != nil {
-		return "", err
+		return nil, err
 	}
 	if err := c.checkID(step, "node id", nodeID); err != nil {
-		return "", err
+		return nil, err
 	}
-	var doc struct {
-		Config *string `json:"config"`
-	}
-	_, err := c.getJSON(ctx, step, blueprintPath(bpID, "nodes", nodeID, "config-rendering"), url.Values{"type": {"deployed"}}, &doc)
+	body, err := c.openJSON(ctx, step, blueprintPath(bpID, "nodes", nodeID, "config-rendering"), url.Values{"type": {"deployed"}})
 	var de *client.DeviceError
 	if err != nil && errors.As(err, &de) {
 		switch {
@@ -536,13 +538,46 @@ func (c *Client) DeployedConfig(ctx context.Context, bpID, nodeID string) (strin
 		}
 	}
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	if doc.Config == nil {
-		return "", c.fail(step, http.StatusOK, `the answer has no "config" text`, nil)
-	}
-	return *doc.Config, nil
+	return &deployedConfig{text: newConfigText(body), body: body, fail: func(err error) error {
+		var broke *client.DeviceError
+		var bad *malformedError
+		switch {
+		case errors.As(err, &broke):
+			return err // the transfer broke off (jsonStream says so)
+		case errors.Is(err, errAnswerTooLarge):
+			de := c.fail(step, http.StatusOK, err.Error(), nil)
+			de.Hint = "no deployed configuration is that large: check what answers at the server's address"
+			return de
+		case errors.As(err, &bad):
+			return c.fail(step, http.StatusOK, "the answer is not the JSON expected: "+client.OneLine(bad.msg, 160), nil)
+		}
+		return c.fail(step, http.StatusOK, "reading the answer", err)
+	}}, nil
 }
+
+// deployedConfig is OpenDeployedConfig's stream: a failed read is a DeviceError.
+type deployedConfig struct {
+	text *configText
+	body io.Closer
+	fail func(error) error
+	err  error // the first failure, as fail made it
+}
+
+func (d *deployedConfig) Read(p []byte) (int, error) {
+	if d.err != nil {
+		return 0, d.err
+	}
+	n, err := d.text.Read(p)
+	if err != nil && err != io.EOF {
+		d.err = d.fail(err)
+		return n, d.err
+	}
+	return n, err
+}
+
+func (d *deployedConfig) Close() error { return d.body.Close() }
 
 // mentionsMissingBlueprint reports whether a 404's text says the blueprint itself is
 // gone ("Blueprint <id> of type staging not found"), not the node.
@@ -570,7 +605,7 @@ func (c *Client) DeployState(ctx context.Context, bpID string) (DeployState, err
 		Version flexInt `json:"version"`
 		Error   text    `json:"error"`
 	}
-	raw, err := c.getJSON(ctx, step, blueprintPath(bpID, "deploy"), nil, &doc)
+	raw, err := c.getJSON(ctx, step, blueprintPath(bpID, "deploy"), &doc)
 	if err != nil {
 		return DeployState{}, err
 	}
@@ -605,7 +640,7 @@ func (c *Client) Revisions(ctx context.Context, bpID string) (Revisions, error) 
 			User        text `json:"user"`
 		} `json:"items"`
 	}
-	raw, err := c.getJSON(ctx, step, blueprintPath(bpID, "revisions"), nil, &doc)
+	raw, err := c.getJSON(ctx, step, blueprintPath(bpID, "revisions"), &doc)
 	if err != nil {
 		return Revisions{}, err
 	}

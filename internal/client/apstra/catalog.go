@@ -63,7 +63,7 @@ func (c *Client) Version(ctx context.Context) (Version, error) {
 		Version text `json:"version"`
 		Build   text `json:"build"`
 	}
-	if _, err := c.getJSON(ctx, "read the version", "/api/versions/api", nil, &doc); err != nil {
+	if _, err := c.getJSON(ctx, "read the version", "/api/versions/api", &doc); err != nil {
 		return Version{}, err
 	}
 	return Version{Major: string(doc.Major), Minor: string(doc.Minor), Version: string(doc.Version), Build: string(doc.Build)}, nil

@@ -33,7 +33,7 @@ const (
 )
 
 const (
-	maxJSONBody  = 64 << 20 // small documents (lists, deploy state, a rendered config)
+	maxJSONBody  = 64 << 20 // small documents (lists, deploy state, revisions)
 	maxErrorBody = 64 << 10 // error bodies are read this far for the message
 	drainLimit   = 64 << 10 // read this much of an unread body so the connection is reused
 )
@@ -405,8 +405,8 @@ func (c *Client) get(ctx context.Context, step, p string, q url.Values) (*http.R
 }
 
 // getJSON GETs p and decodes its bounded 200 answer into v.
-func (c *Client) getJSON(ctx context.Context, step, p string, q url.Values, v any) ([]byte, error) {
-	resp, err := c.get(ctx, step, p, q)
+func (c *Client) getJSON(ctx context.Context, step, p string, v any) ([]byte, error) {
+	resp, err := c.get(ctx, step, p, nil)
 	if err != nil {
 		return nil, err
 	}

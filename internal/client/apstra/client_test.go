@@ -82,7 +82,7 @@ func TestExportOneLoginOneLogout(t *testing.T) {
 			}
 			var managed, unmanaged, notDeployed []string
 			for _, n := range nodes {
-				cfg, err := f.c.DeployedConfig(ctx, bp.ID, n.ID)
+				cfg, err := readDeployedConfig(ctx, f.c, bp.ID, n.ID)
 				switch {
 				case err == nil:
 					if want, ok := f.a.DeployedConfig(bp.ID, n.ID); !ok || cfg != want || !n.Managed() {
@@ -213,7 +213,7 @@ func TestParallelCallsShareOneRelogin(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if _, err := f.c.DeployedConfig(ctx, bps[0].ID, n.ID); err != nil && !errors.Is(err, ErrNotManaged) {
+				if _, err := readDeployedConfig(ctx, f.c, bps[0].ID, n.ID); err != nil && !errors.Is(err, ErrNotManaged) {
 					errs <- err
 				}
 			}()
@@ -473,7 +473,7 @@ func TestIdentifiersAndMissingBlueprint(t *testing.T) {
 		if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "Blueprint no-such-blueprint of type staging not found") {
 			t.Errorf("missing blueprint: %v", err)
 		}
-		_, err = f.c.DeployedConfig(ctx, "no-such-blueprint", "n1")
+		_, err = readDeployedConfig(ctx, f.c, "no-such-blueprint", "n1")
 		if errors.Is(err, ErrNotDeployed) || !errors.Is(err, ErrNotFound) {
 			t.Errorf("config in a missing blueprint: %v", err)
 		}

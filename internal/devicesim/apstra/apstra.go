@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
 	"sort"
@@ -52,7 +53,8 @@ type BlueprintConfig struct {
 	// Relationships is the number of relationships. Default twice Nodes.
 	Relationships int
 	// ConfigSize is roughly how many bytes each rendered device configuration has.
-	// Default 4 KiB.
+	// Default 4 KiB. A configuration is generated as it is sent, so any size (a
+	// hostile server's 1 GiB) costs no memory here.
 	ConfigSize int
 	// OneLineChanges: a change (ChangeBlueprint, ChangeNodes) rewrites one line of a
 	// system's configuration, its revision comment, as an operator's one-statement
@@ -374,6 +376,20 @@ func (a *Apstra) DeployedConfig(bpID, nodeID string) (string, bool) {
 		return "", false
 	}
 	return bp.renderConfig(i), true
+}
+
+// WriteDeployedConfig writes what DeployedConfig returns to w, generated as it goes
+// (for configurations too large to hold); false when there is none.
+func (a *Apstra) WriteDeployedConfig(bpID, nodeID string, w io.Writer) (bool, error) {
+	bp, ok := a.snapshot(bpID)
+	if !ok {
+		return false, nil
+	}
+	i, ok := bp.nodeIndex(nodeID)
+	if !ok || i >= bp.cfg.ManagedSystems {
+		return false, nil
+	}
+	return true, bp.writeConfig(w, i)
 }
 
 // Banned reports whether logins from addr (an IP address, as in

@@ -33,7 +33,9 @@
 //     /var/lib/aos/snapshot/<time>/aos.data.tar.gz (a manifest, every blueprint's
 //     graph, the secret keys, a journal) and prints the snapshot's name; SFTP fetches
 //     and removes it; sudo needs the password on stdin (sudo -S) unless
-//     SSHConfig.SudoNoPassword.
+//     SSHConfig.SudoNoPassword. HoldBackup makes aos_backup slow: runs wait before
+//     or after writing the snapshot until released, and go on once released even
+//     when their SSH session has ended, as the real command does.
 //
 // Shapes no source pins down, chosen here (the "ours" of ../README.md):
 //

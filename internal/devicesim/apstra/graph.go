@@ -1,6 +1,7 @@
 package apstra
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -438,23 +439,34 @@ func (bp *blueprint) appendRelationship(b []byte, j int) []byte {
 
 // renderConfig is the Junos configuration of managed system i (deployed or staged).
 func (bp *blueprint) renderConfig(i int) string {
+	var b strings.Builder
+	_ = bp.writeConfig(&b, i) // a strings.Builder takes every write
+	return b.String()
+}
+
+// writeConfig writes the Junos configuration of managed system i, generated as it
+// goes: a configuration of any ConfigSize is never held whole.
+func (bp *blueprint) writeConfig(w io.Writer, i int) error {
 	label, role := bp.systemLabel(i)
 	gen := bp.changed[i]
 	drift := gen // what the change does to the other lines
 	if bp.cfg.OneLineChanges {
 		drift = 0
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "system {\n    host-name %s;\n    /* configuration revision %d */\n}\n", label, gen)
-	fmt.Fprintf(&b, "chassis {\n    aggregated-devices {\n        ethernet {\n            device-count %d;\n        }\n    }\n}\n", 8+drift)
-	b.WriteString("interfaces {\n")
+	bw := bufio.NewWriter(w)
+	b := &countingWriter{w: bw}
+	_, _ = fmt.Fprintf(b, "system {\n    host-name %s;\n    /* configuration revision %d */\n}\n", label, gen)
+	_, _ = fmt.Fprintf(b, "chassis {\n    aggregated-devices {\n        ethernet {\n            device-count %d;\n        }\n    }\n}\n", 8+drift)
+	_, _ = io.WriteString(b, "interfaces {\n") // a failed write shows at the flush
 	r := mix(bp.seed ^ uint64(i) ^ 0xc0)
-	for k := 0; b.Len() < bp.cfg.ConfigSize-400; k++ {
-		fmt.Fprintf(&b, "    et-0/0/%d {\n        description \"%s-to-%s\";\n        mtu 9216;\n        unit 0 {\n            family inet {\n                address 10.%d.%d.%d/31;\n            }\n        }\n    }\n",
-			k, role, bp.peerLabel(r+uint64(k)), byte(r), byte(k), byte(2*k+drift))
+	for k := 0; b.n < int64(bp.cfg.ConfigSize-400); k++ {
+		if _, err := fmt.Fprintf(b, "    et-0/0/%d {\n        description \"%s-to-%s\";\n        mtu 9216;\n        unit 0 {\n            family inet {\n                address 10.%d.%d.%d/31;\n            }\n        }\n    }\n",
+			k, role, bp.peerLabel(r+uint64(k)), byte(r), byte(k), byte(2*k+drift)); err != nil {
+			return err // the reader has gone
+		}
 	}
-	fmt.Fprintf(&b, "    lo0 {\n        unit 0 {\n            family inet {\n                address 10.255.%d.%d/32;\n            }\n        }\n    }\n}\n", byte(i>>8), byte(i))
-	fmt.Fprintf(&b, "protocols {\n    bgp {\n        group l3clos-%c {\n            type external;\n            multipath multiple-as;\n            neighbor 10.%d.0.0 {\n                peer-as %d;\n            }\n        }\n    }\n}\n",
+	_, _ = fmt.Fprintf(b, "    lo0 {\n        unit 0 {\n            family inet {\n                address 10.255.%d.%d/32;\n            }\n        }\n    }\n}\n", byte(i>>8), byte(i))
+	_, _ = fmt.Fprintf(b, "protocols {\n    bgp {\n        group l3clos-%c {\n            type external;\n            multipath multiple-as;\n            neighbor 10.%d.0.0 {\n                peer-as %d;\n            }\n        }\n    }\n}\n",
 		role[0], byte(r), 64512+i)
-	return b.String()
+	return bw.Flush()
 }

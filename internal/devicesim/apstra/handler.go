@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
@@ -181,7 +182,43 @@ func (a *Apstra) configRendering(w http.ResponseWriter, r *http.Request, bp *blu
 		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("Node %s is not a system with an assigned device", node))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"config": bp.renderConfig(i)})
+	// {"config": "<the text>"}, streamed: a configuration of any size is generated
+	// as the client reads it.
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.WriteString(w, `{"config":"`); err != nil {
+		return
+	}
+	if err := bp.writeConfig(jsonStringWriter{w}, i); err != nil {
+		return // the client has gone
+	}
+	_, _ = io.WriteString(w, `"}`)
+}
+
+// jsonStringWriter writes what it is given as the inside of a JSON string: quotes,
+// backslashes and control characters escaped.
+type jsonStringWriter struct{ w io.Writer }
+
+func (j jsonStringWriter) Write(p []byte) (int, error) {
+	out := make([]byte, 0, len(p)+len(p)/8)
+	for _, c := range p {
+		switch {
+		case c == '"' || c == '\\':
+			out = append(out, '\\', c)
+		case c == '\n':
+			out = append(out, '\\', 'n')
+		case c == '\t':
+			out = append(out, '\\', 't')
+		case c < 0x20:
+			out = append(out, fmt.Sprintf("\\u%04x", c)...)
+		default:
+			out = append(out, c)
+		}
+	}
+	if _, err := j.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // handleBlueprints serves GET /api/blueprints: the blueprint summaries.

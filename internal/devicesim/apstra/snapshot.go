@@ -15,6 +15,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/sftpserver"
@@ -61,6 +62,70 @@ type SSHServer struct {
 	*sftpserver.Server
 	a   *Apstra
 	cfg SSHConfig
+
+	mu   sync.Mutex
+	hold *BackupHold // nil: aos_backup runs straight through
+}
+
+// BackupStage is a point of an aos_backup run where HoldBackup can hold it.
+type BackupStage int
+
+const (
+	// BeforeSnapshot: sudo accepted the password; no snapshot folder exists yet.
+	BeforeSnapshot BackupStage = iota + 1
+	// AfterSnapshot: the snapshot is in place; aos_backup has not printed its name.
+	AfterSnapshot
+)
+
+// BackupHold makes aos_backup slow: runs wait at its stage until Release, so that a
+// test can end the client's side while the command runs. A held run goes on once
+// released, whether or not its client is still there, as the real command goes on
+// when the SSH session that started it ends.
+type BackupHold struct {
+	stage           BackupStage
+	reached         chan struct{}
+	release         chan struct{}
+	reachedOnce, rn sync.Once
+}
+
+// HoldBackup holds every aos_backup run at stage from now on, until the hold is
+// released (Close releases it too).
+func (s *SSHServer) HoldBackup(stage BackupStage) *BackupHold {
+	h := &BackupHold{stage: stage, reached: make(chan struct{}), release: make(chan struct{})}
+	s.mu.Lock()
+	s.hold = h
+	s.mu.Unlock()
+	return h
+}
+
+// Reached is closed when a run has reached the hold's stage and waits there.
+func (h *BackupHold) Reached() <-chan struct{} { return h.reached }
+
+// Release lets the held runs go on, and later ones run straight through.
+func (h *BackupHold) Release() { h.rn.Do(func() { close(h.release) }) }
+
+// wait holds the run at stage if a hold says so.
+func (s *SSHServer) wait(stage BackupStage) {
+	s.mu.Lock()
+	h := s.hold
+	s.mu.Unlock()
+	if h == nil || h.stage != stage {
+		return
+	}
+	h.reachedOnce.Do(func() { close(h.reached) })
+	<-h.release
+}
+
+// Close releases a hold (a held run would keep the server from closing) and stops
+// the SSH side.
+func (s *SSHServer) Close() error {
+	s.mu.Lock()
+	h := s.hold
+	s.mu.Unlock()
+	if h != nil {
+		h.Release()
+	}
+	return s.Server.Close()
 }
 
 // StartSSH starts the server's SSH side.
@@ -166,11 +231,13 @@ func (s *SSHServer) exec(command string, stdin io.Reader, stdout, stderr io.Writ
 		}
 		_, _ = io.WriteString(stderr, "\n")
 	}
+	s.wait(BeforeSnapshot)
 	snap, err := s.writeSnapshot()
 	if err != nil {
 		_, _ = fmt.Fprintf(stderr, "aos_backup: backup failed: %v\n", err)
 		return 1
 	}
+	s.wait(AfterSnapshot)
 	_, _ = fmt.Fprintf(stdout, "%s  Backup operation completed successfully.\n%sNew AOS snapshot: %s\n",
 		aosBackupBanner, aosBackupBanner, path.Base(path.Dir(snap.Path)))
 	return 0

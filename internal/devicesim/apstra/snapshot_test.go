@@ -30,10 +30,10 @@ func startSSH(t *testing.T, c *tc, cfg SSHConfig) *SSHServer {
 	return s
 }
 
-func sshDial(t *testing.T, s *SSHServer, user, pass string, key ssh.PublicKey) (*ssh.Client, error) {
+func sshDial(t *testing.T, s *SSHServer, pass string, key ssh.PublicKey) (*ssh.Client, error) {
 	t.Helper()
 	cc, err := ssh.Dial("tcp", s.Addr(), &ssh.ClientConfig{
-		User: user, Auth: []ssh.AuthMethod{ssh.Password(pass)}, HostKeyCallback: ssh.FixedHostKey(key), Timeout: 5 * time.Second,
+		User: s.cfg.Username, Auth: []ssh.AuthMethod{ssh.Password(pass)}, HostKeyCallback: ssh.FixedHostKey(key), Timeout: 5 * time.Second,
 	})
 	if err == nil {
 		t.Cleanup(func() { _ = cc.Close() })
@@ -69,7 +69,7 @@ func runCmd(t *testing.T, cc *ssh.Client, cmd, stdin string) (string, string, in
 func TestAOSBackupOverSSH(t *testing.T) {
 	c := start(t, Config{Username: "admin", Password: "ssh-Pass1", Blueprints: []BlueprintConfig{{Label: "dc-a", Nodes: 300}, {Label: "dc-b"}}})
 	s := startSSH(t, c, SSHConfig{})
-	cc, err := sshDial(t, s, "admin", "ssh-Pass1", s.HostKey())
+	cc, err := sshDial(t, s, "ssh-Pass1", s.HostKey())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,10 +154,10 @@ func TestAOSBackupNoPasswordAndHostKey(t *testing.T) {
 	s := startSSH(t, c, SSHConfig{SudoNoPassword: true, SnapshotExtra: 1 << 20})
 	pub, _, _ := ed25519.GenerateKey(rand.Reader)
 	other, _ := ssh.NewPublicKey(pub)
-	if _, err := sshDial(t, s, "admin", "admin", other); err == nil {
+	if _, err := sshDial(t, s, "admin", other); err == nil {
 		t.Fatal("a client pinning another host key connected")
 	}
-	cc, err := sshDial(t, s, "admin", "admin", s.HostKey())
+	cc, err := sshDial(t, s, "admin", s.HostKey())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,5 +166,40 @@ func TestAOSBackupNoPasswordAndHostKey(t *testing.T) {
 	}
 	if snaps := c.a.Snapshots(); len(snaps) != 1 || snaps[0].Size < 1<<20 || !s.Exists(snaps[0].Path) {
 		t.Fatalf("snapshots %+v", snaps)
+	}
+}
+
+// A held aos_backup waits at its stage; one whose client has gone goes on when
+// released and still leaves its snapshot, as the real command does.
+func TestAOSBackupHold(t *testing.T) {
+	c := start(t, Config{})
+	s := startSSH(t, c, SSHConfig{SudoNoPassword: true})
+	for _, stage := range []BackupStage{BeforeSnapshot, AfterSnapshot} {
+		before := len(c.a.Snapshots())
+		hold := s.HoldBackup(stage)
+		cc, err := sshDial(t, s, "admin", s.HostKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sess, err := cc.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sess.Start("sudo aos_backup"); err != nil {
+			t.Fatal(err)
+		}
+		<-hold.Reached()
+		if got, want := len(c.a.Snapshots()), before+map[BackupStage]int{BeforeSnapshot: 0, AfterSnapshot: 1}[stage]; got != want {
+			t.Fatalf("stage %d: %d snapshots while held, want %d", stage, got, want)
+		}
+		_ = cc.Close() // the client gives up
+		hold.Release()
+		for deadline := time.Now().Add(10 * time.Second); len(c.a.Snapshots()) == before && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if snaps := c.a.Snapshots(); len(snaps) != before+1 || !s.Exists(snaps[len(snaps)-1].Path) {
+			t.Fatalf("stage %d: snapshots %+v after the release, want one more on the server", stage, snaps)
+		}
+		c.clock.Advance(time.Second) // the next snapshot gets a folder of its own
 	}
 }
