@@ -88,12 +88,13 @@ func pushToSCP(ctx context.Context, req ArubaRequest, run *backupstore.Run, devi
 	if req.FlashBackup {
 		defer func() {
 			// The archive is removed whatever happened after it was asked for, also
-			// when ctx has ended, but a cleanup failure never hides the error that
-			// came first.
+			// when ctx has ended. A cleanup failure joins the error that came first
+			// (which keeps naming the step: Step reads the first): the user must
+			// learn that a tar file stays on flash, whatever else went wrong.
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CleanupTimeout)
 			defer cancel()
-			if cerr := cond.TarFlashClean(cctx, req.ConfigPath); cerr != nil && err == nil {
-				err = cerr
+			if cerr := cond.TarFlashClean(cctx, req.ConfigPath); cerr != nil {
+				err = errors.Join(err, cerr)
 			}
 		}()
 		archive, err := cond.FlashBackup(ctx, req.ConfigPath, flashArchiveBase)

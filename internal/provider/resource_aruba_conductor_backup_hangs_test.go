@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,4 +164,33 @@ func TestAccDataSourceRefusesAnOlderBackupAsLatest(t *testing.T) {
 			},
 		},
 	})
+}
+
+// TestAccArubaBackup_flashCleanFailureAfterAFailedPush: when the push to the SCP
+// server fails and the clean-up of the flash archive fails too, the error says both:
+// the push's step first (the failure record's step), then that a tar file stays on
+// flash.
+func TestAccArubaBackup_flashCleanFailureAfterAFailedPush(t *testing.T) {
+	e := newSimEnv(t)
+	e.startSFTP()
+	c := e.addConductor("mc", nil)
+	c.Conductor.Faults.Add(devicesim.Fault{Kind: devicesim.FaultHTMLError, PathPrefix: "/v1/configuration/object/copy_flash_scp"})
+	c.Conductor.Faults.Add(devicesim.Fault{Kind: devicesim.FaultHTMLError, PathPrefix: "/v1/configuration/object/tar_flash_clean"})
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{{
+			Config:      e.config(arubaBackup(c, set("name", "mc-scp"), e.scp())),
+			ExpectError: errorRE(`copy infrabackup-running.cfg to SCP server.*clean tar files from flash`),
+		}},
+	})
+	if st := c.Conductor.Stats.Snapshot(); st.Logins != 1 || st.Logouts != 1 {
+		t.Errorf("want one login and one logout, got %+v", st)
+	}
+	st, err := mustStore(t, e.backupDir).Status(t.Context(), backupstore.FamilyAruba, "mc-scp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := st.LastAttempt; a.Outcome != backupstore.OutcomeFailed || !strings.Contains(a.Step, "SCP server") {
+		t.Errorf("the failure record says %+v; want the push's step", a)
+	}
 }
