@@ -37,7 +37,11 @@
 //     agrees with where it is stored, and every stored file it names is listed with
 //     the recorded size. OpenFile verifies a file's SHA-256 while it is read.
 //   - Retention (Prune) deletes a backup's record first, then its files, and skips,
-//     whole, a backup that Object Lock protects.
+//     whole, a backup that Object Lock protects. It also deletes the files of runs
+//     that died before their record (a killed runner keeps its reservation), then
+//     their reservation, once such a run is older than the device's newest backup
+//     and older than any run takes (a day); files Object Lock protects stay, with
+//     their run's reservation, until a prune after their date.
 //   - A failure record is never taken for a backup, nor for a backup's file, by any
 //     lookup or by Prune: its name ends in ".failed.json", which no stamp does. It
 //     holds no secret (its text passes SafeText on write and on read). Prune keeps
@@ -67,7 +71,8 @@
 // aborted. Objects under Object Lock retention or legal hold are never deleted:
 // Prune keeps such a backup whole and reports it with its retain-until date; a
 // run's reservation, locked like every object, stays until Prune deletes it with
-// its backup.
+// its backup, or, for a run that never wrote its record, with the run's files
+// after their date.
 //
 // The package has no Terraform types so that it can be tested and reused on its own.
 // Records never hold secrets: callers must not put passwords in attributes or remote

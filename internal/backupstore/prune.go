@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -73,11 +74,28 @@ type PruneResult struct {
 	// them any more.
 	Leftovers []string
 	// Orphans are the locations of files deleted because no run owns them any
-	// more: left by an earlier prune or an abort that failed half-way.
+	// more: left by an earlier prune, an abort that failed half-way, or a run
+	// that died before its record (see Abandoned).
 	Orphans []string
+	// Abandoned are the ids of the runs that died before writing their record
+	// (killed, or failed under Object Lock) whose reservation Prune deleted, after
+	// their files, newest first.
+	Abandoned []string
+	// LockedOrphans are files no backup records that Object Lock keeps for now:
+	// orphans, and files of abandoned runs (whose reservation stays with them). A
+	// later prune deletes them after their date.
+	LockedOrphans []*objstore.RetainedError
 	// FailuresDeleted are the ids of the failure records deleted, newest first.
 	FailuresDeleted []string
 }
+
+// abandonedAfter is how long after it started a run that has no record is taken
+// for dead, if a newer backup of its device exists too. It is far longer than any
+// run takes (the backup resources' create timeouts default to 30 or 60 minutes)
+// and leaves room for runners' clocks to disagree; a run that lasts longer and
+// meets a prune by a concurrent runner loses its files, and its record, written
+// last, is refused by lookups as naming missing files.
+const abandonedAfter = 24 * time.Hour
 
 // Locked returns the backups kept only because Object Lock protects them: each
 // deserves a warning naming it and its date.
@@ -110,8 +128,13 @@ func (r PruneResult) Locked() []Kept {
 // Files of runs that have neither a record nor a reservation are orphans: a run
 // reserves its id before it writes its first file and gives the reservation up
 // only once its record exists or its files are gone, so nothing can make them part
-// of a backup any more. Prune deletes them too (those under Object Lock wait for a
-// later run).
+// of a backup any more. Prune deletes them too. A run that died before its record
+// (killed, or failed under Object Lock) keeps its reservation: once the run is
+// older than the device's newest backup and, by its id and by the reservation's
+// modification time, older than abandonedAfter, it cannot be running any more, and
+// Prune deletes its files, then its reservation (Abandoned). Files under Object
+// Lock stay, reported in LockedOrphans, and so does the reservation of their run,
+// for a later prune to delete after their date.
 //
 // Failure records (see RecordFailure) are kept while they may tell the device's
 // last attempt or last failure: the newest one, and any newer than the newest
@@ -209,7 +232,7 @@ func (s *Store) Prune(ctx context.Context, family, device string, policy Policy,
 	if err := s.deleteFailures(ctx, l, family, device, &res); err != nil {
 		return fail(err)
 	}
-	if err := s.deleteOrphans(ctx, l, family, device, &res); err != nil {
+	if err := s.deleteOrphans(ctx, l, family, device, now, &res); err != nil {
 		return fail(err)
 	}
 	return res, nil
@@ -244,14 +267,25 @@ func (s *Store) deleteFailures(ctx context.Context, l listing, family, device st
 	return nil
 }
 
-// deleteOrphans deletes the files of runs that have neither a record nor a
-// reservation in listing l (see Prune).
-func (s *Store) deleteOrphans(ctx context.Context, l listing, family, device string, res *PruneResult) error {
+// deleteOrphans deletes the files of runs that have neither a record nor a live
+// reservation in listing l, then the reservations of abandoned runs whose files
+// are all gone (see Prune).
+func (s *Store) deleteOrphans(ctx context.Context, l listing, family, device string, now time.Time, res *PruneResult) error {
+	records := l.records[device] // newest first
 	owned := map[string]bool{}
-	for _, id := range l.records[device] {
+	for _, id := range records {
 		owned[id] = true
 	}
 	prefix := devicePrefix(family, device)
+	// abandoned: the runs whose reservation may go once their files are gone.
+	abandoned := map[string]bool{}
+	for key, o := range l.objects {
+		name, _ := strings.CutPrefix(key, prefix)
+		id, ok := strings.CutSuffix(name, reservationSuffix)
+		if ok && validStamp(id) && !owned[id] && isAbandoned(id, o, records, now) {
+			abandoned[id] = true
+		}
+	}
 	var orphans []string
 	for key := range l.objects {
 		name, _ := strings.CutPrefix(key, prefix)
@@ -259,7 +293,7 @@ func (s *Store) deleteOrphans(ctx context.Context, l listing, family, device str
 			continue
 		}
 		id := name[:stampLen]
-		if _, reserved := l.objects[reservationKey(family, device, id)]; !owned[id] && !reserved {
+		if _, reserved := l.objects[reservationKey(family, device, id)]; !owned[id] && (!reserved || abandoned[id]) {
 			orphans = append(orphans, key)
 		}
 	}
@@ -270,12 +304,46 @@ func (s *Store) deleteOrphans(ctx context.Context, l listing, family, device str
 		switch {
 		case err == nil:
 			res.Orphans = append(res.Orphans, s.obj.Location(key))
-		case errors.Is(err, objstore.ErrNotFound), errors.As(err, &retained):
+		case errors.Is(err, objstore.ErrNotFound):
+		case errors.As(err, &retained):
+			res.LockedOrphans = append(res.LockedOrphans, retained)
+			// The reservation stays with its file, so that a later prune finds
+			// the run abandoned again and deletes the file after its date.
+			delete(abandoned, strings.TrimPrefix(key, prefix)[:stampLen])
 		default:
 			return fmt.Errorf("delete %s, which no backup records: %w", s.obj.Location(key), err)
 		}
 	}
+	// Last, the reservations whose files are gone: newest first, as reported.
+	for _, id := range slices.Backward(slices.Sorted(maps.Keys(abandoned))) {
+		key := reservationKey(family, device, id)
+		err := s.obj.Delete(ctx, key)
+		var retained *objstore.RetainedError
+		switch {
+		case err == nil:
+			res.Abandoned = append(res.Abandoned, id)
+		case errors.Is(err, objstore.ErrNotFound):
+		case errors.As(err, &retained):
+			// Locked itself, it holds no data: a later prune deletes it, quietly.
+		default:
+			return fmt.Errorf("delete %s, the reservation of run %s, which died before its record: %w", s.obj.Location(key), id, err)
+		}
+	}
 	return nil
+}
+
+// isAbandoned reports whether the run id, which has no record, cannot be running any more: it is older than the device's
+// newest backup (records, newest first) and older than abandonedAfter both by its
+// id, which the runner's clock stamped, and by the reservation's modification
+// time, which the store's clock did, when the store tells it.
+func isAbandoned(id string, reservation objstore.ObjectInfo, records []string, now time.Time) bool {
+	if len(records) == 0 || id >= records[0] {
+		return false
+	}
+	if now.Sub(stampTime(id)) <= abandonedAfter {
+		return false
+	}
+	return reservation.ModTime.IsZero() || now.Sub(reservation.ModTime) > abandonedAfter
 }
 
 // deleteBackup deletes backup id unless Object Lock protects one of its objects,

@@ -16,7 +16,13 @@ import (
 // remote copy.
 func backupAt(t *testing.T, s *Store, started time.Time) Backup {
 	t.Helper()
-	r, err := s.Begin(bg, FamilyAruba, "mc1", started)
+	return backupOf(t, s, "mc1", started)
+}
+
+// backupOf commits a backup of an Aruba device as backupAt does.
+func backupOf(t *testing.T, s *Store, device string, started time.Time) Backup {
+	t.Helper()
+	r, err := s.Begin(bg, FamilyAruba, device, started)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,4 +372,147 @@ func TestPruneOrphans(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// killedRun reserves a run of an Aruba device started at started and writes a file
+// of each kind, then drops it, neither committed nor aborted, as a process killed
+// mid-run would. It returns the run's id and the keys of its files.
+func killedRun(t *testing.T, s *Store, device string, started time.Time, kinds ...string) (string, []string) {
+	t.Helper()
+	r, err := s.Begin(bg, FamilyAruba, device, started)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, kind := range kinds {
+		f, err := r.WriteFile(bg, kind, "cfg", strings.NewReader("running config with hashed secrets: "+kind))
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, f.Key)
+	}
+	return r.ID(), keys
+}
+
+// The files of a run that died before its record (killed, say) belong to no backup
+// and hold running configs: Prune deletes them, then the run's reservation, once the
+// run is older than the newest backup and than any run can take. A run that may
+// still be going is left alone.
+func TestPruneDeletesKilledRuns(t *testing.T) {
+	eachBackend(t, func(t *testing.T, ts *tstore) {
+		base := time.Now().UTC() // when the reservations below are written
+		now := base.Add(abandonedAfter + time.Hour)
+		killed, killedFiles := killedRun(t, ts.Store, "mc1", base.Add(-48*time.Hour), "config", "flash")
+		empty, _ := killedRun(t, ts.Store, "mc1", base.Add(-47*time.Hour)) // killed before its first file
+		old := backupOf(t, ts.Store, "mc1", base.Add(-24*time.Hour))
+		// Within the bound, though older than the newest backup: it may be running.
+		young, youngFiles := killedRun(t, ts.Store, "mc1", now.Add(-abandonedAfter+time.Hour), "config")
+		newest := backupOf(t, ts.Store, "mc1", now.Add(-abandonedAfter+2*time.Hour))
+		all := ts.keys(t, "")
+
+		// The stamps say the killed runs are two days old, but their reservations
+		// were written an hour ago by the store's clock: a runner's clock may be
+		// wrong, so they are left alone.
+		res, err := ts.Prune(bg, FamilyAruba, "mc1", Policy{KeepLast: 5}, newest.ID, base.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Orphans)+len(res.Abandoned)+len(res.Deleted) != 0 {
+			t.Errorf("Prune an hour after the reservations = %+v, want nothing deleted", res)
+		}
+		if got := ts.keys(t, ""); !slices.Equal(got, all) {
+			t.Errorf("stored after Prune an hour later:\n%q\nwant\n%q", got, all)
+		}
+
+		res, err = ts.Prune(bg, FamilyAruba, "mc1", Policy{KeepLast: 1}, newest.ID, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wantOrphans []string
+		for _, k := range killedFiles {
+			wantOrphans = append(wantOrphans, ts.wantLocation(k))
+		}
+		slices.Sort(wantOrphans)
+		if !slices.Equal(res.Deleted, ids(old)) || !slices.Equal(res.Orphans, wantOrphans) ||
+			!slices.Equal(res.Abandoned, []string{empty, killed}) || len(res.LockedOrphans) != 0 {
+			t.Errorf("result = %+v\nwant %s deleted, orphans %q and abandoned runs %s, %s", res, old.ID, wantOrphans, empty, killed)
+		}
+		want := append(objectsOf(newest), youngFiles...)
+		want = append(want, reservationKey(FamilyAruba, "mc1", young))
+		slices.Sort(want)
+		if got := ts.keys(t, ""); !slices.Equal(got, want) {
+			t.Errorf("stored after Prune:\n%q\nwant\n%q", got, want)
+		}
+		got, err := ts.Latest(bg, FamilyAruba, "mc1")
+		if err != nil || got.ID != newest.ID {
+			t.Fatalf("Latest = %s %v, want %s", got.ID, err, newest.ID)
+		}
+		for _, f := range got.Files {
+			if f.InStore() && !bytes.Equal(readFile(t, ts.Store, f), []byte(f.Kind+newest.StartedAt.String())) {
+				t.Errorf("%s file of the kept backup changed", f.Kind)
+			}
+		}
+
+		// A run older than the bound but newer than the device's newest backup may
+		// be running too.
+		only := backupOf(t, ts.Store, "mc2", base.Add(-72*time.Hour))
+		killedRun(t, ts.Store, "mc2", base.Add(-48*time.Hour), "config")
+		before := ts.keys(t, "aruba/mc2/")
+		res, err = ts.Prune(bg, FamilyAruba, "mc2", Policy{KeepLast: 1}, only.ID, now)
+		if err != nil || len(res.Orphans)+len(res.Abandoned)+len(res.Deleted) != 0 {
+			t.Errorf("Prune of mc2 = %+v, %v; want nothing deleted", res, err)
+		}
+		if got := ts.keys(t, "aruba/mc2/"); !slices.Equal(got, before) {
+			t.Errorf("stored for mc2 after Prune:\n%q\nwant\n%q", got, before)
+		}
+	})
+}
+
+// Under Object Lock, a killed run's locked files stay, and so does its reservation,
+// so that a later prune deletes them after their date; Prune succeeds and names
+// them. The reservation here is not locked: it stays for its file's sake.
+func TestPruneKilledRunUnderObjectLock(t *testing.T) {
+	ts := openS3(t, true)
+	lockedCfg := ts.cfg
+	lockedCfg.LockMode, lockedCfg.LockRetention = objstore.LockCompliance, 3*time.Second
+	locking := newS3Store(t, lockedCfg)
+	base := time.Now().UTC()
+	now := base.Add(abandonedAfter + time.Hour)
+	killed, files := killedRun(t, ts.Store, "mc1", base.Add(-48*time.Hour), "flash")
+	lockedKey := devicePrefix(FamilyAruba, "mc1") + killed + "-config.cfg"
+	if _, err := locking.obj.Put(bg, lockedKey, []byte("running config with hashed secrets")); err != nil {
+		t.Fatal(err)
+	}
+	b := backupAt(t, ts.Store, base.Add(-24*time.Hour))
+
+	res, err := ts.Prune(bg, FamilyAruba, "mc1", Policy{KeepLast: 1}, b.ID, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Orphans, []string{ts.wantLocation(files[0])}) || len(res.Abandoned) != 0 || len(res.LockedOrphans) != 1 {
+		t.Fatalf("result = %+v, want %s deleted and %s kept, locked, with the reservation", res, files[0], lockedKey)
+	}
+	lock := res.LockedOrphans[0]
+	if lock.Location != ts.wantLocation(lockedKey) || lock.Mode != objstore.LockCompliance ||
+		lock.RetainUntil.Before(base) || lock.RetainUntil.After(time.Now().Add(5*time.Second)) {
+		t.Errorf("locked = %+v, want %s under COMPLIANCE for 3 s", lock, lockedKey)
+	}
+	if msg := lock.Error(); !strings.Contains(msg, lock.Location) || !strings.Contains(msg, lock.RetainUntil.UTC().Format(time.RFC3339)) {
+		t.Errorf("warning %q does not name the file and its date", msg)
+	}
+	want := append(objectsOf(b), lockedKey, reservationKey(FamilyAruba, "mc1", killed))
+	slices.Sort(want)
+	if got := ts.keys(t, ""); !slices.Equal(got, want) {
+		t.Errorf("stored after Prune:\n%q\nwant\n%q", got, want)
+	}
+
+	// After the lock's date, the next prune finishes the job.
+	time.Sleep(time.Until(lock.RetainUntil.Add(time.Second)))
+	res, err = ts.Prune(bg, FamilyAruba, "mc1", Policy{KeepLast: 1}, b.ID, now)
+	if err != nil || !slices.Equal(res.Orphans, []string{ts.wantLocation(lockedKey)}) || !slices.Equal(res.Abandoned, []string{killed}) || len(res.LockedOrphans) != 0 {
+		t.Errorf("Prune after the lock's date = %+v, %v; want %s and its reservation deleted", res, err, lockedKey)
+	}
+	if got, want := ts.keys(t, ""), objectsOf(b); !slices.Equal(got, want) {
+		t.Errorf("stored after the second Prune:\n%q\nwant\n%q", got, want)
+	}
 }

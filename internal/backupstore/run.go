@@ -84,7 +84,9 @@ const (
 // whose record exists is taken as well: Commit writes the record before it removes
 // the reservation, so one of the two is always there. The reservation is removed
 // when the run ends; under Object Lock it cannot be, and stays (invisible) until
-// Prune deletes it with its backup.
+// Prune deletes it with its backup. A run that dies without ending (a killed
+// runner) leaves it too, with its files: Prune deletes both once the run is
+// certainly dead (see Prune).
 //
 // Limit: on an S3-compatible server that does not implement conditional writes,
 // objstore falls back to checking that a key is free before writing it, which

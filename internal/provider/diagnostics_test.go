@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
@@ -15,13 +16,18 @@ import (
 // resource.TestCase and asserts on the warnings seen.
 type diagRecorder struct {
 	mu       sync.Mutex
-	warnings []string // "summary: detail"
+	warnings []string         // "summary: detail"
+	now      func() time.Time // the provider's clock, when not time.Now
 }
 
 func (r *diagRecorder) factories() map[string]func() (tfprotov6.ProviderServer, error) {
 	return map[string]func() (tfprotov6.ProviderServer, error){
 		"infrabackup": func() (tfprotov6.ProviderServer, error) {
-			s, err := providerserver.NewProtocol6WithError(New("test")())()
+			p := New("test")()
+			if r.now != nil {
+				p = &infrabackupProvider{version: "test", now: r.now}
+			}
+			s, err := providerserver.NewProtocol6WithError(p)()
 			if err != nil {
 				return nil, err
 			}

@@ -29,7 +29,9 @@ type retentionModel struct {
 const retentionRule = "A backup is kept when it is among the newest `keep_last` backups of its device or younger than " +
 	"`keep_days` days; the others are deleted from the store after a new backup of that device succeeded — never after a " +
 	"failure, never the backup just made, never the newest usable one. A backup under S3 Object Lock is kept, with a " +
-	"warning naming it and its retain-until date. Files a conductor pushed to an SCP server are not the store's and stay. " +
+	"warning naming it and its retain-until date. The files of a run that died before it completed (a killed runner) are " +
+	"deleted too, once a newer backup of the device exists and the run started over a day ago. " +
+	"Files a conductor pushed to an SCP server are not the store's and stay. " +
 	"On a versioned bucket a deletion adds a delete marker: expire noncurrent versions with a lifecycle rule."
 
 func retentionAttributeDescriptions() (keepLast, keepDays string) {
@@ -84,7 +86,8 @@ func retentionPolicy(ctx context.Context, obj types.Object) (backupstore.Policy,
 // committed: the resource's override when set, else the provider's default. Call it
 // only after a backup succeeded. Nothing it meets fails the operation — the backup
 // stands — so everything it has to say is a warning: one per backup that Object
-// Lock keeps, naming it and its date, and one when pruning failed.
+// Lock keeps, naming it and its date, one for the locked objects no backup records
+// any more, and one when pruning failed.
 func (d *providerData) pruneAfterBackup(ctx context.Context, store *backupstore.Store, b backupstore.Backup, override types.Object, diags *diag.Diagnostics) {
 	policy, ok, pd := retentionPolicy(ctx, override)
 	diags.Append(pd...)
@@ -96,9 +99,10 @@ func (d *providerData) pruneAfterBackup(ctx context.Context, store *backupstore.
 	}
 	what := fmt.Sprintf("%s device %s", b.Family, b.Device)
 	res, err := store.Prune(ctx, b.Family, b.Device, policy, b.ID, d.now())
-	if len(res.Deleted) > 0 || len(res.Orphans) > 0 {
+	if len(res.Deleted) > 0 || len(res.Orphans) > 0 || len(res.Abandoned) > 0 {
 		tflog.Info(ctx, "retention deleted old backups", map[string]any{
-			"device": what, "deleted": strings.Join(res.Deleted, ","), "orphans": len(res.Orphans), "store": store.Location(),
+			"device": what, "deleted": strings.Join(res.Deleted, ","), "orphans": len(res.Orphans),
+			"abandoned_runs": strings.Join(res.Abandoned, ","), "store": store.Location(),
 		})
 	}
 	for _, k := range res.Locked() {
@@ -114,6 +118,20 @@ func (d *providerData) pruneAfterBackup(ctx context.Context, store *backupstore.
 		diags.AddWarning(fmt.Sprintf("Retention of %s left %d locked objects", what, len(res.Leftovers)),
 			"These objects of deleted backups are under Object Lock and stay until their date; no record names them, "+
 				"so they are never listed as a backup: "+strings.Join(res.Leftovers, ", "))
+	}
+	if len(res.LockedOrphans) > 0 {
+		locks := make([]string, len(res.LockedOrphans))
+		for i, l := range res.LockedOrphans {
+			locks[i] = "- " + l.Error()
+		}
+		files := fmt.Sprintf("%d locked files", len(locks))
+		if len(locks) == 1 {
+			files = "a locked file"
+		}
+		diags.AddWarning(fmt.Sprintf("Retention of %s kept %s that no backup records", what, files),
+			"These files of runs that never completed (or of backups deleted earlier) would be deleted, but Object Lock "+
+				"protects them. No record names them, so they are never listed as a backup; a backup of this device after "+
+				"their date deletes them. The new backup succeeded.\n\n"+strings.Join(locks, "\n"))
 	}
 	if err != nil {
 		deleted := "nothing was deleted"

@@ -369,3 +369,71 @@ func TestAccRetention_pruneFailureIsAWarning(t *testing.T) {
 		},
 	})
 }
+
+// TestAccRetention_killedRuns: two runs a killed runner left in a bucket with Object
+// Lock (a reservation and a running configuration each, no record) are handled by
+// the retention of a backup made more than a day later: the unlocked one is
+// deleted, the one Object Lock protects stays, with its reservation, and the apply
+// succeeds with a warning naming its file and date.
+func TestAccRetention_killedRuns(t *testing.T) {
+	e := newSimEnv(t)
+	c := e.addConductor("mc-killed", nil)
+	b := e.startS3(true)
+	cfg := b.srv.Config(b.name)
+	bucket, err := objstore.NewS3(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.LockMode, cfg.LockRetention = objstore.LockCompliance, time.Hour
+	locking, err := objstore.NewS3(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// killedRun begins a run and writes a file, then drops the run as a killed
+	// runner would; it returns the keys of the file and of the reservation.
+	killedRun := func(obj objstore.Store, started time.Time) []string {
+		run, err := backupstore.New(obj).Begin(t.Context(), "aruba", "mc", started)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := run.WriteFile(t.Context(), "running-config", "cfg", strings.NewReader("enable secret hashed"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []string{f.Key, "aruba/mc/" + run.ID() + ".lock"}
+	}
+	free := killedRun(bucket, time.Now().Add(-48*time.Hour))
+	locked := killedRun(locking, time.Now().Add(-47*time.Hour))
+	clock := &testClock{}
+	clock.set(25 * time.Hour) // the runs, and their reservations, are over a day old
+	rec := &diagRecorder{now: clock.now}
+	ids := &backupIDs{res: arubaRes, family: "aruba", device: "mc", objects: func() objstore.Store { return bucket }}
+	config := hclConfig(e.s3Provider(b, set("retention", object(set("keep_last", 1)))), arubaBackup(c, set("name", "mc")))
+	storeHolds := deviceCheck(func() error {
+		objs, err := bucket.List(context.Background(), "aruba/mc/")
+		if err != nil {
+			return err
+		}
+		newest := ids.newest(1)[0]
+		var got []string
+		for _, o := range objs {
+			if !strings.HasPrefix(o.Key, "aruba/mc/"+newest) {
+				got = append(got, o.Key)
+			}
+		}
+		if !slices.Equal(got, locked) {
+			return fmt.Errorf("besides backup %s, the store holds %q; want the locked run's %q (the other run's %q deleted)", newest, got, locked, free)
+		}
+		return nil
+	})
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: rec.factories(),
+		Steps: []resource.TestStep{{
+			Config: config,
+			ConfigStateChecks: stateChecks(ids.record(), storeHolds, rec.warning(
+				"Retention of aruba device mc kept a locked file that no backup records",
+				"s3://"+b.name+"/"+locked[0]+" is under Object Lock COMPLIANCE retention until ",
+				"a backup of this device after their date deletes them", "The new backup succeeded")),
+		}},
+	})
+}
