@@ -17,6 +17,10 @@ import (
 // KindILOBackup is the kind of an iLO configuration backup file in the store and in state.
 const KindILOBackup = "ilo-backup"
 
+// ILOBackupExt is the extension of an iLO backup file in the store (the iLO's own
+// files end in .bak too).
+const ILOBackupExt = "bak"
+
 // Attribute keys an iLO backup records in the store (never secrets).
 const (
 	AttrSerial             = "serial"
@@ -147,7 +151,7 @@ func download(ctx context.Context, rc *redfish.Client, run *backupstore.Run, loc
 		return err
 	}
 	src := &downloadReader{r: body}
-	file, err := run.WriteFile(ctx, KindILOBackup, "bak", src)
+	file, err := run.WriteFile(ctx, KindILOBackup, ILOBackupExt, src)
 	// Everything was read, or the write failed: either way the body is done with,
 	// and a failure to close it changes nothing in what was stored.
 	_ = body.Close()

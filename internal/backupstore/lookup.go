@@ -213,8 +213,8 @@ func (s *Store) Get(ctx context.Context, family, device, id string) (Backup, err
 	if err := ValidName(device); err != nil {
 		return Backup{}, fmt.Errorf("invalid device name: %w", err)
 	}
-	if !validStamp(id) {
-		return Backup{}, fmt.Errorf("%q is not a backup id: it looks like 20261125T101500.123Z", abbreviate(id))
+	if err := ValidID(id); err != nil {
+		return Backup{}, err
 	}
 	w := what(family, device)
 	l, err := s.list(ctx, family, device)
@@ -284,12 +284,11 @@ func (s *Store) FindByKey(ctx context.Context, key string) (Backup, File, error)
 	if objstore.ValidKey(key) == nil {
 		loc = s.obj.Location(key)
 	}
-	parts := strings.Split(key, "/")
-	if len(parts) != 3 || validFamily(parts[0]) != nil || ValidName(parts[1]) != nil || ValidName(parts[2]) != nil ||
-		len(parts[2]) <= stampLen+1 || parts[2][stampLen] != '-' || !validStamp(parts[2][:stampLen]) {
-		return Backup{}, File{}, fmt.Errorf("%w: %s is not a backup file in the store %s", ErrNoBackup, abbreviate(loc), s.Location())
+	k, err := ParseFileKey(key)
+	if err != nil {
+		return Backup{}, File{}, fmt.Errorf("%w: %s is not a backup file in the store %s (%v)", ErrNoBackup, abbreviate(loc), s.Location(), err)
 	}
-	family, device, id := parts[0], parts[1], parts[2][:stampLen]
+	family, device, id := k.Family, k.Device, k.ID
 	l, err := s.list(ctx, family, device)
 	if err != nil {
 		return Backup{}, File{}, fmt.Errorf("%s: %w", loc, err)

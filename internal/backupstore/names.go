@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/infrabackup/terraform-provider-infrabackup/internal/objstore"
 )
 
 // MaxNameLen is the longest device name or kind the store accepts.
@@ -111,4 +113,47 @@ func abbreviate(s string) string {
 		cut--
 	}
 	return s[:cut] + "..."
+}
+
+// ValidID checks a backup id: the UTC time its run started, to the millisecond,
+// e.g. 20261125T101500.123Z. The error is written for a Terraform user.
+func ValidID(id string) error {
+	if validStamp(id) {
+		return nil
+	}
+	return fmt.Errorf("%q is not a backup id: it looks like 20261125T101500.123Z (the UTC time the backup started)", abbreviate(id))
+}
+
+// FileKey is the key of a file a backup run stored, in its parts:
+// <Family>/<Device>/<ID>-<Name>, where Name is <kind>.<ext>.
+type FileKey struct {
+	Family, Device, ID, Name string
+}
+
+func (k FileKey) String() string { return devicePrefix(k.Family, k.Device) + k.ID + "-" + k.Name }
+
+// ParseFileKey splits the key of a stored file, checking each part as the store
+// does when it writes one. The error says which part is wrong, for a Terraform user.
+func ParseFileKey(key string) (FileKey, error) {
+	if err := objstore.ValidKey(key); err != nil {
+		return FileKey{}, err
+	}
+	parts := strings.Split(key, "/")
+	if len(parts) != 3 {
+		return FileKey{}, fmt.Errorf("%q has %d parts separated by '/', a backup file's key has 3 (<family>/<name>/<file>)", abbreviate(key), len(parts))
+	}
+	if err := validFamily(parts[0]); err != nil {
+		return FileKey{}, err
+	}
+	if err := ValidName(parts[1]); err != nil {
+		return FileKey{}, fmt.Errorf("device %w", err)
+	}
+	file := parts[2]
+	if err := ValidName(file); err != nil {
+		return FileKey{}, fmt.Errorf("file %w", err)
+	}
+	if len(file) <= stampLen+1 || file[stampLen] != '-' || !validStamp(file[:stampLen]) {
+		return FileKey{}, fmt.Errorf("file name %q does not start with a backup id and '-' (20261125T101500.123Z-)", file)
+	}
+	return FileKey{Family: parts[0], Device: parts[1], ID: file[:stampLen], Name: file[stampLen+1:]}, nil
 }

@@ -187,7 +187,7 @@ func (r *Run) WriteFile(ctx context.Context, kind, ext string, src io.Reader) (F
 	if err := validExt(ext); err != nil {
 		return File{}, fmt.Errorf("%s: %w", r.what(), err)
 	}
-	key := devicePrefix(r.family, r.device) + r.id + "-" + kind + "." + ext
+	key := FileKey{Family: r.family, Device: r.device, ID: r.id, Name: kind + "." + ext}.String()
 	r.mu.Lock()
 	if err := r.checkOpenLocked(); err != nil {
 		r.mu.Unlock()

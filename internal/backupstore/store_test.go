@@ -1059,3 +1059,35 @@ func BenchmarkWriteFile256MiB(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// TestParseFileKey: the key of every file a run writes parses back into its parts;
+// a key the store would not write is refused with the part that is wrong.
+func TestParseFileKey(t *testing.T) {
+	ts := openLocal(t)
+	b := commitOne(t, ts.Store, FamilyAruba, "mc1", "10.0.0.1", t0, []byte("cfg"))
+	f := b.Files[0]
+	k, err := ParseFileKey(f.Key)
+	if err != nil || k.Family != FamilyAruba || k.Device != "mc1" || k.ID != b.ID || k.String() != f.Key ||
+		!strings.HasPrefix(k.Name, f.Kind+".") {
+		t.Fatalf("ParseFileKey(%s) = %+v, %v", f.Key, k, err)
+	}
+	for key, want := range map[string]string{
+		"aruba/mc1/../../etc/passwd":         "segment starting with '.'",
+		"/aruba/mc1/" + b.ID + "-config.cfg": "empty segment",
+		"aruba/mc1":                          "has 2 parts",
+		"cisco/mc1/" + b.ID + "-config.cfg":  `unknown device family "cisco"`,
+		"aruba/" + strings.Repeat("m", 65) + "/" + b.ID + "-config.cfg": "device name",
+		"aruba/mc1/README":                   `file name "README" does not start with a backup id`,
+		"aruba/mc1/20261399T000000.000Z-x.y": "does not start with a backup id",
+	} {
+		if _, err := ParseFileKey(key); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseFileKey(%s) = %v, want an error saying %q", key, err, want)
+		}
+	}
+	if err := ValidID(b.ID); err != nil {
+		t.Errorf("ValidID(%s) = %v", b.ID, err)
+	}
+	if err := ValidID("2026-11-25"); err == nil || !strings.Contains(err.Error(), "20261125T101500.123Z") {
+		t.Errorf("ValidID of a date = %v", err)
+	}
+}

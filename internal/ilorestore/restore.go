@@ -278,6 +278,45 @@ func (out *CheckedFile) fromRecord(b backupstore.Backup, bf backupstore.File) {
 	}
 }
 
+// ParseBackupID splits the id of an iLO backup as infrabackup_ilo_backup exports it,
+// <name>/<backup id>, checking both parts as the store does. It reads no store, so
+// that a plan can check it; the error says what the id should look like.
+func ParseBackupID(id string) (name, run string, err error) {
+	const form = "a backup id looks like <name>/<backup id>, e.g. CZ1234567X/20261125T101500.123Z (the id of an infrabackup_ilo_backup)"
+	name, run, ok := strings.Cut(id, "/")
+	if !ok {
+		return "", "", fmt.Errorf("%.80q is not a backup id: it has no '/'; %s", id, form)
+	}
+	if err := backupstore.ValidName(name); err != nil {
+		return "", "", fmt.Errorf("%.80q is not a backup id: device %v; %s", id, err, form)
+	}
+	if backupstore.ValidID(run) != nil {
+		return "", "", fmt.Errorf("%.80q is not a backup id: %.40q after the '/' is not the UTC time a backup started, like 20261125T101500.123Z; %s", id, run, form)
+	}
+	return name, run, nil
+}
+
+// CheckBackupKey checks that key can be the key of an iLO backup file in the store,
+// as infrabackup_ilo_backup records it in files. It reads no store, so that a plan
+// can check it; the error says what the key should look like.
+func CheckBackupKey(key string) error {
+	example := backupstore.FileKey{Family: backupstore.FamilyILO, Device: "CZ1234567X", ID: "20261125T101500.123Z", Name: iloBackupFileName}
+	form := fmt.Sprintf("the key of an iLO backup file looks like %s/<name>/<backup id>-%s, e.g. %s (the key of the %s file in files of an infrabackup_ilo_backup)",
+		backupstore.FamilyILO, iloBackupFileName, example, backupjob.KindILOBackup)
+	k, err := backupstore.ParseFileKey(key)
+	if err != nil {
+		return fmt.Errorf("%.80q is not the key of a backup file: %v; %s", key, err, form)
+	}
+	if k.Family != backupstore.FamilyILO || k.Name != iloBackupFileName {
+		return fmt.Errorf("%.80q is not the key of an iLO backup file; %s", key, form)
+	}
+	return nil
+}
+
+// iloBackupFileName is how the name of an iLO backup file in the store ends, after
+// its backup id and '-'.
+const iloBackupFileName = backupjob.KindILOBackup + "." + backupjob.ILOBackupExt
+
 // CheckStored finds the backup to restore in store, by the id infrabackup_ilo_backup
 // exports ("<name>/<backup id>") or by its file's key (one of them is set), without
 // contacting any device: a complete iLO backup must record it. Its bytes are checked
@@ -301,9 +340,9 @@ func CheckStored(ctx context.Context, store *backupstore.Store, id, key string) 
 	var bf backupstore.File
 	var err error
 	if id != "" {
-		name, run, ok := strings.Cut(id, "/")
-		if !ok || name == "" || run == "" || strings.Contains(run, "/") {
-			return refuse(fmt.Sprintf("backup_id %q is not a backup id: it looks like <name>/<backup id>, e.g. CZ1234567X/20261125T101500.123Z", id), hint, nil)
+		name, run, perr := ParseBackupID(id)
+		if perr != nil {
+			return refuse("backup_id "+perr.Error(), hint, nil)
 		}
 		b, err = store.Get(ctx, backupstore.FamilyILO, name, run)
 		if err == nil {
@@ -313,6 +352,9 @@ func CheckStored(ctx context.Context, store *backupstore.Store, id, key string) 
 			}
 		}
 	} else {
+		if err := CheckBackupKey(key); err != nil {
+			return refuse("backup_key "+err.Error(), hint, nil)
+		}
 		b, bf, err = store.FindByKey(ctx, key)
 		if err == nil && (b.Family != backupstore.FamilyILO || bf.Kind != backupjob.KindILOBackup) {
 			return refuse(fmt.Sprintf("%s is the %s file of a %s backup (%s/%s), not an iLO backup", key, bf.Kind, b.Family, b.Device, b.ID),

@@ -387,7 +387,9 @@ func TestRunILORestoreFromStore(t *testing.T) {
 		{Request{BackupID: id, BackupKey: bf.Key}, []string{"2 backups were named"}},
 		{Request{BackupID: b.Backup.Device + "/20990101T000000.000Z"}, []string{"holds no such complete iLO backup", f.Root}},
 		{Request{BackupID: "no-slash"}, []string{"is not a backup id"}},
-		{Request{BackupKey: "ilo/" + b.Backup.Device + "/" + b.Backup.ID + ".json"}, []string{"holds no such complete iLO backup"}},
+		{Request{BackupKey: "ilo/" + b.Backup.Device + "/20990101T000000.000Z-ilo-backup.bak"}, []string{"holds no such complete iLO backup"}},
+		{Request{BackupKey: "ilo/" + b.Backup.Device + "/" + b.Backup.ID + ".json"}, []string{"is not the key of a backup file", "e.g. ilo/CZ1234567X/20261125T101500.123Z-ilo-backup.bak"}},
+		{Request{BackupKey: "aruba/mc1/" + b.Backup.ID + "-running-config.cfg"}, []string{"is not the key of an iLO backup file"}},
 	} {
 		_, err := run(tc.req)
 		refusedErr(t, err, tc.want...)

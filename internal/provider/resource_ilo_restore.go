@@ -117,8 +117,10 @@ func (r *iloRestoreResource) Schema(ctx context.Context, _ resource.SchemaReques
 					"Its bytes are checked against the SHA-256 the store recorded while they are uploaded: a file changed after the " +
 					"backup never completes the upload (its last bytes are withheld), so the iLO restores nothing. " +
 					"Exactly one of `backup_file`, `backup_id` and `backup_key`.",
-				Optional:      true,
-				Validators:    []validator.String{stringvalidator.LengthAtLeast(1)},
+				Optional: true,
+				// Its form is checked at plan, before the plan warns of a restore.
+				Validators: []validator.String{stringCheck{description: "a backup id, <name>/<backup id>",
+					check: func(id string) error { _, _, err := ilorestore.ParseBackupID(id); return err }}},
 				PlanModifiers: replace,
 			},
 			"backup_key": schema.StringAttribute{
@@ -126,7 +128,7 @@ func (r *iloRestoreResource) Schema(ctx context.Context, _ resource.SchemaReques
 					"`infrabackup_ilo_backup` or of its data source (`ilo/<name>/<backup id>-ilo-backup.bak`), checked as for `backup_id`. " +
 					"Exactly one of `backup_file`, `backup_id` and `backup_key`.",
 				Optional:      true,
-				Validators:    []validator.String{stringvalidator.LengthAtLeast(1)},
+				Validators:    []validator.String{stringCheck{description: "the key of an iLO backup file in the store", check: ilorestore.CheckBackupKey}},
 				PlanModifiers: replace,
 			},
 			"backup_password_wo": schema.StringAttribute{

@@ -105,7 +105,8 @@ func TestAccILORestore_fromLocalStoreByID(t *testing.T) {
 
 // TestAccILORestore_backupSourceRefusals: a restore names exactly one backup (a plan
 // error otherwise); a backup id or key the store does not hold is refused before
-// anything is sent.
+// anything is sent (one that cannot name an iLO backup fails the plan:
+// TestILORestore_backupNameCheckedAtPlan).
 func TestAccILORestore_backupSourceRefusals(t *testing.T) {
 	e := newSimEnv(t)
 	d := e.addILO("ilo-restore-sources", nil)
@@ -130,8 +131,8 @@ func TestAccILORestore_backupSourceRefusals(t *testing.T) {
 			},
 			{
 				Config: e.config(resourceBlock(restoreRes, set("host", d.Host), set("port", d.Port),
-					set("backup_key", "aruba/mc1/20260101T000000.000Z-running-config.cfg"))),
-				ExpectError: errorRE(`Restore of iLO .* refused.*backup_key "aruba/mc1/20260101T000000\.000Z-running-config\.cfg": the backup store .* holds no such complete iLO backup`),
+					set("backup_key", "ilo/CZ0000000X/20260101T000000.000Z-ilo-backup.bak"))),
+				ExpectError: errorRE(`Restore of iLO .* refused.*backup_key "ilo/CZ0000000X/20260101T000000\.000Z-ilo-backup\.bak": the backup store .* holds no such complete iLO backup`),
 			},
 		},
 	})

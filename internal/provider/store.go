@@ -3,7 +3,9 @@ package provider
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
@@ -24,8 +26,7 @@ type backupStore struct {
 	store *backupstore.Store
 	err   error
 
-	checkMu sync.Mutex
-	checked bool
+	check storeCheck // of a bucket, before the first backup
 
 	devices backupjob.DeviceIndex // the store's devices by address, for failure records
 }
@@ -71,22 +72,100 @@ func (d *providerData) Store() (*backupstore.Store, error) {
 // storeForBackup is Store for an operation about to write a backup: a bucket is
 // checked (endpoint, TLS, credentials, region, bucket) before the first backup of
 // this provider process, so that a store that cannot work fails before any device
-// is contacted. A success is remembered; a failure is tried again by the next
-// operation.
+// is contacted. Operations starting together share one check (storeCheck).
 func (d *providerData) storeForBackup(ctx context.Context) (*backupstore.Store, error) {
 	s, err := d.Store()
 	if err != nil || !d.store.remote {
 		return s, err
 	}
-	d.store.checkMu.Lock()
-	defer d.store.checkMu.Unlock()
-	if d.store.checked {
-		return s, nil
+	checked := func(ctx context.Context) error {
+		if err := s.Check(ctx); err != nil {
+			return err // it names the bucket, the step, what the server said and what to do
+		}
+		tflog.Debug(ctx, "backup store checked", map[string]any{"store": s.Location()})
+		return nil
 	}
-	if err := s.Check(ctx); err != nil {
-		return nil, err // it names the bucket, the step, what the server said and what to do
+	if err := d.store.check.run(ctx, s.Location(), checked); err != nil {
+		return nil, err
 	}
-	d.store.checked = true
-	tflog.Debug(ctx, "backup store checked", map[string]any{"store": s.Location()})
 	return s, nil
+}
+
+// checkFailureMemory is how long a failed check of the store is remembered. A
+// store that does not answer can take minutes per check (every attempt waits for
+// its timeouts), and the backups of one apply start within seconds of each other:
+// they all get that failure at once instead of checking again one after another.
+// It is not remembered for the whole process, because an apply can run for hours
+// and a store that was briefly away (a restarting gateway, throttling) should not
+// fail the backups that start once it is back.
+const checkFailureMemory = time.Minute
+
+// storeCheck runs a check of the store once for all the operations that need it:
+// while a check is in flight, others wait for its result (each only as long as its
+// own context lasts). A success is kept for the life of the provider process, a
+// failure for checkFailureMemory.
+type storeCheck struct {
+	mu       sync.Mutex
+	passed   bool
+	err      error // the last check's failure, until forgetAt
+	forgetAt time.Time
+	running  chan struct{}    // closed when the check in flight ends; nil when none is
+	now      func() time.Time // the clock of forgetAt: time.Now, or a test's
+}
+
+// run returns nil once check has passed, or the failure of a recent check, or
+// check's result, which it runs unless another operation is running it already.
+func (c *storeCheck) run(ctx context.Context, store string, check func(context.Context) error) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("backup store %s was not checked: this operation ended first: %w", store, err)
+		}
+		c.mu.Lock()
+		if c.passed {
+			c.mu.Unlock()
+			return nil
+		}
+		if c.err != nil && c.clock().Before(c.forgetAt) {
+			err := c.err
+			c.mu.Unlock()
+			return err
+		}
+		if running := c.running; running != nil {
+			c.mu.Unlock()
+			select {
+			case <-running: // its result is recorded, or it was cut short: look again
+			case <-ctx.Done():
+				return fmt.Errorf("backup store %s: this operation ended while it waited for the check of the store "+
+					"that another operation started: %w", store, ctx.Err())
+			}
+			continue
+		}
+		running := make(chan struct{})
+		c.running = running
+		c.mu.Unlock()
+
+		err := check(ctx)
+
+		c.mu.Lock()
+		switch {
+		case err == nil:
+			c.passed, c.err = true, nil
+		case ctx.Err() == nil:
+			c.err, c.forgetAt = err, c.clock().Add(checkFailureMemory)
+		default:
+			// This operation's own end cut the check short: that says nothing
+			// about the store, and the operations waiting run a check of their own.
+		}
+		c.running = nil
+		close(running)
+		c.mu.Unlock()
+		return err
+	}
+}
+
+func (c *storeCheck) clock() time.Time {
+	if c.now == nil {
+		return time.Now()
+	}
+	return c.now()
 }
