@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client"
@@ -90,24 +91,25 @@ func (s *snapshotConn) take(ctx context.Context, run *backupstore.Run) (err erro
 	if err := ctx.Err(); err != nil {
 		return &client.DeviceError{Device: s.server, Step: "run aos_backup", Err: err, Message: "the backup ended before aos_backup ran"}
 	}
-	// The snapshots already there: if aos_backup is cut off before it names its
-	// snapshot, the one new folder is this run's. nil: the folder cannot be read.
+	// The snapshots already there: if aos_backup ends without naming its snapshot,
+	// the folders that appeared meanwhile are reported. nil: the folder cannot be read.
 	before, listErr := s.snapshotNames(ctx, s.conn)
 	out, err := s.conn.Run(ctx, aosBackupCommand, []byte(s.password+"\n"))
 	var exited *sftpverify.CommandError
 	switch {
-	case errors.As(err, &exited):
-		return &client.DeviceError{Device: s.server, Step: "run aos_backup", Err: err,
+	case errors.As(err, &exited): // a failed aos_backup may leave a partial snapshot
+		err = &client.DeviceError{Device: s.server, Step: "run aos_backup", Err: err,
 			Hint: "the SSH account needs sudo rights for aos_backup (with its own password, or NOPASSWD)"}
+		return errors.Join(err, s.reportUnnamed(ctx, before, listErr))
 	case err != nil: // cut off: aos_backup may have written, or still write, a snapshot
 		err = &client.DeviceError{Device: s.server, Step: "run aos_backup", Err: err}
-		return errors.Join(err, s.removeUnnamed(ctx, before, listErr))
+		return errors.Join(err, s.reportUnnamed(ctx, before, listErr))
 	}
 	m := snapshotNameRE.FindSubmatch(trimLines(out))
 	if m == nil {
 		err = &client.DeviceError{Device: s.server, Step: "run aos_backup",
-			Message: fmt.Sprintf("its output names no snapshot (%q)", abbreviate(string(out), 200))}
-		return errors.Join(err, s.removeUnnamed(ctx, before, listErr))
+			Message: fmt.Sprintf("its output names no snapshot (%q)", s.said(ctx, out))}
+		return errors.Join(err, s.reportUnnamed(ctx, before, listErr))
 	}
 	dir := path.Join(apstraSnapshotDir, string(m[1]))
 	defer func() { err = errors.Join(err, s.remove(ctx, dir)) }()
@@ -119,6 +121,13 @@ func (s *snapshotConn) take(ctx context.Context, run *backupstore.Run) (err erro
 		return &client.DeviceError{Device: s.server, Step: "fetch " + file, Err: err}
 	}
 	return nil
+}
+
+// said is what aos_backup printed, for an error: masked (the SSH password, which
+// sudo reads from the same input, and every secret of the operation) before it is
+// shortened, so that no cut leaves part of an echoed secret unmasked.
+func (s *snapshotConn) said(ctx context.Context, out []byte) string {
+	return abbreviate(client.SecretsFrom(ctx).Scrub(client.NewSecrets(s.password).Scrub(string(out))), 200)
 }
 
 // snapshotNames lists the snapshot folders on the server (none when the snapshot
@@ -158,16 +167,16 @@ func (s *snapshotConn) remove(ctx context.Context, dir string) error {
 	return nil
 }
 
-// removeUnnamed removes the snapshot of an aos_backup run that was cut off before
-// it printed the snapshot's name: the one snapshot folder that was not there
-// before the run. Several new ones (another aos_backup ran meanwhile), none yet
-// (aos_backup may still be writing), or a folder that could not be read are
-// reported, never guessed at.
-func (s *snapshotConn) removeUnnamed(ctx context.Context, before map[string]bool, listErr error) error {
+// reportUnnamed says what an aos_backup run that ended without naming its
+// snapshot may have left: the snapshot folders that were not there before it ran,
+// by name, or that one may still appear. None is removed: a folder is this run's
+// only when aos_backup says so, and an operator's own aos_backup (or another run)
+// may have made one meanwhile; deleting that would lose a disaster-recovery copy.
+func (s *snapshotConn) reportUnnamed(ctx context.Context, before map[string]bool, listErr error) error {
 	mayRemain := func(why string, err error) error {
 		return &client.DeviceError{Device: s.server, Step: "find the snapshot of the interrupted aos_backup", Err: err,
-			Message: "a snapshot may remain in " + apstraSnapshotDir + ": " + why,
-			Hint:    "it holds the server's secret keys: look for a folder made at the time of this backup and remove it by hand"}
+			Message: "a snapshot of this backup may remain in " + apstraSnapshotDir + ": " + why,
+			Hint:    "it holds the server's secret keys: check the folders made at the time of this backup and remove this backup's by hand"}
 	}
 	if listErr != nil {
 		return mayRemain(fmt.Sprintf("the folder could not be listed before aos_backup ran (%v)", listErr), listErr)
@@ -183,17 +192,14 @@ func (s *snapshotConn) removeUnnamed(ctx context.Context, before map[string]bool
 	var added []string
 	for name := range after {
 		if !before[name] {
-			added = append(added, name)
+			added = append(added, path.Join(apstraSnapshotDir, name))
 		}
 	}
-	switch len(added) {
-	case 0:
-		return mayRemain("aos_backup had not written one yet when it was cut off, and may still write it", nil)
-	case 1:
-		return s.remove(ctx, path.Join(apstraSnapshotDir, added[0]))
+	if len(added) == 0 {
+		return mayRemain("aos_backup had not written one when it ended, and may still write it", nil)
 	}
 	slices.Sort(added)
-	return mayRemain(fmt.Sprintf("%d snapshots appeared while aos_backup ran (%s), so none was removed", len(added), strings.Join(added, ", ")), nil)
+	return mayRemain(fmt.Sprintf("appeared while aos_backup ran, not removed (aos_backup did not name it): %s", strings.Join(added, ", ")), nil)
 }
 
 // cleanup runs step on a context of its own, bounded by CleanupTimeout, over the
@@ -222,9 +228,13 @@ func (s *snapshotConn) close() error { return s.conn.Close() }
 // trimLines drops trailing blank lines, so the last line is aos_backup's last word.
 func trimLines(b []byte) []byte { return []byte(strings.TrimRight(string(b), "\r\n \t")) }
 
+// abbreviate shortens s to at most n bytes, cut on a character boundary.
 func abbreviate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "..."
 }

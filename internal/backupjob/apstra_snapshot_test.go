@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/backupstore"
 	"github.com/infrabackup/terraform-provider-infrabackup/internal/client/apstra"
@@ -151,8 +152,10 @@ func TestRunApstraCancelledSnapshotLeftIsReported(t *testing.T) {
 }
 
 // A backup cancelled while aos_backup runs, before it printed the snapshot's name,
-// finds the snapshot the run wrote (the one new folder) and removes it; when the
-// snapshot is not written yet, the error says one may remain and where.
+// names the snapshot folder that appeared meanwhile, to be removed by hand, and
+// removes nothing: aos_backup did not say the folder is this run's, and an
+// operator's own snapshot made at the same time must not be lost. When the snapshot
+// is not written yet, the error says one may remain and where.
 func TestRunApstraCancelledWhileAOSBackupRuns(t *testing.T) {
 	t.Run("snapshot written", func(t *testing.T) {
 		f := newSnapshotFixture(t)
@@ -160,11 +163,12 @@ func TestRunApstraCancelledWhileAOSBackupRuns(t *testing.T) {
 		defer hold.Release()
 		err := f.runCancelledWhen(t, func() bool { return isClosed(hold.Reached()) })
 		snap := f.ourSnapshot(t)
-		if msg := err.Error(); !strings.Contains(msg, f.server) || !strings.Contains(msg, "run aos_backup") || strings.Contains(msg, "by hand") {
-			t.Errorf("error %q, want one naming the server %s and aos_backup, and no removal left to do", msg, f.server)
+		if msg := err.Error(); !strings.Contains(msg, f.server) || !strings.Contains(msg, "run aos_backup") ||
+			!strings.Contains(msg, path.Dir(snap.Path)) || !strings.Contains(msg, "by hand") {
+			t.Errorf("error %q, want one naming the server %s, aos_backup, and the folder %s to remove by hand", msg, f.server, path.Dir(snap.Path))
 		}
-		if f.ssh.Exists(snap.Path) || f.ssh.Exists(path.Dir(snap.Path)) {
-			t.Errorf("%s (with the server's secret keys) is still on the server after a cancelled backup", snap.Path)
+		if !f.ssh.Exists(snap.Path) {
+			t.Errorf("%s was removed though aos_backup never said it was this run's", snap.Path)
 		}
 		f.checkAfterFailure(t, "run aos_backup")
 	})
@@ -187,5 +191,19 @@ func isClosed(ch <-chan struct{}) bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// What aos_backup printed reaches an error masked first and shortened after: a
+// password echoed across the cut leaves no part of itself behind.
+func TestSnapshotOutputMaskedBeforeItIsShortened(t *testing.T) {
+	const password = "Sudo-Pa55word-of-the-SSH-account"
+	s := &snapshotConn{password: password}
+	for at := 150; at <= 210; at++ {
+		out := strings.Repeat("é", at/2) + strings.Repeat("x", at%2) + password + " and more output"
+		got := s.said(t.Context(), []byte(out))
+		if strings.Contains(got, password[:6]) || !utf8.ValidString(got) || len(got) > 203 {
+			t.Fatalf("password at byte %d: %q holds part of the password, a cut character or too much", at, got)
+		}
 	}
 }
