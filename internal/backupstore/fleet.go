@@ -108,28 +108,33 @@ func (s *Store) Fleet(ctx context.Context, filter FleetFilter) ([]DeviceStatus, 
 		if validFamily(family) != nil {
 			return false // not the store's
 		}
-		if len(filter.Families) > 0 && !slices.Contains(filter.Families, family) {
-			return false
-		}
-		if len(filter.Names) > 0 && !slices.Contains(filter.Names, device) {
-			return false
-		}
-		return filter.Name == nil || filter.Name.MatchString(device)
+		return len(filter.Families) == 0 || slices.Contains(filter.Families, family)
 	})
+	named := func(device string) bool {
+		return (len(filter.Names) == 0 || slices.Contains(filter.Names, device)) &&
+			(filter.Name == nil || filter.Name.MatchString(device))
+	}
+	// The name filter applies before any record is read, except to the folders
+	// that hold only failure records: one of them may be the earlier attempt of a
+	// device the filter keeps (foldAddressFolders), and they are few.
+	groups = slices.DeleteFunc(groups, func(g deviceGroup) bool { return !named(g.device) && len(g.records) > 0 })
 	sts, err := s.statuses(ctx, objs, groups)
 	if err != nil {
 		return nil, err
 	}
 	sts = foldAddressFolders(sts)
+	sts = slices.DeleteFunc(sts, func(st DeviceStatus) bool { return !named(st.Device) })
 	slices.SortStableFunc(sts, func(a, b DeviceStatus) int {
 		return cmp.Or(strings.Compare(a.Family, b.Family), strings.Compare(a.Device, b.Device))
 	})
 	return sts, nil
 }
 
-// foldAddressFolders merges the folders that hold only failure records into the
-// device backed up at the same address. Such a folder is made from the host when a
-// backup failed before the device said who it is (a new iLO's refused login, say);
+// foldAddressFolders merges the address folders that hold only failure records
+// into the device backed up at the same address. An address folder is named after
+// the host (SanitizeName) when a backup failed before the device said who it is (a
+// new iLO's refused login, say); a folder of another name is a device of its own
+// even at a shared address (a replaced board, a second name for one server).
 // once the device has a backup of its own under its name, the folder is that
 // device's earlier attempt, not a device of its own: reported apart, it would stay
 // failed for good. Its failure becomes the device's last attempt when it is newer
@@ -153,6 +158,9 @@ func foldAddressFolders(sts []DeviceStatus) []DeviceStatus {
 	for i, st := range sts {
 		if st.Backups > 0 || st.LastFailure == nil || st.Host == "" {
 			continue
+		}
+		if folder, err := SanitizeName(st.Host); err != nil || folder != st.Device {
+			continue // not named after its address
 		}
 		j, ok := backedUp[address{st.Family, strings.ToLower(st.Host), st.Port}]
 		if !ok {

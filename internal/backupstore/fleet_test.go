@@ -313,6 +313,29 @@ func TestFleetFoldsFailuresRecordedUnderTheAddress(t *testing.T) {
 			st.LastFailure == nil || st.LastFailure.Step != "download the backup" {
 			t.Errorf("SN123 = %+v; want the newer failure as its last attempt, its backup still the latest", st)
 		}
+
+		// A filter by name tells the same of the device.
+		for _, filter := range []FleetFilter{{Names: []string{"SN123"}}, {Name: regexp.MustCompile(`^SN`)}} {
+			sts, err = ts.Fleet(bg, filter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(sts) != 1 || sts[0].Device != "SN123" || sts[0].LastAttempt.Outcome != OutcomeFailed {
+				t.Errorf("Fleet(%+v) = %+v; want SN123 alone, its last attempt the failure recorded under its address", filter, sts)
+			}
+		}
+
+		// A folder of failures that is not named after its address is a device of
+		// its own, also at an address where another device was backed up (a
+		// replaced board).
+		if _, err := ts.RecordFailure(bg, FamilyILO, "SN-NEW", Failure{Host: "10.0.0.9", Port: 443, StartedAt: t0.Add(3 * time.Hour),
+			FailedAt: t0.Add(3 * time.Hour), Step: "log in", Message: "refused"}); err != nil {
+			t.Fatal(err)
+		}
+		sts, err = ts.Fleet(bg, FleetFilter{})
+		if got := strings.Join(deviceNames(sts), " "); err != nil || got != "ilo/10.0.0.10 ilo/SN-NEW ilo/SN123" {
+			t.Errorf("Fleet reports %q, %v; want SN-NEW as a device of its own", got, err)
+		}
 	})
 }
 
