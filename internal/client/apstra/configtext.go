@@ -6,7 +6,6 @@ package apstra
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"unicode/utf16"
@@ -300,30 +299,68 @@ func (t *configText) skipContainer(open byte, depth int) error {
 	}
 }
 
-// skipNumber reads a number whose first byte c was read.
+// skipNumber reads a number whose first byte c was read, checking it against
+// JSON's grammar as it goes: any length, in constant memory.
 func (t *configText) skipNumber(c byte) error {
-	num := []byte{c}
+	const (
+		afterMinus = iota // a digit must follow
+		afterZero         // a leading 0: no digit may follow
+		inInteger
+		afterDot // a digit must follow
+		inFraction
+		afterE     // a sign or a digit must follow
+		afterESign // a digit must follow
+		inExponent
+	)
+	digit := func(b byte) bool { return b >= '0' && b <= '9' }
+	var state int
+	switch {
+	case c == '-':
+		state = afterMinus
+	case c == '0':
+		state = afterZero
+	case digit(c):
+		state = inInteger
+	default:
+		return malformed("the answer holds an invalid number")
+	}
 	for {
 		b, err := t.r.ReadByte()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
+		if err != nil && err != io.EOF {
 			return err
 		}
-		if !(b >= '0' && b <= '9' || b == '-' || b == '+' || b == '.' || b == 'e' || b == 'E') {
+		next := -1 // the number ended before b
+		if err == nil {
+			switch {
+			case state == afterMinus && b == '0':
+				next = afterZero
+			case (state == afterMinus || state == inInteger) && digit(b):
+				next = inInteger
+			case (state == afterZero || state == inInteger) && b == '.':
+				next = afterDot
+			case (state == afterDot || state == inFraction) && digit(b):
+				next = inFraction
+			case (state == afterZero || state == inInteger || state == inFraction) && (b == 'e' || b == 'E'):
+				next = afterE
+			case state == afterE && (b == '+' || b == '-'):
+				next = afterESign
+			case (state == afterE || state == afterESign || state == inExponent) && digit(b):
+				next = inExponent
+			}
+		}
+		if next >= 0 {
+			state = next
+			continue
+		}
+		if err == nil {
 			_ = t.r.UnreadByte() // the byte after the number, read just now
-			break
 		}
-		if len(num) > 64 {
-			return malformed("the answer holds a number longer than 64 characters")
+		switch state {
+		case afterZero, inInteger, inFraction, inExponent:
+			return nil
 		}
-		num = append(num, b)
+		return malformed("the answer holds an invalid number")
 	}
-	if !json.Valid(num) {
-		return malformed("the answer holds an invalid number %q", num)
-	}
-	return nil
 }
 
 // stringUnit decodes the next character of a string whose opening quote was read:

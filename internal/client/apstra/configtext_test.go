@@ -76,6 +76,18 @@ var configAnswers = []string{
 	`{"a":[1 2],"config":"x"}`,
 	`{"config":"x","a":{"b":}}`,
 	`{"a":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `,"config":"deep"}`,
+	// Numbers of any length, and the edges of JSON's number grammar.
+	`{"config":"","a":{"b":1` + strings.Repeat("0", 100) + `}}`,
+	`{"a":-0.5e-` + strings.Repeat("9", 80) + `,"config":"long exponent"}`,
+	`{"a":[0,-0,1e5,1E+5,2.50,-1.0e-0],"config":"ok"}`,
+	`{"a":-,"config":"x"}`,
+	`{"a":1e,"config":"x"}`,
+	`{"a":1e+,"config":"x"}`,
+	`{"a":.5,"config":"x"}`,
+	`{"a":+1,"config":"x"}`,
+	`{"a":-01,"config":"x"}`,
+	`{"a":1.5.5,"config":"x"}`,
+	`{"config":"x","a":1`,
 }
 
 // wantConfig is what encoding/json makes of answer ({"config": string}, matched
