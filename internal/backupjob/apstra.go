@@ -11,7 +11,6 @@ import (
 	"io"
 	"regexp"
 	"strings"
-	"sync"
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
@@ -313,16 +312,17 @@ func exportBlueprint(ctx context.Context, c *apstra.Client, run *backupstore.Run
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(apstraParallel)
-	var mu sync.Mutex
+	// The calls below run at once: they read only kind (never bp, which this
+	// function fills) and each writes its own variable, read after g.Wait.
+	kind := bp.Kind
+	var deployState string
 	g.Go(func() error {
 		ds, err := c.DeployState(gctx, sel.ID)
 		if err != nil {
 			return err
 		}
-		mu.Lock()
-		bp.DeployState = scrub(ds.State)
-		mu.Unlock()
-		_, err = writeBytes(gctx, run, bp.Kind(apstraDeploy), ds.Raw, c.Device())
+		deployState = scrub(ds.State)
+		_, err = writeBytes(gctx, run, kind(apstraDeploy), ds.Raw, c.Device())
 		return err
 	})
 	g.Go(func() error {
@@ -330,7 +330,7 @@ func exportBlueprint(ctx context.Context, c *apstra.Client, run *backupstore.Run
 		if err != nil {
 			return err
 		}
-		_, err = writeBytes(gctx, run, bp.Kind(apstraRevisions), revs.Raw, c.Device())
+		_, err = writeBytes(gctx, run, kind(apstraRevisions), revs.Raw, c.Device())
 		return err
 	})
 	g.Go(func() error {
@@ -339,7 +339,7 @@ func exportBlueprint(ctx context.Context, c *apstra.Client, run *backupstore.Run
 			return err
 		}
 		defer func() { _ = body.Close() }() // only read
-		_, err = run.WriteFile(gctx, bp.Kind(apstraCT), "json", body)
+		_, err = run.WriteFile(gctx, kind(apstraCT), "json", body)
 		return err
 	})
 	deployed := make([]*ApstraDevice, len(graph.Systems))
@@ -368,7 +368,7 @@ func exportBlueprint(ctx context.Context, c *apstra.Client, run *backupstore.Run
 			}
 			defer func() { _ = text.Close() }() // only read
 			d := &ApstraDevice{NodeID: scrub(n.ID), Label: scrub(n.Label), Hostname: scrub(n.Hostname), SystemID: scrub(n.SystemID),
-				Kind: bp.Kind(apstraConfigPrefix + idToken(n.ID))}
+				Kind: kind(apstraConfigPrefix + idToken(n.ID))}
 			// The text streams into the store; the comparison reads it back.
 			f, err := storeStream(gctx, run, d.Kind, text, c.Device())
 			if err != nil {
@@ -382,7 +382,9 @@ func exportBlueprint(ctx context.Context, c *apstra.Client, run *backupstore.Run
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
+	err = g.Wait()
+	bp.DeployState = deployState
+	if err != nil {
 		return bp, err
 	}
 	for i := range graph.Systems {
