@@ -298,7 +298,26 @@ func (s *Store) deleteOrphans(ctx context.Context, l listing, family, device str
 		}
 	}
 	slices.Sort(orphans)
+	dead := maps.Clone(abandoned) // abandoned loses the runs whose reservation must stay
+	recheck := map[string]bool{}  // per run: may its files go (asked once)
 	for _, key := range orphans {
+		id := strings.TrimPrefix(key, prefix)[:stampLen]
+		if !dead[id] {
+			// A listing is no snapshot: a run that committed (record written,
+			// then its reservation deleted) or began while it was taken can look
+			// like neither. Its record and reservation are asked for again.
+			gone, asked := recheck[id]
+			if !asked {
+				var err error
+				if gone, err = s.neitherRecordNorReservation(ctx, family, device, id); err != nil {
+					return err
+				}
+				recheck[id] = gone
+			}
+			if !gone {
+				continue
+			}
+		}
 		err := s.obj.Delete(ctx, key)
 		var retained *objstore.RetainedError
 		switch {
@@ -332,10 +351,14 @@ func (s *Store) deleteOrphans(ctx context.Context, l listing, family, device str
 	return nil
 }
 
-// isAbandoned reports whether the run id, which has no record, cannot be running any more: it is older than the device's
-// newest backup (records, newest first) and older than abandonedAfter both by its
-// id, which the runner's clock stamped, and by the reservation's modification
-// time, which the store's clock did, when the store tells it.
+// isAbandoned reports whether the run id, which has no record, cannot be running any
+// more: it is older than the device's newest backup (records, newest first) and
+// older than abandonedAfter both by its id, which the runner's clock stamped, and by
+// the reservation's modification time, which the store's clock did, when the store
+// tells it. Both are measured against the pruner's clock, now: an S3 server refuses
+// the requests of a client whose clock is off by more than minutes (the signature's
+// time), and a local store's clock is the machine's, so a pruner whose clock runs a
+// day ahead cannot reach the bucket in the first place.
 func isAbandoned(id string, reservation objstore.ObjectInfo, records []string, now time.Time) bool {
 	if len(records) == 0 || id >= records[0] {
 		return false
@@ -344,6 +367,21 @@ func isAbandoned(id string, reservation objstore.ObjectInfo, records []string, n
 		return false
 	}
 	return reservation.ModTime.IsZero() || now.Sub(reservation.ModTime) > abandonedAfter
+}
+
+// neitherRecordNorReservation asks the store whether run id of the device has
+// neither a record nor a reservation now.
+func (s *Store) neitherRecordNorReservation(ctx context.Context, family, device, id string) (bool, error) {
+	for _, key := range []string{recordKey(family, device, id), reservationKey(family, device, id)} {
+		_, err := s.obj.Stat(ctx, key)
+		switch {
+		case err == nil:
+			return false, nil
+		case !errors.Is(err, objstore.ErrNotFound):
+			return false, fmt.Errorf("check %s before deleting the files of run %s: %w", s.obj.Location(key), id, err)
+		}
+	}
+	return true, nil
 }
 
 // deleteBackup deletes backup id unless Object Lock protects one of its objects,

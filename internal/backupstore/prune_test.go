@@ -2,6 +2,7 @@ package backupstore
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -515,4 +516,40 @@ func TestPruneKilledRunUnderObjectLock(t *testing.T) {
 	if got, want := ts.keys(t, ""), objectsOf(b); !slices.Equal(got, want) {
 		t.Errorf("stored after the second Prune:\n%q\nwant\n%q", got, want)
 	}
+}
+
+// staleListing lists the store as it was before some objects were written: a
+// listing taken while another runner committed (its record written, then its
+// reservation deleted) can show the run's files and neither of those.
+type staleListing struct {
+	objstore.Store
+	hidden map[string]bool
+}
+
+func (s *staleListing) List(ctx context.Context, prefix string) ([]objstore.ObjectInfo, error) {
+	all, err := s.Store.List(ctx, prefix)
+	return slices.DeleteFunc(all, func(o objstore.ObjectInfo) bool { return s.hidden[o.Key] }), err
+}
+
+// Prune deletes the files of a run with neither record nor reservation only when
+// the store still says so: the files of a backup committed while the listing was
+// taken stay whole.
+func TestPruneSparesARunCommittedDuringItsListing(t *testing.T) {
+	eachBackend(t, func(t *testing.T, ts *tstore) {
+		base := time.Now().UTC().Add(-time.Hour)
+		backupOf(t, ts.Store, "mc1", base)
+		other := backupOf(t, ts.Store, "mc1", base.Add(time.Minute)) // the other runner's
+		newest := backupOf(t, ts.Store, "mc1", base.Add(2*time.Minute))
+		s := New(&staleListing{Store: ts.Objects(), hidden: map[string]bool{other.RecordKey(): true}})
+		res, err := s.Prune(bg, FamilyAruba, "mc1", Policy{KeepLast: 10}, newest.ID, base.Add(3*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Orphans) != 0 {
+			t.Errorf("Prune deleted %v, files of a backup it did not see in its listing", res.Orphans)
+		}
+		if _, err := ts.Get(bg, FamilyAruba, "mc1", other.ID); err != nil {
+			t.Errorf("the backup committed during the listing is damaged: %v", err)
+		}
+	})
 }
