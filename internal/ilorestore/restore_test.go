@@ -413,7 +413,10 @@ func TestRunILORestoreFromStore(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "was changed or damaged after the backup") || !strings.Contains(err.Error(), "withheld") {
 		t.Fatalf("restore of a changed file: %v", err)
 	}
-	if d.Restores() != 2 || d.Stats.Snapshot().Calls[ilosim.EndpointRestoreUpload] != 3 {
-		t.Errorf("the changed file: %d restores and %d uploads, want 2 and 3 (one incomplete)", d.Restores(), d.Stats.Snapshot().Calls[ilosim.EndpointRestoreUpload])
+	// The upload was cut before its last bytes: the iLO restored nothing more. It
+	// may or may not have seen the request begin (a connection reset can drop the
+	// headers it had not read yet), so the count of uploads is 2 or 3.
+	if n := d.Stats.Snapshot().Calls[ilosim.EndpointRestoreUpload]; d.Restores() != 2 || n < 2 || n > 3 {
+		t.Errorf("the changed file: %d restores and %d uploads, want 2 restores and no complete upload", d.Restores(), n)
 	}
 }
