@@ -34,6 +34,20 @@ func (r *resourceBase) Configure(_ context.Context, req resource.ConfigureReques
 	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
 }
 
+// recordUpdate is the Update of a resource whose work is done by create (a backup,
+// a restore: facts of the past): it records in state the arguments that take no new
+// run, which keep copies from the plan, and calls no device.
+func recordUpdate[M any](ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse, keep func(plan, state *M)) {
+	var plan, state M
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	keep(&plan, &state)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
 // withAttributes merges schema attributes: a resource's own, and those it shares with
 // other resources and data sources.
 func withAttributes[A any](parts ...map[string]A) map[string]A {

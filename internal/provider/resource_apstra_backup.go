@@ -205,16 +205,11 @@ func (r *apstraBackupResource) Read(context.Context, resource.ReadRequest, *reso
 
 // Update only records arguments that take no new backup (timeouts, retention).
 func (r *apstraBackupResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan, state apstraBackupModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	state.deviceTargetModel = plan.deviceTargetModel // timeouts and credentials (host and port replace the resource)
-	state.Retention = plan.Retention                 // applies from the next backup on
-	state.IgnoreLines = plan.IgnoreLines             // applies from the next backup on
-	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+	recordUpdate(ctx, req, resp, func(plan, state *apstraBackupModel) {
+		state.deviceTargetModel = plan.deviceTargetModel // timeouts and credentials (host and port replace the resource)
+		state.Retention = plan.Retention                 // applies from the next backup on
+		state.IgnoreLines = plan.IgnoreLines             // applies from the next backup on
+	})
 }
 
 // Delete forgets the backup; its files stay in the backup store.

@@ -317,17 +317,12 @@ func (r *arubaConductorBackupResource) Read(context.Context, resource.ReadReques
 // Update only records arguments that take no new backup (credentials, password_wo_version, timeouts,
 // retention).
 func (r *arubaConductorBackupResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan, state arubaBackupModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	state.deviceTargetModel = plan.deviceTargetModel // timeouts and credentials (host and port replace the resource)
-	state.Retention = plan.Retention                 // applies from the next backup on
-	state.SCP = plan.SCP                             // differs from state only in password_wo_version (anything else replaces)
-	state.IgnoreLines = plan.IgnoreLines             // applies from the next backup on
-	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+	recordUpdate(ctx, req, resp, func(plan, state *arubaBackupModel) {
+		state.deviceTargetModel = plan.deviceTargetModel // timeouts and credentials (host and port replace the resource)
+		state.Retention = plan.Retention                 // applies from the next backup on
+		state.SCP = plan.SCP                             // differs from state only in password_wo_version (anything else replaces)
+		state.IgnoreLines = plan.IgnoreLines             // applies from the next backup on
+	})
 }
 
 // Delete forgets the backup; the files stay where they were written.

@@ -137,15 +137,10 @@ func (r *iloBackupResource) Read(context.Context, resource.ReadRequest, *resourc
 
 // Update only records arguments that take no new backup (credentials, timeouts, retention).
 func (r *iloBackupResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan, state iloBackupModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	state.deviceTargetModel = plan.deviceTargetModel // timeouts and credentials (host and port replace the resource)
-	state.Retention = plan.Retention                 // applies from the next backup on
-	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+	recordUpdate(ctx, req, resp, func(plan, state *iloBackupModel) {
+		state.deviceTargetModel = plan.deviceTargetModel // timeouts and credentials (host and port replace the resource)
+		state.Retention = plan.Retention                 // applies from the next backup on
+	})
 }
 
 // Delete forgets the backup; the file stays in the backup store.

@@ -340,16 +340,11 @@ func (r *iloRestoreResource) Read(ctx context.Context, req resource.ReadRequest,
 
 // Update only records arguments that restore nothing (credentials, timeouts, the password version).
 func (r *iloRestoreResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan, state iloRestoreModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	state.deviceTargetModel = plan.deviceTargetModel // timeouts and credentials (host and port replace the resource)
-	state.BackupPasswordWOVersion = plan.BackupPasswordWOVersion
-	state.BackupPasswordWO = types.StringNull()
-	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+	recordUpdate(ctx, req, resp, func(plan, state *iloRestoreModel) {
+		state.deviceTargetModel = plan.deviceTargetModel // timeouts and credentials (host and port replace the resource)
+		state.BackupPasswordWOVersion = plan.BackupPasswordWOVersion
+		state.BackupPasswordWO = types.StringNull()
+	})
 }
 
 // Delete only forgets the restore: it cannot be undone.
