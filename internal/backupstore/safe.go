@@ -17,9 +17,11 @@ import (
 //   - a record newer than the answer that cannot be used is an error naming it, not a
 //     reason to answer with an older backup (lookup.go).
 
-// MaxRecordSize is the largest backup record (sidecar) the store writes or reads;
-// real ones are a few KiB.
-const MaxRecordSize = 1 << 20
+// MaxRecordSize is the largest backup record (sidecar) the store writes or reads.
+// Most are a few KiB; an Apstra backup's lists every managed device of every
+// blueprint, about 600 bytes each (575 KB for 1,000), so 8 MiB holds a fabric of
+// some 13,000 devices while a damaged or hostile record still costs little memory.
+const MaxRecordSize = 8 << 20
 
 // readRecord reads one record under the store's rules.
 func (s *Store) readRecord(ctx context.Context, key string) ([]byte, error) {
