@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
-	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
 	apstrasim "github.com/infrabackup/terraform-provider-infrabackup/internal/devicesim/apstra"
 )
@@ -45,18 +44,7 @@ func TestAccApstraBackup_secretsNeverLeak(t *testing.T) {
 		Steps: []resource.TestStep{{
 			PreConfig: func() { a.ExpireNextCalls(1) }, // the first call after login: one more token
 			Config:    config,
-			Check: func(s *terraform.State) error {
-				stateDump = s.String()
-				for _, rs := range s.RootModule().Resources {
-					for k, v := range rs.Primary.Attributes {
-						stateDump += "\n" + k + "=" + v
-					}
-				}
-				if !strings.Contains(stateDump, "blueprints_backed_up.2.devices.3.sha256") {
-					return fmt.Errorf("state dump does not hold the backup's attributes")
-				}
-				return nil
-			},
+			Check:     captureState(&stateDump, "blueprints_backed_up.2.devices.3.sha256"),
 		}},
 	})
 	log := readTraceLog(t, logFile, "infrabackup.client: request done", "/api/aaa/login", "config-rendering")
@@ -68,14 +56,7 @@ func TestAccApstraBackup_secretsNeverLeak(t *testing.T) {
 	if len(secrets) != 6 {
 		t.Fatalf("expected the server to have issued two tokens, got %d secrets", len(secrets))
 	}
-	for what, secret := range secrets {
-		if strings.Contains(log, secret) {
-			t.Errorf("the trace log contains the %s", what)
-		}
-		if strings.Contains(stateDump, secret) {
-			t.Errorf("the state contains the %s", what)
-		}
-	}
+	assertNamedAbsent(t, log, stateDump, secrets)
 	// Nor any deployed configuration's text.
 	info := a.Blueprints()[0]
 	cfg, _ := a.DeployedConfig(info.ID, info.Managed[0])

@@ -380,6 +380,39 @@ func assertNoSecrets(t *testing.T, what, text string, secrets ...string) {
 	}
 }
 
+// captureState keeps in *dump the state a step ends with, every resource attribute
+// included, after checking that it holds proof (an attribute the step must have
+// written): only then does the absence of a secret from it mean anything.
+func captureState(dump *string, proof string) resource.TestCheckFunc {
+	return func(s *terraform.State) error {
+		text := s.String()
+		for _, rs := range s.RootModule().Resources {
+			for k, v := range rs.Primary.Attributes {
+				text += "\n" + k + "=" + v
+			}
+		}
+		if !strings.Contains(text, proof) {
+			return fmt.Errorf("the state does not hold %s: it is not the backup's", proof)
+		}
+		*dump = text
+		return nil
+	}
+}
+
+// assertNamedAbsent fails the test for each value of secrets (what it is => the
+// value) that the log or the state holds.
+func assertNamedAbsent(t *testing.T, log, state string, secrets map[string]string) {
+	t.Helper()
+	for what, secret := range secrets {
+		if strings.Contains(log, secret) {
+			t.Errorf("the trace log contains the %s", what)
+		}
+		if strings.Contains(state, secret) {
+			t.Errorf("the state contains the %s", what)
+		}
+	}
+}
+
 // readTree concatenates every file named name under root and counts them.
 func readTree(t *testing.T, root, name string) (string, int) {
 	t.Helper()

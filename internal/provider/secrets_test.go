@@ -52,18 +52,7 @@ func TestAccArubaBackup_secretsNeverLeak(t *testing.T) {
 		ProtoV6ProviderFactories: testProviderFactories,
 		Steps: []resource.TestStep{{
 			Config: config,
-			Check: func(s *terraform.State) error {
-				stateDump = s.String()
-				for _, rs := range s.RootModule().Resources {
-					for k, v := range rs.Primary.Attributes {
-						stateDump += "\n" + k + "=" + v
-					}
-				}
-				if !strings.Contains(stateDump, "files.2.sha256") {
-					return fmt.Errorf("state dump does not hold the backup's attributes")
-				}
-				return nil
-			},
+			Check:  captureState(&stateDump, "files.2.sha256"),
 		}},
 	})
 	// The log must really hold the provider's own device traffic before its absence
@@ -76,14 +65,7 @@ func TestAccArubaBackup_secretsNeverLeak(t *testing.T) {
 	if len(secrets) < 4 {
 		t.Fatalf("expected the conductor to have issued a session id and a CSRF token, got %d secrets", len(secrets))
 	}
-	for what, secret := range secrets {
-		if strings.Contains(log, secret) {
-			t.Errorf("the trace log contains the %s", what)
-		}
-		if strings.Contains(stateDump, secret) {
-			t.Errorf("the state contains the %s", what)
-		}
-	}
+	assertNamedAbsent(t, log, stateDump, secrets)
 	if m := regexp.MustCompile(`UIDARUBA=[0-9a-f]`).FindString(log); m != "" {
 		t.Errorf("the trace log contains an unmasked UIDARUBA parameter")
 	}
